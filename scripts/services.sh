@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Local real services for the demo, the tests, the benchmarks and CI.
+#
+#   scripts/services.sh install          fetch what is missing (apt: etcd-server; Maven: Kafka jars)
+#   scripts/services.sh up               install, then start every service that is not running
+#   scripts/services.sh down             stop everything and delete the state directory
+#   scripts/services.sh status           one line per service
+#   scripts/services.sh start|stop|kill SERVICE   (kill = SIGKILL, for fault tests)
+#   scripts/services.sh env              the endpoints, as shell assignments
+#
+# Services and their fixed loopback ports (one Kafka broker per room, KRaft mode):
+#   etcd      client 127.0.0.1:23790  peer 23800
+#   kafka-a   broker 127.0.0.1:19092  controller 19093   (room-a)
+#   kafka-b   broker 127.0.0.1:29092  controller 29093   (room-b)
+#
+# State lives in $SWITCHYARD_STATE (default /tmp/switchyard-local); Kafka's jars are cached in
+# $SWITCHYARD_CACHE (default ~/.cache/switchyard). Every wait is bounded ($SWITCHYARD_WAIT_S, 40 s).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STATE=${SWITCHYARD_STATE:-/tmp/switchyard-local}
+CACHE=${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}
+WAIT_S=${SWITCHYARD_WAIT_S:-40}
+KAFKA_VERSION=3.9.1
+KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
+ALL_SERVICES=(etcd kafka-a kafka-b)
+
+die() { echo "services: $*" >&2; exit 1; }
+say() { echo "services: $*" >&2; }
+
+port_of() {
+  case $1 in
+    etcd) echo 23790 ;;
+    kafka-a) echo 19092 ;;
+    kafka-b) echo 29092 ;;
+    *) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
+  esac
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_of() {
+  local f=$STATE/$1/pid
+  [[ -f $f ]] || return 1
+  local pid; pid=$(<"$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+need_root_for() {
+  [[ $(id -u) -eq 0 ]] || die "$1 is missing; install it with: sudo apt-get install -y $2"
+}
+
+install_etcd() {
+  command -v etcd >/dev/null && return 0
+  need_root_for etcd etcd-server
+  say "installing etcd-server (apt)"
+  command -v apt-get >/dev/null || die "etcd is missing and apt-get is not available; install etcd 3.4+ on PATH"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
+  command -v etcd >/dev/null || die "apt-get installed etcd-server but no etcd binary is on PATH"
+}
+
+install_kafka() {
+  command -v java >/dev/null || die "java is missing; install a JDK 17+ (e.g. apt-get install -y openjdk-17-jre-headless)"
+  if [[ -f $KAFKA_LIBS/.complete ]]; then return 0; fi
+  command -v mvn >/dev/null || die "mvn is missing; install Maven (apt-get install -y maven) to fetch Kafka's jars"
+  say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS (first time only)"
+  rm -rf "$KAFKA_LIBS" && mkdir -p "$KAFKA_LIBS"
+  if ! timeout 900 mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
+        -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$CACHE/mvn.log" 2>&1; then
+    tail -n 20 "$CACHE/mvn.log" >&2
+    die "Maven could not fetch Kafka's jars (log: $CACHE/mvn.log)"
+  fi
+  touch "$KAFKA_LIBS/.complete"
+}
+
+cmd_install() {
+  mkdir -p "$CACHE"
+  install_etcd
+  install_kafka
+}
+
+wait_port() { # service port
+  local svc=$1 port=$2 deadline=$((SECONDS + WAIT_S))
+  until port_open "$port"; do
+    if ! pid_of "$svc" >/dev/null; then
+      tail -n 30 "$STATE/$svc/log" >&2 || true
+      die "$svc exited during start-up (log: $STATE/$svc/log)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$STATE/$svc/log" >&2 || true
+      die "$svc did not open port $port within ${WAIT_S}s (log: $STATE/$svc/log)"
+    fi
+    sleep 0.2
+  done
+}
+
+start_etcd() {
+  local dir=$STATE/etcd
+  mkdir -p "$dir"
+  setsid etcd --name switchyard-local --data-dir "$dir/data" \
+    --listen-client-urls http://127.0.0.1:23790 --advertise-client-urls http://127.0.0.1:23790 \
+    --listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
+    --initial-cluster switchyard-local=http://127.0.0.1:23800 \
+    --log-level warn >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+start_kafka() { # service room-letter
+  local svc=$1 n dir
+  case $svc in kafka-a) n=1 ;; kafka-b) n=2 ;; esac
+  dir=$STATE/$svc
+  mkdir -p "$dir"
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${n}9093
+listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093
+advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=3
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+min.insync.replicas=1
+# Local stack only: a group's first join should not wait 3 s for more members.
+group.initial.rebalance.delay.ms=0
+log.segment.bytes=16777216
+log.retention.ms=3600000
+EOF
+  cat >"$dir/log4j.properties" <<EOF
+log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+EOF
+  local java_opts=(-Xms128m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true
+    "-Dlog4j.configuration=file:$dir/log4j.properties")
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
+      -t "switchyard-local-room-$n-aaaaa" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+      || { cat "$dir/format.log" >&2; die "could not format $svc's storage"; }
+  fi
+  setsid java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
+    >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+cmd_start() {
+  local svc=$1 port; port=$(port_of "$svc")
+  if pid_of "$svc" >/dev/null && port_open "$port"; then return 0; fi
+  if port_open "$port"; then die "port $port for $svc is taken by another process"; fi
+  case $svc in
+    etcd) install_etcd; start_etcd ;;
+    kafka-*) install_kafka; start_kafka "$svc" ;;
+  esac
+  wait_port "$svc" "$port"
+  say "$svc up on 127.0.0.1:$port"
+}
+
+cmd_stop() { # service [signal]
+  local svc=$1 sig=${2:-TERM} pid deadline
+  pid=$(pid_of "$svc") || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + WAIT_S))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then kill -KILL "$pid" 2>/dev/null || true; fi
+    sleep 0.1
+  done
+  rm -f "$STATE/$svc/pid"
+}
+
+cmd_up() {
+  cmd_install
+  local pids=() svc rc=0
+  for svc in "${ALL_SERVICES[@]}"; do cmd_start "$svc" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  ((rc == 0)) || die "some services failed to start (see above)"
+}
+
+cmd_down() {
+  local svc
+  for svc in "${ALL_SERVICES[@]}"; do cmd_stop "$svc"; done
+  rm -rf "$STATE"
+}
+
+cmd_status() {
+  local svc port
+  for svc in "${ALL_SERVICES[@]}"; do
+    port=$(port_of "$svc")
+    if pid_of "$svc" >/dev/null && port_open "$port"; then echo "$svc up 127.0.0.1:$port"
+    else echo "$svc down 127.0.0.1:$port"; fi
+  done
+}
+
+cmd_env() {
+  echo "SWITCHYARD_ETCD=http://127.0.0.1:23790"
+  echo "SWITCHYARD_KAFKA_ROOM_A=127.0.0.1:19092"
+  echo "SWITCHYARD_KAFKA_ROOM_B=127.0.0.1:29092"
+}
+
+case ${1:-} in
+  install) cmd_install ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  start) cmd_start "${2:?service}" ;;
+  stop) cmd_stop "${2:?service}" ;;
+  kill) cmd_stop "${2:?service}" KILL ;;
+  env) cmd_env ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,29 @@
+import { Etcd3 } from 'etcd3';
+
+export interface EtcdClientOptions {
+  readonly endpoints: readonly string[];
+  /** Deadline for every unary call. Streams (watches, keep-alives) have none. */
+  readonly callTimeoutMs?: number;
+  readonly dialTimeoutMs?: number;
+}
+
+/** The one place an etcd3 client is built, so that every caller gets the same deadlines. */
+export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
+  const callTimeoutMs = opts.callTimeoutMs ?? 2000;
+  return new Etcd3({
+    hosts: [...opts.endpoints],
+    dialTimeout: opts.dialTimeoutMs ?? 1500,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+  });
+}
+
+/** Keys under a prefix; the single place that spells out Switchyard's etcd layout. */
+export function etcdKeys(prefix: string) {
+  return {
+    electionNamespace: `${prefix}/`,
+    electionName: 'leader',
+    routes: `${prefix}/routes/`,
+    route: (pipeline: string) => `${prefix}/routes/${pipeline}`,
+    watermarks: (group: string, topic: string) => `${prefix}/watermarks/${group}/${topic}/`,
+  };
+}

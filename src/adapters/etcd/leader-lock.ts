@@ -1,0 +1,93 @@
+import type { Campaign, Etcd3 } from 'etcd3';
+import type { Leadership, LeaderLock } from '../../ports/leader-lock.js';
+import type { Logger } from '../../ports/logger.js';
+import { etcdKeys } from './client.js';
+
+interface LeaseEvents {
+  on(event: 'keepaliveSucceeded', handler: () => void): unknown;
+}
+
+/**
+ * Leader election with etcd3's election API on a lease of `ttlSeconds`.
+ *
+ * etcd3 reports a lost lease only about 2 x TTL after etcd stopped answering, so this lock also
+ * runs its own watchdog: with no successful keep-alive for 2/3 of the TTL, leadership is declared
+ * lost at once. Writes stay fenced regardless (see RouteStore.put).
+ */
+export class EtcdLeaderLock implements LeaderLock {
+  private current: Campaign | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly prefix: string,
+    private readonly id: string,
+    private readonly ttlSeconds: number,
+    private readonly log: Logger,
+  ) {}
+
+  private election() {
+    const keys = etcdKeys(this.prefix);
+    return this.client.namespace(keys.electionNamespace).election(keys.electionName, this.ttlSeconds);
+  }
+
+  async campaign(signal: AbortSignal): Promise<Leadership> {
+    const campaign = this.election().campaign(this.id);
+    this.current = campaign;
+    const lost = new AbortController();
+    let lastKeepAlive = Date.now();
+    (campaign as unknown as { lease: LeaseEvents }).lease.on('keepaliveSucceeded', () => {
+      lastKeepAlive = Date.now();
+    });
+    campaign.on('error', (err) => lost.abort(err));
+
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        campaign.resign().catch(() => undefined);
+        reject(signal.reason ?? new Error('campaign aborted'));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      campaign.on('elected', () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      campaign.on('error', (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      });
+    });
+
+    const key = await campaign.getCampaignKey();
+    const res = await this.client.get(key).exec();
+    const kv = res.kvs[0];
+    if (!kv) {
+      await campaign.resign().catch(() => undefined);
+      throw new Error(`elected, but our election key ${key} is already gone`);
+    }
+    lastKeepAlive = Date.now();
+    const limitMs = (this.ttlSeconds * 1000 * 2) / 3;
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => {
+      const silentMs = Date.now() - lastKeepAlive;
+      if (silentMs > limitMs && !lost.signal.aborted) {
+        this.log.warn('lease keep-alive silent; giving up leadership', { silentMs, limitMs });
+        lost.abort(new Error(`no lease keep-alive for ${silentMs} ms`));
+      }
+    }, 100);
+    this.watchdog.unref();
+    lost.signal.addEventListener('abort', () => clearInterval(this.watchdog), { once: true });
+    return { fence: { key, createRevision: kv.create_revision }, lost: lost.signal };
+  }
+
+  async resign(): Promise<void> {
+    clearInterval(this.watchdog);
+    const c = this.current;
+    this.current = undefined;
+    if (c) await c.resign();
+  }
+
+  async leader(): Promise<string | undefined> {
+    return this.election().leader();
+  }
+}

@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { HealthStatus } from '../../core/health.js';
+import type { ControllerMetrics } from '../../ports/metrics.js';
+
+const HEALTH_VALUE: Record<HealthStatus, number> = { OK: 0, DEGRADED: 1, DOWN: 2, UNKNOWN: 3 };
+
+export interface PromMetrics extends ControllerMetrics {
+  readonly registry: Registry;
+}
+
+/** Prometheus metrics on a registry of its own (no global state). */
+export function createPromMetrics(): PromMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'switchyard_process_' });
+  const ticks = new Counter({ name: 'switchyard_ticks_total', help: 'Controller ticks by outcome', labelNames: ['outcome'], registers: [registry] });
+  const leader = new Gauge({ name: 'switchyard_leader', help: '1 while this replica is the leader', registers: [registry] });
+  const ready = new Gauge({ name: 'switchyard_ready', help: '1 while the store is reachable', registers: [registry] });
+  const health = new Gauge({
+    name: 'switchyard_room_health',
+    help: 'Debounced room health per tier: 0 OK, 1 DEGRADED, 2 DOWN, 3 UNKNOWN',
+    labelNames: ['tier', 'room'],
+    registers: [registry],
+  });
+  const probeLatency = new Histogram({
+    name: 'switchyard_probe_duration_seconds',
+    help: 'Probe latency',
+    labelNames: ['room'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const probeFailures = new Counter({ name: 'switchyard_probe_failures_total', help: 'Probes that saw a room DOWN', labelNames: ['room'], registers: [registry] });
+  const switches = new Counter({ name: 'switchyard_switches_total', help: 'Route switches written', labelNames: ['pipeline'], registers: [registry] });
+  const detection = new Histogram({
+    name: 'switchyard_detection_seconds',
+    help: 'First failed probe to switch decision',
+    buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
+    registers: [registry],
+  });
+  const routeWrite = new Histogram({ name: 'switchyard_route_write_seconds', help: 'Fenced route write latency', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
+  const rejected = new Counter({ name: 'switchyard_writes_rejected_total', help: 'Route writes not applied', labelNames: ['reason'], registers: [registry] });
+  return {
+    registry,
+    tick: (outcome) => ticks.inc({ outcome }),
+    leader: (is) => leader.set(is ? 1 : 0),
+    ready: (is) => ready.set(is ? 1 : 0),
+    roomHealth: (tier, room, status) => health.set({ tier, room }, HEALTH_VALUE[status]),
+    probe: (room, ms, ok) => {
+      probeLatency.observe({ room }, ms / 1000);
+      if (!ok) probeFailures.inc({ room });
+    },
+    switched: (pipeline, detectedMs, writeMs) => {
+      switches.inc({ pipeline });
+      detection.observe(detectedMs / 1000);
+      routeWrite.observe(writeMs / 1000);
+    },
+    writeRejected: (reason) => rejected.inc({ reason }),
+  };
+}

@@ -1,0 +1,209 @@
+// Reads the topology file and the tier policies, validates them (schema, then cross-field rules)
+// and compiles them into the core's model. All or nothing: any problem rejects the whole set,
+// with the file, the path inside it and the reason, before anything is applied.
+
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import type { Chain, Pipeline, Room, TierName, TierPolicy, Topology } from '../core/model.js';
+import { policySchema, topologySchema, type PolicyFile, type TopologyFile } from './schema.js';
+
+export interface ConfigProblem {
+  readonly file: string;
+  /** Dotted path inside the file ("pipelines.live-dashboard.tier"), or "" for the whole file. */
+  readonly path: string;
+  readonly reason: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(problems.map((p) => `${p.file}: ${p.path || '(file)'}: ${p.reason}`).join('\n'));
+  }
+}
+
+export interface EtcdSettings {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly leaseTtlSeconds: number;
+}
+
+export interface ControllerSettings {
+  readonly observer: string | undefined;
+  readonly room: string | undefined;
+  readonly httpPort: number;
+}
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly topology: Topology;
+  readonly etcd: EtcdSettings;
+  readonly controller: ControllerSettings;
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([{ file, path: '', reason: code === 'ENOENT' ? 'file not found' : `cannot read: ${String(err)}` }]);
+  }
+}
+
+function parseYaml(file: string): unknown {
+  const doc = parseDocument(readText(file), { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return { file, path: pos ? `line ${pos.line} column ${pos.col}` : '', reason: `invalid YAML: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  return doc.toJS();
+}
+
+function validate<T>(schema: z.ZodType<T>, file: string, data: unknown): T {
+  const result = schema.safeParse(data ?? {});
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((i) => ({ file, path: i.path.map(String).join('.'), reason: i.message })),
+  );
+}
+
+function policyFiles(path: string): string[] {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new ConfigError([{ file: path, path: '', reason: 'policy directory or file not found' }]);
+  }
+  if (!st.isDirectory()) return [path];
+  return readdirSync(path)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => join(path, f));
+}
+
+function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): TierPolicy {
+  if (p.probe.timeoutMs >= p.probe.intervalMs) {
+    problems.push({ file, path: 'probe.timeoutMs', reason: `must be below probe.intervalMs (${p.probe.intervalMs} ms), got ${p.probe.timeoutMs}` });
+  }
+  if (p.staleAfterMs < p.probe.intervalMs * 2) {
+    problems.push({ file, path: 'staleAfterMs', reason: `must be at least 2 x probe.intervalMs (${p.probe.intervalMs * 2} ms), got ${p.staleAfterMs}` });
+  }
+  return {
+    tier: p.tier,
+    failover: p.failover,
+    failback: p.failback,
+    probeIntervalMs: p.probe.intervalMs,
+    probeTimeoutMs: p.probe.timeoutMs,
+    fallAfter: p.fallAfter,
+    riseAfter: p.riseAfter,
+    staleAfterMs: p.staleAfterMs,
+    minDwellMs: p.minDwellMs,
+    duplicateMarginMs: p.duplicateMarginMs,
+    source: file,
+  };
+}
+
+/** Loads every policy file under `path` (a directory or one file). */
+export function loadPolicies(path: string): Map<TierName, TierPolicy> {
+  const problems: ConfigProblem[] = [];
+  const policies = new Map<TierName, TierPolicy>();
+  const files = policyFiles(path);
+  if (files.length === 0) throw new ConfigError([{ file: path, path: '', reason: 'no policy files (*.yaml) found' }]);
+  for (const file of files) {
+    let parsed: PolicyFile;
+    try {
+      parsed = validate(policySchema, file, parseYaml(file));
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        problems.push(...err.problems);
+        continue;
+      }
+      throw err;
+    }
+    const other = policies.get(parsed.tier);
+    if (other) {
+      problems.push({ file, path: 'tier', reason: `tier ${parsed.tier} is already defined in ${other.source}` });
+      continue;
+    }
+    policies.set(parsed.tier, compilePolicy(file, parsed, problems));
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return policies;
+}
+
+function compileTopology(
+  file: string,
+  t: TopologyFile,
+  policies: Map<TierName, TierPolicy>,
+  problems: ConfigProblem[],
+): Topology {
+  const rooms = new Map<string, Room>();
+  for (const [name, r] of Object.entries(t.rooms)) rooms.set(name, { name, kafka: { brokers: r.kafka.brokers } });
+
+  const pipelines = new Map<string, Pipeline>();
+  for (const [name, p] of Object.entries(t.pipelines)) {
+    const at = `pipelines.${name}`;
+    if (!policies.has(p.tier as TierName)) {
+      const known = [...policies.keys()].sort().join(', ') || 'none';
+      problems.push({ file, path: `${at}.tier`, reason: `unknown tier '${p.tier}' (policies define: ${known})` });
+    }
+    const chains: Chain[] = [];
+    for (const [chainName, c] of Object.entries(p.chains)) {
+      if (!rooms.has(c.room)) {
+        problems.push({ file, path: `${at}.chains.${chainName}.room`, reason: `unknown room '${c.room}' (rooms: ${[...rooms.keys()].join(', ')})` });
+      }
+      chains.push({ name: chainName, room: c.room, role: c.role });
+    }
+    const primaries = chains.filter((c) => c.role === 'primary').length;
+    if (primaries !== 1) {
+      problems.push({ file, path: `${at}.chains`, reason: `must have exactly one chain with role primary, found ${primaries}` });
+    }
+    pipelines.set(name, { name, tier: p.tier as TierName, topics: p.topics, consumerGroup: p.consumerGroup, chains });
+  }
+
+  if (t.controller.room !== undefined && !rooms.has(t.controller.room)) {
+    problems.push({ file, path: 'controller.room', reason: `unknown room '${t.controller.room}'` });
+  }
+  const usedTiers = new Set([...pipelines.values()].map((p) => p.tier));
+  for (const policy of policies.values()) {
+    if (!usedTiers.has(policy.tier)) continue;
+    // A leader must notice it lost its lease well before a probe could hang past it.
+    if (t.etcd.leaseTtlSeconds * 1000 <= 2 * policy.probeTimeoutMs) {
+      problems.push({
+        file,
+        path: 'etcd.leaseTtlSeconds',
+        reason: `must exceed 2 x probe.timeoutMs of tier ${policy.tier} (${2 * policy.probeTimeoutMs} ms, from ${policy.source})`,
+      });
+    }
+  }
+  return { rooms, pipelines, policies };
+}
+
+/**
+ * Loads a topology file and the policies it points at (or `policiesOverride`). Throws ConfigError
+ * listing every problem found; returns only a fully valid, compiled configuration.
+ */
+export function loadConfig(topologyPath: string, policiesOverride?: string): LoadedConfig {
+  const file = resolve(topologyPath);
+  const raw = validate(topologySchema, file, parseYaml(file));
+  const policiesPath = policiesOverride
+    ? resolve(policiesOverride)
+    : isAbsolute(raw.policies)
+      ? raw.policies
+      : resolve(dirname(file), raw.policies);
+  const policies = loadPolicies(policiesPath);
+  const problems: ConfigProblem[] = [];
+  const topology = compileTopology(file, raw, policies, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    file,
+    topology,
+    etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds },
+    controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort },
+  };
+}

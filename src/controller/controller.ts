@@ -1,0 +1,183 @@
+// The imperative shell around the core: probe -> read routes -> decide -> execute, once per tick.
+// Every replica probes and folds health (so a new leader starts with a warm view); only the
+// leader reads routes and acts, and it stops acting the moment its leadership is lost.
+
+import { decide, INITIAL_STATE, viewOf, type ControllerState, type Decision } from '../core/decide.js';
+import type { Observation } from '../core/health.js';
+import type { Topology } from '../core/model.js';
+import type { Executor } from '../executor/executor.js';
+import type { Clock } from '../ports/clock.js';
+import type { HealthProbe } from '../ports/health-probe.js';
+import type { Leadership, LeaderLock } from '../ports/leader-lock.js';
+import type { Logger } from '../ports/logger.js';
+import type { ControllerMetrics } from '../ports/metrics.js';
+import type { RouteStore, StoredRoute } from '../ports/route-store.js';
+
+export interface ControllerDeps {
+  readonly topology: Topology;
+  readonly observer: string;
+  readonly probes: readonly HealthProbe[];
+  readonly routes: RouteStore;
+  readonly lock: LeaderLock;
+  readonly executor: Executor;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: ControllerMetrics;
+}
+
+export interface ControllerStatus {
+  readonly observer: string;
+  readonly leader: boolean;
+  readonly ready: boolean;
+  readonly notReadyReason: string;
+  readonly ticks: number;
+  readonly lastObservations: readonly Observation[];
+}
+
+export class Controller {
+  private state: ControllerState = INITIAL_STATE;
+  private leadership: Leadership | undefined;
+  private ready = false;
+  private notReadyReason = 'starting';
+  private ticks = 0;
+  private lastObservations: Observation[] = [];
+  private readonly lastVerdicts = new Map<string, string>();
+  private readonly intervalMs: number;
+
+  constructor(private readonly deps: ControllerDeps) {
+    const intervals = [...deps.topology.policies.values()].map((p) => p.probeIntervalMs);
+    this.intervalMs = intervals.length > 0 ? Math.min(...intervals) : 1000;
+  }
+
+  status(): ControllerStatus {
+    return {
+      observer: this.deps.observer,
+      leader: this.isLeader(),
+      ready: this.ready,
+      notReadyReason: this.notReadyReason,
+      ticks: this.ticks,
+      lastObservations: this.lastObservations,
+    };
+  }
+
+  private isLeader(): boolean {
+    return this.leadership !== undefined && !this.leadership.lost.aborted;
+  }
+
+  /** Runs until `signal` aborts; then resigns leadership at once. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { log } = this.deps;
+    log.info('controller starting', { observer: this.deps.observer, intervalMs: this.intervalMs, pipelines: this.deps.topology.pipelines.size });
+    const campaigning = this.campaignLoop(signal);
+    try {
+      while (!signal.aborted) {
+        const started = this.deps.clock.now();
+        await this.tick();
+        const spent = this.deps.clock.now() - started;
+        await this.deps.clock.sleep(Math.max(0, this.intervalMs - spent), signal);
+      }
+    } finally {
+      await this.deps.lock.resign().catch((err: Error) => log.warn('resign failed', { error: err.message }));
+      this.leadership = undefined;
+      this.deps.metrics.leader(false);
+      await campaigning;
+      await Promise.all(this.deps.probes.map((p) => p.close()));
+      log.info('controller stopped', { observer: this.deps.observer });
+    }
+  }
+
+  private async campaignLoop(signal: AbortSignal): Promise<void> {
+    const { log, lock, clock, metrics } = this.deps;
+    while (!signal.aborted) {
+      try {
+        const leadership = await lock.campaign(signal);
+        this.leadership = leadership;
+        metrics.leader(true);
+        log.info('elected leader', { observer: this.deps.observer, fenceKey: leadership.fence.key });
+        await new Promise<void>((resolve) => {
+          const done = () => resolve();
+          leadership.lost.addEventListener('abort', done, { once: true });
+          signal.addEventListener('abort', done, { once: true });
+        });
+        this.leadership = undefined;
+        metrics.leader(false);
+        if (!signal.aborted) {
+          log.warn('leadership lost; stopped acting, campaigning again', { reason: String(leadership.lost.reason) });
+          await lock.resign().catch(() => undefined);
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        log.warn('campaign failed; retrying', { error: (err as Error).message });
+        await clock.sleep(1000, signal);
+      }
+    }
+  }
+
+  /** One pass. Never throws: every failure ends as a logged, counted outcome. */
+  async tick(): Promise<Decision | undefined> {
+    const { clock, metrics, log, topology } = this.deps;
+    this.ticks++;
+    const observations = await Promise.all(this.deps.probes.map((p) => p.probe()));
+    this.lastObservations = observations;
+    for (const o of observations) metrics.probe(o.room, o.latencyMs ?? 0, o.status !== 'DOWN');
+
+    const leadership = this.leadership;
+    let read: Map<string, StoredRoute> | undefined;
+    try {
+      read = await this.deps.routes.list();
+      this.setReady(true, '');
+    } catch (err) {
+      this.setReady(false, `etcd unreachable: ${(err as Error).message}`);
+    }
+
+    const now = clock.now();
+    const routes = new Map([...topology.pipelines.keys()].map((p) => [p, read?.get(p)?.route]));
+    const decision = decide(topology, this.state, { now, observations, routes });
+    this.state = decision.next;
+    for (const policy of topology.policies.values()) {
+      for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, viewOf(this.state, policy, room, now).status);
+    }
+
+    if (!read) {
+      metrics.tick('store-unreachable');
+      return decision;
+    }
+    if (!leadership || leadership.lost.aborted) {
+      metrics.tick('follower');
+      return decision;
+    }
+    this.logVerdicts(decision);
+    if (decision.actions.length === 0) {
+      metrics.tick('idle');
+      return decision;
+    }
+    metrics.tick('acted');
+    log.info('decided', { reason: decision.reason, actions: decision.actions.length });
+    for (const action of decision.actions) {
+      if (leadership.lost.aborted) break;
+      const result = await this.deps.executor.apply(leadership.fence, action, read);
+      if (result.kind === 'fenced') break;
+      if (result.kind === 'retry') log.warn('action not applied; will decide again', { pipeline: action.route.pipeline, why: result.why });
+    }
+    return decision;
+  }
+
+  private setReady(ready: boolean, reason: string): void {
+    if (ready !== this.ready) {
+      if (ready) this.deps.log.info('ready: store reachable');
+      else this.deps.log.warn('not ready: holding routes, no automatic changes', { reason });
+    }
+    this.ready = ready;
+    this.notReadyReason = reason;
+    this.deps.metrics.ready(ready);
+  }
+
+  /** Logs a pipeline's verdict only when it changes, so a steady state stays quiet. */
+  private logVerdicts(decision: Decision): void {
+    for (const v of decision.verdicts) {
+      if (this.lastVerdicts.get(v.pipeline) === v.reason) continue;
+      this.lastVerdicts.set(v.pipeline, v.reason);
+      this.deps.log.info('verdict', { pipeline: v.pipeline, reason: v.reason });
+    }
+  }
+}

@@ -1,0 +1,108 @@
+// Health of a room's components, debounced over successive observations.
+//
+// A single failed probe never moves a room: it takes `fallAfter` bad observations in a row to call
+// it DOWN and `riseAfter` good ones to call it OK again. An observation older than `staleAfterMs`
+// counts for nothing, and a room with no fresh observation is UNKNOWN, never OK: acting on stale
+// news is how split brains start.
+
+export type HealthStatus = 'OK' | 'DEGRADED' | 'DOWN' | 'UNKNOWN';
+
+export type Component = 'kafka';
+
+/** What one probe saw, at one moment, from one observer. */
+export interface Observation {
+  readonly room: string;
+  readonly component: Component;
+  readonly observer: string;
+  /** Epoch milliseconds when the probe finished. */
+  readonly at: number;
+  readonly status: HealthStatus;
+  readonly reason: string;
+  readonly latencyMs?: number;
+}
+
+export interface Thresholds {
+  readonly fallAfter: number;
+  readonly riseAfter: number;
+  readonly staleAfterMs: number;
+}
+
+/** The debounced view of one room component. */
+export interface ComponentHealth {
+  readonly status: HealthStatus;
+  readonly reason: string;
+  /** Consecutive observations that said DOWN. */
+  readonly badStreak: number;
+  /** Consecutive observations that said OK or DEGRADED. */
+  readonly goodStreak: number;
+  /** When `status` last changed (epoch ms). */
+  readonly since: number;
+  /** The `at` of the last observation folded in; a repeated observation is not counted twice. */
+  readonly lastAt: number;
+  /** The first bad observation of the current bad streak: the start of detection. */
+  readonly firstBadAt: number | undefined;
+}
+
+export const UNKNOWN_HEALTH: ComponentHealth = {
+  status: 'UNKNOWN',
+  reason: 'no observation yet',
+  badStreak: 0,
+  goodStreak: 0,
+  since: 0,
+  lastAt: 0,
+  firstBadAt: undefined,
+};
+
+/** Folds one observation into the debounced health. Pure; equal inputs give equal outputs. */
+export function foldObservation(prev: ComponentHealth, obs: Observation, th: Thresholds): ComponentHealth {
+  if (obs.at <= prev.lastAt) return prev;
+  const bad = obs.status === 'DOWN' || obs.status === 'UNKNOWN';
+  const badStreak = bad ? prev.badStreak + 1 : 0;
+  const goodStreak = bad ? 0 : prev.goodStreak + 1;
+  const firstBadAt = bad ? (prev.badStreak === 0 ? obs.at : prev.firstBadAt) : undefined;
+
+  let status = prev.status;
+  let reason = prev.reason;
+  if (bad) {
+    if (badStreak >= th.fallAfter) {
+      status = 'DOWN';
+      reason = `${obs.reason} (${badStreak} failed probes in a row, fall after ${th.fallAfter})`;
+    } else if (prev.status !== 'DOWN' && prev.status !== 'UNKNOWN') {
+      // Still counted as up: say that it is wobbling.
+      reason = `${obs.reason} (${badStreak}/${th.fallAfter} failed probes)`;
+    }
+  } else if (prev.status === 'DOWN' || prev.status === 'UNKNOWN') {
+    if (goodStreak >= th.riseAfter) {
+      status = obs.status;
+      reason = `${obs.reason} (${goodStreak} good probes in a row, rise after ${th.riseAfter})`;
+    } else {
+      reason = `recovering: ${goodStreak}/${th.riseAfter} good probes`;
+    }
+  } else {
+    status = obs.status;
+    reason = obs.reason;
+  }
+  return {
+    status,
+    reason,
+    badStreak,
+    goodStreak,
+    since: status === prev.status ? prev.since : obs.at,
+    lastAt: obs.at,
+    firstBadAt,
+  };
+}
+
+/** A component whose last observation is too old is UNKNOWN, whatever it said then. */
+export function withStaleness(h: ComponentHealth, now: number, th: Thresholds): ComponentHealth {
+  if (h.lastAt === 0) return h;
+  const age = now - h.lastAt;
+  if (age <= th.staleAfterMs) return h;
+  return {
+    ...h,
+    status: 'UNKNOWN',
+    reason: `last observation is ${age} ms old (stale after ${th.staleAfterMs} ms)`,
+    since: h.status === 'UNKNOWN' ? h.since : h.lastAt + th.staleAfterMs,
+    goodStreak: 0,
+  };
+}

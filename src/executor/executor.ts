@@ -1,0 +1,69 @@
+import type { Action } from '../core/decide.js';
+import type { Logger } from '../ports/logger.js';
+import type { ControllerMetrics } from '../ports/metrics.js';
+import type { Fence, RouteStore, StoredRoute, WriteOutcome } from '../ports/route-store.js';
+import type { Clock } from '../ports/clock.js';
+
+export type ApplyResult =
+  | { readonly kind: 'applied'; readonly action: Action; readonly writeMs: number }
+  /** The fence no longer holds: we are not the leader. The caller must stop acting now. */
+  | { readonly kind: 'fenced'; readonly action: Action }
+  /** The route moved under us, or the store failed: decide again on the next tick. */
+  | { readonly kind: 'retry'; readonly action: Action; readonly why: string };
+
+/**
+ * Applies the core's actions. Every write is fenced by the leader's election key and guarded by
+ * the version of the route the decision was made from, so a decision made on stale data or by a
+ * deposed leader never lands. Applying the same action twice is harmless: the second write finds
+ * the version moved and reports 'retry'.
+ */
+export class Executor {
+  constructor(
+    private readonly routes: RouteStore,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly metrics: ControllerMetrics,
+  ) {}
+
+  async apply(fence: Fence, action: Action, read: ReadonlyMap<string, StoredRoute>): Promise<ApplyResult> {
+    const pipeline = action.route.pipeline;
+    const stored = read.get(pipeline);
+    if (action.kind === 'switch-route') {
+      if (!stored || stored.route.epoch !== action.from.epoch || action.route.epoch !== action.from.epoch + 1) {
+        return { kind: 'retry', action, why: 'decision was made from a route that is no longer current' };
+      }
+    } else if (stored) {
+      return { kind: 'retry', action, why: 'route already exists' };
+    }
+    const started = this.clock.now();
+    let outcome: WriteOutcome;
+    try {
+      outcome = await this.routes.put(fence, action.route, stored?.version);
+    } catch (err) {
+      this.metrics.writeRejected('error');
+      return { kind: 'retry', action, why: `route write failed: ${(err as Error).message}` };
+    }
+    const writeMs = this.clock.now() - started;
+    switch (outcome.kind) {
+      case 'written':
+        this.log.info('route written', {
+          pipeline,
+          kind: action.kind,
+          chain: action.route.chain,
+          room: action.route.room,
+          epoch: action.route.epoch,
+          writeMs,
+          reason: action.reason,
+        });
+        if (action.kind === 'switch-route') this.metrics.switched(pipeline, action.detectedAfterMs, writeMs);
+        return { kind: 'applied', action, writeMs };
+      case 'fenced':
+        this.metrics.writeRejected('fenced');
+        this.log.warn('route write fenced off: not the leader any more', { pipeline, epoch: action.route.epoch });
+        return { kind: 'fenced', action };
+      case 'conflict':
+        this.metrics.writeRejected('conflict');
+        return { kind: 'retry', action, why: 'route changed since it was read' };
+    }
+  }
+}

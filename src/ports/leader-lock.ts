@@ -1,0 +1,24 @@
+import type { Fence } from './route-store.js';
+
+export interface Leadership {
+  readonly fence: Fence;
+  /** Aborted the moment leadership is known to be lost (lease lost, resigned, store error). */
+  readonly lost: AbortSignal;
+}
+
+/**
+ * Leader election on a lease.
+ *
+ * Contract: `campaign()` resolves once this candidate is the leader, with the fence that every
+ * write must carry. Leadership can be lost at any time; `lost` aborts then and the holder must stop
+ * acting at once. Being told late is possible (a paused process learns only when it runs again),
+ * which is why writes are fenced in the store and never trusted to this signal alone.
+ * `resign()` gives leadership up at once so that another candidate takes over without waiting
+ * for the lease to expire.
+ */
+export interface LeaderLock {
+  campaign(signal: AbortSignal): Promise<Leadership>;
+  resign(): Promise<void>;
+  /** The current leader's id, as proclaimed, or undefined if nobody leads. */
+  leader(): Promise<string | undefined>;
+}

@@ -1,0 +1,22 @@
+import type { HealthStatus } from '../core/health.js';
+
+/** What the controller reports; an adapter maps it to Prometheus. Calls never throw or block. */
+export interface ControllerMetrics {
+  tick(outcome: 'acted' | 'idle' | 'follower' | 'store-unreachable'): void;
+  leader(isLeader: boolean): void;
+  roomHealth(tier: string, room: string, status: HealthStatus): void;
+  probe(room: string, latencyMs: number, ok: boolean): void;
+  switched(pipeline: string, detectedAfterMs: number, writeMs: number): void;
+  writeRejected(reason: 'fenced' | 'conflict' | 'error'): void;
+  ready(isReady: boolean): void;
+}
+
+export const noMetrics: ControllerMetrics = {
+  tick() {},
+  leader() {},
+  roomHealth() {},
+  probe() {},
+  switched() {},
+  writeRejected() {},
+  ready() {},
+};

@@ -1,0 +1,45 @@
+import type { Route } from '../core/model.js';
+
+/** A route as read, with the store's version of it for compare-and-set. */
+export interface StoredRoute {
+  readonly route: Route;
+  /** Opaque store version (etcd mod revision); a write succeeds only if it still matches. */
+  readonly version: string;
+}
+
+/** The outcome of a fenced write. Only 'written' means the store changed. */
+export type WriteOutcome =
+  | { readonly kind: 'written' }
+  /** We are no longer the leader (our election key is gone or was re-created): stop acting. */
+  | { readonly kind: 'fenced' }
+  /** Someone changed the route since we read it: re-read and decide again. */
+  | { readonly kind: 'conflict' };
+
+/** Identifies the leader's right to write: its election key and that key's create revision. */
+export interface Fence {
+  readonly key: string;
+  readonly createRevision: string;
+}
+
+/**
+ * Routes, one per pipeline.
+ *
+ * Consistency: reads are linearizable (served by the etcd leader). Every write is one transaction
+ * that succeeds only if (a) the fence key still exists with the same create revision, so a deposed
+ * leader can never write, and (b) the route is still at the version the caller read (or absent,
+ * for a first write). Epochs only grow: a write whose epoch is not exactly previous + 1 is a bug
+ * and is refused by the caller before it gets here.
+ * Timeouts: each call fails (rejects) after the client's call timeout; a rejected write may or
+ * may not have been applied — re-read before retrying.
+ */
+export interface RouteStore {
+  list(): Promise<Map<string, StoredRoute>>;
+  get(pipeline: string): Promise<StoredRoute | undefined>;
+  /** Writes `route` if the fence holds and the stored version is still `expectedVersion` (undefined = absent). */
+  put(fence: Fence, route: Route, expectedVersion: string | undefined): Promise<WriteOutcome>;
+  /**
+   * Calls `onRoute` with the current route, then with every later one, in epoch order; routes with
+   * an epoch not above the last delivered are dropped. Returns a function that stops watching.
+   */
+  watch(pipeline: string, onRoute: (route: Route) => void, onError: (err: Error) => void): Promise<() => Promise<void>>;
+}
