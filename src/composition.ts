@@ -1,0 +1,107 @@
+// The composition root: the only place that reads the environment and flags and builds adapters.
+
+import { hostname } from 'node:os';
+import type { Etcd3 } from 'etcd3';
+import { loadConfig, type LoadedConfig } from './config/load.js';
+import { createEtcdClient } from './adapters/etcd/client.js';
+import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
+import { EtcdRouteStore } from './adapters/etcd/route-store.js';
+import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
+import { createPinoLogger } from './adapters/system/pino-logger.js';
+import { createPromMetrics, type PromMetrics } from './adapters/system/prom-metrics.js';
+import { systemClock } from './adapters/system/system-clock.js';
+import { Controller } from './controller/controller.js';
+import { Executor } from './executor/executor.js';
+import type { Logger } from './ports/logger.js';
+import type { HealthProbe } from './ports/health-probe.js';
+import type { RouteStore } from './ports/route-store.js';
+import type { LeaderLock } from './ports/leader-lock.js';
+
+export interface CommonFlags {
+  readonly config: string;
+  readonly policies?: string;
+  readonly logLevel?: string;
+}
+
+export function defaultObserverId(): string {
+  return process.env['SWITCHYARD_OBSERVER'] ?? `${hostname()}-${process.pid}`;
+}
+
+export function createLogger(level: string | undefined, fields: Record<string, unknown> = {}): Logger {
+  return createPinoLogger(level ?? process.env['SWITCHYARD_LOG_LEVEL'] ?? 'info', fields);
+}
+
+/** One probe per room, covering the topics of every pipeline with a chain in that room. */
+export function buildProbes(config: LoadedConfig, observer: string, log: Logger, timeoutOverrideMs?: number): HealthProbe[] {
+  const { topology } = config;
+  return [...topology.rooms.values()].map((room) => {
+    const pipelines = [...topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room.name));
+    const topics = [...new Set(pipelines.flatMap((p) => p.topics))].sort();
+    const timeouts = pipelines.map((p) => topology.policies.get(p.tier)?.probeTimeoutMs ?? 1000);
+    return new KafkaHealthProbe({
+      room: room.name,
+      brokers: room.kafka.brokers,
+      topics,
+      observer,
+      timeoutMs: timeoutOverrideMs ?? (timeouts.length > 0 ? Math.min(...timeouts) : 1000),
+      clock: systemClock,
+      log: log.child({ component: 'probe', room: room.name }),
+    });
+  });
+}
+
+export interface StoreHandles {
+  readonly etcd: Etcd3;
+  readonly routes: RouteStore;
+  readonly lock: (id: string, log: Logger) => LeaderLock;
+}
+
+export function buildStore(config: LoadedConfig): StoreHandles {
+  const etcd = createEtcdClient({ endpoints: config.etcd.endpoints });
+  return {
+    etcd,
+    routes: new EtcdRouteStore(etcd, config.etcd.prefix),
+    lock: (id, log) => new EtcdLeaderLock(etcd, config.etcd.prefix, id, config.etcd.leaseTtlSeconds, log),
+  };
+}
+
+export interface ControllerFlags extends CommonFlags {
+  readonly observer?: string;
+  readonly httpPort?: number;
+}
+
+export interface BuiltController {
+  readonly config: LoadedConfig;
+  readonly controller: Controller;
+  readonly metrics: PromMetrics;
+  readonly httpPort: number;
+  readonly log: Logger;
+  close(): void;
+}
+
+export function buildController(flags: ControllerFlags): BuiltController {
+  const config = loadConfig(flags.config, flags.policies);
+  const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
+  const log = createLogger(flags.logLevel, { observer });
+  const store = buildStore(config);
+  const metrics = createPromMetrics();
+  const controller = new Controller({
+    topology: config.topology,
+    observer,
+    probes: buildProbes(config, observer, log),
+    routes: store.routes,
+    lock: store.lock(observer, log.child({ component: 'leader-lock' })),
+    executor: new Executor(store.routes, systemClock, log.child({ component: 'executor' }), metrics),
+    clock: systemClock,
+    log: log.child({ component: 'controller' }),
+    metrics,
+  });
+  return {
+    config,
+    controller,
+    metrics,
+    httpPort: flags.httpPort ?? config.controller.httpPort,
+    log,
+    close: () => store.etcd.close(),
+  };
+}

@@ -1,0 +1,8 @@
+// What consumer and query services embed. Everything here is safe to use without the controller's
+// configuration: routes carry the endpoints a client needs.
+export { createRoutedConsumer, RoutedConsumer } from './routed-consumer.js';
+export type { RoutedConsumerOptions, RoutedMessage, FlipReport } from './routed-consumer.js';
+export { createDualProducer, DualProducer } from './dual-producer.js';
+export type { DualProducerOptions, DualRecord, SendResult } from './dual-producer.js';
+export type { Route } from '../core/model.js';
+export type { Logger } from '../ports/logger.js';
