@@ -67,7 +67,7 @@ export class Controller {
   /** Runs until `signal` aborts; then resigns leadership at once. */
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.deps;
-    log.info('controller starting', { observer: this.deps.observer, intervalMs: this.intervalMs, pipelines: this.deps.topology.pipelines.size });
+    log.info('controller starting', { intervalMs: this.intervalMs, pipelines: this.deps.topology.pipelines.size });
     const campaigning = this.campaignLoop(signal);
     try {
       while (!signal.aborted) {
@@ -172,12 +172,20 @@ export class Controller {
     this.deps.metrics.ready(ready);
   }
 
-  /** Logs a pipeline's verdict only when it changes, so a steady state stays quiet. */
+  /**
+   * Logs a pipeline's verdict when its rule or the health behind it changes, so that a steady
+   * state stays quiet while every turn of events is on record.
+   */
   private logVerdicts(decision: Decision): void {
+    const now = this.deps.clock.now();
     for (const v of decision.verdicts) {
-      if (this.lastVerdicts.get(v.pipeline) === v.reason) continue;
-      this.lastVerdicts.set(v.pipeline, v.reason);
-      this.deps.log.info('verdict', { pipeline: v.pipeline, reason: v.reason });
+      const pipeline = this.deps.topology.pipelines.get(v.pipeline);
+      const policy = pipeline && this.deps.topology.policies.get(pipeline.tier);
+      const rooms = pipeline && policy ? pipeline.chains.map((c) => `${c.room}=${viewOf(this.state, policy, c.room, now).status}`).join(',') : '';
+      const gist = `${v.rule}|${rooms}`;
+      if (this.lastVerdicts.get(v.pipeline) === gist) continue;
+      this.lastVerdicts.set(v.pipeline, gist);
+      this.deps.log.info('verdict', { pipeline: v.pipeline, rule: v.rule, rooms, reason: v.reason });
     }
   }
 }

@@ -40,8 +40,20 @@ export type Action =
       readonly detectedAfterMs: number;
     };
 
+/** The rule that settled a pipeline's verdict; stable across ticks, unlike the sentence. */
+export type VerdictRule =
+  | 'init'
+  | 'healthy'
+  | 'no-policy'
+  | 'unknown-chain'
+  | 'failover-not-automatic'
+  | 'no-healthy-standby'
+  | 'min-dwell'
+  | 'failover';
+
 export interface PipelineVerdict {
   readonly pipeline: string;
+  readonly rule: VerdictRule;
   readonly reason: string;
 }
 
@@ -102,28 +114,28 @@ function decidePipeline(
   pipeline: Pipeline,
   route: Route | undefined,
   now: number,
-): { action?: Action; reason: string } {
+): { action?: Action; rule: VerdictRule; reason: string } {
   const policy = topology.policies.get(pipeline.tier);
-  if (!policy) return { reason: `no action for ${pipeline.name}: tier ${pipeline.tier} has no policy` };
+  if (!policy) return { rule: 'no-policy', reason: `no action for ${pipeline.name}: tier ${pipeline.tier} has no policy` };
 
   if (!route) {
     const chain = primaryChain(pipeline);
     const reason = `starting ${pipeline.name} on its primary chain ${describeChain(chain)}: no route stored yet`;
-    return { action: { kind: 'init-route', route: routeFor(topology, pipeline, chain, 1, now, reason), reason }, reason };
+    return { action: { kind: 'init-route', route: routeFor(topology, pipeline, chain, 1, now, reason), reason }, rule: 'init', reason };
   }
 
   const active = pipeline.chains.find((c) => c.name === route.chain);
   if (!active) {
-    return { reason: `no action for ${pipeline.name}: its route names chain ${route.chain}, which the topology does not have` };
+    return { rule: 'unknown-chain', reason: `no action for ${pipeline.name}: its route names chain ${route.chain}, which the topology does not have` };
   }
   const activeHealth = viewOf(state, policy, active.room, now);
   if (activeHealth.status !== 'DOWN') {
-    return { reason: `no action for ${pipeline.name}: active chain ${describeChain(active)} is ${activeHealth.status} (${activeHealth.reason})` };
+    return { rule: 'healthy', reason: `no action for ${pipeline.name}: active chain ${describeChain(active)} is ${activeHealth.status} (${activeHealth.reason})` };
   }
 
   const down = `${active.room} kafka is DOWN: ${activeHealth.reason}`;
   if (policy.failover !== 'automatic') {
-    return { reason: `no action for ${pipeline.name}: ${down}, but tier ${policy.tier} fails over ${policy.failover}ly` };
+    return { rule: 'failover-not-automatic', reason: `no action for ${pipeline.name}: ${down}, but tier ${policy.tier} fails over ${policy.failover}ly` };
   }
 
   const candidates = pipeline.chains
@@ -132,12 +144,14 @@ function decidePipeline(
   const target = candidates.find((c) => c.health.status === 'OK') ?? candidates.find((c) => c.health.status === 'DEGRADED');
   if (!target) {
     const seen = candidates.map((c) => `${describeChain(c.chain)} ${c.health.status}`).join(', ') || 'none configured';
-    return { reason: `no action for ${pipeline.name}: ${down}, and no standby chain is healthy (${seen})` };
+    return { rule: 'no-healthy-standby', reason: `no action for ${pipeline.name}: ${down}, and no standby chain is healthy (${seen})` };
   }
 
+  // The first route (epoch 1) was not a switch: dwell counts from the last switch only.
   const dwelt = now - route.since;
-  if (dwelt < policy.minDwellMs) {
+  if (route.epoch > 1 && dwelt < policy.minDwellMs) {
     return {
+      rule: 'min-dwell',
       reason: `no action for ${pipeline.name}: ${down}, but the last switch was ${dwelt} ms ago (min dwell ${policy.minDwellMs} ms)`,
     };
   }
@@ -147,7 +161,7 @@ function decidePipeline(
     `${target.chain.room} is ${target.health.status}`;
   const next = routeFor(topology, pipeline, target.chain, route.epoch + 1, now, reason);
   const detectedAfterMs = activeHealth.firstBadAt === undefined ? 0 : now - activeHealth.firstBadAt;
-  return { action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs }, reason };
+  return { action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs }, rule: 'failover', reason };
 }
 
 /** One tick: fold observations, then decide every pipeline. */
@@ -158,7 +172,7 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
   for (const pipeline of topology.pipelines.values()) {
     const v = decidePipeline(topology, next, pipeline, input.routes.get(pipeline.name), input.now);
     if (v.action) actions.push(v.action);
-    verdicts.push({ pipeline: pipeline.name, reason: v.reason });
+    verdicts.push({ pipeline: pipeline.name, rule: v.rule, reason: v.reason });
   }
   const reason =
     actions.length > 0

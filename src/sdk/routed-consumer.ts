@@ -63,7 +63,11 @@ export interface RoutedConsumerOptions {
   /** On the very first start, with no committed offsets and no watermark: from the beginning? */
   readonly fromBeginning?: boolean;
   readonly watermarkFlushMs?: number;
-  /** Longest wait for the old room's consumer to stop before moving on without it. */
+  /**
+   * Longest wait for the old room's consumer to stop before moving on without it (default 300 ms).
+   * Waiting only trims duplicates in a graceful switch; safety never depends on it, because
+   * records the old consumer still delivers are dropped.
+   */
   readonly stopTimeoutMs?: number;
   readonly logger?: Logger;
   readonly onFlip?: (report: FlipReport) => void;
@@ -73,6 +77,13 @@ interface Active {
   readonly route: Route;
   readonly consumer: Consumer;
   readonly generation: number;
+  /** Silences this consumer's client logs once it is abandoned in a dead room. */
+  readonly mute: { value: boolean };
+}
+
+interface Placement {
+  readonly offsets: Map<string, { partition: number; offset: string }[]>;
+  readonly seekFrom: Record<string, Record<number, number>>;
 }
 
 interface PendingReport {
@@ -154,25 +165,33 @@ export class RoutedConsumer {
     if (old && old.route.epoch >= route.epoch) return;
     const generation = ++this.generation;
     this.active = undefined;
-    if (old) await this.stopConsumer(old.consumer, old.route.room);
+    if (old) {
+      await this.stopConsumer(old.consumer, old.route.room);
+      old.mute.value = true;
+    }
     const stoppedOldAt = Date.now();
 
+    const muted = { value: false };
+    const roomLog = this.log.child({ room: route.room });
     const kafka = createKafka({
       clientId: this.opts.clientId ?? `switchyard-sdk-${this.opts.pipeline}`,
       brokers: route.kafka.brokers,
-      log: this.log.child({ room: route.room }),
+      log: {
+        ...roomLog,
+        warn: (msg, fields) => (muted.value ? undefined : roomLog.warn(msg, fields)),
+        error: (msg, fields) => (muted.value ? undefined : roomLog.error(msg, fields)),
+      },
       timeoutMs: 3000,
     });
     const movingRooms = old !== undefined && old.route.room !== route.room;
     const admin = kafka.admin();
     await admin.connect();
-    let seekFrom: Record<string, Record<number, number>> = {};
+    let placement: Placement;
     try {
-      seekFrom = await this.placeOffsets(admin, route, movingRooms);
+      placement = await this.planOffsets(admin, route, movingRooms);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
-    const seekedAt = Date.now();
 
     const consumer = kafka.consumer({
       groupId: route.consumerGroup,
@@ -189,19 +208,26 @@ export class RoutedConsumer {
       await this.stopConsumer(consumer, route.room);
       return;
     }
-    this.pendingReport = old ? { fromRoom: old.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom } : undefined;
-    this.active = { route, consumer, generation };
+    this.active = { route, consumer, generation, mute: muted };
     await consumer.run({ eachMessage: (p) => this.handle(p, route, generation) });
-    this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom });
+    // Seeks placed right after run(): kafkajs applies them before the next fetch and drops any
+    // batch fetched for a partition whose seek is pending, so nothing before them is processed.
+    // (admin.setOffsets would instead run a throwaway group member and cost a full fetch cycle.)
+    for (const [topic, partitions] of placement.offsets) {
+      for (const { partition, offset } of partitions) consumer.seek({ topic, partition, offset });
+    }
+    const seekedAt = Date.now();
+    this.pendingReport = old ? { fromRoom: old.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom } : undefined;
+    this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom });
   }
 
   /**
-   * Places the group's offsets in the room it is about to consume from. Moving rooms: by event
-   * time, from the watermarks. First start: committed offsets stand; where the group has none but
-   * a watermark exists (another instance consumed before), by event time too.
+   * Where the group starts in the room it is about to consume from. Moving rooms: by event time,
+   * from the watermarks. First start: committed offsets stand; where the group has none but a
+   * watermark exists (another instance consumed before), by event time too.
    */
-  private async placeOffsets(admin: Admin, route: Route, movingRooms: boolean): Promise<Record<string, Record<number, number>>> {
-    const seekFrom: Record<string, Record<number, number>> = {};
+  private async planOffsets(admin: Admin, route: Route, movingRooms: boolean): Promise<Placement> {
+    const placement: Placement = { offsets: new Map(), seekFrom: {} };
     for (const topic of route.kafka.topics) {
       const marks = await this.mergedWatermarks(route.consumerGroup, topic);
       if (marks.size === 0) continue;
@@ -224,10 +250,10 @@ export class RoutedConsumer {
         const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, ts);
         for (const o of offsets) if (ps.includes(o.partition)) placed.push({ partition: o.partition, offset: o.offset });
       }
-      await admin.setOffsets({ groupId: route.consumerGroup, topic, partitions: placed });
-      seekFrom[topic] = Object.fromEntries(from);
+      placement.offsets.set(topic, placed);
+      placement.seekFrom[topic] = Object.fromEntries(from);
     }
-    return seekFrom;
+    return placement;
   }
 
   private async mergedWatermarks(group: string, topic: string): Promise<Map<number, number>> {
@@ -282,12 +308,12 @@ export class RoutedConsumer {
   }
 
   private async stopConsumer(consumer: Consumer, room: string): Promise<void> {
-    const ms = this.opts.stopTimeoutMs ?? 1500;
+    const ms = this.opts.stopTimeoutMs ?? 300;
     const done = await withTimeout(consumer.disconnect(), ms).then(
       () => true,
       () => false,
     );
-    if (!done) this.log.warn('old consumer did not stop in time; abandoned', { room, timeoutMs: ms });
+    if (!done) this.log.info('old consumer did not stop in time; left to stop in the background', { room, timeoutMs: ms });
   }
 
   /** Writes raised watermarks to etcd. Failures are retried on the next flush. */

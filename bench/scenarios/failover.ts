@@ -1,0 +1,180 @@
+// One kill-and-flip run on the real local stack, shared by the e2e test, the benchmark and the
+// demo: a dual-writing producer, the controller as a child process, an SDK consumer; room-a's
+// broker is SIGKILLed in steady state and the run measures detection, flip and RTO, and counts
+// lost and duplicated records.
+
+import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
+import { createEtcdClient } from '../../src/adapters/etcd/client.js';
+import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
+import { silentLogger, type Logger } from '../../src/ports/logger.js';
+import { createDualProducer } from '../../src/sdk/dual-producer.js';
+import { createRoutedConsumer, type FlipReport } from '../../src/sdk/routed-consumer.js';
+import { killService, LOCAL, randomId, services, startController, waitFor, writeScenarioConfig } from '../support/local-stack.js';
+
+export interface FailoverOptions {
+  readonly probeIntervalMs?: number;
+  readonly fallAfter?: number;
+  readonly marginMs?: number;
+  /** Records per second, in batches every 10 ms. */
+  readonly rate?: number;
+  /** Steady state before the kill, and production after the flip. */
+  readonly steadyMs?: number;
+  readonly afterMs?: number;
+  readonly log?: Logger;
+  /** Progress lines for humans (the demo). */
+  readonly say?: (line: string) => void;
+}
+
+export interface FailoverResult {
+  readonly produced: number;
+  readonly consumed: number;
+  readonly lost: number;
+  readonly lostSample: readonly number[];
+  readonly duplicates: number;
+  /** Duplicates whose event time lies before the replay window: must be 0. */
+  readonly duplicatesOutsideMargin: number;
+  readonly killAt: number;
+  readonly detectMs: number;
+  readonly flipMs: number;
+  readonly rtoMs: number;
+  readonly detectionWindowMs: number;
+  readonly flip: FlipReport;
+  readonly fromRoom: string;
+  readonly toRoom: string;
+}
+
+const PARTITIONS = 3;
+
+async function createTopic(brokers: readonly string[], topic: string): Promise<void> {
+  const admin = createKafka({ clientId: 'scenario-admin', brokers, log: silentLogger }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverResult> {
+  const say = opts.say ?? (() => undefined);
+  const id = randomId();
+  const cfg = {
+    prefix: `/switchyard-run-${id}`,
+    topic: `events-${id}`,
+    group: `dashboard-${id}`,
+    pipeline: 'live-dashboard',
+    probeIntervalMs: opts.probeIntervalMs ?? 250,
+    fallAfter: opts.fallAfter ?? 3,
+    marginMs: opts.marginMs ?? 2000,
+  };
+  const rate = opts.rate ?? 500;
+  const perBatch = Math.max(1, Math.round(rate / 100));
+
+  await services('up');
+  await Promise.all(Object.values(LOCAL.rooms).map((r) => createTopic(r.brokers, cfg.topic)));
+  const configFile = writeScenarioConfig(cfg);
+  say(`topic ${cfg.topic} created in room-a and room-b; starting the controller`);
+  const controller = startController(configFile, `ctl-${id}`);
+
+  const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
+  const routes = new EtcdRouteStore(etcd, cfg.prefix);
+  const seen = new Map<number, number>(); // seq -> times processed
+  const timestamps = new Map<number, number>();
+  const acked = new Set<number>();
+  let flip: FlipReport | undefined;
+  let producing = true;
+  const producer = createDualProducer({
+    rooms: Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers })),
+    sendTimeoutMs: 500,
+    ...(opts.log && { logger: opts.log }),
+  });
+  const consumer = createRoutedConsumer({
+    pipeline: cfg.pipeline,
+    etcd: { endpoints: [LOCAL.etcd], prefix: cfg.prefix },
+    marginMs: cfg.marginMs,
+    fromBeginning: true,
+    ...(opts.log && { logger: opts.log }),
+    eachMessage: async (m) => {
+      const seq = Number(JSON.parse(m.value!.toString()).seq);
+      seen.set(seq, (seen.get(seq) ?? 0) + 1);
+      timestamps.set(seq, m.timestamp);
+    },
+    onFlip: (r) => {
+      flip = r;
+    },
+  });
+
+  let seq = 0;
+  const producing$ = (async () => {
+    while (producing) {
+      const now = Date.now();
+      const batch = Array.from({ length: perBatch }, () => {
+        seq++;
+        return { key: `k${seq}`, value: JSON.stringify({ seq }), timestamp: now, partition: seq % PARTITIONS, seq };
+      });
+      const result = await producer.send(cfg.topic, batch);
+      if (result['room-b']) for (const r of batch) acked.add(r.seq);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+
+  try {
+    await waitFor('the controller to write the first route', 15_000, async () => (await routes.get(cfg.pipeline))?.route);
+    await consumer.start();
+    await waitFor('the consumer to process records in room-a', 20_000, () => (seen.size > rate / 2 ? true : undefined));
+    await waitFor('the controller to see both rooms healthy', 15_000, () =>
+      controller.logs.some((l) => l['msg'] === 'verdict' && String(l['reason']).includes('is OK')) ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, opts.steadyMs ?? 1500));
+    say(`steady state: ${seen.size} records consumed from room-a; SIGKILL room-a's broker now`);
+
+    const killAt = killService(LOCAL.rooms['room-a'].service);
+    const report = await waitFor('the consumer to resume in room-b', 30_000, () => flip);
+    say(`consumer resumed in ${report.toRoom} (epoch ${report.epoch}); producing a little longer`);
+    await new Promise((r) => setTimeout(r, opts.afterMs ?? 2000));
+    producing = false;
+    await producing$;
+    await waitFor('the consumer to drain every acknowledged record', 20_000, () =>
+      [...acked].every((s) => seen.has(s)) ? true : undefined,
+    ).catch(() => undefined);
+
+    const lostList = [...acked].filter((s) => !seen.has(s)).sort((a, b) => a - b);
+    const seekFloor = Math.min(...Object.values(report.seekFrom).flatMap((p) => Object.values(p)));
+    let duplicates = 0;
+    let duplicatesOutsideMargin = 0;
+    for (const [s, n] of seen) {
+      if (n < 2) continue;
+      duplicates += n - 1;
+      if ((timestamps.get(s) ?? 0) < seekFloor) duplicatesOutsideMargin += n - 1;
+    }
+    return {
+      produced: acked.size,
+      consumed: seen.size,
+      lost: lostList.length,
+      lostSample: lostList.slice(0, 10),
+      duplicates,
+      duplicatesOutsideMargin,
+      killAt,
+      detectMs: report.decidedAt - killAt,
+      flipMs: report.firstMessageAt - report.decidedAt,
+      rtoMs: report.firstMessageAt - killAt,
+      detectionWindowMs: cfg.fallAfter * cfg.probeIntervalMs,
+      flip: report,
+      fromRoom: report.fromRoom ?? 'room-a',
+      toRoom: report.toRoom,
+    };
+  } catch (err) {
+    const tail = controller.logs.slice(-12).map((l) => JSON.stringify(l)).join('\n');
+    throw new Error(`${(err as Error).message}\n--- controller log (last lines) ---\n${tail}`);
+  } finally {
+    producing = false;
+    await producing$.catch(() => undefined);
+    await consumer.close().catch(() => undefined);
+    await producer.close().catch(() => undefined);
+    await controller.stop();
+    await etcd.delete().prefix(cfg.prefix).exec().catch(() => undefined);
+    etcd.close();
+    // Bring room-a back for whatever runs next.
+    await services('start', LOCAL.rooms['room-a'].service);
+  }
+}

@@ -1,0 +1,169 @@
+// Helpers for tests, benchmarks and the demo that drive the local stack of scripts/services.sh.
+// Loopback only; every wait is bounded.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The project root, from this file's place in either bench/ or dist/bench/. */
+export const ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      readFileSync(join(dir, 'package.json'));
+      if (readFileSync(join(dir, 'package.json'), 'utf8').includes('"name": "switchyard"')) return dir;
+    } catch {
+      /* keep climbing */
+    }
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the project root');
+})();
+
+export const STATE_DIR = process.env['SWITCHYARD_STATE'] ?? '/tmp/switchyard-local';
+
+export const LOCAL = {
+  etcd: 'http://127.0.0.1:23790',
+  rooms: {
+    'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a' },
+    'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b' },
+  },
+} as const;
+
+export type LocalRoom = keyof typeof LOCAL.rooms;
+
+export async function services(...args: string[]): Promise<string> {
+  const { stdout } = await run('bash', [join(ROOT, 'scripts/services.sh'), ...args], { timeout: 120_000 });
+  return stdout;
+}
+
+/** SIGKILLs a service directly (no shell in between) and returns the moment it was sent. */
+export function killService(service: string): number {
+  const pid = Number(readFileSync(join(STATE_DIR, service, 'pid'), 'utf8').trim());
+  const at = Date.now();
+  process.kill(pid, 'SIGKILL');
+  return at;
+}
+
+export function randomId(): string {
+  return Math.random().toString(36).slice(2, 8);
+}
+
+export interface ScenarioConfig {
+  readonly prefix: string;
+  readonly topic: string;
+  readonly group: string;
+  readonly pipeline: string;
+  readonly probeIntervalMs: number;
+  readonly fallAfter: number;
+  readonly marginMs: number;
+}
+
+/** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
+export function writeScenarioConfig(c: ScenarioConfig): string {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-scenario-'));
+  mkdirSync(join(dir, 'policies'));
+  writeFileSync(
+    join(dir, 'policies', 'p0.yaml'),
+    [
+      'tier: P0',
+      'failover: automatic',
+      'failback: manual',
+      `probe: { intervalMs: ${c.probeIntervalMs}, timeoutMs: ${Math.max(20, Math.floor(c.probeIntervalMs * 0.8))} }`,
+      `fallAfter: ${c.fallAfter}`,
+      'riseAfter: 3',
+      `staleAfterMs: ${c.probeIntervalMs * 8}`,
+      'minDwellMs: 60000',
+      `duplicateMarginMs: ${c.marginMs}`,
+      '',
+    ].join('\n'),
+  );
+  const file = join(dir, 'topology.yaml');
+  writeFileSync(
+    file,
+    [
+      'controller: { httpPort: 0 }',
+      `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: 5 }`,
+      'policies: policies',
+      'rooms:',
+      `  room-a: { kafka: { brokers: ["${LOCAL.rooms['room-a'].brokers[0]}"] } }`,
+      `  room-b: { kafka: { brokers: ["${LOCAL.rooms['room-b'].brokers[0]}"] } }`,
+      'pipelines:',
+      `  ${c.pipeline}:`,
+      '    tier: P0',
+      `    topics: [${c.topic}]`,
+      `    consumerGroup: ${c.group}`,
+      '    chains:',
+      '      primary: { room: room-a, role: primary }',
+      '      standby: { room: room-b, role: standby }',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+export interface ControllerProcess {
+  readonly child: ChildProcess;
+  /** Every JSON log line so far. */
+  readonly logs: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+/** Starts `switchyard controller` from the built CLI as a child process. */
+export function startController(configFile: string, observer: string, extraEnv: Record<string, string> = {}): ControllerProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/switchyard.js'), 'controller', '--config', configFile, '--observer', observer], {
+    env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', ...extraEnv },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let buf = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    buf += chunk.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ msg: line });
+      }
+    }
+  });
+  return {
+    child,
+    logs,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          done();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+}
+
+export const PROJECT = { root: ROOT, resolve: (...p: string[]) => resolve(ROOT, ...p) };
