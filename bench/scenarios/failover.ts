@@ -74,7 +74,11 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
   await Promise.all(Object.values(LOCAL.rooms).map((r) => createTopic(r.brokers, cfg.topic)));
   const configFile = writeScenarioConfig(cfg);
   say(`topic ${cfg.topic} created in room-a and room-b; starting the controller`);
-  const controller = startController(configFile, `ctl-${id}`);
+  const controller = startController(configFile, `ctl-${id}`, {}, (l) => {
+    if (l['msg'] === 'verdict' || l['msg'] === 'route written' || l['msg'] === 'elected leader') {
+      say(`controller: ${l['msg']}: ${String(l['reason'] ?? l['fenceKey'] ?? '')}`);
+    }
+  });
 
   const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
   const routes = new EtcdRouteStore(etcd, cfg.prefix);

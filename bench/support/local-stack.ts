@@ -115,7 +115,12 @@ export interface ControllerProcess {
 }
 
 /** Starts `switchyard controller` from the built CLI as a child process. */
-export function startController(configFile: string, observer: string, extraEnv: Record<string, string> = {}): ControllerProcess {
+export function startController(
+  configFile: string,
+  observer: string,
+  extraEnv: Record<string, string> = {},
+  onLog?: (line: Record<string, unknown>) => void,
+): ControllerProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin/switchyard.js'), 'controller', '--config', configFile, '--observer', observer], {
     env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -128,11 +133,14 @@ export function startController(configFile: string, observer: string, extraEnv: 
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
+      let entry: Record<string, unknown>;
       try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
+        entry = JSON.parse(line) as Record<string, unknown>;
       } catch {
-        logs.push({ msg: line });
+        entry = { msg: line };
       }
+      logs.push(entry);
+      onLog?.(entry);
     }
   });
   return {

@@ -52,14 +52,13 @@ function readText(file: string): string {
 }
 
 function parseYaml(file: string): unknown {
-  const doc = parseDocument(readText(file), { prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return { file, path: pos ? `line ${pos.line} column ${pos.col}` : '', reason: `invalid YAML: ${e.message.split('\n')[0]}` };
-      }),
-    );
+  const doc = parseDocument(readText(file), { prettyErrors: true, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) {
+    // Later syntax errors are usually echoes of the first one: report that one, precisely.
+    const pos = first.linePos?.[0];
+    const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError([{ file, path: pos ? `line ${pos.line} column ${pos.col}` : '', reason: `invalid YAML: ${message}` }]);
   }
   return doc.toJS();
 }
