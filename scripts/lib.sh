@@ -16,7 +16,10 @@ ensure_built() {
 
 # Starts the local services; stops them on exit only if this run started them.
 with_services() {
-  if bash scripts/services.sh status | grep -q ' down '; then
+  local before
+  before=$(bash scripts/services.sh status)
+  # (Not `status | grep -q`: under pipefail, grep's early exit would make the test fail.)
+  if [[ $before == *" down "* ]]; then
     trap 'echo "==> stopping services" >&2; bash scripts/services.sh down' EXIT
   fi
   echo "==> services up (etcd, Kafka room-a, Kafka room-b)" >&2
