@@ -6,6 +6,7 @@ import { loadConfig, type LoadedConfig } from './config/load.js';
 import { createEtcdClient } from './adapters/etcd/client.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
+import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
 import { createPinoLogger } from './adapters/system/pino-logger.js';
 import { createPromMetrics, type PromMetrics } from './adapters/system/prom-metrics.js';
@@ -32,7 +33,7 @@ export function createLogger(level: string | undefined, fields: Record<string, u
 }
 
 /** One probe per room, covering the topics of every pipeline with a chain in that room. */
-export function buildProbes(config: LoadedConfig, observer: string, log: Logger, timeoutOverrideMs?: number): HealthProbe[] {
+export function buildProbes(config: LoadedConfig, observer: string, observerRoom: string, log: Logger, timeoutOverrideMs?: number): HealthProbe[] {
   const { topology } = config;
   return [...topology.rooms.values()].map((room) => {
     const pipelines = [...topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room.name));
@@ -43,6 +44,7 @@ export function buildProbes(config: LoadedConfig, observer: string, log: Logger,
       brokers: room.kafka.brokers,
       topics,
       observer,
+      observerRoom,
       timeoutMs: timeoutOverrideMs ?? (timeouts.length > 0 ? Math.min(...timeouts) : 1000),
       clock: systemClock,
       log: log.child({ component: 'probe', room: room.name }),
@@ -67,6 +69,7 @@ export function buildStore(config: LoadedConfig): StoreHandles {
 
 export interface ControllerFlags extends CommonFlags {
   readonly observer?: string;
+  readonly room?: string;
   readonly httpPort?: number;
 }
 
@@ -82,14 +85,17 @@ export interface BuiltController {
 export function buildController(flags: ControllerFlags): BuiltController {
   const config = loadConfig(flags.config, flags.policies);
   const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
-  const log = createLogger(flags.logLevel, { observer });
+  // Observers that do not say where they run all count as one room: quorum cannot be faked.
+  const observerRoom = flags.room ?? process.env['SWITCHYARD_ROOM'] ?? config.controller.room ?? 'unassigned';
+  const log = createLogger(flags.logLevel, { observer, observerRoom });
   const store = buildStore(config);
   const metrics = createPromMetrics();
   const controller = new Controller({
     topology: config.topology,
     observer,
-    probes: buildProbes(config, observer, log),
+    probes: buildProbes(config, observer, observerRoom, log),
     routes: store.routes,
+    observationStore: new EtcdObservationStore(store.etcd, config.etcd.prefix, config.etcd.leaseTtlSeconds),
     lock: store.lock(observer, log.child({ component: 'leader-lock' })),
     executor: new Executor(store.routes, systemClock, log.child({ component: 'executor' }), metrics),
     clock: systemClock,

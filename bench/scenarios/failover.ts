@@ -66,6 +66,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     probeIntervalMs: opts.probeIntervalMs ?? 250,
     fallAfter: opts.fallAfter ?? 3,
     marginMs: opts.marginMs ?? 2000,
+    observersRequired: 2,
   };
   const rate = opts.rate ?? 500;
   const perBatch = Math.max(1, Math.round(rate / 100));
@@ -74,11 +75,15 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
   await Promise.all(Object.values(LOCAL.rooms).map((r) => createTopic(r.brokers, cfg.topic)));
   const configFile = writeScenarioConfig(cfg);
   say(`topic ${cfg.topic} created in room-a and room-b; starting the controller`);
-  const controller = startController(configFile, `ctl-${id}`, {}, (l) => {
-    if (l['msg'] === 'verdict' || l['msg'] === 'route written' || l['msg'] === 'elected leader') {
-      say(`controller: ${l['msg']}: ${String(l['reason'] ?? l['fenceKey'] ?? '')}`);
-    }
-  });
+  // One controller replica per room: P0 needs observers in two rooms to agree before failing over.
+  const controllers = (['room-a', 'room-b'] as const).map((room) =>
+    startController(configFile, `observer-${room}`, room, {}, (l) => {
+      if (l['msg'] === 'verdict' || l['msg'] === 'route written' || l['msg'] === 'elected leader') {
+        say(`controller@${room}: ${String(l['msg'])}: ${String(l['reason'] ?? l['fenceKey'] ?? '')}`);
+      }
+    }),
+  );
+  const allLogs = () => controllers.flatMap((c) => c.logs);
 
   const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
   const routes = new EtcdRouteStore(etcd, cfg.prefix);
@@ -127,7 +132,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     await consumer.start();
     await waitFor('the consumer to process records in room-a', 20_000, () => (seen.size > rate / 2 ? true : undefined));
     await waitFor('the controller to see both rooms healthy', 15_000, () =>
-      controller.logs.some((l) => l['msg'] === 'verdict' && String(l['reason']).includes('is OK')) ? true : undefined,
+      allLogs().some((l) => l['msg'] === 'verdict' && l['rule'] === 'healthy' && String(l['rooms']) === 'room-a=OK,room-b=OK') ? true : undefined,
     );
     await new Promise((r) => setTimeout(r, opts.steadyMs ?? 1500));
     say(`steady state: ${seen.size} records consumed from room-a; SIGKILL room-a's broker now`);
@@ -168,14 +173,14 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
       toRoom: report.toRoom,
     };
   } catch (err) {
-    const tail = controller.logs.slice(-12).map((l) => JSON.stringify(l)).join('\n');
+    const tail = controllers.flatMap((c) => c.logs.slice(-8)).map((l) => JSON.stringify(l)).join('\n');
     throw new Error(`${(err as Error).message}\n--- controller log (last lines) ---\n${tail}`);
   } finally {
     producing = false;
     await producing$.catch(() => undefined);
     await consumer.close().catch(() => undefined);
     await producer.close().catch(() => undefined);
-    await controller.stop();
+    await Promise.all(controllers.map((c) => c.stop()));
     await etcd.delete().prefix(cfg.prefix).exec().catch(() => undefined);
     etcd.close();
     // Bring room-a back for whatever runs next.

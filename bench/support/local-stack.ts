@@ -62,6 +62,7 @@ export interface ScenarioConfig {
   readonly probeIntervalMs: number;
   readonly fallAfter: number;
   readonly marginMs: number;
+  readonly observersRequired: number;
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -78,8 +79,10 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `fallAfter: ${c.fallAfter}`,
       'riseAfter: 3',
       `staleAfterMs: ${c.probeIntervalMs * 8}`,
+      `observersRequired: ${c.observersRequired}`,
       'minDwellMs: 60000',
       `duplicateMarginMs: ${c.marginMs}`,
+      `dataBudget: { maxLossMs: 60000, maxDuplicateMs: ${Math.max(c.marginMs, 10000)} }`,
       '',
     ].join('\n'),
   );
@@ -118,10 +121,12 @@ export interface ControllerProcess {
 export function startController(
   configFile: string,
   observer: string,
+  room: string,
   extraEnv: Record<string, string> = {},
   onLog?: (line: Record<string, unknown>) => void,
 ): ControllerProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/switchyard.js'), 'controller', '--config', configFile, '--observer', observer], {
+  const args = [join(ROOT, 'bin/switchyard.js'), 'controller', '--config', configFile, '--observer', observer, '--room', room];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

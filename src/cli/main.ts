@@ -9,7 +9,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await yargs(argv)
       .scriptName('switchyard')
-      .usage('$0 <command> [options]\n\nKeeps real-time pipelines serving across rooms: watches Kafka in every room and moves consumers to the standby chain, fenced and journaled.')
+      .usage('$0 <command> [options]\n\nKeeps real-time pipelines serving across rooms: watches Kafka in every room and moves consumers to the standby chain, fenced by etcd leadership.')
       .command(controllerCommand)
       .command(statusCommand)
       .demandCommand(1, 'Name a command; see the list above.')

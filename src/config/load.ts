@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { Chain, Pipeline, Room, TierName, TierPolicy, Topology } from '../core/model.js';
+import { isValidTimeZone, parseClock, type ChangeWindow } from '../core/change-window.js';
 import { policySchema, topologySchema, type PolicyFile, type TopologyFile } from './schema.js';
 
 export interface ConfigProblem {
@@ -92,10 +93,41 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
   if (p.staleAfterMs < p.probe.intervalMs * 2) {
     problems.push({ file, path: 'staleAfterMs', reason: `must be at least 2 x probe.intervalMs (${p.probe.intervalMs * 2} ms), got ${p.staleAfterMs}` });
   }
+  if (!isValidTimeZone(p.changeWindows.timeZone)) {
+    problems.push({ file, path: 'changeWindows.timeZone', reason: `unknown time zone '${p.changeWindows.timeZone}' (use an IANA name such as Asia/Shanghai or UTC)` });
+  }
+  const windows: ChangeWindow[] = p.changeWindows.windows.map((w, i) => {
+    const [from, to] = w.split('-') as [string, string];
+    const fromMinute = parseClock(from);
+    const toMinute = parseClock(to);
+    if (fromMinute === undefined || toMinute === undefined || fromMinute === toMinute || fromMinute === 24 * 60) {
+      problems.push({ file, path: `changeWindows.windows.${i}`, reason: `'${w}' is not a window: times must be 00:00-24:00 and differ` });
+    }
+    return { fromMinute: fromMinute ?? 0, toMinute: toMinute ?? 0 };
+  });
+  if (p.failover === 'automatic' && p.standby === 'none') {
+    problems.push({ file, path: 'failover', reason: 'automatic failover needs a standby chain, but standby is none' });
+  }
+  if (p.dataBudget.maxDuplicateMs < p.duplicateMarginMs) {
+    problems.push({
+      file,
+      path: 'dataBudget.maxDuplicateMs',
+      reason: `must be at least duplicateMarginMs (${p.duplicateMarginMs}): every switch replays that much`,
+    });
+  }
   return {
     tier: p.tier,
     failover: p.failover,
     failback: p.failback,
+    standby: p.standby,
+    failoverOn: p.failoverOn,
+    observersRequired: p.observersRequired,
+    maxSwitchesPerHour: p.maxSwitchesPerHour,
+    rtoObjectiveMs: p.rtoObjectiveMs,
+    dataBudget: p.dataBudget,
+    changeWindows: { timeZone: p.changeWindows.timeZone, windows },
+    shedOrder: p.shedOrder,
+    capHeadroom: p.capHeadroom,
     probeIntervalMs: p.probe.intervalMs,
     probeTimeoutMs: p.probe.timeoutMs,
     fallAfter: p.fallAfter,
@@ -156,7 +188,11 @@ function compileTopology(
       if (!rooms.has(c.room)) {
         problems.push({ file, path: `${at}.chains.${chainName}.room`, reason: `unknown room '${c.room}' (rooms: ${[...rooms.keys()].join(', ')})` });
       }
-      chains.push({ name: chainName, room: c.room, role: c.role });
+      chains.push({ name: chainName, room: c.room, role: c.role, jobs: c.jobs });
+    }
+    const policy = policies.get(p.tier as TierName);
+    if (policy && policy.failover !== 'none' && !chains.some((c) => c.role !== 'primary')) {
+      problems.push({ file, path: `${at}.chains`, reason: `tier ${p.tier} fails over ${policy.failover === 'automatic' ? 'automatically' : 'manually'}, so the pipeline needs a standby or fallback chain` });
     }
     const primaries = chains.filter((c) => c.role === 'primary').length;
     if (primaries !== 1) {

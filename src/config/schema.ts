@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { TIERS } from '../core/model.js';
+import { COMPONENTS } from '../core/health.js';
 
 const name = z
   .string()
@@ -11,11 +12,15 @@ const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
 const positiveMs = z.number().int().positive();
 const mode = z.enum(['automatic', 'manual', 'none']);
 
+const clockRange = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/, 'must be HH:MM-HH:MM, e.g. 00:00-08:00');
+
 export const policySchema = z.strictObject({
   tier: z.enum(TIERS),
   description: z.string().optional(),
-  failover: mode,
-  failback: mode.default('manual'),
+  failover: mode.describe('automatic: the controller fails over on its own; manual: only an operator; none: never'),
+  failback: mode.default('manual').describe('how the pipeline returns to its primary chain once that is healthy'),
+  standby: z.enum(['hot', 'warm', 'none']).default('hot'),
+  failoverOn: z.array(z.enum(COMPONENTS)).min(1).default(['kafka', 'stream', 'olap']).describe('components whose failure triggers an automatic failover'),
   probe: z.strictObject({
     intervalMs: positiveMs.min(50),
     timeoutMs: positiveMs,
@@ -23,8 +28,26 @@ export const policySchema = z.strictObject({
   fallAfter: z.number().int().min(1).max(100),
   riseAfter: z.number().int().min(1).max(100),
   staleAfterMs: positiveMs,
+  observersRequired: z.number().int().min(1).max(9).default(1).describe('observers in this many distinct rooms must agree a chain is DOWN'),
   minDwellMs: z.number().int().min(0),
+  maxSwitchesPerHour: z.number().int().min(1).default(3),
+  rtoObjectiveMs: positiveMs.default(60_000),
   duplicateMarginMs: z.number().int().min(0),
+  dataBudget: z
+    .strictObject({
+      maxLossMs: z.number().int().min(0),
+      maxDuplicateMs: z.number().int().min(0),
+      maxWaitMs: z.number().int().min(0).default(10_000),
+    })
+    .default({ maxLossMs: 0, maxDuplicateMs: 60_000, maxWaitMs: 10_000 }),
+  changeWindows: z
+    .strictObject({
+      timeZone: z.string().min(1),
+      windows: z.array(clockRange),
+    })
+    .default({ timeZone: 'UTC', windows: ['00:00-24:00'] }),
+  shedOrder: z.number().int().min(0).max(9).default(0).describe('tiers are shed in ascending order under shortage; 0 = never'),
+  capHeadroom: z.number().gt(0).max(1).default(0.8).describe('fraction of the stress-tested baseline enforced as the source cap'),
 });
 export type PolicyFile = z.infer<typeof policySchema>;
 
@@ -35,6 +58,7 @@ const roomSchema = z.strictObject({
 const chainSchema = z.strictObject({
   room: name,
   role: z.enum(['primary', 'standby', 'fallback']),
+  jobs: z.array(z.string().min(1)).default([]),
 });
 
 const pipelineSchema = z.strictObject({

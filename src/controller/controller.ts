@@ -2,7 +2,7 @@
 // Every replica probes and folds health (so a new leader starts with a warm view); only the
 // leader reads routes and acts, and it stops acting the moment its leadership is lost.
 
-import { decide, INITIAL_STATE, viewOf, type ControllerState, type Decision } from '../core/decide.js';
+import { componentVerdict, decide, INITIAL_STATE, type ControllerState, type Decision } from '../core/decide.js';
 import type { Observation } from '../core/health.js';
 import type { Topology } from '../core/model.js';
 import type { Executor } from '../executor/executor.js';
@@ -12,18 +12,23 @@ import type { Leadership, LeaderLock } from '../ports/leader-lock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
 import type { RouteStore, StoredRoute } from '../ports/route-store.js';
+import type { ObservationStore } from '../ports/observation-store.js';
 
 export interface ControllerDeps {
   readonly topology: Topology;
   readonly observer: string;
   readonly probes: readonly HealthProbe[];
   readonly routes: RouteStore;
+  readonly observationStore: ObservationStore;
   readonly lock: LeaderLock;
   readonly executor: Executor;
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: ControllerMetrics;
 }
+
+/** How many of its own recent observations an observer publishes: several ticks' worth. */
+const RECENT_KEPT = 32;
 
 export interface ControllerStatus {
   readonly observer: string;
@@ -41,6 +46,8 @@ export class Controller {
   private notReadyReason = 'starting';
   private ticks = 0;
   private lastObservations: Observation[] = [];
+  /** This observer's recent observations, published each tick (see ObservationStore). */
+  private recent: Observation[] = [];
   private readonly lastVerdicts = new Map<string, string>();
   private readonly intervalMs: number;
 
@@ -82,6 +89,7 @@ export class Controller {
       this.deps.metrics.leader(false);
       await campaigning;
       await Promise.all(this.deps.probes.map((p) => p.close()));
+      await this.deps.observationStore.close();
       log.info('controller stopped', { observer: this.deps.observer });
     }
   }
@@ -121,10 +129,17 @@ export class Controller {
     this.lastObservations = observations;
     for (const o of observations) metrics.probe(o.room, o.latencyMs ?? 0, o.status !== 'DOWN');
 
+    this.recent = [...this.recent, ...observations].slice(-RECENT_KEPT);
+
     const leadership = this.leadership;
     let read: Map<string, StoredRoute> | undefined;
+    let everyone: Observation[] = observations;
     try {
-      read = await this.deps.routes.list();
+      // Publish first, then read: the leader judges with every observer's latest news, its own included.
+      await this.deps.observationStore.publish(this.deps.observer, this.recent);
+      const [routes, published] = await Promise.all([this.deps.routes.list(), this.deps.observationStore.readAll()]);
+      read = routes;
+      everyone = [...published.filter((o) => o.observer !== this.deps.observer), ...observations];
       this.setReady(true, '');
     } catch (err) {
       this.setReady(false, `etcd unreachable: ${(err as Error).message}`);
@@ -132,10 +147,11 @@ export class Controller {
 
     const now = clock.now();
     const routes = new Map([...topology.pipelines.keys()].map((p) => [p, read?.get(p)?.route]));
-    const decision = decide(topology, this.state, { now, observations, routes });
+    // Re-reading an observation already folded is harmless: the core ignores any not newer than the last.
+    const decision = decide(topology, this.state, { now, observations: everyone, routes });
     this.state = decision.next;
     for (const policy of topology.policies.values()) {
-      for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, viewOf(this.state, policy, room, now).status);
+      for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, componentVerdict(this.state, policy, room, 'kafka', now).status);
     }
 
     if (!read) {
@@ -181,11 +197,11 @@ export class Controller {
     for (const v of decision.verdicts) {
       const pipeline = this.deps.topology.pipelines.get(v.pipeline);
       const policy = pipeline && this.deps.topology.policies.get(pipeline.tier);
-      const rooms = pipeline && policy ? pipeline.chains.map((c) => `${c.room}=${viewOf(this.state, policy, c.room, now).status}`).join(',') : '';
-      const gist = `${v.rule}|${rooms}`;
+      const rooms = pipeline && policy ? pipeline.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(',') : '';
+      const gist = `${v.state}|${v.rule}|${rooms}`;
       if (this.lastVerdicts.get(v.pipeline) === gist) continue;
       this.lastVerdicts.set(v.pipeline, gist);
-      this.deps.log.info('verdict', { pipeline: v.pipeline, rule: v.rule, rooms, reason: v.reason });
+      this.deps.log.info('verdict', { pipeline: v.pipeline, state: v.state, rule: v.rule, rooms, reason: v.reason });
     }
   }
 }

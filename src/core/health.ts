@@ -7,13 +7,18 @@
 
 export type HealthStatus = 'OK' | 'DEGRADED' | 'DOWN' | 'UNKNOWN';
 
-export type Component = 'kafka';
+export const COMPONENTS = ['kafka', 'stream', 'olap'] as const;
+export type Component = (typeof COMPONENTS)[number];
 
 /** What one probe saw, at one moment, from one observer. */
 export interface Observation {
   readonly room: string;
   readonly component: Component;
+  /** What inside the room was observed, when the component has several (a stream job's name). */
+  readonly subject?: string;
   readonly observer: string;
+  /** The room the observer runs in (or a witness site); observers in one room vote once. */
+  readonly observerRoom: string;
   /** Epoch milliseconds when the probe finished. */
   readonly at: number;
   readonly status: HealthStatus;

@@ -4,7 +4,12 @@
 export const TIERS = ['P0', 'P1', 'P2', 'P3'] as const;
 export type TierName = (typeof TIERS)[number];
 
+import type { ChangeWindows } from './change-window.js';
+import type { DataBudget } from './data-budget.js';
+import type { Component } from './health.js';
+
 export type FailoverMode = 'automatic' | 'manual' | 'none';
+export type StandbyMode = 'hot' | 'warm' | 'none';
 
 export interface TierPolicy {
   readonly tier: TierName;
@@ -27,6 +32,23 @@ export interface TierPolicy {
    * in that window may be processed twice; nothing older than the watermark is skipped.
    */
   readonly duplicateMarginMs: number;
+  /** How the standby chain runs: hot (consuming, ready), warm (deployed, idle) or none. */
+  readonly standby: StandbyMode;
+  /** Components whose failure (by quorum) makes this tier fail over on its own. */
+  readonly failoverOn: readonly Component[];
+  /** Observers in this many distinct rooms (a witness counts as one) must agree a chain is DOWN. */
+  readonly observersRequired: number;
+  /** No more automatic switches of one pipeline than this within any hour. */
+  readonly maxSwitchesPerHour: number;
+  /** What the tier promises: failure to serving again, in ms. Reported against, not enforced. */
+  readonly rtoObjectiveMs: number;
+  readonly dataBudget: DataBudget & { readonly maxWaitMs: number };
+  /** When planned changes (releases, manual switchovers, automatic failback) are allowed. */
+  readonly changeWindows: ChangeWindows;
+  /** Under resource shortage, tiers are shed in ascending order; 0 = never shed. */
+  readonly shedOrder: number;
+  /** The fraction of a stress-tested baseline enforced as the source cap. */
+  readonly capHeadroom: number;
   /** Where the policy came from, for messages. */
   readonly source: string;
 }
@@ -46,6 +68,8 @@ export interface Chain {
   readonly name: string;
   readonly room: string;
   readonly role: ChainRole;
+  /** Stream jobs of this chain (subjects of 'stream' observations). */
+  readonly jobs: readonly string[];
 }
 
 export interface Pipeline {
@@ -77,6 +101,8 @@ export interface Route {
   readonly reason: string;
   readonly kafka: { readonly brokers: readonly string[]; readonly topics: readonly string[] };
   readonly consumerGroup: string;
+  /** Times (epoch ms) of this pipeline's switches within the last hour, oldest first. */
+  readonly history: readonly number[];
 }
 
 export function chainOf(pipeline: Pipeline, name: string): Chain | undefined {
@@ -90,6 +116,8 @@ export function primaryChain(pipeline: Pipeline): Chain {
   return chain;
 }
 
+export const HOUR_MS = 3_600_000;
+
 export function routeFor(
   topology: Topology,
   pipeline: Pipeline,
@@ -97,6 +125,7 @@ export function routeFor(
   epoch: number,
   since: number,
   reason: string,
+  history: readonly number[] = [],
 ): Route {
   const room = topology.rooms.get(chain.room);
   if (!room) throw new Error(`chain ${pipeline.name}/${chain.name} names unknown room ${chain.room}`);
@@ -109,5 +138,6 @@ export function routeFor(
     reason,
     kafka: { brokers: [...room.kafka.brokers], topics: [...pipeline.topics] },
     consumerGroup: pipeline.consumerGroup,
+    history: [...history],
   };
 }

@@ -1,10 +1,10 @@
-import type { HealthStatus } from '../core/health.js';
+import type { ArbitratedStatus } from '../core/arbitration.js';
 
 /** What the controller reports; an adapter maps it to Prometheus. Calls never throw or block. */
 export interface ControllerMetrics {
   tick(outcome: 'acted' | 'idle' | 'follower' | 'store-unreachable'): void;
   leader(isLeader: boolean): void;
-  roomHealth(tier: string, room: string, status: HealthStatus): void;
+  roomHealth(tier: string, room: string, status: ArbitratedStatus): void;
   probe(room: string, latencyMs: number, ok: boolean): void;
   switched(pipeline: string, detectedAfterMs: number, writeMs: number): void;
   writeRejected(reason: 'fenced' | 'conflict' | 'error'): void;

@@ -25,5 +25,7 @@ export function etcdKeys(prefix: string) {
     routes: `${prefix}/routes/`,
     route: (pipeline: string) => `${prefix}/routes/${pipeline}`,
     watermarks: (group: string, topic: string) => `${prefix}/watermarks/${group}/${topic}/`,
+    observations: `${prefix}/observations/`,
+    observation: (observer: string) => `${prefix}/observations/${observer}`,
   };
 }

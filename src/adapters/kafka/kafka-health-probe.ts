@@ -12,6 +12,8 @@ export interface KafkaProbeOptions {
   /** Topics whose partitions must have a leader in this room. */
   readonly topics: readonly string[];
   readonly observer: string;
+  /** The room this observer runs in (or its witness site). */
+  readonly observerRoom: string;
   readonly timeoutMs: number;
   readonly clock: Clock;
   readonly log: Logger;
@@ -106,7 +108,7 @@ export class KafkaHealthProbe implements HealthProbe {
     const started = this.opts.clock.now();
     const observe = (status: HealthStatus, reason: string): Observation => {
       const at = this.opts.clock.now();
-      return { room: this.opts.room, component: 'kafka', observer: this.opts.observer, at, status, reason, latencyMs: at - started };
+      return { room: this.opts.room, component: 'kafka', observer: this.opts.observer, observerRoom: this.opts.observerRoom, at, status, reason, latencyMs: at - started };
     };
     if (this.running) return observe('DOWN', 'previous probe still has no answer');
     try {

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HealthStatus } from '../../core/health.js';
+import type { ArbitratedStatus } from '../../core/arbitration.js';
 import type { ControllerMetrics } from '../../ports/metrics.js';
 
-const HEALTH_VALUE: Record<HealthStatus, number> = { OK: 0, DEGRADED: 1, DOWN: 2, UNKNOWN: 3 };
+const HEALTH_VALUE: Record<ArbitratedStatus, number> = { OK: 0, DEGRADED: 1, DOWN: 2, UNKNOWN: 3, SUSPECT: 4 };
 
 export interface PromMetrics extends ControllerMetrics {
   readonly registry: Registry;
@@ -17,7 +17,7 @@ export function createPromMetrics(): PromMetrics {
   const ready = new Gauge({ name: 'switchyard_ready', help: '1 while the store is reachable', registers: [registry] });
   const health = new Gauge({
     name: 'switchyard_room_health',
-    help: 'Debounced room health per tier: 0 OK, 1 DEGRADED, 2 DOWN, 3 UNKNOWN',
+    help: 'Arbitrated Kafka health of a room per tier: 0 OK, 1 DEGRADED, 2 DOWN, 3 UNKNOWN, 4 SUSPECT (DOWN short of quorum)',
     labelNames: ['tier', 'room'],
     registers: [registry],
   });

@@ -6,6 +6,7 @@ interface Args {
   config: string;
   policies?: string;
   observer?: string;
+  room?: string;
   'http-port'?: number;
   'log-level'?: string;
 }
@@ -18,6 +19,7 @@ export const controllerCommand: CommandModule<object, Args> = {
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
       .option('policies', { type: 'string', describe: 'Tier policy directory or file (default: the topology file\'s "policies")' })
       .option('observer', { type: 'string', describe: 'This replica\'s name (default: $SWITCHYARD_OBSERVER or host-pid)' })
+      .option('room', { type: 'string', describe: 'The room (or witness site) this replica runs in; observers in one room vote once (default: $SWITCHYARD_ROOM or controller.room)' })
       .option('http-port', { type: 'number', describe: 'Port for /healthz, /readyz, /metrics, /status (0 = any free port)' })
       .option('log-level', { type: 'string', describe: 'trace|debug|info|warn|error (default: $SWITCHYARD_LOG_LEVEL or info)' })
       .example('$0 controller --config examples/local-two-rooms.yaml', 'Run against the local two-room stack')
@@ -30,6 +32,7 @@ export const controllerCommand: CommandModule<object, Args> = {
       config: args.config,
       ...(args.policies !== undefined && { policies: args.policies }),
       ...(args.observer !== undefined && { observer: args.observer }),
+      ...(args.room !== undefined && { room: args.room }),
       ...(args['http-port'] !== undefined && { httpPort: args['http-port'] }),
       ...(args['log-level'] !== undefined && { logLevel: args['log-level'] }),
     });
