@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # npm run bench                      every benchmark
-# npm run bench:failover -- --runs N  one of them, with its flags
+# npm run bench:failover -- --runs N  one of them, with its flags (also: bench:decide)
 # Each benchmark prints a table and, as its last stdout line, one JSON object.
 source "$(dirname "$0")/lib.sh"
 ensure_built >&2
 which=${1:-all}; shift || true
 case $which in
-  failover|all) with_services >&2; node dist/bench/failover.js "$@" ;;
-  *) echo "unknown benchmark '$which' (known: failover)" >&2; exit 2 ;;
+  decide) node dist/bench/decide.js "$@" ;;
+  failover) with_services >&2; node dist/bench/failover.js "$@" ;;
+  all)
+    node dist/bench/decide.js
+    with_services >&2
+    node dist/bench/failover.js
+    ;;
+  *) echo "unknown benchmark '$which' (known: decide, failover)" >&2; exit 2 ;;
 esac

@@ -3,6 +3,8 @@ import { hideBin } from 'yargs/helpers';
 import { ConfigError } from '../config/load.js';
 import { controllerCommand } from './commands/controller.js';
 import { statusCommand } from './commands/status.js';
+import { planCommand } from './commands/plan.js';
+import { policyCommand } from './commands/policy.js';
 import { EXIT } from './output.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -12,6 +14,8 @@ export async function main(argv: string[]): Promise<void> {
       .usage('$0 <command> [options]\n\nKeeps real-time pipelines serving across rooms: watches Kafka in every room and moves consumers to the standby chain, fenced by etcd leadership.')
       .command(controllerCommand)
       .command(statusCommand)
+      .command(planCommand)
+      .command(policyCommand)
       .demandCommand(1, 'Name a command; see the list above.')
       .strict()
       .recommendCommands()

@@ -38,9 +38,9 @@ function summary(views: readonly ObserverView[]): string {
  * - UNKNOWN: no fresh view at all.
  */
 export function arbitrate(views: readonly ObserverView[], required: number, what: string): Arbitrated {
+  if (views.length === 0) return { status: 'UNKNOWN', reason: `${what}: no observer has reported`, firstBadAt: undefined, upRooms: 0, downRooms: 0 };
   const up = views.filter((v) => v.health.status === 'OK' || v.health.status === 'DEGRADED');
   const votes = { upRooms: new Set(up.map((v) => v.observerRoom)).size, downRooms: 0 };
-  if (views.length === 0) return { status: 'UNKNOWN', reason: `${what}: no observer has reported`, firstBadAt: undefined, ...votes };
   const down = views.filter((v) => v.health.status === 'DOWN');
   const downRooms = new Set(down.map((v) => v.observerRoom));
   votes.downRooms = downRooms.size;

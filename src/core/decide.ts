@@ -10,12 +10,23 @@ import { HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName
 import { dwellRule, gateRule, NO_INTENTS, pausedRule, rateRule, switchesInLastHour, type Intents } from './safety.js';
 import { stateOfRole, transition, type PipelineEvent, type PipelineState } from './state-machine.js';
 
-/** Observer views, grouped by what they observed: `${tier}|${room}|${component}|${subject}`. */
-type HealthGroups = ReadonlyMap<string, ReadonlyMap<string, ComponentHealth>>;
+/** One observed thing, as each observer sees it: observer -> debounced view. */
+type Views = ReadonlyMap<string, ComponentHealth>;
+
+/**
+ * Every observer's views, per tier: room-level components by room then component, stream jobs
+ * by job name (unique across the topology). Nested maps keyed by the observations' own strings,
+ * rather than one map keyed by concatenated strings: a tick folds tens of thousands of
+ * observations, and hashing a fresh concatenation per lookup cost more than everything else.
+ */
+export interface TierHealth {
+  readonly rooms: ReadonlyMap<string, ReadonlyMap<Component, Views>>;
+  readonly jobs: ReadonlyMap<string, Views>;
+}
 
 /** What the controller carries from tick to tick. */
 export interface ControllerState {
-  readonly health: HealthGroups;
+  readonly health: ReadonlyMap<TierName, TierHealth>;
   /** Each observer's room, as it last reported. */
   readonly observerRooms: ReadonlyMap<string, string>;
   /** Since when the data-budget gate has answered "retry" for a pipeline. */
@@ -80,10 +91,6 @@ export interface Decision {
   readonly verdicts: readonly PipelineVerdict[];
 }
 
-export function groupKey(tier: TierName, room: string, component: Component, subject = ''): string {
-  return `${tier}|${room}|${component}|${subject}`;
-}
-
 /** For each stream job, the tiers of the pipelines that run it (jobs are folded for those only). */
 const jobTiersCache = new WeakMap<Topology, Map<string, TierName[]>>();
 function jobTiers(topology: Topology): Map<string, TierName[]> {
@@ -98,62 +105,142 @@ function jobTiers(topology: Topology): Map<string, TierName[]> {
   return m;
 }
 
-/** Folds the tick's observations into every tier's per-observer view. */
-export function foldHealth(topology: Topology, prev: ControllerState, observations: readonly Observation[]): Pick<ControllerState, 'health' | 'observerRooms'> {
-  const health = new Map<string, Map<string, ComponentHealth>>();
-  for (const [k, v] of prev.health) health.set(k, v as Map<string, ComponentHealth>);
-  const copied = new Set<string>();
-  const observerRooms = new Map(prev.observerRooms);
-  const sorted = [...observations].sort((a, b) => a.at - b.at);
-  const allTiers = [...topology.policies.keys()];
-  const jobs = jobTiers(topology);
-  for (const obs of sorted) {
-    observerRooms.set(obs.observer, obs.observerRoom);
-    const tiers = obs.component === 'stream' && obs.subject !== undefined ? (jobs.get(obs.subject) ?? []) : allTiers;
-    for (const tier of tiers) {
-      const policy = topology.policies.get(tier)!;
-      const key = groupKey(tier, obs.room, obs.component, obs.subject);
-      let views = health.get(key);
-      if (!views) health.set(key, (views = new Map()));
-      else if (!copied.has(key)) health.set(key, (views = new Map(views)));
-      copied.add(key);
-      const before = views.get(obs.observer) ?? UNKNOWN_HEALTH;
-      // A tier with a slower cadence than the controller's samples every probeInterval, so that
-      // fallAfter keeps meaning "this many intervals".
-      if (before.lastAt !== 0 && obs.at - before.lastAt < policy.probeIntervalMs * 0.9) continue;
-      views.set(obs.observer, foldObservation(before, obs, policy));
-    }
+/** Copy-on-write for one tick: each map is copied at most once, the previous state stays intact. */
+class Writer {
+  private readonly fresh = new Set<object>();
+  own<K, V>(m: ReadonlyMap<K, V> | undefined): Map<K, V> {
+    if (m && this.fresh.has(m)) return m as Map<K, V>;
+    const copy = new Map(m ?? []);
+    this.fresh.add(copy);
+    return copy;
   }
-  return { health, observerRooms };
 }
 
-function viewsOf(state: ControllerState, key: string, policy: TierPolicy, now: number): ObserverView[] {
-  const views = state.health.get(key);
-  if (!views) return [];
-  const out: ObserverView[] = [];
-  for (const [observer, h] of views) {
-    out.push({ observer, observerRoom: state.observerRooms.get(observer) ?? observer, health: withStaleness(h, now, policy) });
+function isSortedByAt(obs: readonly Observation[]): boolean {
+  for (let i = 1; i < obs.length; i++) if (obs[i]!.at < obs[i - 1]!.at) return false;
+  return true;
+}
+
+/** Folds one observer's observations (oldest first) of one thing into its views. */
+function foldInto(views: Views | undefined, batch: readonly Observation[], policy: TierPolicy, w: Writer): Views | undefined {
+  let out: Map<string, ComponentHealth> | undefined;
+  for (const obs of batch) {
+    const current = out ?? views;
+    const before = current?.get(obs.observer) ?? UNKNOWN_HEALTH;
+    if (obs.at <= before.lastAt) continue;
+    // A tier with a slower cadence than the controller's samples every probeInterval, so that
+    // fallAfter keeps meaning "this many intervals".
+    if (before.lastAt !== 0 && obs.at - before.lastAt < policy.probeIntervalMs * 0.9) continue;
+    out ??= w.own(views);
+    out.set(obs.observer, foldObservation(before, obs, policy));
   }
   return out;
 }
 
+/** Folds the tick's observations into every tier's per-observer views. */
+export function foldHealth(topology: Topology, prev: ControllerState, observations: readonly Observation[]): Pick<ControllerState, 'health' | 'observerRooms'> {
+  const w = new Writer();
+  const sorted = isSortedByAt(observations) ? observations : [...observations].sort((a, b) => a.at - b.at);
+  // Group first (stable, so each group stays oldest first): each observed thing is then looked
+  // up, copied and stored once per tick, however many observers reported it.
+  let observerRooms = prev.observerRooms;
+  const byJob = new Map<string, Observation[]>();
+  const byRoom = new Map<string, Map<Component, Observation[]>>();
+  for (const obs of sorted) {
+    if (observerRooms.get(obs.observer) !== obs.observerRoom) {
+      const rooms = w.own(observerRooms);
+      rooms.set(obs.observer, obs.observerRoom);
+      observerRooms = rooms;
+    }
+    if (obs.component === 'stream' && obs.subject !== undefined) {
+      const list = byJob.get(obs.subject);
+      if (list) list.push(obs);
+      else byJob.set(obs.subject, [obs]);
+    } else {
+      let components = byRoom.get(obs.room);
+      if (!components) byRoom.set(obs.room, (components = new Map()));
+      const list = components.get(obs.component);
+      if (list) list.push(obs);
+      else components.set(obs.component, [obs]);
+    }
+  }
+
+  const health = w.own(prev.health);
+  const jobs = jobTiers(topology);
+  const emptyTier: TierHealth = { rooms: new Map(), jobs: new Map() };
+  for (const [tier, policy] of topology.policies) {
+    const t = prev.health.get(tier) ?? emptyTier;
+    let roomsMap = t.rooms;
+    for (const [room, components] of byRoom) {
+      for (const [component, batch] of components) {
+        const views = roomsMap.get(room)?.get(component);
+        const folded = foldInto(views, batch, policy, w);
+        if (!folded) continue;
+        const owned = w.own(roomsMap);
+        const c = w.own(owned.get(room));
+        c.set(component, folded);
+        owned.set(room, c);
+        roomsMap = owned;
+      }
+    }
+    let jobsMap = t.jobs;
+    for (const [job, batch] of byJob) {
+      if (!jobs.get(job)?.includes(tier)) continue;
+      const folded = foldInto(jobsMap.get(job), batch, policy, w);
+      if (!folded) continue;
+      const owned = w.own(jobsMap);
+      owned.set(job, folded);
+      jobsMap = owned;
+    }
+    if (roomsMap !== t.rooms || jobsMap !== t.jobs) health.set(tier, { rooms: roomsMap, jobs: jobsMap });
+  }
+  return { health, observerRooms };
+}
+
+function viewsFor(state: ControllerState, tier: TierName, room: string, component: Component, subject?: string): Views | undefined {
+  const t = state.health.get(tier);
+  if (!t) return undefined;
+  return component === 'stream' && subject !== undefined ? t.jobs.get(subject) : t.rooms.get(room)?.get(component);
+}
+
+/** Arbitration results within one tick, by views map: pipelines sharing a room share its verdict. */
+type VerdictCache = WeakMap<Views, Arbitrated>;
+
 /** One component of one room (or one job), as all observers see it, arbitrated. */
-export function componentVerdict(state: ControllerState, policy: TierPolicy, room: string, component: Component, now: number, subject?: string): Arbitrated {
+export function componentVerdict(
+  state: ControllerState,
+  policy: TierPolicy,
+  room: string,
+  component: Component,
+  now: number,
+  subject?: string,
+  cache?: VerdictCache,
+): Arbitrated {
+  const views = viewsFor(state, policy.tier, room, component, subject);
+  const hit = views && cache?.get(views);
+  if (hit) return hit;
   const what = subject ? `${room} ${component} ${subject}` : `${room} ${component}`;
-  return arbitrate(viewsOf(state, groupKey(policy.tier, room, component, subject), policy, now), policy.observersRequired, what);
+  if (!views) return arbitrate([], policy.observersRequired, what);
+  const list: ObserverView[] = [];
+  for (const [observer, h] of views) {
+    list.push({ observer, observerRoom: state.observerRooms.get(observer) ?? observer, health: withStaleness(h, now, policy) });
+  }
+  const verdict = arbitrate(list, policy.observersRequired, what);
+  cache?.set(views, verdict);
+  return verdict;
 }
 
 /**
  * A chain's health for failover: the worst of the components the tier fails over on. Kafka is
  * always judged; OLAP when observed; stream jobs when the chain names them.
  */
-export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: Chain, now: number): Arbitrated {
+export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: Chain, now: number, cache?: VerdictCache): Arbitrated {
   const parts: Arbitrated[] = [];
   for (const component of policy.failoverOn) {
     if (component === 'stream') {
-      for (const job of chain.jobs) parts.push(componentVerdict(state, policy, chain.room, 'stream', now, job));
-    } else if (component === 'kafka' || state.health.has(groupKey(policy.tier, chain.room, component))) {
-      parts.push(componentVerdict(state, policy, chain.room, component, now));
+      for (const job of chain.jobs) parts.push(componentVerdict(state, policy, chain.room, 'stream', now, job, cache));
+    } else if (component === 'kafka' || viewsFor(state, policy.tier, chain.room, component)) {
+      parts.push(componentVerdict(state, policy, chain.room, component, now, undefined, cache));
     }
   }
   return worstOf(parts);
@@ -189,7 +276,7 @@ function switchTo(
   return { state, rule, reason, action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs } };
 }
 
-function decidePipeline(topology: Topology, state: ControllerState, input: TickInput, pipeline: Pipeline): Verdict {
+function decidePipeline(topology: Topology, state: ControllerState, input: TickInput, pipeline: Pipeline, cache: VerdictCache): Verdict {
   const { now } = input;
   const route = input.routes.get(pipeline.name);
   const intents = input.intents ?? NO_INTENTS;
@@ -209,7 +296,7 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   const active = pipeline.chains.find((c) => c.name === route.chain);
   if (!active) return { state: base, rule: 'unknown-chain', reason: `no action for ${pipeline.name}: its route names chain ${route.chain}, which the topology does not have` };
 
-  const health = chainVerdict(state, policy, active, now);
+  const health = chainVerdict(state, policy, active, now, cache);
   if (health.status === 'SUSPECT') {
     return { state: 'FAIL_STATIC', rule: 'no-quorum', reason: `no action for ${pipeline.name} (fail static): ${health.reason}` };
   }
@@ -219,7 +306,7 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
     // primary is fit again, inside the change window, and the usual brakes allow.
     const primary = pipeline.chains.find((c) => c.role === 'primary')!;
     if (active.role !== 'primary' && policy.failback === 'automatic') {
-      const p = chainVerdict(state, policy, primary, now);
+      const p = chainVerdict(state, policy, primary, now, cache);
       if (canServe(p)) {
         const brake = gateRule(intents) || dwellRule(route, policy, now) || rateRule(route, policy, now) || outsideChangeWindow(now, policy.changeWindows);
         if (brake) return { state: base, rule: 'failback-waiting', reason: `no failback of ${pipeline.name} yet: primary ${describeChain(primary)} is ${p.status}, but ${brake}` };
@@ -238,7 +325,7 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   if (gate) return { state: base, rule: 'gate-closed', reason: `no action for ${pipeline.name}: ${down}, but ${gate}` };
 
   const candidates = (role: 'primary' | 'standby' | 'fallback') =>
-    pipeline.chains.filter((c) => c.role === role && c.name !== active.name).map((chain) => ({ chain, v: chainVerdict(state, policy, chain, now) }));
+    pipeline.chains.filter((c) => c.role === role && c.name !== active.name).map((chain) => ({ chain, v: chainVerdict(state, policy, chain, now, cache) }));
   // Serving chains first (the primary, when we are not on it), then the fallback.
   const serving = [...candidates('primary'), ...candidates('standby')];
   const fallbacks = candidates('fallback');
@@ -276,8 +363,9 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
   const next: ControllerState = { ...folded, budgetWaitSince };
   const actions: Action[] = [];
   const verdicts: PipelineVerdict[] = [];
+  const cache: VerdictCache = new WeakMap();
   for (const pipeline of topology.pipelines.values()) {
-    const v = decidePipeline(topology, next, input, pipeline);
+    const v = decidePipeline(topology, next, input, pipeline, cache);
     if (v.action) actions.push(v.action);
     if (v.budgetWaiting) budgetWaitSince.set(pipeline.name, state.budgetWaitSince.get(pipeline.name) ?? input.now);
     verdicts.push({ pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason });

@@ -1,0 +1,84 @@
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../config/load.js';
+import { buildProbes, buildStore, createLogger } from '../../composition.js';
+import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
+import { systemClock } from '../../adapters/system/system-clock.js';
+import { decide, INITIAL_STATE } from '../../core/decide.js';
+import type { Observation } from '../../core/health.js';
+import { EXIT, table, type OutputFormat } from '../output.js';
+
+interface Args {
+  config: string;
+  policies?: string;
+  output: OutputFormat;
+  probe: boolean;
+}
+
+export const planCommand: CommandModule<object, Args> = {
+  command: 'plan',
+  describe: 'Show what the controller would decide now for every pipeline, and why (changes nothing)',
+  builder: (y) =>
+    y
+      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
+      .option('policies', { type: 'string', describe: 'Tier policy directory or file' })
+      .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as OutputFormat })
+      .option('probe', { type: 'boolean', default: false, describe: 'Probe the rooms from here instead of using the observers\' published observations' })
+      .example('$0 plan -c examples/local-two-rooms.yaml', 'Each pipeline: state, rule, planned action and the reason')
+      .epilogue(
+        'Uses the observations the running controllers publish in etcd (every observer\'s recent probes), so the verdict is the leader\'s. ' +
+          'With none published, or with --probe, it probes every room itself for fallAfter/riseAfter rounds first. ' +
+          'Exit codes: 0 no action planned, 1 an action is planned, 2 bad configuration, 3 etcd unreachable.',
+      ),
+  handler: async (args) => {
+    const config = loadConfig(args.config, args.policies);
+    const store = buildStore(config);
+    const observationsStore = new EtcdObservationStore(store.etcd, config.etcd.prefix, config.etcd.leaseTtlSeconds);
+    try {
+      let routes;
+      let observations: Observation[] = [];
+      try {
+        [routes, observations] = await Promise.all([store.routes.list(), args.probe ? Promise.resolve([]) : observationsStore.readAll()]);
+      } catch (err) {
+        process.stderr.write(`switchyard: etcd unreachable: ${(err as Error).message}\n`);
+        process.exitCode = EXIT.UNAVAILABLE;
+        return;
+      }
+      let source = `published by ${new Set(observations.map((o) => o.observer)).size} observer(s)`;
+      if (observations.length === 0) {
+        const policies = [...config.topology.policies.values()];
+        const rounds = Math.max(...policies.map((p) => Math.max(p.fallAfter, p.riseAfter)));
+        const interval = Math.min(...policies.map((p) => p.probeIntervalMs));
+        const probes = buildProbes(config, 'plan-cli', 'cli', createLogger('silent'));
+        try {
+          for (let i = 0; i < rounds; i++) {
+            const started = Date.now();
+            observations.push(...(await Promise.all(probes.map((p) => p.probe()))));
+            await systemClock.sleep(Math.max(0, interval - (Date.now() - started)));
+          }
+        } finally {
+          await Promise.all(probes.map((p) => p.close()));
+        }
+        source = `probed from here, ${rounds} rounds (one observer: a tier needing more will fail static)`;
+      }
+      const decision = decide(config.topology, INITIAL_STATE, {
+        now: Date.now(),
+        observations,
+        routes: new Map([...config.topology.pipelines.keys()].map((p) => [p, routes.get(p)?.route])),
+      });
+      const rows = decision.verdicts.map((v) => {
+        const action = decision.actions.find((a) => a.route.pipeline === v.pipeline);
+        return { ...v, action: action ? `${action.kind} -> ${action.route.chain}@${action.route.room} (epoch ${action.route.epoch})` : null };
+      });
+      if (args.output === 'json') {
+        process.stdout.write(JSON.stringify({ observations: source, verdicts: rows }, null, 2) + '\n');
+      } else {
+        process.stdout.write(`observations: ${source}\n\n`);
+        process.stdout.write(table(['PIPELINE', 'STATE', 'RULE', 'ACTION', 'REASON'], rows.map((r) => [r.pipeline, r.state, r.rule, r.action ?? '-', r.reason])) + '\n');
+      }
+      process.exitCode = decision.actions.length > 0 ? EXIT.FAILURE : EXIT.OK;
+    } finally {
+      await observationsStore.close();
+      store.etcd.close();
+    }
+  },
+};

@@ -1,0 +1,94 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { ConfigError, loadConfig, loadPolicies } from '../../config/load.js';
+import { jsonSchemas } from '../../config/json-schema.js';
+import { describeWindows } from '../../core/change-window.js';
+import type { TierPolicy } from '../../core/model.js';
+import { EXIT, table, type OutputFormat } from '../output.js';
+
+function summarize(p: TierPolicy) {
+  return {
+    tier: p.tier,
+    failover: p.failover,
+    failback: p.failback,
+    standby: p.standby,
+    detectMs: p.fallAfter * p.probeIntervalMs,
+    observersRequired: p.observersRequired,
+    minDwellMs: p.minDwellMs,
+    maxSwitchesPerHour: p.maxSwitchesPerHour,
+    changeWindows: describeWindows(p.changeWindows),
+    shedOrder: p.shedOrder,
+    source: p.source,
+  };
+}
+
+interface ValidateArgs {
+  path: string;
+  topology?: string;
+  output: OutputFormat;
+}
+
+const validate: CommandModule<object, ValidateArgs> = {
+  command: 'validate <path>',
+  describe: 'Check tier policy files (a directory or one file), and optionally a topology that uses them',
+  builder: (y) =>
+    y
+      .positional('path', { type: 'string', demandOption: true, describe: 'Policy directory or file' })
+      .option('topology', { alias: 'c', type: 'string', describe: 'Also check this topology file against the policies' })
+      .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as OutputFormat })
+      .example('$0 policy validate policies/', 'Check every tier policy; prints a summary or every problem')
+      .example('$0 policy validate policies/ -c examples/local-two-rooms.yaml', 'Check a topology against them too')
+      .epilogue('Exit codes: 0 valid, 2 invalid (each problem is printed as file: path: reason; nothing is applied).'),
+  handler: (args) => {
+    try {
+      const policies = args.topology ? loadConfig(args.topology, args.path).topology.policies : loadPolicies(args.path);
+      const rows = [...policies.values()].sort((a, b) => a.tier.localeCompare(b.tier)).map(summarize);
+      if (args.output === 'json') {
+        process.stdout.write(JSON.stringify({ valid: true, policies: rows }, null, 2) + '\n');
+      } else {
+        process.stdout.write(
+          table(
+            ['TIER', 'FAILOVER', 'FAILBACK', 'STANDBY', 'DETECT', 'OBSERVERS', 'DWELL', 'MAX/H', 'CHANGE WINDOW', 'SHED'],
+            rows.map((r) => [r.tier, r.failover, r.failback, r.standby, `${r.detectMs}ms`, String(r.observersRequired), `${r.minDwellMs}ms`, String(r.maxSwitchesPerHour), r.changeWindows, r.shedOrder === 0 ? 'never' : `#${r.shedOrder}`]),
+          ) + `\n\nvalid: ${rows.length} polic${rows.length === 1 ? 'y' : 'ies'}${args.topology ? ` and ${args.topology}` : ''}\n`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      if (args.output === 'json') process.stdout.write(JSON.stringify({ valid: false, problems: err.problems }, null, 2) + '\n');
+      else process.stderr.write(`invalid, nothing applied:\n${err.message}\n`);
+      process.exitCode = EXIT.USAGE;
+    }
+  },
+};
+
+interface SchemaArgs {
+  write?: string;
+}
+
+const schema: CommandModule<object, SchemaArgs> = {
+  command: 'schema',
+  describe: 'Print the JSON Schemas of policy and topology files (for editor completion)',
+  builder: (y) =>
+    y
+      .option('write', { type: 'string', describe: 'Write policy.schema.json and topology.schema.json into this directory instead' })
+      .example('$0 policy schema --write schemas/', 'Refresh the schemas shipped in schemas/')
+      .epilogue('In a YAML file: # yaml-language-server: $schema=../schemas/policy.schema.json'),
+  handler: (args) => {
+    const s = jsonSchemas();
+    if (args.write) {
+      writeFileSync(join(args.write, 'policy.schema.json'), JSON.stringify(s.policy, null, 2) + '\n');
+      writeFileSync(join(args.write, 'topology.schema.json'), JSON.stringify(s.topology, null, 2) + '\n');
+    } else {
+      process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    }
+  },
+};
+
+export const policyCommand: CommandModule = {
+  command: 'policy <command>',
+  describe: 'Validate tier policies and print their JSON Schema',
+  builder: (y: Argv) => y.command(validate).command(schema).demandCommand(1, 'Name a policy command: validate or schema.'),
+  handler: () => undefined,
+};

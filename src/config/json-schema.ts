@@ -1,0 +1,12 @@
+// JSON Schemas for editors (yaml-language-server), generated from the zod schemas so they cannot
+// drift: `switchyard policy schema` prints them; a unit test checks the committed copies.
+
+import { z } from 'zod';
+import { policySchema, topologySchema } from './schema.js';
+
+export function jsonSchemas(): { policy: unknown; topology: unknown } {
+  return {
+    policy: { title: 'Switchyard tier policy', ...z.toJSONSchema(policySchema, { io: 'input' }) },
+    topology: { title: 'Switchyard topology', ...z.toJSONSchema(topologySchema, { io: 'input' }) },
+  };
+}
