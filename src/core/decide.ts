@@ -251,7 +251,7 @@ interface Verdict {
   readonly rule: VerdictRule;
   readonly reason: string;
   readonly action?: Action;
-  /** The budget gate said retry: remember since when. */
+  /** The budget gate said retry or stop: remember since when it first held the switch back. */
   readonly budgetWaiting?: boolean;
 }
 
@@ -348,7 +348,9 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
     maxWaitMs: policy.dataBudget.maxWaitMs,
   });
   if (gateAnswer.kind === 'retry') return { state: base, rule: 'data-budget-retry', reason: `no action for ${pipeline.name} yet: ${down}, but ${gateAnswer.reason}`, budgetWaiting: true };
-  if (gateAnswer.kind === 'stop') return { state: base, rule: 'data-budget-stop', reason: `no action for ${pipeline.name}: ${down}, but ${gateAnswer.reason}` };
+  // Keep the wait's start on stop too: a refusal stays a refusal for this outage instead of
+  // starting a fresh wait on the next tick.
+  if (gateAnswer.kind === 'stop') return { state: base, rule: 'data-budget-stop', reason: `no action for ${pipeline.name}: ${down}, but ${gateAnswer.reason}`, budgetWaiting: true };
 
   const event: PipelineEvent = target.chain.role === 'primary' ? 'fail-to-primary' : target.chain.role === 'fallback' ? 'fail-to-fallback' : 'fail-to-standby';
   const reason = `failing over ${pipeline.name} from ${describeChain(active)} to ${describeChain(target.chain)}: ${down}; ${target.v.reason}`;
@@ -359,13 +361,14 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
 /** One tick: fold observations, then decide every pipeline. */
 export function decide(topology: Topology, state: ControllerState, input: TickInput): Decision {
   const folded = foldHealth(topology, state, input.observations);
+  // Verdicts read the previous tick's budget waits; the next state carries only those still waiting.
+  const current: ControllerState = { ...folded, budgetWaitSince: state.budgetWaitSince };
   const budgetWaitSince = new Map<string, number>();
-  const next: ControllerState = { ...folded, budgetWaitSince };
   const actions: Action[] = [];
   const verdicts: PipelineVerdict[] = [];
   const cache: VerdictCache = new WeakMap();
   for (const pipeline of topology.pipelines.values()) {
-    const v = decidePipeline(topology, next, input, pipeline, cache);
+    const v = decidePipeline(topology, current, input, pipeline, cache);
     if (v.action) actions.push(v.action);
     if (v.budgetWaiting) budgetWaitSince.set(pipeline.name, state.budgetWaitSince.get(pipeline.name) ?? input.now);
     verdicts.push({ pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason });
@@ -376,7 +379,7 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
       : verdicts.length === 0
         ? 'no action: no pipelines configured'
         : `no action: ${verdicts.length} pipeline(s) left as they are`;
-  return { next, actions, reason, verdicts };
+  return { next: { ...folded, budgetWaitSince }, actions, reason, verdicts };
 }
 
 export { HOUR_MS };
