@@ -68,7 +68,11 @@ function validate<T>(schema: z.ZodType<T>, file: string, data: unknown): T {
   const result = schema.safeParse(data ?? {});
   if (result.success) return result.data;
   throw new ConfigError(
-    result.error.issues.map((i) => ({ file, path: i.path.map(String).join('.'), reason: i.message })),
+    result.error.issues.map((i) => {
+      // A bad map key (a pipeline or room name) comes back as "Invalid key in record": say why.
+      const inner = i.code === 'invalid_key' ? i.issues[0]?.message : undefined;
+      return { file, path: i.path.map(String).join('.'), reason: inner ? `invalid name: ${inner}` : i.message };
+    }),
   );
 }
 
@@ -231,6 +235,11 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     : isAbsolute(raw.policies)
       ? raw.policies
       : resolve(dirname(file), raw.policies);
+  try {
+    statSync(policiesPath);
+  } catch {
+    throw new ConfigError([{ file, path: 'policies', reason: `policy directory or file not found: ${policiesPath}` }]);
+  }
   const policies = loadPolicies(policiesPath);
   const problems: ConfigProblem[] = [];
   const topology = compileTopology(file, raw, policies, problems);

@@ -1,0 +1,91 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type ConfigProblem } from '../../src/config/load.js';
+
+const GOOD = join(import.meta.dirname, 'fixtures/good');
+
+/** A copy of the good fixture with one file edited (old text -> new text, which must exist). */
+function broken(file: string, edit: (text: string) => string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-fixture-'));
+  cpSync(GOOD, dir, { recursive: true });
+  const path = join(dir, file);
+  const before = readFileSync(path, 'utf8');
+  const after = edit(before);
+  if (after === before) throw new Error(`fixture edit changed nothing in ${file}`);
+  writeFileSync(path, after);
+  return join(dir, 'topology.yaml');
+}
+const replace = (from: string, to: string) => (t: string) => t.replace(from, to);
+
+function problemsOf(topologyFile: string): ConfigProblem[] {
+  try {
+    loadConfig(topologyFile);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  throw new Error('expected the configuration to be rejected, but it loaded');
+}
+
+interface Case {
+  name: string;
+  file: string;
+  edit: (t: string) => string;
+  path: string;
+  reason: string;
+}
+
+const CASES: Case[] = [
+  { name: 'YAML syntax error', file: 'topology.yaml', edit: replace('rooms:\n', 'rooms: [\n'), path: 'line 5 column 3', reason: 'invalid YAML: Missing , between flow sequence items' },
+  { name: 'duplicate YAML key', file: 'policies/p0.yaml', edit: replace('fallAfter: 3 ', 'fallAfter: 3\nfallAfter: 4 '), path: 'line 14 column 1', reason: 'invalid YAML: Map keys must be unique' },
+  { name: 'missing required policy field', file: 'policies/p0.yaml', edit: (t) => t.replace(/^riseAfter:.*\n/m, ''), path: 'riseAfter', reason: 'expected number' },
+  { name: 'wrong type', file: 'policies/p1.yaml', edit: replace('fallAfter: 3', 'fallAfter: three'), path: 'fallAfter', reason: 'expected number' },
+  { name: 'typo in a policy field', file: 'policies/p0.yaml', edit: replace('minDwellMs:', 'minDwelMs: 1\nminDwellMs:'), path: '', reason: 'Unrecognized key: "minDwelMs"' },
+  { name: 'unknown failover mode', file: 'policies/p2.yaml', edit: replace('failover: none', 'failover: sometimes'), path: 'failover', reason: 'expected one of' },
+  { name: 'probe timeout not below interval', file: 'policies/p0.yaml', edit: replace('timeoutMs: 200', 'timeoutMs: 250'), path: 'probe.timeoutMs', reason: 'must be below probe.intervalMs (250 ms), got 250' },
+  { name: 'staleness shorter than two intervals', file: 'policies/p0.yaml', edit: replace('staleAfterMs: 2000', 'staleAfterMs: 400'), path: 'staleAfterMs', reason: 'must be at least 2 x probe.intervalMs (500 ms), got 400' },
+  { name: 'unknown time zone', file: 'policies/p0.yaml', edit: replace('timeZone: Asia/Shanghai', 'timeZone: Mars/Olympus'), path: 'changeWindows.timeZone', reason: "unknown time zone 'Mars/Olympus'" },
+  { name: 'malformed change window', file: 'policies/p1.yaml', edit: replace('"00:00-08:00"', '"8am-5pm"'), path: 'changeWindows.windows.0', reason: 'must be HH:MM-HH:MM' },
+  { name: 'empty change window', file: 'policies/p1.yaml', edit: replace('"00:00-08:00"', '"08:00-08:00"'), path: 'changeWindows.windows.0', reason: "'08:00-08:00' is not a window" },
+  { name: 'automatic failover without a standby', file: 'policies/p1.yaml', edit: replace('standby: warm', 'standby: none'), path: 'failover', reason: 'automatic failover needs a standby chain' },
+  { name: 'duplicate budget smaller than the replay margin', file: 'policies/p0.yaml', edit: replace('maxDuplicateMs: 10000', 'maxDuplicateMs: 1000'), path: 'dataBudget.maxDuplicateMs', reason: 'must be at least duplicateMarginMs (2000)' },
+  { name: 'two files for one tier', file: 'policies/p3.yaml', edit: replace('tier: P3', 'tier: P2'), path: 'tier', reason: 'tier P2 is already defined in' },
+  { name: 'cap headroom above 1', file: 'policies/p2.yaml', edit: replace('capHeadroom: 0.9', 'capHeadroom: 1.5'), path: 'capHeadroom', reason: 'expected number to be <=1' },
+  { name: 'unknown tier in a pipeline', file: 'topology.yaml', edit: replace('tier: P3', 'tier: P7'), path: 'pipelines.nightly-report.tier', reason: "unknown tier 'P7' (policies define: P0, P1, P2, P3)" },
+  { name: 'unknown room in a chain', file: 'topology.yaml', edit: replace('standby: { room: room-b', 'standby: { room: room-z'), path: 'pipelines.live-dashboard.chains.standby.room', reason: "unknown room 'room-z' (rooms: room-a, room-b)" },
+  { name: 'two primary chains', file: 'topology.yaml', edit: replace('room: room-b, role: standby', 'room: room-b, role: primary'), path: 'pipelines.live-dashboard.chains', reason: 'must have exactly one chain with role primary, found 2' },
+  { name: 'automatic tier with a single chain', file: 'topology.yaml', edit: replace('tier: P3', 'tier: P0'), path: 'pipelines.nightly-report.chains', reason: 'tier P0 fails over automatically, so the pipeline needs a standby or fallback chain' },
+  { name: 'broker without a port', file: 'topology.yaml', edit: replace('"127.0.0.1:29092"', '"127.0.0.1"'), path: 'rooms.room-b.kafka.brokers.0', reason: 'must be host:port' },
+  { name: 'pipeline name not a DNS label', file: 'topology.yaml', edit: replace('  nightly-report:', '  Nightly_Report:'), path: 'pipelines.Nightly_Report', reason: 'invalid name: must be a lowercase DNS label' },
+  { name: 'bad etcd endpoint', file: 'topology.yaml', edit: replace('"http://127.0.0.1:23790"', '"127.0.0.1 port 23790"'), path: 'etcd.endpoints.0', reason: 'Invalid URL' },
+  { name: 'lease TTL too short for the probe timeout', file: 'topology.yaml', edit: replace('etcd: { endpoints: ["http://127.0.0.1:23790"] }', 'etcd: { endpoints: ["http://127.0.0.1:23790"], leaseTtlSeconds: 2 }'), path: 'etcd.leaseTtlSeconds', reason: 'must exceed 2 x probe.timeoutMs of tier P3 (4000 ms' },
+  { name: 'unknown top-level field', file: 'topology.yaml', edit: replace('policies: policies', 'policies: policies\nroms: {}'), path: '', reason: 'Unrecognized key: "roms"' },
+  { name: 'missing policies directory', file: 'topology.yaml', edit: replace('policies: policies', 'policies: no-such-dir'), path: 'policies', reason: 'policy directory or file not found: ' },
+];
+
+describe('configuration fixtures: each mistake is rejected whole, naming file, path and reason', () => {
+  it('the good fixture loads', () => {
+    const c = loadConfig(join(GOOD, 'topology.yaml'));
+    expect([...c.topology.pipelines.keys()]).toEqual(['live-dashboard', 'nightly-report']);
+    expect(c.topology.pipelines.get('live-dashboard')!.chains[0]!.jobs).toEqual(['agg-a']);
+    expect(c.etcd).toEqual({ endpoints: ['http://127.0.0.1:23790'], prefix: '/switchyard', leaseTtlSeconds: 5 });
+  });
+
+  it(`has at least 15 cases (${CASES.length})`, () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(15);
+  });
+
+  for (const c of CASES) {
+    it(c.name, () => {
+      const problems = problemsOf(broken(c.file, c.edit));
+      const match = problems.find((p) => p.file.endsWith(c.file.split('/').pop()!) && p.path === c.path && p.reason.includes(c.reason));
+      expect(match, `wanted ${c.file}: ${c.path}: ...${c.reason}...; got\n${problems.map((p) => `${p.file}: ${p.path}: ${p.reason}`).join('\n')}`).toBeDefined();
+    });
+  }
+
+  it('a missing topology file says so', () => {
+    expect(problemsOf('/nonexistent/topology.yaml')).toEqual([{ file: '/nonexistent/topology.yaml', path: '', reason: 'file not found' }]);
+  });
+});
