@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PROJECT } from '../../bench/support/local-stack.js';
@@ -69,6 +69,34 @@ describe('switchyard CLI (built, as a child process)', () => {
       expect(r.stderr).toMatch(c.expect);
     });
   }
+
+  it('policy validate summarizes valid policies, and rejects a bad one with exit 2', async () => {
+    const ok = await cli('policy', 'validate', PROJECT.resolve('policies'), '-o', 'json');
+    expect(ok.code).toBe(0);
+    const out = JSON.parse(ok.stdout) as { valid: boolean; policies: { tier: string; failover: string; observersRequired: number }[] };
+    expect(out.valid).toBe(true);
+    expect(out.policies.map((p) => `${p.tier}:${p.failover}:${p.observersRequired}`)).toEqual(['P0:automatic:2', 'P1:automatic:2', 'P2:none:1', 'P3:none:1']);
+    const bad = await cli('policy', 'validate', dirname(brokenConfig(undefined, ['timeoutMs: 200', 'timeoutMs: 300'])) + '/policies');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/p0\.yaml: probe\.timeoutMs: must be below probe\.intervalMs \(250 ms\), got 300/);
+  });
+
+  it('the committed JSON Schemas match the zod schemas', async () => {
+    const r = await cli('policy', 'schema');
+    const generated = JSON.parse(r.stdout) as { policy: unknown; topology: unknown };
+    expect(JSON.parse(require_text(PROJECT.resolve('schemas/policy.schema.json')))).toEqual(generated.policy);
+    expect(JSON.parse(require_text(PROJECT.resolve('schemas/topology.schema.json')))).toEqual(generated.topology);
+  });
+
+  it('plan probes from here when no observer has published, and explains each pipeline', async () => {
+    const dir = dirname(brokenConfig(['prefix: /switchyard', `prefix: /switchyard-plan-${Date.now()}`]));
+    const r = await cli('plan', '-c', join(dir, 'topology.yaml'), '-o', 'json');
+    const out = JSON.parse(r.stdout) as { observations: string; verdicts: { pipeline: string; state: string; rule: string; action: string | null; reason: string }[] };
+    expect(out.observations).toContain('probed from here');
+    // No route yet: the plan is to write the first one (exit 1 = an action is planned).
+    expect(out.verdicts).toEqual([expect.objectContaining({ pipeline: 'live-dashboard', state: 'PRIMARY_ACTIVE', rule: 'init', action: 'init-route -> primary@room-a (epoch 1)' })]);
+    expect(r.code).toBe(1);
+  });
 
   it('status -o json reports both rooms and the pipelines', async () => {
     const r = await cli('status', '--config', PROJECT.resolve('examples/local-two-rooms.yaml'), '-o', 'json');
