@@ -81,14 +81,19 @@ export class KafkaHealthProbe implements HealthProbe {
       const md = await admin.fetchTopicMetadata({ topics: [...this.opts.topics] });
       let total = 0;
       const offline: string[] = [];
+      const underReplicated: string[] = [];
       for (const t of md.topics) {
         for (const p of t.partitions) {
           total++;
           if (p.leader < 0) offline.push(`${t.name}/${p.partitionId}`);
+          else if (p.isr.length < p.replicas.length) underReplicated.push(`${t.name}/${p.partitionId}`);
         }
       }
       if (offline.length === total) return { status: 'DOWN', reason: `all ${total} partitions offline` };
       if (offline.length > 0) return { status: 'DEGRADED', reason: `${offline.length}/${total} partitions offline: ${offline.slice(0, 5).join(', ')}` };
+      if (underReplicated.length > 0) {
+        return { status: 'DEGRADED', reason: `${underReplicated.length}/${total} partitions under-replicated: ${underReplicated.slice(0, 5).join(', ')}` };
+      }
       return { status: 'OK', reason: `${cluster.brokers.length} broker(s), controller ${cluster.controller}, ${total} partitions led` };
     } catch (err) {
       await this.reset();
