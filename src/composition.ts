@@ -7,6 +7,10 @@ import { createEtcdClient } from './adapters/etcd/client.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
+import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
+import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
+import { SwitchRunner, type FaultPause } from './executor/switch-runner.js';
+import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
 import { createPinoLogger } from './adapters/system/pino-logger.js';
 import { createPromMetrics, type PromMetrics } from './adapters/system/prom-metrics.js';
@@ -82,6 +86,20 @@ export interface BuiltController {
   close(): void;
 }
 
+/**
+ * Fault injection for fault tests: SWITCHYARD_FAULT_PAUSE_AFTER_STEP=<step>:<ms> makes this
+ * replica pause after saving that switch step. Refused for an unknown step.
+ */
+function faultPause(): FaultPause | undefined {
+  const raw = process.env['SWITCHYARD_FAULT_PAUSE_AFTER_STEP'];
+  if (!raw) return undefined;
+  const [step, ms] = raw.split(':');
+  if (!SWITCH_STEPS.includes(step as SwitchStep) || !Number.isFinite(Number(ms))) {
+    throw new Error(`SWITCHYARD_FAULT_PAUSE_AFTER_STEP must be <step>:<ms> with step one of ${SWITCH_STEPS.join(', ')}; got '${raw}'`);
+  }
+  return { step: step as SwitchStep, ms: Number(ms) };
+}
+
 export function buildController(flags: ControllerFlags): BuiltController {
   const config = loadConfig(flags.config, flags.policies);
   const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
@@ -90,6 +108,19 @@ export function buildController(flags: ControllerFlags): BuiltController {
   const log = createLogger(flags.logLevel, { observer, observerRoom });
   const store = buildStore(config);
   const metrics = createPromMetrics();
+  const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
+  const pause = faultPause();
+  const runner = new SwitchRunner({
+    journals,
+    routes: store.routes,
+    watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
+    observer,
+    verifyTimeoutMs: config.controller.verifyTimeoutMs,
+    clock: systemClock,
+    log: log.child({ component: 'switch-runner' }),
+    metrics,
+    ...(pause && { faultPause: pause }),
+  });
   const controller = new Controller({
     topology: config.topology,
     observer,
@@ -98,6 +129,8 @@ export function buildController(flags: ControllerFlags): BuiltController {
     observationStore: new EtcdObservationStore(store.etcd, config.etcd.prefix, config.etcd.leaseTtlSeconds),
     lock: store.lock(observer, log.child({ component: 'leader-lock' })),
     executor: new Executor(store.routes, systemClock, log.child({ component: 'executor' }), metrics),
+    journals,
+    runner,
     clock: systemClock,
     log: log.child({ component: 'controller' }),
     metrics,

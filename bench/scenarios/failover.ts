@@ -6,6 +6,8 @@
 import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
+import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
+import type { SwitchRecord } from '../../src/core/journal.js';
 import { silentLogger, type Logger } from '../../src/ports/logger.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer, type FlipReport } from '../../src/sdk/routed-consumer.js';
@@ -41,6 +43,8 @@ export interface FailoverResult {
   readonly flip: FlipReport;
   readonly fromRoom: string;
   readonly toRoom: string;
+  /** The switches the controllers recorded in etcd for the pipeline. */
+  readonly history: readonly SwitchRecord[];
 }
 
 const PARTITIONS = 3;
@@ -80,6 +84,9 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     startController(configFile, `observer-${room}`, room, {}, (l) => {
       if (l['msg'] === 'verdict' || l['msg'] === 'route written' || l['msg'] === 'elected leader') {
         say(`controller@${room}: ${String(l['msg'])}: ${String(l['reason'] ?? l['fenceKey'] ?? '')}`);
+      }
+      if (l['msg'] === 'switch recorded') {
+        say(`controller@${room}: switch recorded: ${String(l['id'])} ${String(l['outcome'])}, RTO ${String(l['rtoMs'])} ms (first failed probe -> first record in ${String(l['toRoom'])})`);
       }
     }),
   );
@@ -147,6 +154,11 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
       [...acked].every((s) => seen.has(s)) ? true : undefined,
     ).catch(() => undefined);
 
+    const journals = new EtcdJournalStore(etcd, cfg.prefix);
+    const history = await waitFor('the switch to be recorded', 15_000, async () => {
+      const h = await journals.history(cfg.pipeline);
+      return h.length > 0 ? h : undefined;
+    });
     const lostList = [...acked].filter((s) => !seen.has(s)).sort((a, b) => a - b);
     const seekFloor = Math.min(...Object.values(report.seekFrom).flatMap((p) => Object.values(p)));
     let duplicates = 0;
@@ -171,6 +183,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
       flip: report,
       fromRoom: report.fromRoom ?? 'room-a',
       toRoom: report.toRoom,
+      history,
     };
   } catch (err) {
     const tail = controllers.flatMap((c) => c.logs.slice(-8)).map((l) => JSON.stringify(l)).join('\n');

@@ -34,6 +34,7 @@ export interface ControllerSettings {
   readonly observer: string | undefined;
   readonly room: string | undefined;
   readonly httpPort: number;
+  readonly verifyTimeoutMs: number;
 }
 
 export interface LoadedConfig {
@@ -248,6 +249,6 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     file,
     topology,
     etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds },
-    controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort },
+    controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs },
   };
 }

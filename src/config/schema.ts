@@ -74,8 +74,9 @@ export const topologySchema = z.strictObject({
       observer: name.optional(),
       room: name.optional(),
       httpPort: z.number().int().min(0).max(65535).default(8787),
+      verifyTimeoutMs: z.number().int().min(0).default(10_000).describe('how long a switch waits for a consumer to acknowledge the new route'),
     })
-    .default({ httpPort: 8787 }),
+    .default({ httpPort: 8787, verifyTimeoutMs: 10_000 }),
   etcd: z.strictObject({
     endpoints: z.array(z.url()).min(1),
     prefix: z.string().regex(/^\/[^\s]*[^/]$/, 'must start with / and not end with /').default('/switchyard'),

@@ -6,6 +6,8 @@ import { componentVerdict, decide, INITIAL_STATE, type ControllerState, type Dec
 import type { Observation } from '../core/health.js';
 import type { Topology } from '../core/model.js';
 import type { Executor } from '../executor/executor.js';
+import type { SwitchRunner } from '../executor/switch-runner.js';
+import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
 import type { Leadership, LeaderLock } from '../ports/leader-lock.js';
@@ -22,6 +24,8 @@ export interface ControllerDeps {
   readonly observationStore: ObservationStore;
   readonly lock: LeaderLock;
   readonly executor: Executor;
+  readonly journals: JournalStore;
+  readonly runner: SwitchRunner;
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: ControllerMetrics;
@@ -133,22 +137,43 @@ export class Controller {
 
     const leadership = this.leadership;
     let read: Map<string, StoredRoute> | undefined;
+    let journals = new Map<string, StoredJournal>();
     let everyone: Observation[] = observations;
     try {
       // Publish first, then read: the leader judges with every observer's latest news, its own included.
       await this.deps.observationStore.publish(this.deps.observer, this.recent);
-      const [routes, published] = await Promise.all([this.deps.routes.list(), this.deps.observationStore.readAll()]);
+      const [routes, published, js] = await Promise.all([this.deps.routes.list(), this.deps.observationStore.readAll(), this.deps.journals.list()]);
       read = routes;
+      journals = js;
       everyone = [...published.filter((o) => o.observer !== this.deps.observer), ...observations];
       this.setReady(true, '');
     } catch (err) {
       this.setReady(false, `etcd unreachable: ${(err as Error).message}`);
     }
 
+    const acting = read !== undefined && leadership !== undefined && !leadership.lost.aborted;
+    // A switch under way is carried on first: it may be one a previous leader started.
+    if (acting) {
+      for (const stored of journals.values()) {
+        if (stored.journal.status !== 'running') continue;
+        const result = await this.deps.runner.advance(leadership.fence, stored, leadership.lost);
+        if (result.kind === 'fenced') break;
+        if (result.kind === 'retry') log.warn('switch not advanced; will retry', { id: stored.journal.id, why: result.why });
+        if (result.kind === 'done' || result.kind === 'pending') journals.set(stored.journal.pipeline, { ...stored, journal: result.journal });
+      }
+      read = await this.deps.routes.list().catch(() => read);
+    }
+
     const now = clock.now();
     const routes = new Map([...topology.pipelines.keys()].map((p) => [p, read?.get(p)?.route]));
+    const switchesInProgress = new Map<string, 'primary' | 'standby' | 'fallback'>();
+    for (const { journal } of journals.values()) {
+      if (journal.status !== 'running') continue;
+      const role = topology.pipelines.get(journal.pipeline)?.chains.find((c) => c.name === journal.to.chain)?.role;
+      switchesInProgress.set(journal.pipeline, role ?? 'standby');
+    }
     // Re-reading an observation already folded is harmless: the core ignores any not newer than the last.
-    const decision = decide(topology, this.state, { now, observations: everyone, routes });
+    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress });
     this.state = decision.next;
     for (const policy of topology.policies.values()) {
       for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, componentVerdict(this.state, policy, room, 'kafka', now).status);
@@ -158,7 +183,7 @@ export class Controller {
       metrics.tick('store-unreachable');
       return decision;
     }
-    if (!leadership || leadership.lost.aborted) {
+    if (!acting) {
       metrics.tick('follower');
       return decision;
     }
@@ -171,9 +196,17 @@ export class Controller {
     log.info('decided', { reason: decision.reason, actions: decision.actions.length });
     for (const action of decision.actions) {
       if (leadership.lost.aborted) break;
-      const result = await this.deps.executor.apply(leadership.fence, action, read);
+      const pipeline = action.route.pipeline;
+      if (action.kind === 'init-route') {
+        const result = await this.deps.executor.apply(leadership.fence, action, read);
+        if (result.kind === 'fenced') break;
+        if (result.kind === 'retry') log.warn('action not applied; will decide again', { pipeline, why: result.why });
+        continue;
+      }
+      const rule = decision.verdicts.find((v) => v.pipeline === pipeline)?.rule;
+      const result = await this.deps.runner.start(leadership.fence, action, rule === 'failback' ? 'failback' : 'failover', journals.get(pipeline), leadership.lost);
       if (result.kind === 'fenced') break;
-      if (result.kind === 'retry') log.warn('action not applied; will decide again', { pipeline: action.route.pipeline, why: result.why });
+      if (result.kind === 'retry') log.warn('switch not started; will decide again', { pipeline, why: result.why });
     }
     return decision;
   }

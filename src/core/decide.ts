@@ -42,6 +42,8 @@ export interface TickInput {
   /** The routes as read from the store at the start of this tick; undefined = no route yet. */
   readonly routes: ReadonlyMap<string, Route | undefined>;
   readonly intents?: Intents;
+  /** Pipelines with a journaled switch still running, and the role of the chain it moves to. */
+  readonly switchesInProgress?: ReadonlyMap<string, 'primary' | 'standby' | 'fallback'>;
   /** Per pipeline: what a switch would lose and replay, when the probes could estimate it. */
   readonly estimates?: ReadonlyMap<string, readonly PartitionEstimate[]>;
 }
@@ -74,7 +76,8 @@ export type VerdictRule =
   | 'data-budget-stop'
   | 'failover'
   | 'failback'
-  | 'failback-waiting';
+  | 'failback-waiting'
+  | 'switch-in-progress';
 
 export interface PipelineVerdict {
   readonly pipeline: string;
@@ -283,6 +286,17 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   const policy = topology.policies.get(pipeline.tier);
   const base = stateOfRole(route ? pipeline.chains.find((c) => c.name === route.chain)?.role : undefined);
   if (!policy) return { state: base, rule: 'no-policy', reason: `no action for ${pipeline.name}: tier ${pipeline.tier} has no policy` };
+
+  // A switch under way is finished by the switch runner (even when paused: a half-done switch is
+  // the worst place to stop); nothing new is decided for the pipeline meanwhile.
+  const inProgress = input.switchesInProgress?.get(pipeline.name);
+  if (inProgress) {
+    return {
+      state: inProgress === 'primary' ? 'FAILING_BACK' : 'FAILING_OVER',
+      rule: 'switch-in-progress',
+      reason: `no new action for ${pipeline.name}: a switch to its ${inProgress} chain is still running`,
+    };
+  }
 
   const paused = pausedRule(pipeline.name, intents);
   if (paused) return { state: 'PAUSED', rule: 'paused', reason: `no action: ${paused}` };

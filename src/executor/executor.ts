@@ -12,7 +12,8 @@ export type ApplyResult =
   | { readonly kind: 'retry'; readonly action: Action; readonly why: string };
 
 /**
- * Applies the core's actions. Every write is fenced by the leader's election key and guarded by
+ * Applies the core's non-switch actions (a pipeline's first route); switches go through the
+ * journaled SwitchRunner. Every write is fenced by the leader's election key and guarded by
  * the version of the route the decision was made from, so a decision made on stale data or by a
  * deposed leader never lands. Applying the same action twice is harmless: the second write finds
  * the version moved and reports 'retry'.

@@ -1,4 +1,5 @@
 import type { ArbitratedStatus } from '../core/arbitration.js';
+import type { SwitchRecord, SwitchStep } from '../core/journal.js';
 
 /** What the controller reports; an adapter maps it to Prometheus. Calls never throw or block. */
 export interface ControllerMetrics {
@@ -8,6 +9,8 @@ export interface ControllerMetrics {
   probe(room: string, latencyMs: number, ok: boolean): void;
   switched(pipeline: string, detectedAfterMs: number, writeMs: number): void;
   writeRejected(reason: 'fenced' | 'conflict' | 'error'): void;
+  step(step: SwitchStep, ms: number): void;
+  recorded(record: SwitchRecord): void;
   ready(isReady: boolean): void;
 }
 
@@ -18,5 +21,7 @@ export const noMetrics: ControllerMetrics = {
   probe() {},
   switched() {},
   writeRejected() {},
+  step() {},
+  recorded() {},
   ready() {},
 };

@@ -15,6 +15,8 @@ import type { Route } from '../core/model.js';
 import { createEtcdClient } from '../adapters/etcd/client.js';
 import { EtcdRouteStore } from '../adapters/etcd/route-store.js';
 import { EtcdWatermarkStore } from '../adapters/etcd/watermark-store.js';
+import { EtcdJournalStore } from '../adapters/etcd/journal-store.js';
+import { randomUUID } from 'node:crypto';
 import { createKafka } from '../adapters/kafka/kafka-client.js';
 import { silentLogger, type Logger } from '../ports/logger.js';
 import type { RouteStore } from '../ports/route-store.js';
@@ -99,6 +101,10 @@ export class RoutedConsumer {
   private etcd: Etcd3 | undefined;
   private routes: RouteStore | undefined;
   private marks: WatermarkStore | undefined;
+  private journals: EtcdJournalStore | undefined;
+  /** The generation whose first record has been acknowledged to the controller. */
+  private ackedGeneration = 0;
+  private readonly instanceId = randomUUID().slice(0, 8);
   private stopWatch: (() => Promise<void>) | undefined;
   private active: Active | undefined;
   private generation = 0;
@@ -127,6 +133,7 @@ export class RoutedConsumer {
     this.etcd = createEtcdClient({ endpoints: this.opts.etcd.endpoints });
     this.routes = new EtcdRouteStore(this.etcd, prefix);
     this.marks = new EtcdWatermarkStore(this.etcd, prefix);
+    this.journals = new EtcdJournalStore(this.etcd, prefix);
     this.flushTimer = setInterval(() => void this.flush(), this.opts.watermarkFlushMs ?? 200);
     this.stopWatch = await this.routes.watch(
       this.opts.pipeline,
@@ -288,6 +295,14 @@ export class RoutedConsumer {
     if (timestamp > (marks.get(partition) ?? 0)) {
       marks.set(partition, timestamp);
       this.dirty.add(topic);
+    }
+    if (this.ackedGeneration !== generation) {
+      // Tell the controller's verify step that this route serves: the first record is processed.
+      this.ackedGeneration = generation;
+      const consumer = `${this.opts.clientId ?? 'sdk'}-${this.instanceId}`;
+      this.journals
+        ?.ack(this.opts.pipeline, { consumer, epoch: route.epoch, room: route.room, firstMessageAt: Date.now() })
+        .catch((err: Error) => this.log.warn('could not acknowledge the route', { epoch: route.epoch, error: err.message }));
     }
     const pending = this.pendingReport;
     if (pending && pending.route === route) {

@@ -22,5 +22,8 @@ describe('two-room failover on real Kafka and etcd', () => {
     expect(r.detectMs).toBeGreaterThanOrEqual(r.detectionWindowMs - 250);
     expect(r.detectMs).toBeLessThan(r.detectionWindowMs + 1000);
     expect(r.rtoMs).toBeLessThan(10_000);
+    // Exactly one switch, journaled to the end and verified by the consumer's acknowledgement.
+    expect(r.history).toHaveLength(1);
+    expect(r.history[0]).toMatchObject({ kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b', epoch: 2, outcome: 'verified' });
   });
 });

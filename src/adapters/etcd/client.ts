@@ -25,6 +25,10 @@ export function etcdKeys(prefix: string) {
     routes: `${prefix}/routes/`,
     route: (pipeline: string) => `${prefix}/routes/${pipeline}`,
     watermarks: (group: string, topic: string) => `${prefix}/watermarks/${group}/${topic}/`,
+    journals: `${prefix}/journal/`,
+    journal: (pipeline: string) => `${prefix}/journal/${pipeline}`,
+    history: (pipeline?: string) => (pipeline ? `${prefix}/history/${pipeline}/` : `${prefix}/history/`),
+    acks: (pipeline: string) => `${prefix}/acks/${pipeline}/`,
     observations: `${prefix}/observations/`,
     observation: (observer: string) => `${prefix}/observations/${observer}`,
   };

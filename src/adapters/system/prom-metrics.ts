@@ -37,6 +37,15 @@ export function createPromMetrics(): PromMetrics {
     registers: [registry],
   });
   const routeWrite = new Histogram({ name: 'switchyard_route_write_seconds', help: 'Fenced route write latency', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
+  const steps = new Histogram({
+    name: 'switchyard_switch_step_seconds',
+    help: 'Duration of each journaled switch step',
+    labelNames: ['step'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+    registers: [registry],
+  });
+  const rto = new Histogram({ name: 'switchyard_rto_seconds', help: 'First failed probe to first record processed in the new chain (verified switches)', buckets: [0.5, 1, 1.5, 2, 3, 5, 10, 30, 60], registers: [registry] });
+  const recorded = new Counter({ name: 'switchyard_switches_recorded_total', help: 'Switches finished and recorded, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] });
   const rejected = new Counter({ name: 'switchyard_writes_rejected_total', help: 'Route writes not applied', labelNames: ['reason'], registers: [registry] });
   return {
     registry,
@@ -54,5 +63,10 @@ export function createPromMetrics(): PromMetrics {
       routeWrite.observe(writeMs / 1000);
     },
     writeRejected: (reason) => rejected.inc({ reason }),
+    step: (step, ms) => steps.observe({ step }, ms / 1000),
+    recorded: (r) => {
+      recorded.inc({ kind: r.kind, outcome: r.outcome });
+      if (r.rtoMs !== undefined) rto.observe(r.rtoMs / 1000);
+    },
   };
 }

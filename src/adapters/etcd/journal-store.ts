@@ -1,0 +1,69 @@
+import type { Etcd3 } from 'etcd3';
+import type { SwitchJournal, SwitchRecord } from '../../core/journal.js';
+import type { ConsumerAck, JournalStore, StoredJournal } from '../../ports/journal-store.js';
+import type { Fence, WriteOutcome } from '../../ports/route-store.js';
+import { etcdKeys } from './client.js';
+
+export class EtcdJournalStore implements JournalStore {
+  private readonly keys;
+
+  constructor(
+    private readonly client: Etcd3,
+    prefix: string,
+  ) {
+    this.keys = etcdKeys(prefix);
+  }
+
+  async list(): Promise<Map<string, StoredJournal>> {
+    const res = await this.client.getAll().prefix(this.keys.journals).exec();
+    const out = new Map<string, StoredJournal>();
+    for (const kv of res.kvs) {
+      const journal = JSON.parse(kv.value.toString()) as SwitchJournal;
+      out.set(journal.pipeline, { journal, version: kv.mod_revision });
+    }
+    return out;
+  }
+
+  private async outcome(fence: Fence, succeeded: boolean): Promise<WriteOutcome> {
+    if (succeeded) return { kind: 'written' };
+    const kv = (await this.client.get(fence.key).exec()).kvs[0];
+    return !kv || kv.create_revision !== fence.createRevision ? { kind: 'fenced' } : { kind: 'conflict' };
+  }
+
+  async put(fence: Fence, journal: SwitchJournal, expectedVersion: string | undefined): Promise<WriteOutcome & { version?: string }> {
+    const key = this.keys.journal(journal.pipeline);
+    const fenced = this.client.if(fence.key, 'Create', '==', fence.createRevision);
+    const guarded = expectedVersion === undefined ? fenced.and(key, 'Version', '==', 0) : fenced.and(key, 'Mod', '==', expectedVersion);
+    const res = await guarded
+      .then(this.client.put(key).value(JSON.stringify(journal)))
+      .commit();
+    const o = await this.outcome(fence, res.succeeded);
+    return o.kind === 'written' ? { ...o, version: res.header.revision } : o;
+  }
+
+  async finish(fence: Fence, journal: SwitchJournal, record: SwitchRecord, expectedVersion: string): Promise<WriteOutcome> {
+    const key = this.keys.journal(journal.pipeline);
+    const historyKey = `${this.keys.history(journal.pipeline)}${String(record.decidedAt).padStart(15, '0')}-${record.id}`;
+    const res = await this.client
+      .if(fence.key, 'Create', '==', fence.createRevision)
+      .and(key, 'Mod', '==', expectedVersion)
+      .and(historyKey, 'Version', '==', 0)
+      .then(this.client.put(key).value(JSON.stringify(journal)), this.client.put(historyKey).value(JSON.stringify(record)))
+      .commit();
+    return this.outcome(fence, res.succeeded);
+  }
+
+  async history(pipeline?: string): Promise<SwitchRecord[]> {
+    const values = await this.client.getAll().prefix(this.keys.history(pipeline)).sort('Key', 'Ascend').strings();
+    return Object.values(values).map((v) => JSON.parse(v) as SwitchRecord);
+  }
+
+  async acks(pipeline: string): Promise<ConsumerAck[]> {
+    const values = await this.client.getAll().prefix(this.keys.acks(pipeline)).strings();
+    return Object.values(values).map((v) => JSON.parse(v) as ConsumerAck);
+  }
+
+  async ack(pipeline: string, ack: ConsumerAck): Promise<void> {
+    await this.client.put(`${this.keys.acks(pipeline)}${ack.consumer}`).value(JSON.stringify(ack));
+  }
+}

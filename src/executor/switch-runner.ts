@@ -1,0 +1,188 @@
+// Carries out a switch as journaled steps. Each step is idempotent and saved with a fenced
+// compare-and-set before the next begins, so whichever leader holds the fence can pick the
+// journal up at its next step; a deposed leader's next save is refused.
+
+import {
+  journalId,
+  nextStep,
+  toRecord,
+  withStep,
+  stepAt,
+  type SwitchJournal,
+  type SwitchKind,
+  type SwitchStep,
+} from '../core/journal.js';
+import type { Action } from '../core/decide.js';
+import type { Clock } from '../ports/clock.js';
+import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { ControllerMetrics } from '../ports/metrics.js';
+import type { Fence, RouteStore } from '../ports/route-store.js';
+import type { WatermarkStore } from '../ports/watermark-store.js';
+
+export type RunResult =
+  | { readonly kind: 'done'; readonly journal: SwitchJournal }
+  /** Waiting for consumers to acknowledge; advance again on a later tick. */
+  | { readonly kind: 'pending'; readonly journal: SwitchJournal }
+  /** Not the leader any more: stop acting. */
+  | { readonly kind: 'fenced' }
+  /** The journal or route moved under us, or a step failed: decide again next tick. */
+  | { readonly kind: 'retry'; readonly why: string };
+
+/** Fault injection for tests: pause this long after saving this step. */
+export interface FaultPause {
+  readonly step: SwitchStep;
+  readonly ms: number;
+}
+
+export interface SwitchRunnerDeps {
+  readonly journals: JournalStore;
+  readonly routes: RouteStore;
+  readonly watermarks: WatermarkStore;
+  readonly observer: string;
+  readonly verifyTimeoutMs: number;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: ControllerMetrics;
+  readonly faultPause?: FaultPause;
+}
+
+type SwitchAction = Extract<Action, { kind: 'switch-route' }>;
+type StepOutcome = { readonly note: string; readonly ackAt?: number } | 'pending';
+
+export class SwitchRunner {
+  constructor(private readonly deps: SwitchRunnerDeps) {}
+
+  /** Opens the journal for a switch the core decided, then runs it as far as it goes. */
+  async start(fence: Fence, action: SwitchAction, kind: SwitchKind, current: StoredJournal | undefined, lost: AbortSignal): Promise<RunResult> {
+    if (current && current.journal.status === 'running') return { kind: 'retry', why: `switch ${current.journal.id} is still running` };
+    const now = this.deps.clock.now();
+    const journal: SwitchJournal = {
+      id: journalId(action.route.pipeline, action.route.epoch),
+      pipeline: action.route.pipeline,
+      kind,
+      from: action.from,
+      to: action.route,
+      reason: action.reason,
+      requestedBy: this.deps.observer,
+      createdAt: now,
+      detectedAfterMs: action.detectedAfterMs,
+      steps: [],
+      status: 'running',
+    };
+    const opened = withStep(journal, { step: 'intent', at: now, ms: 0, by: this.deps.observer, note: action.reason });
+    const saved = await this.deps.journals.put(fence, opened, current?.version);
+    if (saved.kind === 'fenced') return { kind: 'fenced' };
+    if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: 'journal changed since it was read' };
+    this.deps.log.info('switch started', { id: opened.id, pipeline: opened.pipeline, from: action.from.room, to: action.route.room, epoch: action.route.epoch });
+    await this.faultPoint('intent');
+    return this.advance(fence, { journal: opened, version: saved.version }, lost);
+  }
+
+  /** Runs the journal's remaining steps until done, pending (verify) or stopped. */
+  async advance(fence: Fence, stored: StoredJournal, lost: AbortSignal): Promise<RunResult> {
+    let { journal, version } = stored;
+    for (;;) {
+      const step = nextStep(journal);
+      if (!step) return { kind: 'done', journal };
+      if (lost.aborted) return { kind: 'fenced' };
+      const started = this.deps.clock.now();
+      let outcome: StepOutcome;
+      try {
+        outcome = await this.run(step, fence, journal);
+      } catch (err) {
+        if (err instanceof FencedError) return this.fenced(step, journal);
+        return { kind: 'retry', why: `step ${step} failed: ${(err as Error).message}` };
+      }
+      if (outcome === 'pending') return { kind: 'pending', journal };
+      const at = this.deps.clock.now();
+      const next = withStep(journal, { step, at, ms: at - started, by: this.deps.observer, note: outcome.note, ...(outcome.ackAt !== undefined && { ackAt: outcome.ackAt }) });
+      if (step === 'record') {
+        const verified = stepAt(next, 'verify');
+        const record = toRecord(next, verified?.ackAt, verified?.note ?? '');
+        const finished = await this.deps.journals.finish(fence, next, record, version);
+        if (finished.kind === 'fenced') return this.fenced(step, journal);
+        if (finished.kind === 'conflict') return { kind: 'retry', why: 'journal changed while recording' };
+        this.deps.metrics.step(step, at - started);
+        this.deps.metrics.recorded(record);
+        this.deps.log.info('switch recorded', { ...record });
+        return { kind: 'done', journal: next };
+      }
+      const saved = await this.deps.journals.put(fence, next, version);
+      if (saved.kind === 'fenced') return this.fenced(step, journal);
+      if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: `journal changed while saving step ${step}` };
+      this.deps.metrics.step(step, at - started);
+      this.deps.log.info('switch step done', { id: journal.id, step, ms: at - started, note: outcome.note });
+      journal = next;
+      version = saved.version;
+      await this.faultPoint(step);
+    }
+  }
+
+  private fenced(step: SwitchStep, journal: SwitchJournal): RunResult {
+    this.deps.log.warn('switch step fenced off: not the leader any more', { id: journal.id, step });
+    return { kind: 'fenced' };
+  }
+
+  private async faultPoint(step: SwitchStep): Promise<void> {
+    const f = this.deps.faultPause;
+    if (f && f.step === step) {
+      this.deps.log.warn('fault injection: pausing after step', { step, ms: f.ms });
+      await this.deps.clock.sleep(f.ms);
+    }
+  }
+
+  /** One step's work. Returns its note, or 'pending' to come back later. Safe to repeat. */
+  private async run(step: SwitchStep, fence: Fence, j: SwitchJournal): Promise<StepOutcome> {
+    const done = (note: string) => ({ note });
+    switch (step) {
+      case 'intent':
+        return done(j.reason);
+      case 'gate':
+        // The core applied every gate (quorum, pause, dwell, rate, data budget) before deciding.
+        return done(`passed at decision time: ${j.reason}`);
+      case 'fence-old':
+        return done(`chain ${j.from.chain}@${j.from.room} fenced by epoch: clients drop routes at or below epoch ${j.from.epoch}; no actuator configured`);
+      case 'place-offsets': {
+        const parts: string[] = [];
+        for (const topic of j.to.kafka.topics) {
+          const marks = await this.deps.watermarks.read(j.to.consumerGroup, topic);
+          parts.push(marks.size === 0 ? `${topic}: no watermark yet` : `${topic}: watermarks ${[...marks].map(([p, t]) => `p${p}=${t}`).join(' ')}`);
+        }
+        return done(`consumers seek by event time (watermark - margin) in ${j.to.room}; ${parts.join('; ')}`);
+      }
+      case 'flip-consumers': {
+        const stored = await this.deps.routes.get(j.pipeline);
+        if (stored && stored.route.epoch === j.to.epoch && stored.route.chain === j.to.chain) return done(`route already at epoch ${j.to.epoch}`);
+        if (!stored || stored.route.epoch !== j.from.epoch) throw new Error(`route is at epoch ${stored?.route.epoch ?? 'none'}, expected ${j.from.epoch}`);
+        const written = await this.deps.routes.put(fence, j.to, stored.version);
+        if (written.kind === 'fenced') throw new FencedError();
+        if (written.kind === 'conflict') throw new Error('route changed since it was read');
+        this.deps.metrics.switched(j.pipeline, j.detectedAfterMs, this.deps.clock.now() - j.createdAt);
+        return done(`route ${j.to.chain}@${j.to.room} written at epoch ${j.to.epoch}`);
+      }
+      case 'flip-queries':
+        return done('no query route configured for this pipeline');
+      case 'verify': {
+        const acks = (await this.deps.journals.acks(j.pipeline)).filter((a) => a.epoch >= j.to.epoch);
+        if (acks.length > 0) {
+          const first = Math.min(...acks.map((a) => a.firstMessageAt));
+          return { note: `verified: ${acks.length} consumer(s) acknowledged epoch ${j.to.epoch}`, ackAt: first };
+        }
+        const flippedAt = stepAt(j, 'flip-consumers')?.at ?? j.createdAt;
+        const waited = this.deps.clock.now() - flippedAt;
+        if (waited < this.deps.verifyTimeoutMs) return 'pending';
+        return done(`unverified: no consumer acknowledged epoch ${j.to.epoch} within ${this.deps.verifyTimeoutMs} ms`);
+      }
+      case 'record':
+        return done('recorded');
+    }
+  }
+}
+
+class FencedError extends Error {
+  override readonly name = 'FencedError';
+  constructor() {
+    super('fenced: not the leader any more');
+  }
+}
