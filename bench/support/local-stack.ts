@@ -63,6 +63,11 @@ export interface ScenarioConfig {
   readonly fallAfter: number;
   readonly marginMs: number;
   readonly observersRequired: number;
+  readonly leaseTtlSeconds?: number;
+  readonly minDwellMs?: number;
+  readonly verifyTimeoutMs?: number;
+  /** Per room, the broker list written for it (to simulate one observer's cut-off path). */
+  readonly brokers?: Partial<Record<string, string>>;
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -80,7 +85,8 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       'riseAfter: 3',
       `staleAfterMs: ${c.probeIntervalMs * 8}`,
       `observersRequired: ${c.observersRequired}`,
-      'minDwellMs: 60000',
+      `minDwellMs: ${c.minDwellMs ?? 60000}`,
+      'maxSwitchesPerHour: 100',
       `duplicateMarginMs: ${c.marginMs}`,
       `dataBudget: { maxLossMs: 60000, maxDuplicateMs: ${Math.max(c.marginMs, 10000)} }`,
       '',
@@ -90,12 +96,12 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
   writeFileSync(
     file,
     [
-      'controller: { httpPort: 0 }',
-      `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: 5 }`,
+      `controller: { httpPort: 0, verifyTimeoutMs: ${c.verifyTimeoutMs ?? 10000} }`,
+      `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: ${c.leaseTtlSeconds ?? 5} }`,
       'policies: policies',
       'rooms:',
-      `  room-a: { kafka: { brokers: ["${LOCAL.rooms['room-a'].brokers[0]}"] } }`,
-      `  room-b: { kafka: { brokers: ["${LOCAL.rooms['room-b'].brokers[0]}"] } }`,
+      `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] } }`,
+      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] } }`,
       'pipelines:',
       `  ${c.pipeline}:`,
       '    tier: P0',
