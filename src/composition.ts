@@ -87,17 +87,18 @@ export interface BuiltController {
 }
 
 /**
- * Fault injection for fault tests: SWITCHYARD_FAULT_PAUSE_AFTER_STEP=<step>:<ms> makes this
- * replica pause after saving that switch step. Refused for an unknown step.
+ * Fault injection for fault tests: SWITCHYARD_FAULT_PAUSE_AFTER_STEP=<step>:<ms>[:before-save]
+ * makes this replica pause after saving that switch step (or just before saving it). Refused
+ * for an unknown step.
  */
 function faultPause(): FaultPause | undefined {
   const raw = process.env['SWITCHYARD_FAULT_PAUSE_AFTER_STEP'];
   if (!raw) return undefined;
-  const [step, ms] = raw.split(':');
-  if (!SWITCH_STEPS.includes(step as SwitchStep) || !Number.isFinite(Number(ms))) {
-    throw new Error(`SWITCHYARD_FAULT_PAUSE_AFTER_STEP must be <step>:<ms> with step one of ${SWITCH_STEPS.join(', ')}; got '${raw}'`);
+  const [step, ms, when = 'after-save'] = raw.split(':');
+  if (!SWITCH_STEPS.includes(step as SwitchStep) || !Number.isFinite(Number(ms)) || (when !== 'after-save' && when !== 'before-save')) {
+    throw new Error(`SWITCHYARD_FAULT_PAUSE_AFTER_STEP must be <step>:<ms>[:before-save] with step one of ${SWITCH_STEPS.join(', ')}; got '${raw}'`);
   }
-  return { step: step as SwitchStep, ms: Number(ms) };
+  return { step: step as SwitchStep, ms: Number(ms), when };
 }
 
 export function buildController(flags: ControllerFlags): BuiltController {

@@ -29,10 +29,15 @@ export type RunResult =
   /** The journal or route moved under us, or a step failed: decide again next tick. */
   | { readonly kind: 'retry'; readonly why: string };
 
-/** Fault injection for tests: pause this long after saving this step. */
+/**
+ * Fault injection for tests: pause this long after saving this step, or before saving it (after
+ * its work is done) — the second freezes a leader in the middle of acting, which is exactly the
+ * moment fencing exists for.
+ */
 export interface FaultPause {
   readonly step: SwitchStep;
   readonly ms: number;
+  readonly when: 'after-save' | 'before-save';
 }
 
 export interface SwitchRunnerDeps {
@@ -75,7 +80,7 @@ export class SwitchRunner {
     if (saved.kind === 'fenced') return { kind: 'fenced' };
     if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: 'journal changed since it was read' };
     this.deps.log.info('switch started', { id: opened.id, pipeline: opened.pipeline, from: action.from.room, to: action.route.room, epoch: action.route.epoch });
-    await this.faultPoint('intent');
+    await this.faultPoint('intent', 'after-save');
     return this.advance(fence, { journal: opened, version: saved.version }, lost);
   }
 
@@ -95,6 +100,7 @@ export class SwitchRunner {
         return { kind: 'retry', why: `step ${step} failed: ${(err as Error).message}` };
       }
       if (outcome === 'pending') return { kind: 'pending', journal };
+      await this.faultPoint(step, 'before-save');
       const at = this.deps.clock.now();
       const next = withStep(journal, { step, at, ms: at - started, by: this.deps.observer, note: outcome.note, ...(outcome.ackAt !== undefined && { ackAt: outcome.ackAt }) });
       if (step === 'record') {
@@ -115,19 +121,20 @@ export class SwitchRunner {
       this.deps.log.info('switch step done', { id: journal.id, step, ms: at - started, note: outcome.note });
       journal = next;
       version = saved.version;
-      await this.faultPoint(step);
+      await this.faultPoint(step, 'after-save');
     }
   }
 
   private fenced(step: SwitchStep, journal: SwitchJournal): RunResult {
+    this.deps.metrics.writeRejected('fenced');
     this.deps.log.warn('switch step fenced off: not the leader any more', { id: journal.id, step });
     return { kind: 'fenced' };
   }
 
-  private async faultPoint(step: SwitchStep): Promise<void> {
+  private async faultPoint(step: SwitchStep, when: FaultPause['when']): Promise<void> {
     const f = this.deps.faultPause;
-    if (f && f.step === step) {
-      this.deps.log.warn('fault injection: pausing after step', { step, ms: f.ms });
+    if (f && f.step === step && f.when === when) {
+      this.deps.log.warn('fault injection: pausing', { step, when, ms: f.ms });
       await this.deps.clock.sleep(f.ms);
     }
   }
