@@ -53,6 +53,8 @@ export class Controller {
   /** This observer's recent observations, published each tick (see ObservationStore). */
   private recent: Observation[] = [];
   private readonly lastVerdicts = new Map<string, string>();
+  /** The leadership whose first acting tick has been logged (takeover time is measured to it). */
+  private announced: Leadership | undefined;
   private readonly intervalMs: number;
 
   constructor(private readonly deps: ControllerDeps) {
@@ -186,6 +188,10 @@ export class Controller {
     if (!acting) {
       metrics.tick('follower');
       return decision;
+    }
+    if (this.announced !== leadership) {
+      this.announced = leadership;
+      log.info('first tick as leader', { observer: this.deps.observer });
     }
     this.logVerdicts(decision);
     if (decision.actions.length === 0) {
