@@ -194,6 +194,7 @@ export class Controller {
       log.info('first tick as leader', { observer: this.deps.observer });
     }
     this.logVerdicts(decision);
+    for (const v of decision.verdicts) if (v.rule !== 'healthy') metrics.decision(v.rule);
     if (decision.actions.length === 0) {
       metrics.tick('idle');
       return decision;

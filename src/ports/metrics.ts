@@ -4,6 +4,8 @@ import type { SwitchRecord, SwitchStep } from '../core/journal.js';
 /** What the controller reports; an adapter maps it to Prometheus. Calls never throw or block. */
 export interface ControllerMetrics {
   tick(outcome: 'acted' | 'idle' | 'follower' | 'store-unreachable'): void;
+  /** A leader's verdict for one pipeline, by the rule that settled it (not called for 'healthy'). */
+  decision(rule: string): void;
   leader(isLeader: boolean): void;
   roomHealth(tier: string, room: string, status: ArbitratedStatus): void;
   probe(room: string, latencyMs: number, ok: boolean): void;
@@ -16,6 +18,7 @@ export interface ControllerMetrics {
 
 export const noMetrics: ControllerMetrics = {
   tick() {},
+  decision() {},
   leader() {},
   roomHealth() {},
   probe() {},

@@ -13,6 +13,7 @@ export function createPromMetrics(): PromMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_process_' });
   const ticks = new Counter({ name: 'switchyard_ticks_total', help: 'Controller ticks by outcome', labelNames: ['outcome'], registers: [registry] });
+  const decisions = new Counter({ name: 'switchyard_decisions_total', help: 'Leader verdicts other than healthy, by rule (failover, no-quorum, min-dwell, ...)', labelNames: ['rule'], registers: [registry] });
   const leader = new Gauge({ name: 'switchyard_leader', help: '1 while this replica is the leader', registers: [registry] });
   const ready = new Gauge({ name: 'switchyard_ready', help: '1 while the store is reachable', registers: [registry] });
   const health = new Gauge({
@@ -50,6 +51,7 @@ export function createPromMetrics(): PromMetrics {
   return {
     registry,
     tick: (outcome) => ticks.inc({ outcome }),
+    decision: (rule) => decisions.inc({ rule }),
     leader: (is) => leader.set(is ? 1 : 0),
     ready: (is) => ready.set(is ? 1 : 0),
     roomHealth: (tier, room, status) => health.set({ tier, room }, HEALTH_VALUE[status]),
