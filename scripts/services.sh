@@ -12,6 +12,8 @@
 #   etcd      client 127.0.0.1:23790  peer 23800
 #   kafka-a   broker 127.0.0.1:19092  controller 19093   (room-a)
 #   kafka-b   broker 127.0.0.1:29092  controller 29093   (room-b)
+#   clickhouse-a  http 127.0.0.1:18123  tcp 19000  interserver 19009   (room-a)
+#   clickhouse-b  http 127.0.0.1:28123  tcp 29000  interserver 29009   (room-b)
 #
 # State lives in $SWITCHYARD_STATE (default /tmp/switchyard-local); Kafka's jars are cached in
 # $SWITCHYARD_CACHE (default ~/.cache/switchyard). Every wait is bounded ($SWITCHYARD_WAIT_S, 40 s).
@@ -23,7 +25,7 @@ CACHE=${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}
 WAIT_S=${SWITCHYARD_WAIT_S:-40}
 KAFKA_VERSION=3.9.1
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
-ALL_SERVICES=(etcd kafka-a kafka-b)
+ALL_SERVICES=(etcd kafka-a kafka-b clickhouse-a clickhouse-b)
 
 die() { echo "services: $*" >&2; exit 1; }
 say() { echo "services: $*" >&2; }
@@ -33,6 +35,8 @@ port_of() {
     etcd) echo 23790 ;;
     kafka-a) echo 19092 ;;
     kafka-b) echo 29092 ;;
+    clickhouse-a) echo 18123 ;;
+    clickhouse-b) echo 28123 ;;
     *) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
   esac
 }
@@ -61,6 +65,15 @@ install_etcd() {
   command -v etcd >/dev/null || die "apt-get installed etcd-server but no etcd binary is on PATH"
 }
 
+install_clickhouse() {
+  command -v clickhouse-server >/dev/null && return 0
+  need_root_for clickhouse-server clickhouse-server
+  say "installing clickhouse-server (apt)"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server >/dev/null
+  command -v clickhouse-server >/dev/null || die "apt-get installed clickhouse-server but no clickhouse-server binary is on PATH"
+}
+
 install_kafka() {
   command -v java >/dev/null || die "java is missing; install a JDK 17+ (e.g. apt-get install -y openjdk-17-jre-headless)"
   if [[ -f $KAFKA_LIBS/.complete ]]; then return 0; fi
@@ -79,6 +92,7 @@ cmd_install() {
   mkdir -p "$CACHE"
   install_etcd
   install_kafka
+  install_clickhouse
 }
 
 wait_port() { # service port
@@ -154,6 +168,20 @@ EOF
   echo $! >"$dir/pid"
 }
 
+start_clickhouse() { # service
+  local svc=$1 n dir
+  case $svc in clickhouse-a) n=1 ;; clickhouse-b) n=2 ;; esac
+  dir=$STATE/$svc
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/uf" "$dir/fs"
+  # The stock config with per-room overrides after `--` (see LIBRARY-NOTES); loopback only.
+  setsid clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- \
+    --http_port=${n}8123 --tcp_port=${n}9000 --interserver_http_port=${n}9009 --listen_host=127.0.0.1 \
+    --path="$dir/data/" --tmp_path="$dir/tmp/" --user_files_path="$dir/uf/" --format_schema_path="$dir/fs/" \
+    --logger.log="$dir/server.log" --logger.errorlog="$dir/error.log" --logger.level=warning \
+    >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
 cmd_start() {
   local svc=$1 port; port=$(port_of "$svc")
   if pid_of "$svc" >/dev/null && port_open "$port"; then return 0; fi
@@ -161,6 +189,7 @@ cmd_start() {
   case $svc in
     etcd) install_etcd; start_etcd ;;
     kafka-*) install_kafka; start_kafka "$svc" ;;
+    clickhouse-*) install_clickhouse; start_clickhouse "$svc" ;;
   esac
   wait_port "$svc" "$port"
   say "$svc up on 127.0.0.1:$port"
@@ -205,6 +234,8 @@ cmd_env() {
   echo "SWITCHYARD_ETCD=http://127.0.0.1:23790"
   echo "SWITCHYARD_KAFKA_ROOM_A=127.0.0.1:19092"
   echo "SWITCHYARD_KAFKA_ROOM_B=127.0.0.1:29092"
+  echo "SWITCHYARD_CLICKHOUSE_ROOM_A=http://127.0.0.1:18123"
+  echo "SWITCHYARD_CLICKHOUSE_ROOM_B=http://127.0.0.1:28123"
 }
 
 case ${1:-} in
