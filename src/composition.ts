@@ -12,6 +12,7 @@ import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
 import { SwitchRunner, type FaultPause } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
+import { ClickHouseHealthProbe } from './adapters/clickhouse/clickhouse-health-probe.js';
 import { createPinoLogger } from './adapters/system/pino-logger.js';
 import { createPromMetrics, type PromMetrics } from './adapters/system/prom-metrics.js';
 import { systemClock } from './adapters/system/system-clock.js';
@@ -36,10 +37,17 @@ export function createLogger(level: string | undefined, fields: Record<string, u
   return createPinoLogger(level ?? process.env['SWITCHYARD_LOG_LEVEL'] ?? 'info', fields);
 }
 
-/** One probe per room, covering the topics of every pipeline with a chain in that room. */
+/**
+ * One Kafka probe per room, covering the topics of every pipeline with a chain in that room, and
+ * one ClickHouse probe per room that has OLAP.
+ */
 export function buildProbes(config: LoadedConfig, observer: string, observerRoom: string, log: Logger, timeoutOverrideMs?: number): HealthProbe[] {
   const { topology } = config;
-  return [...topology.rooms.values()].map((room) => {
+  const probeTimeout = Math.min(...[...topology.policies.values()].map((p) => p.probeTimeoutMs));
+  const olap = [...topology.rooms.values()].flatMap((room) =>
+    room.olap ? [new ClickHouseHealthProbe({ ...room.olap, room: room.name, observer, observerRoom, timeoutMs: timeoutOverrideMs ?? probeTimeout, clock: systemClock })] : [],
+  );
+  return [...olap, ...[...topology.rooms.values()].map((room) => {
     const pipelines = [...topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room.name));
     const topics = [...new Set(pipelines.flatMap((p) => p.topics))].sort();
     const timeouts = pipelines.map((p) => topology.policies.get(p.tier)?.probeTimeoutMs ?? 1000);
@@ -53,7 +61,7 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
       clock: systemClock,
       log: log.child({ component: 'probe', room: room.name }),
     });
-  });
+  })];
 }
 
 export interface StoreHandles {

@@ -179,7 +179,7 @@ function compileTopology(
   problems: ConfigProblem[],
 ): Topology {
   const rooms = new Map<string, Room>();
-  for (const [name, r] of Object.entries(t.rooms)) rooms.set(name, { name, kafka: { brokers: r.kafka.brokers } });
+  for (const [name, r] of Object.entries(t.rooms)) rooms.set(name, { name, kafka: { brokers: r.kafka.brokers }, ...(r.olap && { olap: { ...r.olap, url: r.olap.url.replace(/\/$/, '') } }) });
 
   const pipelines = new Map<string, Pipeline>();
   for (const [name, p] of Object.entries(t.pipelines)) {

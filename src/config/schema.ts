@@ -53,6 +53,16 @@ export type PolicyFile = z.infer<typeof policySchema>;
 
 const roomSchema = z.strictObject({
   kafka: z.strictObject({ brokers: z.array(hostPort).min(1) }),
+  olap: z
+    .strictObject({
+      url: z.url(),
+      healthQuery: z.string().min(1).default('SELECT 1'),
+      healthQueryTimeoutMs: positiveMs.default(1000),
+      slowQueryMs: positiveMs.default(500),
+      maxReplicaDelaySec: z.number().int().min(0).default(30),
+      maxQueueSize: z.number().int().min(0).default(100),
+    })
+    .optional(),
 });
 
 const chainSchema = z.strictObject({

@@ -59,9 +59,21 @@ export interface KafkaEndpoint {
   readonly brokers: readonly string[];
 }
 
+export interface OlapEndpoint {
+  /** HTTP interface of the room's ClickHouse, e.g. http://clickhouse-a:8123 */
+  readonly url: string;
+  /** A cheap query that exercises the serving path; its latency is part of health. */
+  readonly healthQuery: string;
+  readonly healthQueryTimeoutMs: number;
+  readonly slowQueryMs: number;
+  readonly maxReplicaDelaySec: number;
+  readonly maxQueueSize: number;
+}
+
 export interface Room {
   readonly name: string;
   readonly kafka: KafkaEndpoint;
+  readonly olap?: OlapEndpoint;
 }
 
 export interface Chain {

@@ -1,0 +1,107 @@
+import CircuitBreaker from 'opossum';
+import type { HealthStatus, Observation } from '../../core/health.js';
+import { evaluateOlap, parseReplicasStatus, type OlapThresholds, type ReplicaSample } from '../../core/olap-rules.js';
+import type { Clock } from '../../ports/clock.js';
+import type { HealthProbe } from '../../ports/health-probe.js';
+
+export interface ClickHouseProbeOptions extends OlapThresholds {
+  readonly room: string;
+  /** HTTP interface, e.g. http://127.0.0.1:8123 */
+  readonly url: string;
+  readonly healthQuery: string;
+  readonly observer: string;
+  readonly observerRoom: string;
+  /** The whole probe settles within this. */
+  readonly timeoutMs: number;
+  readonly clock: Clock;
+}
+
+interface Verdict {
+  readonly status: HealthStatus;
+  readonly reason: string;
+}
+
+/**
+ * A room's ClickHouse over HTTP: /ping, /replicas_status (judged by its body: servers before
+ * 20.3 answer 200 even when lagging), system.replicas, and the latency of a health query.
+ * Behind an opossum breaker; every request is aborted at its deadline.
+ */
+export class ClickHouseHealthProbe implements HealthProbe {
+  readonly room: string;
+  private readonly breaker: CircuitBreaker<[], Verdict>;
+
+  constructor(private readonly opts: ClickHouseProbeOptions) {
+    this.room = opts.room;
+    this.breaker = new CircuitBreaker(() => this.check(), {
+      timeout: opts.timeoutMs,
+      resetTimeout: 1000,
+      errorThresholdPercentage: 50,
+      volumeThreshold: 3,
+      rollingCountTimeout: 5000,
+    });
+    this.breaker.on('failure', () => undefined);
+  }
+
+  private async get(path: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+    const res = await fetch(`${this.opts.url}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      ...(body !== undefined && { body }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: res.status, text: await res.text() };
+  }
+
+  private async check(): Promise<Verdict> {
+    const budget = this.opts.timeoutMs;
+    const ping = await this.get('/ping', undefined, budget);
+    if (ping.status !== 200 || ping.text.trim() !== 'Ok.') return { status: 'DOWN', reason: `ping answered ${ping.status} ${ping.text.trim().slice(0, 80)}` };
+    // The health query gets part of the budget, so that a slow one ends as DEGRADED, not a timeout.
+    const queryTimeout = Math.min(this.opts.healthQueryTimeoutMs, Math.floor(budget * 0.6));
+    const started = this.opts.clock.now();
+    const [status, replicas, healthQueryMs] = await Promise.all([
+      this.get('/replicas_status', undefined, budget).then((r) => parseReplicasStatus(r.status, r.text)),
+      this.get(
+        '/',
+        'SELECT database, table, absolute_delay, is_readonly, queue_size, active_replicas, total_replicas FROM system.replicas FORMAT JSON',
+        budget,
+      ).then((r) => (JSON.parse(r.text) as { data: Record<string, string | number>[] }).data),
+      this.get('/', this.opts.healthQuery, queryTimeout).then(
+        (r) => (r.status === 200 ? this.opts.clock.now() - started : undefined),
+        () => undefined,
+      ),
+    ]);
+    const samples: ReplicaSample[] = replicas.map((r) => ({
+      table: `${r['database']}.${r['table']}`,
+      absoluteDelaySec: Number(r['absolute_delay']),
+      isReadonly: Number(r['is_readonly']) === 1,
+      queueSize: Number(r['queue_size']),
+      activeReplicas: Number(r['active_replicas']),
+      totalReplicas: Number(r['total_replicas']),
+    }));
+    const verdict = evaluateOlap({ at: this.opts.clock.now(), ping: true, replicas: samples, healthQueryMs }, { ...this.opts, healthQueryTimeoutMs: queryTimeout });
+    const lagging = status.ok ? [] : [`replicas_status: ${status.delays.map((d) => `${d.table} ${d.absoluteDelaySec}s`).join(', ') || 'not Ok.'}`];
+    const reasons = [...verdict.reasons.filter((r) => verdict.status !== 'OK' || lagging.length === 0), ...lagging];
+    return { status: lagging.length > 0 && verdict.status === 'OK' ? 'DEGRADED' : verdict.status, reason: reasons.join('; ') };
+  }
+
+  async probe(): Promise<Observation> {
+    const started = this.opts.clock.now();
+    const observe = (status: HealthStatus, reason: string): Observation => {
+      const at = this.opts.clock.now();
+      return { room: this.opts.room, component: 'olap', observer: this.opts.observer, observerRoom: this.opts.observerRoom, at, status, reason, latencyMs: at - started };
+    };
+    try {
+      const v = await this.breaker.fire();
+      return observe(v.status, v.reason);
+    } catch (err) {
+      const e = err as Error & { code?: string; cause?: { code?: string } };
+      if (e.code === 'EOPENBREAKER') return observe('DOWN', 'circuit open after repeated probe failures');
+      if (e.code === 'ETIMEDOUT' || e.name === 'TimeoutError') return observe('DOWN', `no answer within ${this.opts.timeoutMs} ms`);
+      return observe('DOWN', `unreachable: ${e.cause?.code ?? e.message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.breaker.shutdown();
+  }
+}
