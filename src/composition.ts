@@ -11,6 +11,7 @@ import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
 import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
 import { SwitchRunner, type FaultPause } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
+import type { QueryRoute } from './core/model.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
 import { ClickHouseHealthProbe } from './adapters/clickhouse/clickhouse-health-probe.js';
 import { createPinoLogger } from './adapters/system/pino-logger.js';
@@ -119,9 +120,16 @@ export function buildController(flags: ControllerFlags): BuiltController {
   const metrics = createPromMetrics();
   const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
   const pause = faultPause();
+  const queryRoutes = new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes');
   const runner = new SwitchRunner({
     journals,
     routes: store.routes,
+    queryRoutes,
+    olapAnswers: (url) =>
+      fetch(`${url}/?query=SELECT%201`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      ),
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
     observer,
     verifyTimeoutMs: config.controller.verifyTimeoutMs,
@@ -137,7 +145,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     routes: store.routes,
     observationStore: new EtcdObservationStore(store.etcd, config.etcd.prefix, config.etcd.leaseTtlSeconds),
     lock: store.lock(observer, log.child({ component: 'leader-lock' })),
-    executor: new Executor(store.routes, systemClock, log.child({ component: 'executor' }), metrics),
+    executor: new Executor(store.routes, queryRoutes, systemClock, log.child({ component: 'executor' }), metrics),
     journals,
     runner,
     clock: systemClock,

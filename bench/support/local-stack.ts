@@ -30,8 +30,8 @@ export const STATE_DIR = process.env['SWITCHYARD_STATE'] ?? '/tmp/switchyard-loc
 export const LOCAL = {
   etcd: 'http://127.0.0.1:23790',
   rooms: {
-    'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a' },
-    'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b' },
+    'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a', olap: 'http://127.0.0.1:18123', olapService: 'clickhouse-a' },
+    'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b', olap: 'http://127.0.0.1:28123', olapService: 'clickhouse-b' },
   },
 } as const;
 
@@ -68,6 +68,8 @@ export interface ScenarioConfig {
   readonly verifyTimeoutMs?: number;
   /** Per room, the broker list written for it (to simulate one observer's cut-off path). */
   readonly brokers?: Partial<Record<string, string>>;
+  /** Give each room its local ClickHouse as OLAP endpoint. */
+  readonly olap?: boolean;
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -100,8 +102,8 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: ${c.leaseTtlSeconds ?? 5} }`,
       'policies: policies',
       'rooms:',
-      `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] } }`,
-      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] } }`,
+      `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}" }` : ''} }`,
+      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}" }` : ''} }`,
       'pipelines:',
       `  ${c.pipeline}:`,
       '    tier: P0',

@@ -115,6 +115,21 @@ export interface Route {
   readonly consumerGroup: string;
   /** Times (epoch ms) of this pipeline's switches within the last hour, oldest first. */
   readonly history: readonly number[];
+  /** The active chain's OLAP endpoint, when its room has one. */
+  readonly olap?: { readonly url: string };
+}
+
+/**
+ * Where a pipeline's queries go now: its own key, flipped after the consumers (switch step
+ * flip-queries), with the epoch of the switch that wrote it. SDK query routers watch it.
+ */
+export interface QueryRoute {
+  readonly pipeline: string;
+  readonly chain: string;
+  readonly room: string;
+  readonly epoch: number;
+  readonly since: number;
+  readonly url: string;
 }
 
 export function chainOf(pipeline: Pipeline, name: string): Chain | undefined {
@@ -151,5 +166,11 @@ export function routeFor(
     kafka: { brokers: [...room.kafka.brokers], topics: [...pipeline.topics] },
     consumerGroup: pipeline.consumerGroup,
     history: [...history],
+    ...(room.olap && { olap: { url: room.olap.url } }),
   };
+}
+
+export function queryRouteOf(route: Route, since: number): QueryRoute | undefined {
+  if (!route.olap) return undefined;
+  return { pipeline: route.pipeline, chain: route.chain, room: route.room, epoch: route.epoch, since, url: route.olap.url };
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
 import type { Fence, RouteStore, StoredRoute, WriteOutcome } from '../ports/route-store.js';
 import type { Clock } from '../ports/clock.js';
+import { queryRouteOf, type QueryRoute } from '../core/model.js';
 
 export type ApplyResult =
   | { readonly kind: 'applied'; readonly action: Action; readonly writeMs: number }
@@ -21,6 +22,7 @@ export type ApplyResult =
 export class Executor {
   constructor(
     private readonly routes: RouteStore,
+    private readonly queryRoutes: RouteStore<QueryRoute>,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly metrics: ControllerMetrics,
@@ -45,6 +47,15 @@ export class Executor {
       return { kind: 'retry', action, why: `route write failed: ${(err as Error).message}` };
     }
     const writeMs = this.clock.now() - started;
+    if (outcome.kind === 'written' && action.kind === 'init-route') {
+      // The first query route goes with the first route. If it fails, the next tick's init finds
+      // the route present and leaves it; the query route is then written by the next switch.
+      const q = queryRouteOf(action.route, this.clock.now());
+      if (q) {
+        const r = await this.queryRoutes.put(fence, q, (await this.queryRoutes.get(q.pipeline))?.version).catch((err: Error) => ({ kind: 'error', why: err.message }));
+        if (r.kind !== 'written') this.log.warn('first query route not written; the next switch writes it', { pipeline, outcome: r.kind });
+      }
+    }
     switch (outcome.kind) {
       case 'written':
         this.log.info('route written', {

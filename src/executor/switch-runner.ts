@@ -18,6 +18,7 @@ import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
 import type { Fence, RouteStore } from '../ports/route-store.js';
+import { queryRouteOf, type QueryRoute } from '../core/model.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
 
 export type RunResult =
@@ -43,7 +44,10 @@ export interface FaultPause {
 export interface SwitchRunnerDeps {
   readonly journals: JournalStore;
   readonly routes: RouteStore;
+  readonly queryRoutes: RouteStore<QueryRoute>;
   readonly watermarks: WatermarkStore;
+  /** Does this OLAP endpoint answer a query now? (verify step) */
+  readonly olapAnswers: (url: string) => Promise<boolean>;
   readonly observer: string;
   readonly verifyTimeoutMs: number;
   readonly clock: Clock;
@@ -168,18 +172,28 @@ export class SwitchRunner {
         this.deps.metrics.switched(j.pipeline, j.detectedAfterMs, this.deps.clock.now() - j.createdAt);
         return done(`route ${j.to.chain}@${j.to.room} written at epoch ${j.to.epoch}`);
       }
-      case 'flip-queries':
-        return done('no query route configured for this pipeline');
+      case 'flip-queries': {
+        const target = queryRouteOf(j.to, this.deps.clock.now());
+        if (!target) return done('no query route: the target room has no OLAP endpoint');
+        const stored = await this.deps.queryRoutes.get(j.pipeline);
+        if (stored && stored.route.epoch >= target.epoch) return done(`query route already at epoch ${stored.route.epoch}`);
+        const written = await this.deps.queryRoutes.put(fence, target, stored?.version);
+        if (written.kind === 'fenced') throw new FencedError();
+        if (written.kind === 'conflict') throw new Error('query route changed since it was read');
+        return done(`query route ${target.url} (${target.room}) written at epoch ${target.epoch}`);
+      }
       case 'verify': {
+        const olapOk = j.to.olap ? await this.deps.olapAnswers(j.to.olap.url) : true;
         const acks = (await this.deps.journals.acks(j.pipeline)).filter((a) => a.epoch >= j.to.epoch);
-        if (acks.length > 0) {
+        const olapNote = j.to.olap ? `; ${j.to.olap.url} ${olapOk ? 'answers' : 'does not answer'}` : '';
+        if (acks.length > 0 && olapOk) {
           const first = Math.min(...acks.map((a) => a.firstMessageAt));
-          return { note: `verified: ${acks.length} consumer(s) acknowledged epoch ${j.to.epoch}`, ackAt: first };
+          return { note: `verified: ${acks.length} consumer(s) acknowledged epoch ${j.to.epoch}${olapNote}`, ackAt: first };
         }
         const flippedAt = stepAt(j, 'flip-consumers')?.at ?? j.createdAt;
         const waited = this.deps.clock.now() - flippedAt;
         if (waited < this.deps.verifyTimeoutMs) return 'pending';
-        return done(`unverified: no consumer acknowledged epoch ${j.to.epoch} within ${this.deps.verifyTimeoutMs} ms`);
+        return done(`unverified: ${acks.length === 0 ? `no consumer acknowledged epoch ${j.to.epoch}` : 'consumers acknowledged'} within ${this.deps.verifyTimeoutMs} ms${olapNote}`);
       }
       case 'record':
         return done('recorded');

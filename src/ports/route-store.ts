@@ -1,8 +1,14 @@
 import type { Route } from '../core/model.js';
 
+/** Anything stored per pipeline with an epoch: consumer routes and query routes. */
+export interface Routed {
+  readonly pipeline: string;
+  readonly epoch: number;
+}
+
 /** A route as read, with the store's version of it for compare-and-set. */
-export interface StoredRoute {
-  readonly route: Route;
+export interface StoredRoute<T extends Routed = Route> {
+  readonly route: T;
   /** Opaque store version (etcd mod revision); a write succeeds only if it still matches. */
   readonly version: string;
 }
@@ -32,14 +38,14 @@ export interface Fence {
  * Timeouts: each call fails (rejects) after the client's call timeout; a rejected write may or
  * may not have been applied — re-read before retrying.
  */
-export interface RouteStore {
-  list(): Promise<Map<string, StoredRoute>>;
-  get(pipeline: string): Promise<StoredRoute | undefined>;
+export interface RouteStore<T extends Routed = Route> {
+  list(): Promise<Map<string, StoredRoute<T>>>;
+  get(pipeline: string): Promise<StoredRoute<T> | undefined>;
   /** Writes `route` if the fence holds and the stored version is still `expectedVersion` (undefined = absent). */
-  put(fence: Fence, route: Route, expectedVersion: string | undefined): Promise<WriteOutcome>;
+  put(fence: Fence, route: T, expectedVersion: string | undefined): Promise<WriteOutcome>;
   /**
    * Calls `onRoute` with the current route, then with every later one, in epoch order; routes with
    * an epoch not above the last delivered are dropped. Returns a function that stops watching.
    */
-  watch(pipeline: string, onRoute: (route: Route) => void, onError: (err: Error) => void): Promise<() => Promise<void>>;
+  watch(pipeline: string, onRoute: (route: T) => void, onError: (err: Error) => void): Promise<() => Promise<void>>;
 }

@@ -4,5 +4,7 @@ export { createRoutedConsumer, RoutedConsumer } from './routed-consumer.js';
 export type { RoutedConsumerOptions, RoutedMessage, FlipReport } from './routed-consumer.js';
 export { createDualProducer, DualProducer } from './dual-producer.js';
 export type { DualProducerOptions, DualRecord, SendResult } from './dual-producer.js';
-export type { Route } from '../core/model.js';
+export { createQueryRouter, QueryRouter, QueryFailedError } from './query-router.js';
+export type { QueryRouterOptions } from './query-router.js';
+export type { Route, QueryRoute } from '../core/model.js';
 export type { Logger } from '../ports/logger.js';

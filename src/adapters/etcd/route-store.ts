@@ -1,40 +1,43 @@
 import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Route } from '../../core/model.js';
-import type { Fence, RouteStore, StoredRoute, WriteOutcome } from '../../ports/route-store.js';
-import { etcdKeys } from './client.js';
+import type { Fence, Routed, RouteStore, StoredRoute, WriteOutcome } from '../../ports/route-store.js';
 
-function decode(kv: IKeyValue): StoredRoute {
-  return { route: JSON.parse(kv.value.toString()) as Route, version: kv.mod_revision };
-}
-
-/** RouteStore on etcd: one JSON value per pipeline, written in fenced transactions. */
-export class EtcdRouteStore implements RouteStore {
+/**
+ * RouteStore on etcd: one JSON value per pipeline under `<prefix>/<space>/`, written in fenced
+ * transactions. Consumer routes live in space "routes", query routes in "query-routes".
+ */
+export class EtcdRouteStore<T extends Routed = Route> implements RouteStore<T> {
   private readonly keys;
 
   constructor(
     private readonly client: Etcd3,
     prefix: string,
+    space: 'routes' | 'query-routes' = 'routes',
   ) {
-    this.keys = etcdKeys(prefix);
+    this.keys = { routes: `${prefix}/${space}/`, route: (pipeline: string) => `${prefix}/${space}/${pipeline}` };
   }
 
-  async list(): Promise<Map<string, StoredRoute>> {
+  private decode(kv: IKeyValue): StoredRoute<T> {
+    return { route: JSON.parse(kv.value.toString()) as T, version: kv.mod_revision };
+  }
+
+  async list(): Promise<Map<string, StoredRoute<T>>> {
     const res = await this.client.getAll().prefix(this.keys.routes).exec();
-    const out = new Map<string, StoredRoute>();
+    const out = new Map<string, StoredRoute<T>>();
     for (const kv of res.kvs) {
-      const stored = decode(kv);
+      const stored = this.decode(kv);
       out.set(stored.route.pipeline, stored);
     }
     return out;
   }
 
-  async get(pipeline: string): Promise<StoredRoute | undefined> {
+  async get(pipeline: string): Promise<StoredRoute<T> | undefined> {
     const res = await this.client.get(this.keys.route(pipeline)).exec();
     const kv = res.kvs[0];
-    return kv ? decode(kv) : undefined;
+    return kv ? this.decode(kv) : undefined;
   }
 
-  async put(fence: Fence, route: Route, expectedVersion: string | undefined): Promise<WriteOutcome> {
+  async put(fence: Fence, route: T, expectedVersion: string | undefined): Promise<WriteOutcome> {
     const key = this.keys.route(route.pipeline);
     const routeCmp = expectedVersion === undefined ? (['Version', '==', 0] as const) : (['Mod', '==', expectedVersion] as const);
     // One transaction: the fence and the optimistic lock are checked together with the write.
@@ -52,13 +55,13 @@ export class EtcdRouteStore implements RouteStore {
 
   async watch(
     pipeline: string,
-    onRoute: (route: Route) => void,
+    onRoute: (route: T) => void,
     onError: (err: Error) => void,
   ): Promise<() => Promise<void>> {
     const key = this.keys.route(pipeline);
     let lastEpoch = 0;
     const deliver = (kv: IKeyValue) => {
-      const { route } = decode(kv);
+      const { route } = this.decode(kv);
       if (route.epoch <= lastEpoch) return;
       lastEpoch = route.epoch;
       onRoute(route);

@@ -1,0 +1,113 @@
+// Sends a pipeline's queries to the OLAP endpoint of its active chain, following the query route
+// in etcd. Callers do not notice a flip: an idempotent query that fails on the old endpoint while
+// the route is moving is retried once, on the new endpoint.
+
+import type { Etcd3 } from 'etcd3';
+import { createEtcdClient } from '../adapters/etcd/client.js';
+import { EtcdRouteStore } from '../adapters/etcd/route-store.js';
+import type { QueryRoute } from '../core/model.js';
+import { silentLogger, type Logger } from '../ports/logger.js';
+
+export interface QueryRouterOptions {
+  readonly pipeline: string;
+  readonly etcd: { readonly endpoints: readonly string[]; readonly prefix?: string };
+  /** Per-query deadline (default 5000 ms). */
+  readonly timeoutMs?: number;
+  /** After a failure, how long to wait for a newer route before giving up (default 5000 ms). */
+  readonly flipWaitMs?: number;
+  readonly logger?: Logger;
+  readonly onRoute?: (route: QueryRoute) => void;
+}
+
+export class QueryFailedError extends Error {
+  override readonly name = 'QueryFailedError';
+  constructor(
+    message: string,
+    readonly endpoint: string,
+    readonly epoch: number,
+  ) {
+    super(message);
+  }
+}
+
+export class QueryRouter {
+  private etcd: Etcd3 | undefined;
+  private stopWatch: (() => Promise<void>) | undefined;
+  private current: QueryRoute | undefined;
+  private waiters: (() => void)[] = [];
+  private readonly log: Logger;
+
+  constructor(private readonly opts: QueryRouterOptions) {
+    this.log = (opts.logger ?? silentLogger).child({ component: 'query-router', pipeline: opts.pipeline });
+  }
+
+  /** Resolves once the current route is known. */
+  async start(): Promise<void> {
+    this.etcd = createEtcdClient({ endpoints: this.opts.etcd.endpoints });
+    const store = new EtcdRouteStore<QueryRoute>(this.etcd, this.opts.etcd.prefix ?? '/switchyard', 'query-routes');
+    this.stopWatch = await store.watch(
+      this.opts.pipeline,
+      (route) => {
+        this.current = route;
+        this.log.info('query route', { epoch: route.epoch, room: route.room, url: route.url });
+        this.opts.onRoute?.(route);
+        for (const w of this.waiters.splice(0)) w();
+      },
+      (err) => this.log.warn('query route watch error; keeping the last known route', { error: err.message }),
+    );
+    if (!this.current) await this.nextRoute(0, this.opts.flipWaitMs ?? 5000);
+    if (!this.current) throw new Error(`no query route for pipeline ${this.opts.pipeline} in etcd`);
+  }
+
+  /** The endpoint queries go to now. */
+  get route(): QueryRoute | undefined {
+    return this.current;
+  }
+
+  private nextRoute(afterEpoch: number, waitMs: number): Promise<QueryRoute | undefined> {
+    return new Promise((resolve) => {
+      if (this.current && this.current.epoch > afterEpoch) return resolve(this.current);
+      const timer = setTimeout(() => resolve(undefined), waitMs);
+      this.waiters.push(() => {
+        if (this.current && this.current.epoch > afterEpoch) {
+          clearTimeout(timer);
+          resolve(this.current);
+        }
+      });
+    });
+  }
+
+  private async send(route: QueryRoute, sql: string): Promise<string> {
+    const res = await fetch(`${route.url}/`, { method: 'POST', body: sql, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+    const text = await res.text();
+    if (!res.ok) throw new QueryFailedError(`HTTP ${res.status}: ${text.slice(0, 200)}`, route.url, route.epoch);
+    return text;
+  }
+
+  /**
+   * Runs `sql` on the active chain's OLAP and returns the response body. An idempotent query
+   * (the default) that fails is retried once, on a newer route if one arrives within flipWaitMs.
+   */
+  async query(sql: string, opts: { idempotent?: boolean } = {}): Promise<string> {
+    const route = this.current;
+    if (!route) throw new Error('query router not started');
+    try {
+      return await this.send(route, sql);
+    } catch (err) {
+      if (opts.idempotent === false) throw err;
+      const next = await this.nextRoute(route.epoch, this.opts.flipWaitMs ?? 5000);
+      if (!next) throw err;
+      this.log.info('query retried on the new route', { from: route.url, to: next.url, epoch: next.epoch });
+      return this.send(next, sql);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.stopWatch?.().catch(() => undefined);
+    this.etcd?.close();
+  }
+}
+
+export function createQueryRouter(opts: QueryRouterOptions): QueryRouter {
+  return new QueryRouter(opts);
+}
