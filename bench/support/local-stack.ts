@@ -70,6 +70,8 @@ export interface ScenarioConfig {
   readonly brokers?: Partial<Record<string, string>>;
   /** Give each room its local ClickHouse as OLAP endpoint. */
   readonly olap?: boolean;
+  /** Per room, the OLAP health query (default SELECT 1). */
+  readonly olapHealthQuery?: Partial<Record<string, string>>;
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -102,8 +104,8 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: ${c.leaseTtlSeconds ?? 5} }`,
       'policies: policies',
       'rooms:',
-      `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}" }` : ''} }`,
-      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}" }` : ''} }`,
+      `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}", healthQuery: "${c.olapHealthQuery?.['room-a'] ?? 'SELECT 1'}" }` : ''} }`,
+      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''} }`,
       'pipelines:',
       `  ${c.pipeline}:`,
       '    tier: P0',

@@ -229,7 +229,8 @@ export class Controller {
   }
 
   /**
-   * Logs a pipeline's verdict when its rule or the health behind it changes, so that a steady
+   * Logs a pipeline's verdict when its rule or the health behind it changes (not when only its
+   * numbers do), so that a steady
    * state stays quiet while every turn of events is on record.
    */
   private logVerdicts(decision: Decision): void {
@@ -238,7 +239,8 @@ export class Controller {
       const pipeline = this.deps.topology.pipelines.get(v.pipeline);
       const policy = pipeline && this.deps.topology.policies.get(pipeline.tier);
       const rooms = pipeline && policy ? pipeline.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(',') : '';
-      const gist = `${v.state}|${v.rule}|${rooms}`;
+      // Numbers masked: a new status or cause is logged, a streak counter ticking up is not.
+      const gist = `${v.state}|${v.rule}|${rooms}|${v.reason.replace(/\d+/g, '#')}`;
       if (this.lastVerdicts.get(v.pipeline) === gist) continue;
       this.lastVerdicts.set(v.pipeline, gist);
       this.deps.log.info('verdict', { pipeline: v.pipeline, state: v.state, rule: v.rule, rooms, reason: v.reason });
