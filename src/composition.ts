@@ -11,7 +11,10 @@ import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
 import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
 import { SwitchRunner, type FaultPause } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
-import type { QueryRoute } from './core/model.js';
+import type { QueryRoute, Topology } from './core/model.js';
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFor, ServiceSelectorActuator } from './adapters/kubernetes/service-selector.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
 import { ClickHouseHealthProbe } from './adapters/clickhouse/clickhouse-health-probe.js';
 import { createPinoLogger } from './adapters/system/pino-logger.js';
@@ -110,6 +113,27 @@ function faultPause(): FaultPause | undefined {
   return { step: step as SwitchStep, ms: Number(ms), when };
 }
 
+/** The Service actuator, when the topology asks for one: pipeline -> chain -> a note of what it did. */
+function buildServicePointer(config: LoadedConfig): ((pipeline: string, chain: string) => Promise<string | undefined>) | undefined {
+  const k = config.controller.kubernetes;
+  const topology: Topology = config.topology;
+  if (!k || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
+  let kc: KubeConfig;
+  if (k.server) {
+    kc = kubeConfigFor(k.server, k.tokenFile ? readFileSync(k.tokenFile, 'utf8').trim() : undefined);
+  } else {
+    kc = new KubeConfig();
+    kc.loadFromCluster();
+  }
+  const actuator = new ServiceSelectorActuator(kc);
+  return async (pipeline, chain) => {
+    const svc = topology.pipelines.get(pipeline)?.service;
+    if (!svc) return undefined;
+    await actuator.point({ namespace: svc.namespace, name: svc.name }, { [svc.selectorKey]: chain });
+    return `service ${svc.namespace}/${svc.name} selector ${svc.selectorKey}=${chain}`;
+  };
+}
+
 export function buildController(flags: ControllerFlags): BuiltController {
   const config = loadConfig(flags.config, flags.policies);
   const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
@@ -121,7 +145,9 @@ export function buildController(flags: ControllerFlags): BuiltController {
   const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
   const pause = faultPause();
   const queryRoutes = new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes');
+  const pointService = buildServicePointer(config);
   const runner = new SwitchRunner({
+    ...(pointService && { pointService }),
     journals,
     routes: store.routes,
     queryRoutes,

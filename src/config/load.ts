@@ -35,6 +35,7 @@ export interface ControllerSettings {
   readonly room: string | undefined;
   readonly httpPort: number;
   readonly verifyTimeoutMs: number;
+  readonly kubernetes: { readonly server?: string; readonly tokenFile?: string } | undefined;
 }
 
 export interface LoadedConfig {
@@ -203,7 +204,10 @@ function compileTopology(
     if (primaries !== 1) {
       problems.push({ file, path: `${at}.chains`, reason: `must have exactly one chain with role primary, found ${primaries}` });
     }
-    pipelines.set(name, { name, tier: p.tier as TierName, topics: p.topics, consumerGroup: p.consumerGroup, chains });
+    if (p.service && !t.controller.kubernetes) {
+      problems.push({ file, path: `${at}.service`, reason: 'a Service to point at the active chain needs controller.kubernetes (server, or {} for in-cluster)' });
+    }
+    pipelines.set(name, { name, tier: p.tier as TierName, topics: p.topics, consumerGroup: p.consumerGroup, chains, ...(p.service && { service: p.service }) });
   }
 
   if (t.controller.room !== undefined && !rooms.has(t.controller.room)) {
@@ -249,6 +253,6 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     file,
     topology,
     etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds },
-    controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs },
+    controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs, kubernetes: raw.controller.kubernetes },
   };
 }

@@ -76,6 +76,14 @@ const pipelineSchema = z.strictObject({
   topics: z.array(z.string().min(1)).min(1),
   consumerGroup: z.string().min(1),
   chains: z.record(name, chainSchema),
+  /** A Kubernetes Service whose selector follows the active chain (optional). */
+  service: z
+    .strictObject({
+      namespace: name,
+      name,
+      selectorKey: z.string().min(1).default('switchyard.io/chain'),
+    })
+    .optional(),
 });
 
 export const topologySchema = z.strictObject({
@@ -85,6 +93,13 @@ export const topologySchema = z.strictObject({
       room: name.optional(),
       httpPort: z.number().int().min(0).max(65535).default(8787),
       verifyTimeoutMs: z.number().int().min(0).default(10_000).describe('how long a switch waits for a consumer to acknowledge the new route'),
+      kubernetes: z
+        .strictObject({
+          /** API server URL; omit to use the in-cluster service account. */
+          server: z.url().optional(),
+          tokenFile: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .default({ httpPort: 8787, verifyTimeoutMs: 10_000 }),
   etcd: z.strictObject({

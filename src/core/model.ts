@@ -84,12 +84,20 @@ export interface Chain {
   readonly jobs: readonly string[];
 }
 
+export interface ServiceRef {
+  readonly namespace: string;
+  readonly name: string;
+  /** Selector label set to the active chain's name. */
+  readonly selectorKey: string;
+}
+
 export interface Pipeline {
   readonly name: string;
   readonly tier: TierName;
   readonly topics: readonly string[];
   readonly consumerGroup: string;
   readonly chains: readonly Chain[];
+  readonly service?: ServiceRef;
 }
 
 export interface Topology {

@@ -46,6 +46,8 @@ export interface SwitchRunnerDeps {
   readonly routes: RouteStore;
   readonly queryRoutes: RouteStore<QueryRoute>;
   readonly watermarks: WatermarkStore;
+  /** Points a pipeline's Kubernetes Service at a chain, where the pipeline names one. */
+  readonly pointService?: (pipeline: string, chain: string) => Promise<string | undefined>;
   /** Does this OLAP endpoint answer a query now? (verify step) */
   readonly olapAnswers: (url: string) => Promise<boolean>;
   readonly observer: string;
@@ -173,14 +175,16 @@ export class SwitchRunner {
         return done(`route ${j.to.chain}@${j.to.room} written at epoch ${j.to.epoch}`);
       }
       case 'flip-queries': {
+        // Idempotent: re-pointing a Service at the same chain changes nothing.
+        const service = (await this.deps.pointService?.(j.pipeline, j.to.chain)) ?? '';
         const target = queryRouteOf(j.to, this.deps.clock.now());
-        if (!target) return done('no query route: the target room has no OLAP endpoint');
+        if (!target) return done(`no query route: the target room has no OLAP endpoint${service && `; ${service}`}`);
         const stored = await this.deps.queryRoutes.get(j.pipeline);
-        if (stored && stored.route.epoch >= target.epoch) return done(`query route already at epoch ${stored.route.epoch}`);
+        if (stored && stored.route.epoch >= target.epoch) return done(`query route already at epoch ${stored.route.epoch}${service && `; ${service}`}`);
         const written = await this.deps.queryRoutes.put(fence, target, stored?.version);
         if (written.kind === 'fenced') throw new FencedError();
         if (written.kind === 'conflict') throw new Error('query route changed since it was read');
-        return done(`query route ${target.url} (${target.room}) written at epoch ${target.epoch}`);
+        return done(`query route ${target.url} (${target.room}) written at epoch ${target.epoch}${service && `; ${service}`}`);
       }
       case 'verify': {
         const olapOk = j.to.olap ? await this.deps.olapAnswers(j.to.olap.url) : true;

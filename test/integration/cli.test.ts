@@ -100,8 +100,9 @@ describe('switchyard CLI (built, as a child process)', () => {
 
   it('status -o json reports both rooms and the pipelines', async () => {
     const r = await cli('status', '--config', PROJECT.resolve('examples/local-two-rooms.yaml'), '-o', 'json');
-    const out = JSON.parse(r.stdout) as { rooms: { room: string; status: string }[]; pipelines: { pipeline: string }[]; storeError: string | null };
-    expect(out.rooms.map((x) => x.room)).toEqual(['room-a', 'room-b']);
+    const out = JSON.parse(r.stdout) as { rooms: { room: string; component: string; status: string }[]; pipelines: { pipeline: string }[]; storeError: string | null };
+    expect(out.rooms.map((x) => `${x.room}/${x.component}`).sort()).toEqual(['room-a/kafka', 'room-a/olap', 'room-b/kafka', 'room-b/olap']);
+    expect(out.rooms.filter((x) => x.component === 'olap').map((x) => x.status)).toEqual(['OK', 'OK']);
     expect(out.pipelines.map((p) => p.pipeline)).toEqual(['live-dashboard']);
     expect(out.storeError).toBeNull();
     // The example's topic is not created by this test, so rooms are DEGRADED or OK: exit 0 or 1, never 2/3.

@@ -62,6 +62,7 @@ const CASES: Case[] = [
   { name: 'bad etcd endpoint', file: 'topology.yaml', edit: replace('"http://127.0.0.1:23790"', '"127.0.0.1 port 23790"'), path: 'etcd.endpoints.0', reason: 'Invalid URL' },
   { name: 'lease TTL too short for the probe timeout', file: 'topology.yaml', edit: replace('etcd: { endpoints: ["http://127.0.0.1:23790"] }', 'etcd: { endpoints: ["http://127.0.0.1:23790"], leaseTtlSeconds: 2 }'), path: 'etcd.leaseTtlSeconds', reason: 'must exceed 2 x probe.timeoutMs of tier P3 (4000 ms' },
   { name: 'unknown top-level field', file: 'topology.yaml', edit: replace('policies: policies', 'policies: policies\nroms: {}'), path: '', reason: 'Unrecognized key: "roms"' },
+  { name: 'a Service actuator without Kubernetes settings', file: 'topology.yaml', edit: replace('    consumerGroup: reporter\n', '    consumerGroup: reporter\n    service: { namespace: data, name: report-olap }\n'), path: 'pipelines.nightly-report.service', reason: 'needs controller.kubernetes' },
   { name: 'missing policies directory', file: 'topology.yaml', edit: replace('policies: policies', 'policies: no-such-dir'), path: 'policies', reason: 'policy directory or file not found: ' },
 ];
 
