@@ -156,14 +156,17 @@ export class Controller {
     const acting = read !== undefined && leadership !== undefined && !leadership.lost.aborted;
     // A switch under way is carried on first: it may be one a previous leader started.
     if (acting) {
+      let advanced = false;
       for (const stored of journals.values()) {
         if (stored.journal.status !== 'running') continue;
+        advanced = true;
         const result = await this.deps.runner.advance(leadership.fence, stored, leadership.lost);
         if (result.kind === 'fenced') break;
         if (result.kind === 'retry') log.warn('switch not advanced; will retry', { id: stored.journal.id, why: result.why });
         if (result.kind === 'done' || result.kind === 'pending') journals.set(stored.journal.pipeline, { ...stored, journal: result.journal });
       }
-      read = await this.deps.routes.list().catch(() => read);
+      // A switch that moved on may have flipped a route: decide from what is stored now.
+      if (advanced) read = await this.deps.routes.list().catch(() => read);
     }
 
     const now = clock.now();

@@ -5,6 +5,8 @@ import type { Fence, RouteStore, StoredRoute, WriteOutcome } from '../ports/rout
 import type { Clock } from '../ports/clock.js';
 import { queryRouteOf, type QueryRoute } from '../core/model.js';
 
+type InitAction = Extract<Action, { kind: 'init-route' }>;
+
 export type ApplyResult =
   | { readonly kind: 'applied'; readonly action: Action; readonly writeMs: number }
   /** The fence no longer holds: we are not the leader. The caller must stop acting now. */
@@ -13,11 +15,9 @@ export type ApplyResult =
   | { readonly kind: 'retry'; readonly action: Action; readonly why: string };
 
 /**
- * Applies the core's non-switch actions (a pipeline's first route); switches go through the
- * journaled SwitchRunner. Every write is fenced by the leader's election key and guarded by
- * the version of the route the decision was made from, so a decision made on stale data or by a
- * deposed leader never lands. Applying the same action twice is harmless: the second write finds
- * the version moved and reports 'retry'.
+ * Applies the core's non-switch action, a pipeline's first route (switches go through the
+ * journaled SwitchRunner). The write is fenced by the leader's election key and succeeds only if
+ * no route exists yet, so a deposed leader's or a repeated write never lands.
  */
 export class Executor {
   constructor(
@@ -28,26 +28,20 @@ export class Executor {
     private readonly metrics: ControllerMetrics,
   ) {}
 
-  async apply(fence: Fence, action: Action, read: ReadonlyMap<string, StoredRoute>): Promise<ApplyResult> {
+  async apply(fence: Fence, action: InitAction, read: ReadonlyMap<string, StoredRoute>): Promise<ApplyResult> {
     const pipeline = action.route.pipeline;
     const stored = read.get(pipeline);
-    if (action.kind === 'switch-route') {
-      if (!stored || stored.route.epoch !== action.from.epoch || action.route.epoch !== action.from.epoch + 1) {
-        return { kind: 'retry', action, why: 'decision was made from a route that is no longer current' };
-      }
-    } else if (stored) {
-      return { kind: 'retry', action, why: 'route already exists' };
-    }
+    if (stored) return { kind: 'retry', action, why: 'route already exists' };
     const started = this.clock.now();
     let outcome: WriteOutcome;
     try {
-      outcome = await this.routes.put(fence, action.route, stored?.version);
+      outcome = await this.routes.put(fence, action.route, undefined);
     } catch (err) {
       this.metrics.writeRejected('error');
       return { kind: 'retry', action, why: `route write failed: ${(err as Error).message}` };
     }
     const writeMs = this.clock.now() - started;
-    if (outcome.kind === 'written' && action.kind === 'init-route') {
+    if (outcome.kind === 'written') {
       // The first query route goes with the first route. If it fails, the next tick's init finds
       // the route present and leaves it; the query route is then written by the next switch.
       const q = queryRouteOf(action.route, this.clock.now());
@@ -67,7 +61,6 @@ export class Executor {
           writeMs,
           reason: action.reason,
         });
-        if (action.kind === 'switch-route') this.metrics.switched(pipeline, action.detectedAfterMs, writeMs);
         return { kind: 'applied', action, writeMs };
       case 'fenced':
         this.metrics.writeRejected('fenced');
