@@ -206,8 +206,17 @@ function viewsFor(state: ControllerState, tier: TierName, room: string, componen
   return component === 'stream' && subject !== undefined ? t.jobs.get(subject) : t.rooms.get(room)?.get(component);
 }
 
-/** Arbitration results within one tick, by views map: pipelines sharing a room share its verdict. */
-type VerdictCache = WeakMap<Views, Arbitrated>;
+/**
+ * Arbitration results within one tick: by views map (pipelines sharing a room share its
+ * component verdicts) and, for chains without stream jobs, by tier and room (they share the whole
+ * chain verdict).
+ */
+interface VerdictCache {
+  readonly views: WeakMap<Views, Arbitrated>;
+  readonly rooms: Map<TierPolicy, Map<string, Arbitrated>>;
+}
+
+const newCache = (): VerdictCache => ({ views: new WeakMap(), rooms: new Map() });
 
 /** One component of one room (or one job), as all observers see it, arbitrated. */
 export function componentVerdict(
@@ -220,7 +229,7 @@ export function componentVerdict(
   cache?: VerdictCache,
 ): Arbitrated {
   const views = viewsFor(state, policy.tier, room, component, subject);
-  const hit = views && cache?.get(views);
+  const hit = views && cache?.views.get(views);
   if (hit) return hit;
   const what = subject ? `${room} ${component} ${subject}` : `${room} ${component}`;
   if (!views) return arbitrate([], policy.observersRequired, what);
@@ -229,7 +238,7 @@ export function componentVerdict(
     list.push({ observer, observerRoom: state.observerRooms.get(observer) ?? observer, health: withStaleness(h, now, policy) });
   }
   const verdict = arbitrate(list, policy.observersRequired, what);
-  cache?.set(views, verdict);
+  cache?.views.set(views, verdict);
   return verdict;
 }
 
@@ -238,6 +247,11 @@ export function componentVerdict(
  * always judged; OLAP when observed; stream jobs when the chain names them.
  */
 export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: Chain, now: number, cache?: VerdictCache): Arbitrated {
+  const shared = cache && (chain.jobs.length === 0 || !policy.failoverOn.includes('stream'));
+  if (shared) {
+    const hit = cache.rooms.get(policy)?.get(chain.room);
+    if (hit) return hit;
+  }
   const parts: Arbitrated[] = [];
   for (const component of policy.failoverOn) {
     if (component === 'stream') {
@@ -246,7 +260,13 @@ export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: 
       parts.push(componentVerdict(state, policy, chain.room, component, now, undefined, cache));
     }
   }
-  return worstOf(parts);
+  const verdict = worstOf(parts);
+  if (shared) {
+    let byRoom = cache.rooms.get(policy);
+    if (!byRoom) cache.rooms.set(policy, (byRoom = new Map()));
+    byRoom.set(chain.room, verdict);
+  }
+  return verdict;
 }
 
 interface Verdict {
@@ -380,7 +400,7 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
   const budgetWaitSince = new Map<string, number>();
   const actions: Action[] = [];
   const verdicts: PipelineVerdict[] = [];
-  const cache: VerdictCache = new WeakMap();
+  const cache = newCache();
   for (const pipeline of topology.pipelines.values()) {
     const v = decidePipeline(topology, current, input, pipeline, cache);
     if (v.action) actions.push(v.action);
