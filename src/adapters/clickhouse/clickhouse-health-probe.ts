@@ -1,8 +1,9 @@
-import CircuitBreaker from 'opossum';
+import type CircuitBreaker from 'opossum';
 import type { HealthStatus, Observation } from '../../core/health.js';
 import { evaluateOlap, parseReplicasStatus, type OlapThresholds, type ReplicaSample } from '../../core/olap-rules.js';
 import type { Clock } from '../../ports/clock.js';
 import type { HealthProbe } from '../../ports/health-probe.js';
+import { isOpenBreaker, probeBreaker, type ProbeVerdict as Verdict } from '../probe-breaker.js';
 
 export interface ClickHouseProbeOptions extends OlapThresholds {
   readonly room: string;
@@ -16,11 +17,6 @@ export interface ClickHouseProbeOptions extends OlapThresholds {
   readonly clock: Clock;
 }
 
-interface Verdict {
-  readonly status: HealthStatus;
-  readonly reason: string;
-}
-
 /**
  * A room's ClickHouse over HTTP: /ping, /replicas_status (judged by its body: servers before
  * 20.3 answer 200 even when lagging), system.replicas, and the latency of a health query.
@@ -32,14 +28,7 @@ export class ClickHouseHealthProbe implements HealthProbe {
 
   constructor(private readonly opts: ClickHouseProbeOptions) {
     this.room = opts.room;
-    this.breaker = new CircuitBreaker(() => this.check(), {
-      timeout: opts.timeoutMs,
-      resetTimeout: 1000,
-      errorThresholdPercentage: 50,
-      volumeThreshold: 3,
-      rollingCountTimeout: 5000,
-    });
-    this.breaker.on('failure', () => undefined);
+    this.breaker = probeBreaker(() => this.check(), opts.timeoutMs);
   }
 
   private async get(path: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
@@ -95,7 +84,7 @@ export class ClickHouseHealthProbe implements HealthProbe {
       return observe(v.status, v.reason);
     } catch (err) {
       const e = err as Error & { code?: string; cause?: { code?: string } };
-      if (e.code === 'EOPENBREAKER') return observe('DOWN', 'circuit open after repeated probe failures');
+      if (isOpenBreaker(e)) return observe('DOWN', 'circuit open after repeated probe failures');
       if (e.code === 'ETIMEDOUT' || e.name === 'TimeoutError') return observe('DOWN', `no answer within ${this.opts.timeoutMs} ms`);
       return observe('DOWN', `unreachable: ${e.cause?.code ?? e.message}`);
     }

@@ -1,8 +1,9 @@
-import CircuitBreaker from 'opossum';
+import type CircuitBreaker from 'opossum';
 import type { Admin } from 'kafkajs';
 import type { HealthStatus, Observation } from '../../core/health.js';
 import type { Clock } from '../../ports/clock.js';
 import type { HealthProbe } from '../../ports/health-probe.js';
+import { isOpenBreaker, probeBreaker, type ProbeVerdict as Verdict } from '../probe-breaker.js';
 import type { Logger } from '../../ports/logger.js';
 import { createKafka } from './kafka-client.js';
 
@@ -17,11 +18,6 @@ export interface KafkaProbeOptions {
   readonly timeoutMs: number;
   readonly clock: Clock;
   readonly log: Logger;
-}
-
-interface Verdict {
-  readonly status: HealthStatus;
-  readonly reason: string;
 }
 
 /**
@@ -39,15 +35,7 @@ export class KafkaHealthProbe implements HealthProbe {
 
   constructor(private readonly opts: KafkaProbeOptions) {
     this.room = opts.room;
-    this.breaker = new CircuitBreaker(() => this.check(), {
-      timeout: opts.timeoutMs,
-      resetTimeout: 1000,
-      errorThresholdPercentage: 50,
-      volumeThreshold: 3,
-      rollingCountTimeout: 5000,
-    });
-    // Failures are reported through probe()'s observation, not as unhandled events.
-    this.breaker.on('failure', () => undefined);
+    this.breaker = probeBreaker(() => this.check(), opts.timeoutMs);
   }
 
   private async connectedAdmin(): Promise<Admin> {
@@ -121,7 +109,7 @@ export class KafkaHealthProbe implements HealthProbe {
       return observe(v.status, v.reason);
     } catch (err) {
       const e = err as Error & { code?: string };
-      if (e.code === 'EOPENBREAKER') return observe('DOWN', 'circuit open after repeated probe failures');
+      if (isOpenBreaker(e)) return observe('DOWN', 'circuit open after repeated probe failures');
       if (e.code === 'ETIMEDOUT') {
         void this.reset();
         return observe('DOWN', `no answer within ${this.opts.timeoutMs} ms`);
