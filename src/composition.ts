@@ -8,6 +8,8 @@ import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
 import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
+import { EtcdIntentStore } from './adapters/etcd/intent-store.js';
+import { userInfo } from 'node:os';
 import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
 import { SwitchRunner, type FaultPause } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
@@ -31,6 +33,18 @@ export interface CommonFlags {
   readonly config: string;
   readonly policies?: string;
   readonly logLevel?: string;
+}
+
+/** Who is acting, for the record: --operator, else $SWITCHYARD_OPERATOR, else the OS user. */
+export function operatorName(flag: string | undefined): string {
+  if (flag) return flag;
+  const env = process.env['SWITCHYARD_OPERATOR'];
+  if (env) return env;
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export function defaultObserverId(): string {
@@ -174,6 +188,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     executor: new Executor(store.routes, queryRoutes, systemClock, log.child({ component: 'executor' }), metrics),
     journals,
     runner,
+    intents: new EtcdIntentStore(store.etcd, config.etcd.prefix),
     clock: systemClock,
     log: log.child({ component: 'controller' }),
     metrics,

@@ -57,6 +57,17 @@ export class FaultStack {
     }
   }
 
+  /** The topology file replicas started without overrides use (for CLI commands). */
+  configFile(): string {
+    const key = JSON.stringify({});
+    let file = this.files.get(key);
+    if (!file) {
+      file = writeScenarioConfig(this.cfg);
+      this.files.set(key, file);
+    }
+    return file;
+  }
+
   /** Starts a replica; `configOver` gives it its own view of the topology (e.g. a cut-off path). */
   start(name: string, room: string, env: Record<string, string> = {}, configOver: Partial<ScenarioConfig> = {}): Replica {
     const key = JSON.stringify(configOver);

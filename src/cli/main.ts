@@ -5,6 +5,8 @@ import { controllerCommand } from './commands/controller.js';
 import { statusCommand } from './commands/status.js';
 import { planCommand } from './commands/plan.js';
 import { policyCommand } from './commands/policy.js';
+import { pauseCommand, resumeCommand } from './commands/maintenance.js';
+import { historyCommand } from './commands/history.js';
 import { EXIT } from './output.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -15,6 +17,9 @@ export async function main(argv: string[]): Promise<void> {
       .command(controllerCommand)
       .command(statusCommand)
       .command(planCommand)
+      .command(pauseCommand)
+      .command(resumeCommand)
+      .command(historyCommand)
       .command(policyCommand)
       .demandCommand(1, 'Name a command; see the list above.')
       .strict()

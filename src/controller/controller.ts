@@ -15,6 +15,8 @@ import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
 import type { RouteStore, StoredRoute } from '../ports/route-store.js';
 import type { ObservationStore } from '../ports/observation-store.js';
+import type { IntentStore } from '../ports/intent-store.js';
+import type { Intents } from '../core/safety.js';
 
 export interface ControllerDeps {
   readonly topology: Topology;
@@ -26,6 +28,7 @@ export interface ControllerDeps {
   readonly executor: Executor;
   readonly journals: JournalStore;
   readonly runner: SwitchRunner;
+  readonly intents: IntentStore;
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: ControllerMetrics;
@@ -140,13 +143,20 @@ export class Controller {
     const leadership = this.leadership;
     let read: Map<string, StoredRoute> | undefined;
     let journals = new Map<string, StoredJournal>();
+    let intents: Intents | undefined;
     let everyone: Observation[] = observations;
     try {
       // Publish first, then read: the leader judges with every observer's latest news, its own included.
       await this.deps.observationStore.publish(this.deps.observer, this.recent);
-      const [routes, published, js] = await Promise.all([this.deps.routes.list(), this.deps.observationStore.readAll(), this.deps.journals.list()]);
+      const [routes, published, js, wanted] = await Promise.all([
+        this.deps.routes.list(),
+        this.deps.observationStore.readAll(),
+        this.deps.journals.list(),
+        this.deps.intents.read(),
+      ]);
       read = routes;
       journals = js;
+      intents = wanted;
       everyone = [...published.filter((o) => o.observer !== this.deps.observer), ...observations];
       this.setReady(true, '');
     } catch (err) {
@@ -178,7 +188,7 @@ export class Controller {
       switchesInProgress.set(journal.pipeline, role ?? 'standby');
     }
     // Re-reading an observation already folded is harmless: the core ignores any not newer than the last.
-    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress });
+    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, ...(intents && { intents }) });
     this.state = decision.next;
     for (const policy of topology.policies.values()) {
       for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, componentVerdict(this.state, policy, room, 'kafka', now).status);

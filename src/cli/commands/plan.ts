@@ -6,6 +6,8 @@ import { systemClock } from '../../adapters/system/system-clock.js';
 import { decide, INITIAL_STATE } from '../../core/decide.js';
 import type { Observation } from '../../core/health.js';
 import { EXIT, table, type OutputFormat } from '../output.js';
+import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
+import type { Intents } from '../../core/safety.js';
 
 interface Args {
   config: string;
@@ -36,8 +38,13 @@ export const planCommand: CommandModule<object, Args> = {
     try {
       let routes;
       let observations: Observation[] = [];
+      let intents: Intents;
       try {
-        [routes, observations] = await Promise.all([store.routes.list(), args.probe ? Promise.resolve([]) : observationsStore.readAll()]);
+        [routes, observations, intents] = await Promise.all([
+          store.routes.list(),
+          args.probe ? Promise.resolve([]) : observationsStore.readAll(),
+          new EtcdIntentStore(store.etcd, config.etcd.prefix).read(),
+        ]);
       } catch (err) {
         process.stderr.write(`switchyard: etcd unreachable: ${(err as Error).message}\n`);
         process.exitCode = EXIT.UNAVAILABLE;
@@ -64,6 +71,7 @@ export const planCommand: CommandModule<object, Args> = {
         now: Date.now(),
         observations,
         routes: new Map([...config.topology.pipelines.keys()].map((p) => [p, routes.get(p)?.route])),
+        intents,
       });
       const rows = decision.verdicts.map((v) => {
         const action = decision.actions.find((a) => a.route.pipeline === v.pipeline);
