@@ -72,6 +72,8 @@ export interface ScenarioConfig {
   readonly olap?: boolean;
   /** Per room, the OLAP health query (default SELECT 1). */
   readonly olapHealthQuery?: Partial<Record<string, string>>;
+  /** The P0 change window, "HH:MM-HH:MM" in UTC (default: all day). */
+  readonly changeWindow?: string;
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -93,6 +95,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       'maxSwitchesPerHour: 100',
       `duplicateMarginMs: ${c.marginMs}`,
       `dataBudget: { maxLossMs: 60000, maxDuplicateMs: ${Math.max(c.marginMs, 10000)} }`,
+      `changeWindows: { timeZone: UTC, windows: ["${c.changeWindow ?? '00:00-24:00'}"] }`,
       '',
     ].join('\n'),
   );

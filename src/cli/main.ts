@@ -7,6 +7,7 @@ import { planCommand } from './commands/plan.js';
 import { policyCommand } from './commands/policy.js';
 import { pauseCommand, resumeCommand } from './commands/maintenance.js';
 import { historyCommand } from './commands/history.js';
+import { switchoverCommand } from './commands/switchover.js';
 import { EXIT } from './output.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(controllerCommand)
       .command(statusCommand)
       .command(planCommand)
+      .command(switchoverCommand)
       .command(pauseCommand)
       .command(resumeCommand)
       .command(historyCommand)

@@ -17,6 +17,7 @@ import type { RouteStore, StoredRoute } from '../ports/route-store.js';
 import type { ObservationStore } from '../ports/observation-store.js';
 import type { IntentStore } from '../ports/intent-store.js';
 import type { Intents } from '../core/safety.js';
+import { planSwitchover, type SwitchoverIntent } from '../core/switchover.js';
 
 export interface ControllerDeps {
   readonly topology: Topology;
@@ -144,16 +145,19 @@ export class Controller {
     let read: Map<string, StoredRoute> | undefined;
     let journals = new Map<string, StoredJournal>();
     let intents: Intents | undefined;
+    let switchovers: SwitchoverIntent[] = [];
     let everyone: Observation[] = observations;
     try {
       // Publish first, then read: the leader judges with every observer's latest news, its own included.
       await this.deps.observationStore.publish(this.deps.observer, this.recent);
-      const [routes, published, js, wanted] = await Promise.all([
+      const [routes, published, js, wanted, manual] = await Promise.all([
         this.deps.routes.list(),
         this.deps.observationStore.readAll(),
         this.deps.journals.list(),
         this.deps.intents.read(),
+        this.deps.intents.switchovers(),
       ]);
+      switchovers = manual;
       read = routes;
       journals = js;
       intents = wanted;
@@ -208,6 +212,7 @@ export class Controller {
     }
     this.logVerdicts(decision);
     for (const v of decision.verdicts) if (v.rule !== 'healthy') metrics.decision(v.rule);
+    await this.carryOutSwitchovers(switchovers, decision, switchesInProgress, read, journals, leadership, now);
     if (decision.actions.length === 0) {
       metrics.tick('idle');
       return decision;
@@ -229,6 +234,48 @@ export class Controller {
       if (result.kind === 'retry') log.warn('switch not started; will decide again', { pipeline, why: result.why });
     }
     return decision;
+  }
+
+  /**
+   * Operators' switchovers that are due, one per pipeline per tick, for pipelines with no switch
+   * under way and no automatic action this tick. A refused intent is kept, marked, until cancelled.
+   */
+  private async carryOutSwitchovers(
+    intents: readonly SwitchoverIntent[],
+    decision: Decision,
+    inProgress: ReadonlyMap<string, unknown>,
+    read: ReadonlyMap<string, StoredRoute>,
+    journals: ReadonlyMap<string, StoredJournal>,
+    leadership: Leadership,
+    now: number,
+  ): Promise<void> {
+    const { log } = this.deps;
+    const busy = new Set([...inProgress.keys(), ...decision.actions.map((a) => a.route.pipeline)]);
+    for (const intent of intents) {
+      if (intent.refused || busy.has(intent.pipeline) || leadership.lost.aborted) continue;
+      const plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now);
+      if (plan.kind === 'wait') continue;
+      busy.add(intent.pipeline);
+      if (plan.kind === 'done') {
+        await this.deps.intents.removeSwitchover(intent.id);
+        log.info('switchover needs nothing', { id: intent.id, reason: plan.reason });
+        continue;
+      }
+      if (plan.kind === 'refuse') {
+        await this.deps.intents.updateSwitchover({ ...intent, refused: plan.reason });
+        log.warn('switchover refused', { id: intent.id, reason: plan.reason });
+        continue;
+      }
+      const result = await this.deps.runner.start(leadership.fence, plan.action, 'switchover', journals.get(intent.pipeline), leadership.lost, intent.by);
+      if (result.kind === 'fenced') return;
+      if (result.kind === 'retry') {
+        log.warn('switchover not started; will retry', { id: intent.id, why: result.why });
+        continue;
+      }
+      // The journal now carries the switch; the intent is spent.
+      await this.deps.intents.removeSwitchover(intent.id);
+      log.info('switchover started', { id: intent.id, pipeline: intent.pipeline, to: intent.to, by: intent.by });
+    }
   }
 
   private setReady(ready: boolean, reason: string): void {

@@ -65,7 +65,14 @@ export class SwitchRunner {
   constructor(private readonly deps: SwitchRunnerDeps) {}
 
   /** Opens the journal for a switch the core decided, then runs it as far as it goes. */
-  async start(fence: Fence, action: SwitchAction, kind: SwitchKind, current: StoredJournal | undefined, lost: AbortSignal): Promise<RunResult> {
+  async start(
+    fence: Fence,
+    action: SwitchAction,
+    kind: SwitchKind,
+    current: StoredJournal | undefined,
+    lost: AbortSignal,
+    requestedBy: string = this.deps.observer,
+  ): Promise<RunResult> {
     if (current && current.journal.status === 'running') return { kind: 'retry', why: `switch ${current.journal.id} is still running` };
     const now = this.deps.clock.now();
     const journal: SwitchJournal = {
@@ -75,7 +82,7 @@ export class SwitchRunner {
       from: action.from,
       to: action.route,
       reason: action.reason,
-      requestedBy: this.deps.observer,
+      requestedBy,
       createdAt: now,
       detectedAfterMs: action.detectedAfterMs,
       steps: [],

@@ -1,4 +1,5 @@
 import type { Intents } from '../core/safety.js';
+import type { SwitchoverIntent } from '../core/switchover.js';
 
 export interface PauseIntent {
   /** A pipeline's name, or undefined for everything. */
@@ -20,4 +21,9 @@ export interface IntentStore {
   pauses(): Promise<PauseIntent[]>;
   /** What the core needs, in one read. */
   read(): Promise<Intents>;
+  addSwitchover(intent: SwitchoverIntent): Promise<void>;
+  /** Replaces an existing intent (e.g. marked refused); false if it is gone. */
+  updateSwitchover(intent: SwitchoverIntent): Promise<boolean>;
+  removeSwitchover(id: string): Promise<boolean>;
+  switchovers(): Promise<SwitchoverIntent[]>;
 }

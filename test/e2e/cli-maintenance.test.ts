@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FaultStack } from '../../bench/support/fault-stack.js';
 import { killService, LOCAL, PROJECT, services, waitFor } from '../../bench/support/local-stack.js';
 import type { SwitchRecord } from '../../src/core/journal.js';
+import { writeScenarioConfig } from '../../bench/support/local-stack.js';
 
 const run = promisify(execFile);
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -63,5 +64,47 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     expect(neither.code).toBe(2);
     expect(neither.stderr.trim()).toBe('switchyard: name a pipeline or pass --all');
     expect((await cli('history', 'nope', '-c', config)).code).toBe(2);
+  });
+
+  it('switchover: now (waits for the result), scheduled (list, cancel), and refused outside the change window', async () => {
+    const config = stack!.configFile();
+    // Room-a's broker died in the first test: bring it back and let the leader see it healthy.
+    const restarted = Date.now();
+    await services('start', LOCAL.rooms['room-a'].service);
+    const leader = await stack!.leader();
+    await waitFor('room-a healthy again', 30_000, () =>
+      leader.logs.find((l) => l['msg'] === 'verdict' && l['rooms'] === 'room-a=OK,room-b=OK' && Date.parse(String(l['time'])) >= restarted),
+    );
+    const now = await cli('switchover', 'live-dashboard', '--to', 'primary', '-c', config, '--yes', '--reason', 'room-a is back', '--operator', 'bob');
+    expect(now.stderr).toBe('');
+    expect(now.code).toBe(0);
+    expect(now.stdout).toContain('switchover live-dashboard: standby@room-b (epoch 2) -> primary@room-a now, by bob: room-a is back');
+    expect(now.stdout).toMatch(/done: live-dashboard-e3 standby@room-b -> primary@room-a/);
+    const records = JSON.parse((await cli('history', 'live-dashboard', '-c', config, '-o', 'json')).stdout) as SwitchRecord[];
+    expect(records.at(-1)).toMatchObject({ kind: 'switchover', requestedBy: 'bob', toRoom: 'room-a', epoch: 3 });
+
+    const later = await cli('switchover', 'live-dashboard', '--at', '+1h', '-c', config, '--yes');
+    expect(later.code).toBe(0);
+    const id = /recorded (so-[0-9a-f]+)/.exec(later.stdout)![1]!;
+    expect((await cli('switchover', '--list', '-c', config)).stdout).toMatch(new RegExp(`${id}\\s+live-dashboard\\s+standby`));
+    expect((await cli('switchover', '--cancel', id, '-c', config)).stdout).toBe(`cancelled ${id}\n`);
+    expect((await cli('switchover', '--list', '-c', config)).stdout).toBe('no pending switchovers\n');
+    expect((await cli('switchover', 'live-dashboard', '--dry-run', '-c', config)).code).toBe(0);
+
+    // A window that is closed now: starts two hours from now (UTC), one hour long.
+    const h = (new Date().getUTCHours() + 2) % 24;
+    const closed = `${String(h).padStart(2, '0')}:00-${String(h + 1).padStart(2, '0')}:00`;
+    const strict = writeScenarioConfig({ ...stack!.cfg, changeWindow: closed });
+    const refused = await cli('switchover', 'live-dashboard', '-c', strict, '--yes');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`outside the change window ${closed} UTC`);
+    expect(refused.stderr).toContain('pass --emergency --reason');
+    expect((await cli('switchover', 'live-dashboard', '-c', strict, '--yes', '--emergency')).stderr).toContain('--emergency needs --reason');
+    const urgent = await cli('switchover', 'live-dashboard', '-c', strict, '--yes', '--emergency', '--reason', 'room-a power', '--operator', 'carol');
+    expect(urgent.code).toBe(0);
+    const last = (JSON.parse((await cli('history', 'live-dashboard', '-c', config, '-o', 'json')).stdout) as SwitchRecord[]).at(-1)!;
+    expect(last).toMatchObject({ kind: 'switchover', requestedBy: 'carol', toRoom: 'room-b', epoch: 4 });
+    // The controllers run with an all-day window here, so the record says emergency without "outside".
+    expect(last.reason).toContain('by carol (emergency): room-a power');
   });
 });
