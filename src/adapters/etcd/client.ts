@@ -1,4 +1,5 @@
 import { Etcd3 } from 'etcd3';
+import { ExponentialBackoff } from 'cockatiel';
 
 export interface EtcdClientOptions {
   readonly endpoints: readonly string[];
@@ -14,6 +15,9 @@ export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
     hosts: [...opts.endpoints],
     dialTimeout: opts.dialTimeoutMs ?? 1500,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    // Watches (routes, for SDK clients) must come back within a second of etcd returning; the
+    // default backoff grows to 30 s during a long outage.
+    faultHandling: { watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next() },
   });
 }
 
