@@ -28,6 +28,7 @@ import type { Logger } from './ports/logger.js';
 import type { HealthProbe } from './ports/health-probe.js';
 import type { RouteStore } from './ports/route-store.js';
 import type { LeaderLock } from './ports/leader-lock.js';
+import type { ControllerMetrics } from './ports/metrics.js';
 
 export interface CommonFlags {
   readonly config: string;
@@ -148,23 +149,22 @@ function buildServicePointer(config: LoadedConfig): ((pipeline: string, chain: s
   };
 }
 
-export function buildController(flags: ControllerFlags): BuiltController {
-  const config = loadConfig(flags.config, flags.policies);
-  const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
-  // Observers that do not say where they run all count as one room: quorum cannot be faked.
-  const observerRoom = flags.room ?? process.env['SWITCHYARD_ROOM'] ?? config.controller.room ?? 'unassigned';
-  const log = createLogger(flags.logLevel, { observer, observerRoom });
-  const store = buildStore(config);
-  const metrics = createPromMetrics();
-  const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
-  const pause = faultPause();
-  const queryRoutes = new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes');
+/** The journaled switch runner, as the controller and `switchyard failover --force` both use it. */
+export function buildSwitchRunner(
+  config: LoadedConfig,
+  store: StoreHandles,
+  journals: EtcdJournalStore,
+  observer: string,
+  log: Logger,
+  metrics: ControllerMetrics,
+  pause?: FaultPause,
+): SwitchRunner {
   const pointService = buildServicePointer(config);
-  const runner = new SwitchRunner({
+  return new SwitchRunner({
     ...(pointService && { pointService }),
     journals,
     routes: store.routes,
-    queryRoutes,
+    queryRoutes: new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'),
     olapAnswers: (url) =>
       fetch(`${url}/?query=SELECT%201`, { signal: AbortSignal.timeout(1000) }).then(
         (r) => r.ok,
@@ -178,6 +178,18 @@ export function buildController(flags: ControllerFlags): BuiltController {
     metrics,
     ...(pause && { faultPause: pause }),
   });
+}
+
+export function buildController(flags: ControllerFlags): BuiltController {
+  const config = loadConfig(flags.config, flags.policies);
+  const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
+  // Observers that do not say where they run all count as one room: quorum cannot be faked.
+  const observerRoom = flags.room ?? process.env['SWITCHYARD_ROOM'] ?? config.controller.room ?? 'unassigned';
+  const log = createLogger(flags.logLevel, { observer, observerRoom });
+  const store = buildStore(config);
+  const metrics = createPromMetrics();
+  const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
+  const runner = buildSwitchRunner(config, store, journals, observer, log, metrics, faultPause());
   const controller = new Controller({
     topology: config.topology,
     observer,
@@ -185,7 +197,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     routes: store.routes,
     observationStore: new EtcdObservationStore(store.etcd, config.etcd.prefix, config.etcd.leaseTtlSeconds),
     lock: store.lock(observer, log.child({ component: 'leader-lock' })),
-    executor: new Executor(store.routes, queryRoutes, systemClock, log.child({ component: 'executor' }), metrics),
+    executor: new Executor(store.routes, new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'), systemClock, log.child({ component: 'executor' }), metrics),
     journals,
     runner,
     intents: new EtcdIntentStore(store.etcd, config.etcd.prefix),

@@ -8,6 +8,7 @@ import { policyCommand } from './commands/policy.js';
 import { pauseCommand, resumeCommand } from './commands/maintenance.js';
 import { historyCommand } from './commands/history.js';
 import { switchoverCommand } from './commands/switchover.js';
+import { failoverCommand } from './commands/failover.js';
 import { EXIT } from './output.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(statusCommand)
       .command(planCommand)
       .command(switchoverCommand)
+      .command(failoverCommand)
       .command(pauseCommand)
       .command(resumeCommand)
       .command(historyCommand)

@@ -108,3 +108,37 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     expect(last.reason).toContain('by carol (emergency): room-a power');
   });
 });
+
+describe('switchyard failover --force (no controller alive)', () => {
+  it('refuses while a leader lives; with every controller down it takes leadership and runs the switch', async () => {
+    const own = new FaultStack();
+    try {
+      await own.createTopic();
+      const a = own.start('ctl-a', 'room-a');
+      const b = own.start('ctl-b', 'room-b');
+      await own.leader();
+      await own.steady();
+      const config = own.configFile();
+
+      expect((await cli('failover', 'live-dashboard', '--to', 'standby', '-c', config, '--yes')).code).toBe(2);
+      const refused = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/a live leader exists \(ctl-[ab]\): use switchyard switchover/);
+
+      await Promise.all([a.stop(), b.stop()]); // SIGTERM: both resign
+      const forced = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'dave', '--reason', 'controllers down');
+      expect(forced.stderr).toBe('');
+      expect(forced.code).toBe(0);
+      expect(forced.stdout).toContain('forced failover live-dashboard: primary@room-a (epoch 1) -> standby@room-b, by dave');
+      expect(forced.stdout).toMatch(/done: live-dashboard-e2 -> standby@room-b/);
+      expect((await own.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 2, room: 'room-b' });
+      const history = await own.journals.history('live-dashboard');
+      expect(history).toHaveLength(1);
+      expect(history[0]).toMatchObject({ kind: 'failover', requestedBy: 'dave', toRoom: 'room-b' });
+      expect(history[0]!.leaders[0]).toMatch(/^cli-dave-\d+$/);
+      expect(history[0]!.reason).toContain('by dave: controllers down');
+    } finally {
+      await own.stop();
+    }
+  });
+});

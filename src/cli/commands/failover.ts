@@ -1,0 +1,111 @@
+import { createInterface } from 'node:readline/promises';
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../config/load.js';
+import { buildStore, buildSwitchRunner, createLogger, operatorName } from '../../composition.js';
+import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
+import { routeFor } from '../../core/model.js';
+import { noMetrics } from '../../ports/metrics.js';
+import { EXIT } from '../output.js';
+
+interface Args {
+  config: string;
+  pipeline: string;
+  to: string;
+  force: boolean;
+  'ignore-leader': boolean;
+  reason?: string;
+  operator?: string;
+  yes: boolean;
+  timeout: number;
+}
+
+const fail = (code: number, msg: string) => {
+  process.stderr.write(`switchyard: ${msg}\n`);
+  process.exitCode = code;
+};
+
+export const failoverCommand: CommandModule<object, Args> = {
+  command: 'failover <pipeline>',
+  describe: 'When no controller is alive: take leadership from here and run the switch yourself (fenced, journaled)',
+  builder: (y) =>
+    y
+      .positional('pipeline', { type: 'string', demandOption: true, describe: 'The pipeline to move' })
+      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
+      .option('to', { type: 'string', demandOption: true, describe: 'Target chain' })
+      .option('force', { type: 'boolean', default: false, describe: 'Required: this bypasses the controller and the target health check' })
+      .option('ignore-leader', { type: 'boolean', default: false, describe: 'Even if a leader is alive: wait in line for leadership (until --timeout)' })
+      .option('reason', { type: 'string', describe: 'Why, for the record' })
+      .option('operator', { type: 'string', describe: 'Who (default: $SWITCHYARD_OPERATOR or the OS user)' })
+      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
+      .option('timeout', { type: 'number', default: 30, describe: 'Seconds to get leadership and finish' })
+      .example('$0 failover live-dashboard --to standby --force -c topology.yaml --reason "controllers down, room-a dark" --yes', 'Move it by hand at 3 a.m.')
+      .epilogue(
+        'Campaigns in the same election as the controllers, so its writes are fenced like theirs, and runs the same journaled steps (a running switch is resumed instead). ' +
+          'With a live leader it refuses and names it: use `switchyard switchover` then. Exit codes: 0 done, 1 refused or not finished, 2 bad arguments, 3 etcd unreachable.',
+      ),
+  handler: async (args) => {
+    if (!args.force) return fail(EXIT.USAGE, 'failover bypasses the controller: add --force (or use switchover, which the leader carries out)');
+    const config = loadConfig(args.config);
+    const pipeline = config.topology.pipelines.get(args.pipeline);
+    if (!pipeline) return fail(EXIT.USAGE, `unknown pipeline '${args.pipeline}' (known: ${[...config.topology.pipelines.keys()].join(', ')})`);
+    const target = pipeline.chains.find((c) => c.name === args.to);
+    if (!target) return fail(EXIT.USAGE, `pipeline ${pipeline.name} has no chain '${args.to}' (chains: ${pipeline.chains.map((c) => c.name).join(', ')})`);
+    const operator = operatorName(args.operator);
+    const log = createLogger('silent');
+    const store = buildStore(config);
+    const me = `cli-${operator}-${process.pid}`;
+    const lock = store.lock(me, log);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error(`no leadership within ${args.timeout} s`)), args.timeout * 1000);
+    try {
+      const leader = await lock.leader();
+      if (leader && !args['ignore-leader']) return fail(EXIT.FAILURE, `a live leader exists (${leader}): use switchyard switchover, or --ignore-leader to wait for leadership`);
+      const route = (await store.routes.get(pipeline.name))?.route;
+      if (!route) return fail(EXIT.FAILURE, `${pipeline.name} has no route yet`);
+      if (route.chain === target.name) return fail(EXIT.USAGE, `${pipeline.name} already runs on ${target.name}@${target.room}`);
+      process.stdout.write(`forced failover ${pipeline.name}: ${route.chain}@${route.room} (epoch ${route.epoch}) -> ${target.name}@${target.room}, by ${operator}\n`);
+      if (!args.yes) {
+        if (!process.stdin.isTTY) return fail(EXIT.USAGE, 'no terminal to confirm on: add --yes');
+        const rl = createInterface({ input: process.stdin, output: process.stdout });
+        const answer = await rl.question('Proceed? [y/N] ');
+        rl.close();
+        if (!/^y(es)?$/i.test(answer.trim())) return fail(EXIT.FAILURE, 'not confirmed; nothing done');
+      }
+      const leadership = await lock.campaign(deadline.signal);
+      process.stdout.write(`leadership taken as ${me}\n`);
+      const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
+      const runner = buildSwitchRunner(config, store, journals, me, log, noMetrics);
+      const current = (await journals.list()).get(pipeline.name);
+      const fresh = (await store.routes.get(pipeline.name))!.route;
+      const reason = `forced failover of ${pipeline.name} from ${fresh.chain}@${fresh.room} to ${target.name}@${target.room} by ${operator}: ${args.reason || 'no reason given'}`;
+      let result =
+        current && current.journal.status === 'running'
+          ? await runner.advance(leadership.fence, current, leadership.lost)
+          : await runner.start(
+              leadership.fence,
+              { kind: 'switch-route', from: fresh, route: routeFor(config.topology, pipeline, target, fresh.epoch + 1, Date.now(), reason, [...fresh.history, Date.now()]), reason, detectedAfterMs: 0 },
+              'failover',
+              current,
+              leadership.lost,
+              operator,
+            );
+      while (result.kind === 'pending' && !deadline.signal.aborted) {
+        await new Promise((r) => setTimeout(r, 250));
+        const stored = (await journals.list()).get(pipeline.name)!;
+        result = await runner.advance(leadership.fence, stored, leadership.lost);
+      }
+      if (result.kind === 'done') {
+        const rec = (await journals.history(pipeline.name)).find((r) => r.id === result.journal.id);
+        process.stdout.write(`done: ${result.journal.id} -> ${target.name}@${target.room}, ${rec?.outcome ?? 'recorded'}\n`);
+      } else {
+        fail(EXIT.FAILURE, `not finished: ${result.kind === 'retry' ? result.why : result.kind}; the journal keeps its progress for the next leader`);
+      }
+    } catch (err) {
+      fail(deadline.signal.aborted ? EXIT.FAILURE : EXIT.UNAVAILABLE, (err as Error).message);
+    } finally {
+      clearTimeout(timer);
+      await lock.resign().catch(() => undefined);
+      store.etcd.close();
+    }
+  },
+};
