@@ -17,3 +17,14 @@ export const EXIT = {
   /** The store (etcd) could not be reached. */
   UNAVAILABLE: 3,
 } as const;
+
+/** Prints one clear line and sets the exit code; commands return right after. */
+export function fail(code: number, msg: string): void {
+  process.stderr.write(`switchyard: ${msg}\n`);
+  process.exitCode = code;
+}
+
+/** The message for a pipeline the topology does not have, listing the ones it has. */
+export function unknownPipeline(name: string, known: Iterable<string>): string {
+  return `unknown pipeline '${name}' (known: ${[...known].join(', ')})`;
+}

@@ -5,7 +5,7 @@ import { buildStore, buildSwitchRunner, createLogger, operatorName } from '../..
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { routeFor } from '../../core/model.js';
 import { noMetrics } from '../../ports/metrics.js';
-import { EXIT } from '../output.js';
+import { EXIT, fail, unknownPipeline } from '../output.js';
 
 interface Args {
   config: string;
@@ -18,11 +18,6 @@ interface Args {
   yes: boolean;
   timeout: number;
 }
-
-const fail = (code: number, msg: string) => {
-  process.stderr.write(`switchyard: ${msg}\n`);
-  process.exitCode = code;
-};
 
 export const failoverCommand: CommandModule<object, Args> = {
   command: 'failover <pipeline>',
@@ -47,7 +42,7 @@ export const failoverCommand: CommandModule<object, Args> = {
     if (!args.force) return fail(EXIT.USAGE, 'failover bypasses the controller: add --force (or use switchover, which the leader carries out)');
     const config = loadConfig(args.config);
     const pipeline = config.topology.pipelines.get(args.pipeline);
-    if (!pipeline) return fail(EXIT.USAGE, `unknown pipeline '${args.pipeline}' (known: ${[...config.topology.pipelines.keys()].join(', ')})`);
+    if (!pipeline) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
     const target = pipeline.chains.find((c) => c.name === args.to);
     if (!target) return fail(EXIT.USAGE, `pipeline ${pipeline.name} has no chain '${args.to}' (chains: ${pipeline.chains.map((c) => c.name).join(', ')})`);
     const operator = operatorName(args.operator);

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { buildStore } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
-import { EXIT, table, type OutputFormat } from '../output.js';
+import { EXIT, fail, table, unknownPipeline, type OutputFormat } from '../output.js';
 
 interface Args {
   config: string;
@@ -25,11 +25,7 @@ export const historyCommand: CommandModule<object, Args> = {
       .epilogue('RTO is first failed probe to first record processed in the new chain, for switches a consumer verified. Exit codes: 0, 2 unknown pipeline, 3 etcd unreachable.'),
   handler: async (args) => {
     const config = loadConfig(args.config);
-    if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) {
-      process.stderr.write(`switchyard: unknown pipeline '${args.pipeline}' (known: ${[...config.topology.pipelines.keys()].join(', ')})\n`);
-      process.exitCode = EXIT.USAGE;
-      return;
-    }
+    if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
     const store = buildStore(config);
     try {
       const records = await new EtcdJournalStore(store.etcd, config.etcd.prefix).history(args.pipeline);

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { buildStore, operatorName } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
-import { EXIT } from '../output.js';
+import { EXIT, fail, unknownPipeline } from '../output.js';
 
 interface Args {
   config: string;
@@ -22,17 +22,9 @@ function common(y: Argv): Argv<Args> {
 }
 
 async function run(args: Args, action: 'pause' | 'resume'): Promise<void> {
-  if (!args.all && !args.pipeline) {
-    process.stderr.write(`switchyard: name a pipeline or pass --all\n`);
-    process.exitCode = EXIT.USAGE;
-    return;
-  }
+  if (!args.all && !args.pipeline) return fail(EXIT.USAGE, 'name a pipeline or pass --all');
   const config = loadConfig(args.config);
-  if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) {
-    process.stderr.write(`switchyard: unknown pipeline '${args.pipeline}' (known: ${[...config.topology.pipelines.keys()].join(', ')})\n`);
-    process.exitCode = EXIT.USAGE;
-    return;
-  }
+  if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
   const store = buildStore(config);
   const intents = new EtcdIntentStore(store.etcd, config.etcd.prefix);
   const target = args.all ? undefined : args.pipeline;

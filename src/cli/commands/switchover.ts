@@ -7,7 +7,7 @@ import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { describeWindows, outsideChangeWindow } from '../../core/change-window.js';
 import { defaultTarget, type SwitchoverIntent } from '../../core/switchover.js';
-import { EXIT, table, type OutputFormat } from '../output.js';
+import { EXIT, fail, table, unknownPipeline, type OutputFormat } from '../output.js';
 
 interface Args {
   config: string;
@@ -24,11 +24,6 @@ interface Args {
   wait: number;
   output: OutputFormat;
 }
-
-const fail = (code: number, msg: string) => {
-  process.stderr.write(`switchyard: ${msg}\n`);
-  process.exitCode = code;
-};
 
 /** "2026-11-23T01:00:00Z", or relative "+10m", "+30s", "+2h". */
 export function parseAt(text: string, now: number): number | undefined {
@@ -82,7 +77,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
       }
       const pipeline = args.pipeline && config.topology.pipelines.get(args.pipeline);
       if (!args.pipeline) return fail(EXIT.USAGE, 'name the pipeline to switch over (or use --list / --cancel)');
-      if (!pipeline) return fail(EXIT.USAGE, `unknown pipeline '${args.pipeline}' (known: ${[...config.topology.pipelines.keys()].join(', ')})`);
+      if (!pipeline) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
       const now = Date.now();
       const route = (await store.routes.get(pipeline.name))?.route;
       const to = args.to ?? defaultTarget(config.topology, pipeline.name, route?.chain);
