@@ -17,7 +17,7 @@ import type { RouteStore, StoredRoute } from '../ports/route-store.js';
 import type { ObservationStore } from '../ports/observation-store.js';
 import type { IntentStore } from '../ports/intent-store.js';
 import type { Intents } from '../core/safety.js';
-import { planSwitchover, type SwitchoverIntent } from '../core/switchover.js';
+import { planSwitchover, predecessorOf, type SwitchoverIntent } from '../core/switchover.js';
 
 export interface ControllerDeps {
   readonly topology: Topology;
@@ -253,7 +253,8 @@ export class Controller {
     const busy = new Set([...inProgress.keys(), ...decision.actions.map((a) => a.route.pipeline)]);
     for (const intent of intents) {
       if (intent.refused || busy.has(intent.pipeline) || leadership.lost.aborted) continue;
-      const plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now);
+      const predecessor = intent.after === undefined ? undefined : predecessorOf(intent.after, intents, journals.get(intent.pipeline)?.journal);
+      const plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now, predecessor);
       if (plan.kind === 'wait') continue;
       busy.add(intent.pipeline);
       if (plan.kind === 'done') {
@@ -266,7 +267,8 @@ export class Controller {
         log.warn('switchover refused', { id: intent.id, reason: plan.reason });
         continue;
       }
-      const result = await this.deps.runner.start(leadership.fence, plan.action, 'switchover', journals.get(intent.pipeline), leadership.lost, intent.by);
+      const kind = intent.drill ? 'drill' : 'switchover';
+      const result = await this.deps.runner.start(leadership.fence, plan.action, kind, journals.get(intent.pipeline), leadership.lost, { by: intent.by, id: intent.id });
       if (result.kind === 'fenced') return;
       if (result.kind === 'retry') {
         log.warn('switchover not started; will retry', { id: intent.id, why: result.why });

@@ -18,7 +18,14 @@ export interface StepRecord {
   readonly ackAt?: number;
 }
 
-export type SwitchKind = 'failover' | 'failback' | 'switchover';
+/** A drill is a switchover an operator runs to practise (and usually goes back). */
+export type SwitchKind = 'failover' | 'failback' | 'switchover' | 'drill';
+
+/** Who asked for a switch: an observer or an operator, and for manual ones the intent's id. */
+export interface SwitchRequest {
+  readonly by: string;
+  readonly id?: string;
+}
 
 export interface SwitchJournal {
   readonly id: string;
@@ -29,6 +36,8 @@ export interface SwitchJournal {
   readonly reason: string;
   /** Who asked: an observer for automatic switches, an operator for manual ones. */
   readonly requestedBy: string;
+  /** The operator's intent this switch carries out (manual switches). */
+  readonly request?: string;
   readonly createdAt: number;
   /** First failed probe to decision, for failovers. */
   readonly detectedAfterMs: number;
@@ -48,8 +57,12 @@ export interface SwitchRecord {
   readonly epoch: number;
   readonly reason: string;
   readonly requestedBy: string;
+  /** The operator's intent it carried out, for manual switches. */
+  readonly request?: string;
   readonly leaders: readonly string[];
   readonly decidedAt: number;
+  /** When the record was written: the switch's end. */
+  readonly finishedAt: number;
   readonly detectedAfterMs: number;
   /** Decision to route written. */
   readonly flipMs: number;
@@ -79,7 +92,7 @@ export function stepAt(j: SwitchJournal, step: SwitchStep): StepRecord | undefin
   return j.steps.find((s) => s.step === step);
 }
 
-/** Builds the history record from a journal whose verify step is done. */
+/** Builds the history record from a journal whose record step is done (its time ends the switch). */
 export function toRecord(j: SwitchJournal, ackAt: number | undefined, note: string): SwitchRecord {
   const flipped = stepAt(j, 'flip-consumers');
   return {
@@ -93,8 +106,10 @@ export function toRecord(j: SwitchJournal, ackAt: number | undefined, note: stri
     epoch: j.to.epoch,
     reason: j.reason,
     requestedBy: j.requestedBy,
+    ...(j.request !== undefined && { request: j.request }),
     leaders: [...new Set(j.steps.map((s) => s.by))],
     decidedAt: j.createdAt,
+    finishedAt: j.steps.at(-1)?.at ?? j.createdAt,
     detectedAfterMs: j.detectedAfterMs,
     flipMs: flipped ? flipped.at - j.createdAt : 0,
     rtoMs: ackAt === undefined ? undefined : ackAt - j.createdAt + j.detectedAfterMs,

@@ -5,6 +5,7 @@ import { canServe } from './arbitration.js';
 import { outsideChangeWindow, describeWindows } from './change-window.js';
 import type { Action, ControllerState } from './decide.js';
 import { chainVerdict } from './decide.js';
+import { stepAt, type SwitchJournal } from './journal.js';
 import { routeFor, type Route, type Topology } from './model.js';
 import { switchesInLastHour } from './safety.js';
 
@@ -22,6 +23,37 @@ export interface SwitchoverIntent {
   readonly createdAt: number;
   /** Set when the leader refused it; it stays listed until cancelled. */
   readonly refused?: string;
+  /** Part of a drill: the drill's id, this leg and how many legs it has. */
+  readonly drill?: { readonly id: string; readonly leg: number; readonly legs: number };
+  /**
+   * Runs only once the switch carrying out the intent with this id has finished (a drill's way
+   * back). Both legs are recorded together, so the way back survives the CLI going away.
+   */
+  readonly after?: string;
+  /** With `after`: and no sooner than this long after that switch finished. */
+  readonly holdMs?: number;
+}
+
+/** Where the switch an intent waits for (`after`) stands. */
+export type Predecessor =
+  | { readonly kind: 'pending' }
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'finished'; readonly at: number }
+  /** Neither an intent nor the pipeline's journal knows it: cancelled, or replaced by a later switch. */
+  | { readonly kind: 'missing' };
+
+/**
+ * Where the intent `after` stands: still an intent (pending or refused), the pipeline's journal
+ * (running or finished), or nowhere.
+ */
+export function predecessorOf(after: string, intents: readonly SwitchoverIntent[], journal: SwitchJournal | undefined): Predecessor {
+  const waiting = intents.find((i) => i.id === after);
+  if (waiting) return waiting.refused ? { kind: 'refused', reason: waiting.refused } : { kind: 'pending' };
+  if (journal?.request === after) {
+    if (journal.status === 'running') return { kind: 'pending' };
+    return { kind: 'finished', at: stepAt(journal, 'record')?.at ?? journal.createdAt };
+  }
+  return { kind: 'missing' };
 }
 
 export type SwitchoverPlan =
@@ -39,7 +71,14 @@ export function defaultTarget(topology: Topology, pipeline: string, current: str
   return p.chains.find((c) => c.role === 'standby' && c.name !== current)?.name;
 }
 
-export function planSwitchover(topology: Topology, state: ControllerState, route: Route | undefined, intent: SwitchoverIntent, now: number): SwitchoverPlan {
+export function planSwitchover(
+  topology: Topology,
+  state: ControllerState,
+  route: Route | undefined,
+  intent: SwitchoverIntent,
+  now: number,
+  predecessor: Predecessor = { kind: 'missing' },
+): SwitchoverPlan {
   const pipeline = topology.pipelines.get(intent.pipeline);
   if (!pipeline) return { kind: 'refuse', reason: `unknown pipeline ${intent.pipeline}` };
   const target = pipeline.chains.find((c) => c.name === intent.to);
@@ -47,6 +86,19 @@ export function planSwitchover(topology: Topology, state: ControllerState, route
   const policy = topology.policies.get(pipeline.tier);
   if (!policy) return { kind: 'refuse', reason: `tier ${pipeline.tier} has no policy` };
   if (!route) return { kind: 'wait', reason: `${pipeline.name} has no route yet` };
+  // Before "already there": a way back waits while the way out has not even happened.
+  if (intent.after !== undefined) {
+    switch (predecessor.kind) {
+      case 'pending':
+        return { kind: 'wait', reason: `waits for ${intent.after} to finish` };
+      case 'refused':
+        return { kind: 'refuse', reason: `follows ${intent.after}, which was refused: ${predecessor.reason}` };
+      case 'missing':
+        return { kind: 'refuse', reason: `follows ${intent.after}, which did not run (cancelled, or another switch came in between)` };
+      case 'finished':
+        if (now < predecessor.at + (intent.holdMs ?? 0)) return { kind: 'wait', reason: `holds until ${new Date(predecessor.at + (intent.holdMs ?? 0)).toISOString()}` };
+    }
+  }
   if (route.chain === intent.to) return { kind: 'done', reason: `${pipeline.name} already runs on ${intent.to}@${target.room}` };
   if (intent.at > now) return { kind: 'wait', reason: `scheduled for ${new Date(intent.at).toISOString()}` };
   const outside = outsideChangeWindow(now, policy.changeWindows);
@@ -56,7 +108,8 @@ export function planSwitchover(topology: Topology, state: ControllerState, route
   const health = chainVerdict(state, policy, target, now);
   if (!canServe(health)) return { kind: 'refuse', reason: `target chain ${intent.to}@${target.room} cannot serve: ${health.reason}` };
   const window = intent.emergency ? ` (emergency${outside ? `, outside the change window ${describeWindows(policy.changeWindows)}` : ''})` : '';
-  const reason = `manual switchover of ${pipeline.name} from ${route.chain}@${route.room} to ${target.name}@${target.room} by ${intent.by}${window}: ${intent.reason || 'no reason given'}`;
+  const what = intent.drill ? `drill ${intent.drill.id} (leg ${intent.drill.leg}/${intent.drill.legs})` : 'manual switchover';
+  const reason = `${what} of ${pipeline.name} from ${route.chain}@${route.room} to ${target.name}@${target.room} by ${intent.by}${window}: ${intent.reason || 'no reason given'}`;
   const next = routeFor(topology, pipeline, target, route.epoch + 1, now, reason, [...switchesInLastHour(route, now), now]);
   return { kind: 'switch', action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs: 0 } };
 }

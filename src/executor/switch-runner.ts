@@ -10,6 +10,7 @@ import {
   stepAt,
   type SwitchJournal,
   type SwitchKind,
+  type SwitchRequest,
   type SwitchStep,
 } from '../core/journal.js';
 import type { Action } from '../core/decide.js';
@@ -71,7 +72,7 @@ export class SwitchRunner {
     kind: SwitchKind,
     current: StoredJournal | undefined,
     lost: AbortSignal,
-    requestedBy: string = this.deps.observer,
+    request: SwitchRequest = { by: this.deps.observer },
   ): Promise<RunResult> {
     if (current && current.journal.status === 'running') return { kind: 'retry', why: `switch ${current.journal.id} is still running` };
     const now = this.deps.clock.now();
@@ -82,7 +83,8 @@ export class SwitchRunner {
       from: action.from,
       to: action.route,
       reason: action.reason,
-      requestedBy,
+      requestedBy: request.by,
+      ...(request.id !== undefined && { request: request.id }),
       createdAt: now,
       detectedAfterMs: action.detectedAfterMs,
       steps: [],

@@ -21,9 +21,16 @@ export interface IntentStore {
   pauses(): Promise<PauseIntent[]>;
   /** What the core needs, in one read. */
   read(): Promise<Intents>;
-  addSwitchover(intent: SwitchoverIntent): Promise<void>;
+  /** Records these intents together, in one transaction: all of them or none (a drill's legs). */
+  addSwitchovers(intents: readonly SwitchoverIntent[]): Promise<void>;
   /** Replaces an existing intent (e.g. marked refused); false if it is gone. */
   updateSwitchover(intent: SwitchoverIntent): Promise<boolean>;
+  /** Removes one intent (the leader, once a switch carries it); false if it was gone. */
   removeSwitchover(id: string): Promise<boolean>;
+  /**
+   * An operator's cancel: removes the intent and, in the same transaction, every intent that
+   * waits for it (`after`, transitively). Returns the ids removed; empty if `id` was not there.
+   */
+  cancelSwitchover(id: string): Promise<string[]>;
   switchovers(): Promise<SwitchoverIntent[]>;
 }

@@ -30,7 +30,8 @@ export interface JournalStore {
   list(): Promise<Map<string, StoredJournal>>;
   put(fence: Fence, journal: SwitchJournal, expectedVersion: string | undefined): Promise<WriteOutcome & { version?: string }>;
   finish(fence: Fence, journal: SwitchJournal, record: SwitchRecord, expectedVersion: string): Promise<WriteOutcome>;
-  history(pipeline?: string): Promise<SwitchRecord[]>;
+  /** Finished switches, oldest first; with `newest`, only that many of the latest (one pipeline's). */
+  history(pipeline?: string, newest?: number): Promise<SwitchRecord[]>;
   acks(pipeline: string): Promise<ConsumerAck[]>;
   ack(pipeline: string, ack: ConsumerAck): Promise<void>;
 }

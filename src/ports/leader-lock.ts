@@ -1,5 +1,17 @@
 import type { Fence } from './route-store.js';
 
+/** Who leads now, as seen in the store. */
+export interface LeaderInfo {
+  readonly id: string;
+  /** When it became the leader (epoch ms), when it said so. */
+  readonly since?: number;
+  /**
+   * Milliseconds its lease has left if nobody renews it (whole seconds, as the store counts).
+   * A leader that died keeps its leadership until this runs out.
+   */
+  readonly leaseRemainingMs?: number;
+}
+
 export interface Leadership {
   readonly fence: Fence;
   /** Aborted the moment leadership is known to be lost (lease lost, resigned, store error). */
@@ -21,4 +33,6 @@ export interface LeaderLock {
   resign(): Promise<void>;
   /** The current leader's id, as proclaimed, or undefined if nobody leads. */
   leader(): Promise<string | undefined>;
+  /** The current leader with its age and its lease's remaining time; one read plus one lease query. */
+  leaderInfo(): Promise<LeaderInfo | undefined>;
 }

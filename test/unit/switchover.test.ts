@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, INITIAL_STATE, type ControllerState } from '../../src/core/decide.js';
-import { defaultTarget, planSwitchover, type SwitchoverIntent } from '../../src/core/switchover.js';
+import { defaultTarget, planSwitchover, predecessorOf, type SwitchoverIntent } from '../../src/core/switchover.js';
+import { withStep, type SwitchJournal } from '../../src/core/journal.js';
 import { obs, routeOn, testPipeline, testPolicy, testTopology } from '../support/model.js';
 
 const topology = testTopology([testPipeline('live')], [testPolicy({ failoverOn: ['kafka'], changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 480 }] } })]);
@@ -53,5 +54,75 @@ describe('manual switchover plan', () => {
     expect(defaultTarget(topology, 'live', 'primary')).toBe('standby');
     expect(defaultTarget(topology, 'live', 'standby')).toBe('primary');
     expect(defaultTarget(topology, 'nope', undefined)).toBeUndefined();
+  });
+});
+
+describe('drill legs: the way back waits for the way out', () => {
+  const healthy = seen({ 'room-a': 'OK', 'room-b': 'OK' }, NOW);
+  // The way out has not happened yet: the pipeline is still on the primary, the back leg's target.
+  const back = intent({ id: 'dr-1-2', to: 'primary', after: 'dr-1-1', holdMs: 30_000, drill: { id: 'dr-1', leg: 2, legs: 2 } });
+
+  it('waits while the leg it follows is pending, even though the pipeline already sits on its target', () => {
+    expect(planSwitchover(topology, healthy, route, back, NOW, { kind: 'pending' })).toEqual({ kind: 'wait', reason: 'waits for dr-1-1 to finish' });
+  });
+
+  it('is refused when the leg it follows was refused, or did not run', () => {
+    expect(planSwitchover(topology, healthy, route, back, NOW, { kind: 'refused', reason: 'room-b cannot serve' })).toEqual({
+      kind: 'refuse',
+      reason: 'follows dr-1-1, which was refused: room-b cannot serve',
+    });
+    expect(planSwitchover(topology, healthy, route, back, NOW, { kind: 'missing' })).toMatchObject({ kind: 'refuse', reason: expect.stringContaining('which did not run') });
+    // Without a predecessor given, a leg that names one is refused rather than run blind.
+    expect(planSwitchover(topology, healthy, route, back, NOW).kind).toBe('refuse');
+  });
+
+  it('holds after the way out finished, then goes back naming the drill and its leg', () => {
+    const away = routeOn(topology, 'live', 'standby', 2, NOW - 10_000);
+    const finished = { kind: 'finished', at: NOW - 10_000 } as const;
+    expect(planSwitchover(topology, healthy, away, back, NOW, finished)).toEqual({ kind: 'wait', reason: `holds until ${new Date(NOW + 20_000).toISOString()}` });
+    const later = seen({ 'room-a': 'OK', 'room-b': 'OK' }, NOW + 20_000);
+    const p = planSwitchover(topology, later, away, back, NOW + 20_000, finished);
+    expect(p.kind).toBe('switch');
+    if (p.kind === 'switch') {
+      expect(p.action.route).toMatchObject({ chain: 'primary', room: 'room-a', epoch: 3 });
+      expect(p.action.reason).toBe('drill dr-1 (leg 2/2) of live from standby@room-b to primary@room-a by bob: drain');
+    }
+  });
+
+  it('a way back still checks the change window and the target health', () => {
+    const away = routeOn(topology, 'live', 'standby', 2, 0);
+    const late = seen({ 'room-a': 'OK', 'room-b': 'OK' }, LATE);
+    expect(planSwitchover(topology, late, away, { ...back, holdMs: 0 }, LATE, { kind: 'finished', at: LATE - 1 }).kind).toBe('refuse');
+    const aDown = seen({ 'room-a': 'DOWN', 'room-b': 'OK' }, NOW);
+    const refused = planSwitchover(topology, aDown, away, { ...back, holdMs: 0 }, NOW, { kind: 'finished', at: NOW - 1 });
+    expect(refused).toMatchObject({ kind: 'refuse', reason: expect.stringContaining('target chain primary@room-a cannot serve') });
+  });
+
+  it('predecessorOf reads the intents first, then the pipeline\'s journal', () => {
+    const out = intent({ id: 'dr-1-1' });
+    expect(predecessorOf('dr-1-1', [out, back], undefined)).toEqual({ kind: 'pending' });
+    expect(predecessorOf('dr-1-1', [{ ...out, refused: 'no' }, back], undefined)).toEqual({ kind: 'refused', reason: 'no' });
+    const opened: SwitchJournal = {
+      id: 'live-e2',
+      pipeline: 'live',
+      kind: 'drill',
+      from: route,
+      to: routeOn(topology, 'live', 'standby', 2, NOW),
+      reason: 'drill',
+      requestedBy: 'bob',
+      request: 'dr-1-1',
+      createdAt: NOW,
+      detectedAfterMs: 0,
+      steps: [],
+      status: 'running',
+    };
+    let j = withStep(opened, { step: 'intent', at: NOW, ms: 0, by: 'ctl-a', note: '' });
+    expect(predecessorOf('dr-1-1', [back], j)).toEqual({ kind: 'pending' });
+    for (const [i, step] of (['gate', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'record'] as const).entries()) {
+      j = withStep(j, { step, at: NOW + 100 * (i + 1), ms: 1, by: 'ctl-a', note: '' });
+    }
+    expect(predecessorOf('dr-1-1', [back], j)).toEqual({ kind: 'finished', at: NOW + 700 });
+    expect(predecessorOf('dr-1-1', [back], { ...j, request: 'so-other' })).toEqual({ kind: 'missing' });
+    expect(predecessorOf('dr-1-1', [back], undefined)).toEqual({ kind: 'missing' });
   });
 });

@@ -40,8 +40,14 @@ export class EtcdIntentStore implements IntentStore {
     };
   }
 
-  async addSwitchover(intent: SwitchoverIntent): Promise<void> {
-    await this.client.put(`${this.switchoverPrefix}${intent.id}`).value(JSON.stringify(intent));
+  async addSwitchovers(intents: readonly SwitchoverIntent[]): Promise<void> {
+    const [first, ...rest] = intents;
+    if (!first) return;
+    // Create-only: an id is never reused, so a clash means a bug, not a retry.
+    let txn = this.client.if(`${this.switchoverPrefix}${first.id}`, 'Version', '==', 0);
+    for (const i of rest) txn = txn.and(`${this.switchoverPrefix}${i.id}`, 'Version', '==', 0);
+    const res = await txn.then(...intents.map((i) => this.client.put(`${this.switchoverPrefix}${i.id}`).value(JSON.stringify(i)))).commit();
+    if (!res.succeeded) throw new Error(`switchover intent ids already taken: ${intents.map((i) => i.id).join(', ')}`);
   }
 
   async updateSwitchover(intent: SwitchoverIntent): Promise<boolean> {
@@ -53,6 +59,17 @@ export class EtcdIntentStore implements IntentStore {
   async removeSwitchover(id: string): Promise<boolean> {
     const res = await this.client.delete().key(`${this.switchoverPrefix}${id}`).exec();
     return Number(res.deleted) > 0;
+  }
+
+  async cancelSwitchover(id: string): Promise<string[]> {
+    const all = await this.switchovers();
+    const doomed = [id];
+    for (let i = 0; i < doomed.length; i++) doomed.push(...all.filter((x) => x.after === doomed[i]).map((x) => x.id));
+    const res = await this.client
+      .if(`${this.switchoverPrefix}${id}`, 'Version', '>', 0)
+      .then(...doomed.map((d) => this.client.delete().key(`${this.switchoverPrefix}${d}`)))
+      .commit();
+    return res.succeeded ? doomed : [];
   }
 
   async switchovers(): Promise<SwitchoverIntent[]> {

@@ -53,9 +53,11 @@ export class EtcdJournalStore implements JournalStore {
     return this.outcome(fence, res.succeeded);
   }
 
-  async history(pipeline?: string): Promise<SwitchRecord[]> {
-    const values = await this.client.getAll().prefix(this.keys.history(pipeline)).sort('Key', 'Ascend').strings();
-    return Object.values(values).map((v) => JSON.parse(v) as SwitchRecord);
+  async history(pipeline?: string, newest?: number): Promise<SwitchRecord[]> {
+    // Keys sort by decision time within a pipeline (zero-padded), so the newest are last.
+    const range = this.client.getAll().prefix(this.keys.history(pipeline));
+    const kvs = newest === undefined ? (await range.sort('Key', 'Ascend').exec()).kvs : (await range.sort('Key', 'Descend').limit(newest).exec()).kvs.reverse();
+    return kvs.map((kv) => JSON.parse(kv.value.toString()) as SwitchRecord);
   }
 
   async acks(pipeline: string): Promise<ConsumerAck[]> {

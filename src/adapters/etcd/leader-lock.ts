@@ -1,5 +1,5 @@
 import type { Campaign, Etcd3 } from 'etcd3';
-import type { Leadership, LeaderLock } from '../../ports/leader-lock.js';
+import type { LeaderInfo, Leadership, LeaderLock } from '../../ports/leader-lock.js';
 import type { Logger } from '../../ports/logger.js';
 import { etcdKeys } from './client.js';
 
@@ -58,6 +58,9 @@ export class EtcdLeaderLock implements LeaderLock {
       });
     });
 
+    // Say since when we lead (the key keeps its create revision, so the fence is unchanged).
+    // Best effort: a failure here means the lease is going, which the checks below catch.
+    await campaign.proclaim(JSON.stringify({ id: this.id, since: Date.now() })).catch((err: Error) => this.log.warn('could not proclaim leadership time', { err: err.message }));
     const key = await campaign.getCampaignKey();
     const res = await this.client.get(key).exec();
     const kv = res.kvs[0];
@@ -88,6 +91,32 @@ export class EtcdLeaderLock implements LeaderLock {
   }
 
   async leader(): Promise<string | undefined> {
-    return this.election().leader();
+    const value = await this.election().leader();
+    return value === undefined ? undefined : parseProclaimed(value).id;
   }
+
+  async leaderInfo(): Promise<LeaderInfo | undefined> {
+    const keys = etcdKeys(this.prefix);
+    // The election's own layout: the oldest key under election/<name>/ leads.
+    const res = await this.client.namespace(`${keys.electionNamespace}election/${keys.electionName}/`).getAll().sort('Create', 'Ascend').limit(1).exec();
+    const kv = res.kvs[0];
+    if (!kv) return undefined;
+    const proclaimed = parseProclaimed(kv.value.toString());
+    const lease = kv.lease && kv.lease !== '0' ? await this.client.leaseClient.leaseTimeToLive({ ID: kv.lease }) : undefined;
+    const ttl = lease ? Number(lease.TTL) : NaN;
+    return { ...proclaimed, ...(Number.isFinite(ttl) && ttl >= 0 && { leaseRemainingMs: ttl * 1000 }) };
+  }
+}
+
+/** A leader proclaims `{"id","since"}` once elected; before that (or an older version) its id alone. */
+function parseProclaimed(value: string): { id: string; since?: number } {
+  if (value.startsWith('{')) {
+    try {
+      const v = JSON.parse(value) as { id?: unknown; since?: unknown };
+      if (typeof v.id === 'string') return { id: v.id, ...(typeof v.since === 'number' && { since: v.since }) };
+    } catch {
+      // not ours: fall through and show it as it is
+    }
+  }
+  return { id: value };
 }
