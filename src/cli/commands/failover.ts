@@ -1,11 +1,11 @@
-import { createInterface } from 'node:readline/promises';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { buildStore, buildSwitchRunner, createLogger, operatorName } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { routeFor } from '../../core/model.js';
 import { noMetrics } from '../../ports/metrics.js';
-import { EXIT, fail, unknownPipeline } from '../output.js';
+import { confirmed, EXIT, fail, unknownPipeline } from '../output.js';
+import { describeLeader } from '../time.js';
 
 interface Args {
   config: string;
@@ -33,7 +33,7 @@ export const failoverCommand: CommandModule<object, Args> = {
       .option('operator', { type: 'string', describe: 'Who (default: $SWITCHYARD_OPERATOR or the OS user)' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('timeout', { type: 'number', default: 30, describe: 'Seconds to get leadership and finish' })
-      .example('$0 failover live-dashboard --to standby --force -c topology.yaml --reason "controllers down, room-a dark" --yes', 'Move it by hand at 3 a.m.')
+      .example('$0 failover live-dashboard --to standby --force -c examples/local-two-rooms.yaml --reason "controllers down, room-a dark" --yes', 'Move it by hand at 3 a.m.')
       .epilogue(
         'Campaigns in the same election as the controllers, so its writes are fenced like theirs, and runs the same journaled steps (a running switch is resumed instead). ' +
           'With a live leader it refuses and names it: use `switchyard switchover` then. Exit codes: 0 done, 1 refused or not finished, 2 bad arguments, 3 etcd unreachable.',
@@ -53,19 +53,19 @@ export const failoverCommand: CommandModule<object, Args> = {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`no leadership within ${args.timeout} s`)), args.timeout * 1000);
     try {
-      const leader = await lock.leader();
-      if (leader && !args['ignore-leader']) return fail(EXIT.FAILURE, `a live leader exists (${leader}): use switchyard switchover, or --ignore-leader to wait for leadership`);
+      const leader = await lock.leaderInfo();
+      if (leader && !args['ignore-leader']) {
+        return fail(
+          EXIT.FAILURE,
+          `a live leader exists (${describeLeader({ ...leader, ...(leader.since !== undefined && { ageMs: Date.now() - leader.since }) })}): use switchyard switchover; ` +
+            `if that controller is dead, its lease runs out by itself — retry then, or pass --ignore-leader to wait for leadership`,
+        );
+      }
       const route = (await store.routes.get(pipeline.name))?.route;
       if (!route) return fail(EXIT.FAILURE, `${pipeline.name} has no route yet`);
       if (route.chain === target.name) return fail(EXIT.USAGE, `${pipeline.name} already runs on ${target.name}@${target.room}`);
       process.stdout.write(`forced failover ${pipeline.name}: ${route.chain}@${route.room} (epoch ${route.epoch}) -> ${target.name}@${target.room}, by ${operator}\n`);
-      if (!args.yes) {
-        if (!process.stdin.isTTY) return fail(EXIT.USAGE, 'no terminal to confirm on: add --yes');
-        const rl = createInterface({ input: process.stdin, output: process.stdout });
-        const answer = await rl.question('Proceed? [y/N] ');
-        rl.close();
-        if (!/^y(es)?$/i.test(answer.trim())) return fail(EXIT.FAILURE, 'not confirmed; nothing done');
-      }
+      if (!(await confirmed(args.yes, 'nothing done'))) return;
       const leadership = await lock.campaign(deadline.signal);
       process.stdout.write(`leadership taken as ${me}\n`);
       const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
@@ -82,7 +82,7 @@ export const failoverCommand: CommandModule<object, Args> = {
               'failover',
               current,
               leadership.lost,
-              operator,
+              { by: operator },
             );
       while (result.kind === 'pending' && !deadline.signal.aborted) {
         await new Promise((r) => setTimeout(r, 250));

@@ -2,15 +2,14 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { buildStore } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
-import { EXIT, fail, table, unknownPipeline, type OutputFormat } from '../output.js';
+import { EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
+import { ms } from '../time.js';
 
 interface Args {
   config: string;
   pipeline?: string;
   output: OutputFormat;
 }
-
-const ms = (x: number | undefined) => (x === undefined ? '-' : `${x}ms`);
 
 export const historyCommand: CommandModule<object, Args> = {
   command: 'history [pipeline]',
@@ -19,9 +18,9 @@ export const historyCommand: CommandModule<object, Args> = {
     y
       .positional('pipeline', { type: 'string', describe: 'Only this pipeline' })
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
-      .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as OutputFormat })
-      .example('$0 history live-dashboard -c topology.yaml', 'One pipeline\'s switches, oldest first')
-      .example('$0 history -c topology.yaml -o json', 'Every switch as JSON')
+      .option('output', outputOption)
+      .example('$0 history live-dashboard -c examples/local-two-rooms.yaml', 'One pipeline\'s switches, oldest first')
+      .example('$0 history -c examples/local-two-rooms.yaml -o json', 'Every switch as JSON (with each one\'s full reason)')
       .epilogue('RTO is first failed probe to first record processed in the new chain, for switches a consumer verified. Exit codes: 0, 2 unknown pipeline, 3 etcd unreachable.'),
   handler: async (args) => {
     const config = loadConfig(args.config);
@@ -30,10 +29,7 @@ export const historyCommand: CommandModule<object, Args> = {
     try {
       const records = await new EtcdJournalStore(store.etcd, config.etcd.prefix).history(args.pipeline);
       records.sort((a, b) => a.decidedAt - b.decidedAt);
-      if (args.output === 'json') {
-        process.stdout.write(JSON.stringify(records, null, 2) + '\n');
-        return;
-      }
+      if (printData(args.output, records)) return;
       if (records.length === 0) {
         process.stdout.write('no switches recorded\n');
         return;
@@ -48,7 +44,7 @@ export const historyCommand: CommandModule<object, Args> = {
             `${r.fromChain}@${r.fromRoom}`,
             `${r.toChain}@${r.toRoom}`,
             String(r.epoch),
-            ms(r.detectedAfterMs),
+            r.kind === 'failover' || r.kind === 'failback' ? ms(r.detectedAfterMs) : '-',
             ms(r.flipMs),
             ms(r.rtoMs),
             r.outcome,
@@ -58,8 +54,7 @@ export const historyCommand: CommandModule<object, Args> = {
         ) + '\n',
       );
     } catch (err) {
-      process.stderr.write(`switchyard: etcd unreachable: ${(err as Error).message}\n`);
-      process.exitCode = EXIT.UNAVAILABLE;
+      fail(EXIT.UNAVAILABLE, `etcd unreachable: ${(err as Error).message}`);
     } finally {
       store.etcd.close();
     }

@@ -38,8 +38,7 @@ async function run(args: Args, action: 'pause' | 'resume'): Promise<void> {
       process.stdout.write(had ? `resumed ${what}\n` : `${what} was not paused\n`);
     }
   } catch (err) {
-    process.stderr.write(`switchyard: etcd unreachable: ${(err as Error).message}\n`);
-    process.exitCode = EXIT.UNAVAILABLE;
+    fail(EXIT.UNAVAILABLE, `etcd unreachable: ${(err as Error).message}`);
   } finally {
     store.etcd.close();
   }
@@ -50,8 +49,8 @@ export const pauseCommand: CommandModule<object, Args> = {
   describe: 'Maintenance mode: nothing automatic happens to a pipeline (or --all) until resumed',
   builder: (y) =>
     common(y)
-      .example('$0 pause live-dashboard -c topology.yaml --reason "broker upgrade"', 'Hold one pipeline where it is')
-      .example('$0 pause --all -c topology.yaml', 'Global maintenance')
+      .example('$0 pause live-dashboard -c examples/local-two-rooms.yaml --reason "broker upgrade"', 'Hold one pipeline where it is')
+      .example('$0 pause --all -c examples/local-two-rooms.yaml --reason "etcd maintenance"', 'Global maintenance')
       .epilogue('Recorded in etcd with who and why; the leader honours it on its next tick. Exit codes: 0 done, 2 bad arguments or unknown pipeline, 3 etcd unreachable.'),
   handler: (args) => run(args, 'pause'),
 };
@@ -61,7 +60,8 @@ export const resumeCommand: CommandModule<object, Args> = {
   describe: 'End maintenance mode for a pipeline (or --all)',
   builder: (y) =>
     common(y)
-      .example('$0 resume live-dashboard -c topology.yaml', 'Let the controller act on it again')
+      .example('$0 resume live-dashboard -c examples/local-two-rooms.yaml', 'Let the controller act on it again')
+      .example('$0 resume --all -c examples/local-two-rooms.yaml', 'End global maintenance')
       .epilogue('Exit codes: 0 done (also when it was not paused), 2 bad arguments or unknown pipeline, 3 etcd unreachable.'),
   handler: (args) => run(args, 'resume'),
 };

@@ -5,7 +5,7 @@ import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
 import { systemClock } from '../../adapters/system/system-clock.js';
 import { decide, INITIAL_STATE } from '../../core/decide.js';
 import type { Observation } from '../../core/health.js';
-import { EXIT, table, type OutputFormat } from '../output.js';
+import { EXIT, outputOption, printData, table, type OutputFormat } from '../output.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import type { Intents } from '../../core/safety.js';
 
@@ -23,9 +23,10 @@ export const planCommand: CommandModule<object, Args> = {
     y
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
       .option('policies', { type: 'string', describe: 'Tier policy directory or file' })
-      .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as OutputFormat })
+      .option('output', outputOption)
       .option('probe', { type: 'boolean', default: false, describe: 'Probe the rooms from here instead of using the observers\' published observations' })
       .example('$0 plan -c examples/local-two-rooms.yaml', 'Each pipeline: state, rule, planned action and the reason')
+      .example('$0 plan -c examples/local-two-rooms.yaml --probe -o yaml', 'Judge from fresh probes made here, as YAML')
       .epilogue(
         'Uses the observations the running controllers publish in etcd (every observer\'s recent probes), so the verdict is the leader\'s. ' +
           'With none published, or with --probe, it probes every room itself for fallAfter/riseAfter rounds first. ' +
@@ -77,9 +78,7 @@ export const planCommand: CommandModule<object, Args> = {
         const action = decision.actions.find((a) => a.route.pipeline === v.pipeline);
         return { ...v, action: action ? `${action.kind} -> ${action.route.chain}@${action.route.room} (epoch ${action.route.epoch})` : null };
       });
-      if (args.output === 'json') {
-        process.stdout.write(JSON.stringify({ observations: source, verdicts: rows }, null, 2) + '\n');
-      } else {
+      if (!printData(args.output, { observations: source, verdicts: rows })) {
         process.stdout.write(`observations: ${source}\n\n`);
         process.stdout.write(table(['PIPELINE', 'STATE', 'RULE', 'ACTION', 'REASON'], rows.map((r) => [r.pipeline, r.state, r.rule, r.action ?? '-', r.reason])) + '\n');
       }

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, loadPolicies } from '../../config/load.js';
 import { jsonSchemas } from '../../config/json-schema.js';
 import { describeWindows } from '../../core/change-window.js';
 import type { TierPolicy } from '../../core/model.js';
-import { EXIT, table, type OutputFormat } from '../output.js';
+import { EXIT, outputOption, printData, table, type OutputFormat } from '../output.js';
 
 function summarize(p: TierPolicy) {
   return {
@@ -36,7 +36,7 @@ const validate: CommandModule<object, ValidateArgs> = {
     y
       .positional('path', { type: 'string', demandOption: true, describe: 'Policy directory or file' })
       .option('topology', { alias: 'c', type: 'string', describe: 'Also check this topology file against the policies' })
-      .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as OutputFormat })
+      .option('output', outputOption)
       .example('$0 policy validate policies/', 'Check every tier policy; prints a summary or every problem')
       .example('$0 policy validate policies/ -c examples/local-two-rooms.yaml', 'Check a topology against them too')
       .epilogue('Exit codes: 0 valid, 2 invalid (each problem is printed as file: path: reason; nothing is applied).'),
@@ -44,9 +44,7 @@ const validate: CommandModule<object, ValidateArgs> = {
     try {
       const policies = args.topology ? loadConfig(args.topology, args.path).topology.policies : loadPolicies(args.path);
       const rows = [...policies.values()].sort((a, b) => a.tier.localeCompare(b.tier)).map(summarize);
-      if (args.output === 'json') {
-        process.stdout.write(JSON.stringify({ valid: true, policies: rows }, null, 2) + '\n');
-      } else {
+      if (!printData(args.output, { valid: true, policies: rows })) {
         process.stdout.write(
           table(
             ['TIER', 'FAILOVER', 'FAILBACK', 'STANDBY', 'DETECT', 'OBSERVERS', 'DWELL', 'MAX/H', 'CHANGE WINDOW', 'SHED'],
@@ -56,8 +54,7 @@ const validate: CommandModule<object, ValidateArgs> = {
       }
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      if (args.output === 'json') process.stdout.write(JSON.stringify({ valid: false, problems: err.problems }, null, 2) + '\n');
-      else process.stderr.write(`invalid, nothing applied:\n${err.message}\n`);
+      if (!printData(args.output, { valid: false, problems: err.problems })) process.stderr.write(`invalid, nothing applied:\n${err.message}\n`);
       process.exitCode = EXIT.USAGE;
     }
   },

@@ -1,84 +1,200 @@
 import type { CommandModule } from 'yargs';
-import { loadConfig } from '../../config/load.js';
+import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { buildProbes, buildStore, createLogger } from '../../composition.js';
+import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
+import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
+import { nextStep, type SwitchRecord } from '../../core/journal.js';
 import type { Observation } from '../../core/health.js';
-import type { StoredRoute } from '../../ports/route-store.js';
-import { EXIT, table, type OutputFormat } from '../output.js';
+import type { SwitchoverIntent } from '../../core/switchover.js';
+import type { PauseIntent } from '../../ports/intent-store.js';
+import type { HealthProbe } from '../../ports/health-probe.js';
+import { stringify } from 'yaml';
+import { EXIT, fail, outputOption, printData, table, type OutputFormat } from '../output.js';
+import { age, describeLeader } from '../time.js';
 
 interface Args {
   config: string;
   policies?: string;
   output: OutputFormat;
   'probe-timeout': number;
+  watch: boolean;
+  interval: number;
 }
 
-function age(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  return `${Math.round(s / 3600)}h`;
+interface PipelineStatus {
+  readonly pipeline: string;
+  readonly tier: string;
+  readonly chain: string | null;
+  readonly room: string | null;
+  readonly epoch: number | null;
+  readonly since: string | null;
+  /** Why the route is where it is. */
+  readonly reason: string | null;
+  readonly paused: Omit<PauseIntent, 'pipeline'> | null;
+  /** A switch under way: its journal id and the step it is at. */
+  readonly switching: { readonly id: string; readonly kind: string; readonly to: string; readonly step: string } | null;
+  readonly lastSwitch: SwitchRecord | null;
+  readonly pendingSwitchovers: readonly SwitchoverIntent[];
+}
+
+interface StatusReport {
+  readonly at: string;
+  readonly rooms: readonly { room: string; component: string; status: string; reason: string; latencyMs: number | null }[];
+  readonly leader: { readonly id: string; readonly since: string | null; readonly ageMs: number | null; readonly leaseRemainingMs: number | null } | null;
+  readonly storeError: string | null;
+  readonly pipelines: readonly PipelineStatus[];
+}
+
+/** One look at everything: the rooms probed from here, and what etcd says about the rest. */
+async function collect(config: LoadedConfig, probes: readonly HealthProbe[], store: ReturnType<typeof buildStore>): Promise<StatusReport> {
+  const { prefix } = config.etcd;
+  const intents = new EtcdIntentStore(store.etcd, prefix);
+  const journals = new EtcdJournalStore(store.etcd, prefix);
+  const names = [...config.topology.pipelines.keys()];
+  let storeError: string | null = null;
+  const fromStore = (async () => {
+    try {
+      const [routes, leader, pauses, switchovers, running, last] = await Promise.all([
+        store.routes.list(),
+        store.lock('cli', createLogger('silent')).leaderInfo(),
+        intents.pauses(),
+        intents.switchovers(),
+        journals.list(),
+        Promise.all(names.map((p) => journals.history(p, 1).then((r) => r[0]))),
+      ]);
+      return { routes, leader, pauses, switchovers, running, last };
+    } catch (err) {
+      storeError = (err as Error).message;
+      return undefined;
+    }
+  })();
+  const [observations, s] = await Promise.all([Promise.all(probes.map((p) => p.probe())), fromStore]);
+  const now = Date.now();
+  const pauseOf = (p: string) => s?.pauses.find((x) => x.pipeline === p) ?? s?.pauses.find((x) => x.pipeline === undefined);
+  const pipelines = [...config.topology.pipelines.values()].map((p, i): PipelineStatus => {
+    const r = s?.routes.get(p.name)?.route;
+    const j = s?.running.get(p.name)?.journal;
+    const pause = pauseOf(p.name);
+    return {
+      pipeline: p.name,
+      tier: p.tier,
+      chain: r?.chain ?? null,
+      room: r?.room ?? null,
+      epoch: r?.epoch ?? null,
+      since: r ? new Date(r.since).toISOString() : null,
+      reason: r?.reason ?? null,
+      paused: pause ? { by: pause.by, reason: pause.reason, at: pause.at } : null,
+      switching: j && j.status === 'running' ? { id: j.id, kind: j.kind, to: `${j.to.chain}@${j.to.room}`, step: nextStep(j) ?? 'record' } : null,
+      lastSwitch: s?.last[i] ?? null,
+      pendingSwitchovers: s?.switchovers.filter((x) => x.pipeline === p.name) ?? [],
+    };
+  });
+  const l = s?.leader;
+  const leader = l
+    ? { id: l.id, since: l.since === undefined ? null : new Date(l.since).toISOString(), ageMs: l.since === undefined ? null : now - l.since, leaseRemainingMs: l.leaseRemainingMs ?? null }
+    : null;
+  return {
+    at: new Date(now).toISOString(),
+    rooms: observations.map((o: Observation) => ({ room: o.room, component: o.component, status: o.status, reason: o.reason, latencyMs: o.latencyMs ?? null })),
+    leader,
+    storeError,
+    pipelines,
+  };
+}
+
+function notes(p: PipelineStatus, now: number): string {
+  const out: string[] = [];
+  if (p.switching) out.push(`SWITCHING (${p.switching.kind}) to ${p.switching.to}: at step ${p.switching.step}`);
+  if (p.paused) out.push(`PAUSED by ${p.paused.by} ${age(now - p.paused.at)} ago${p.paused.reason ? `: ${p.paused.reason}` : ''}`);
+  for (const i of p.pendingSwitchovers) {
+    const when = i.refused ? `REFUSED: ${i.refused}` : i.after ? `after ${i.after}` : i.at > now ? `in ${age(i.at - now)}` : 'due';
+    out.push(`switchover ${i.id} to ${i.to} ${when}`);
+  }
+  return out.join('; ') || '-';
+}
+
+function lastSwitch(r: SwitchRecord | null, now: number): string {
+  if (!r) return 'none';
+  const rto = r.rtoMs === undefined ? '' : `, RTO ${r.rtoMs}ms`;
+  return `${r.kind} ${age(now - r.decidedAt)} ago by ${r.requestedBy}, ${r.outcome}${rto}`;
+}
+
+function render(report: StatusReport): string {
+  const now = Date.parse(report.at);
+  const rooms = table(['ROOM', 'COMPONENT', 'STATUS', 'LATENCY', 'REASON'], report.rooms.map((o) => [o.room, o.component, o.status, `${o.latencyMs ?? 0}ms`, o.reason]));
+  const leader = report.storeError ? `unknown (etcd unreachable: ${report.storeError})` : report.leader ? describeLeader(report.leader) : 'none (no controller leads: nothing automatic happens)';
+  const pipelines = table(
+    ['PIPELINE', 'TIER', 'ACTIVE', 'EPOCH', 'SINCE', 'LAST SWITCH', 'NOTES'],
+    report.pipelines.map((p) => [
+      p.pipeline,
+      p.tier,
+      p.chain ? `${p.chain}@${p.room}` : '-',
+      p.epoch === null ? '-' : String(p.epoch),
+      p.since ? `${age(now - Date.parse(p.since))} ago` : 'no route yet',
+      lastSwitch(p.lastSwitch, now),
+      notes(p, now),
+    ]),
+  );
+  return `${rooms}\n\nleader: ${leader}\n\n${pipelines}\n`;
+}
+
+function exitCode(report: StatusReport): number {
+  if (report.storeError) return EXIT.UNAVAILABLE;
+  return report.rooms.some((o) => o.status !== 'OK') ? EXIT.FAILURE : EXIT.OK;
 }
 
 export const statusCommand: CommandModule<object, Args> = {
   command: 'status',
-  describe: 'Show each room\'s health (probed now), the leader, and every pipeline\'s route',
+  describe: 'Show each room\'s health (probed now), the leader, and every pipeline\'s route, last switch and holds',
   builder: (y) =>
     y
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
       .option('policies', { type: 'string', describe: 'Tier policy directory or file' })
-      .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as OutputFormat, describe: 'Output format' })
+      .option('output', outputOption)
       .option('probe-timeout', { type: 'number', default: 1500, describe: 'Milliseconds to wait for each room' })
-      .example('$0 status -c examples/local-two-rooms.yaml', 'Rooms, leader and routes as tables')
-      .example('$0 status -c examples/local-two-rooms.yaml -o json | jq .routes', 'The same as JSON')
-      .epilogue('Probes the rooms itself, so it works while no controller runs. Exit codes: 0 all rooms OK, 1 some room not OK, 2 bad configuration, 3 etcd unreachable.'),
+      .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'Keep refreshing until Ctrl-C (json: one object per line)' })
+      .option('interval', { type: 'number', default: 2, describe: 'Seconds between refreshes with --watch' })
+      .example('$0 status -c examples/local-two-rooms.yaml', 'Rooms, leader and pipelines as tables')
+      .example('$0 status -c examples/local-two-rooms.yaml -o json | jq .pipelines', 'The same as JSON')
+      .example('$0 status -c examples/local-two-rooms.yaml --watch', 'Refresh every 2 s during an incident')
+      .epilogue(
+        'Probes the rooms itself, so it works while no controller runs. NOTES shows a switch under way, a pause, and scheduled or refused switchovers. ' +
+          'Exit codes: 0 all rooms OK, 1 some room not OK, 2 bad configuration, 3 etcd unreachable (with --watch: of the last refresh).',
+      ),
   handler: async (args) => {
+    if (!(args.interval > 0)) return fail(EXIT.USAGE, `--interval must be a positive number of seconds, got ${args.interval}`);
     const config = loadConfig(args.config, args.policies);
-    const log = createLogger('silent');
-    const probes = buildProbes(config, 'cli', 'cli', log, args['probe-timeout']);
+    const probes = buildProbes(config, 'cli', 'cli', createLogger('silent'), args['probe-timeout']);
     const store = buildStore(config);
-    const lock = store.lock('cli', log);
-    let observations: Observation[] = [];
-    let routes = new Map<string, StoredRoute>();
-    let leader: string | undefined;
-    let storeError: string | undefined;
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
-      [observations] = await Promise.all([
-        Promise.all(probes.map((p) => p.probe())),
-        (async () => {
-          try {
-            [routes, leader] = await Promise.all([store.routes.list(), lock.leader()]);
-          } catch (err) {
-            storeError = (err as Error).message;
-          }
-        })(),
-      ]);
+      for (;;) {
+        const report = await collect(config, probes, store);
+        process.exitCode = exitCode(report);
+        if (!args.watch) {
+          if (!printData(args.output, report)) process.stdout.write(render(report));
+          return;
+        }
+        if (args.output === 'json') process.stdout.write(JSON.stringify(report) + '\n');
+        else if (args.output === 'yaml') process.stdout.write(`---\n${stringify(report)}`);
+        else {
+          const head = `every ${args.interval}s, ${report.at}; Ctrl-C to stop\n\n`;
+          process.stdout.write((process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n') + head + render(report));
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, args.interval * 1000);
+          stop.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        });
+        if (stop.signal.aborted) return;
+      }
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await Promise.all(probes.map((p) => p.close()));
       store.etcd.close();
     }
-    const now = Date.now();
-    const pipelines = [...config.topology.pipelines.values()].map((p) => {
-      const r = routes.get(p.name)?.route;
-      return { pipeline: p.name, tier: p.tier, chain: r?.chain ?? null, room: r?.room ?? null, epoch: r?.epoch ?? null, since: r ? new Date(r.since).toISOString() : null, reason: r?.reason ?? null };
-    });
-    if (args.output === 'json') {
-      process.stdout.write(
-        JSON.stringify({ rooms: observations.map((o) => ({ room: o.room, component: o.component, status: o.status, reason: o.reason, latencyMs: o.latencyMs })), leader: leader ?? null, storeError: storeError ?? null, pipelines }, null, 2) + '\n',
-      );
-    } else {
-      process.stdout.write(table(['ROOM', 'COMPONENT', 'STATUS', 'LATENCY', 'REASON'], observations.map((o) => [o.room, o.component, o.status, `${o.latencyMs ?? 0}ms`, o.reason])) + '\n\n');
-      process.stdout.write(`leader: ${storeError ? `unknown (etcd unreachable: ${storeError})` : (leader ?? 'none')}\n\n`);
-      process.stdout.write(
-        table(
-          ['PIPELINE', 'TIER', 'CHAIN', 'ROOM', 'EPOCH', 'SINCE', 'REASON'],
-          pipelines.map((p) => {
-            const r = routes.get(p.pipeline)?.route;
-            return [p.pipeline, p.tier, p.chain ?? '-', p.room ?? '-', p.epoch === null ? '-' : String(p.epoch), r ? `${age(now - r.since)} ago` : '-', p.reason ?? 'no route yet'];
-          }),
-        ) + '\n',
-      );
-    }
-    if (storeError) process.exitCode = EXIT.UNAVAILABLE;
-    else if (observations.some((o) => o.status !== 'OK')) process.exitCode = EXIT.FAILURE;
   },
 };
