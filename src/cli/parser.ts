@@ -47,7 +47,8 @@ export function buildParser(argv: readonly string[], commands: readonly AnyComma
     .help()
     .alias('h', 'help')
     .version()
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    // Wrapped for a terminal; one line per entry when piped, so grep finds whole examples.
+    .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns ?? 110) : null)
     .epilogue(
       'Exit codes: 0 ok, 1 failure (a room not OK, a switch refused or not finished), 2 bad arguments or configuration (nothing was done), 3 etcd unreachable. ' +
         'Who acts is recorded: --operator, else $SWITCHYARD_OPERATOR, else the OS user. Docs: README.md, docs/operations.md',

@@ -4,6 +4,10 @@ import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { EtcdWatermarkStore } from '../../src/adapters/etcd/watermark-store.js';
+import { EtcdIntentStore } from '../../src/adapters/etcd/intent-store.js';
+import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
+import type { SwitchoverIntent } from '../../src/core/switchover.js';
+import type { SwitchRecord } from '../../src/core/journal.js';
 import type { Route } from '../../src/core/model.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
@@ -103,5 +107,62 @@ describe('etcd adapters on a real etcd', () => {
     await marks.advance('g', 't', new Map([[0, 500], [1, 2500], [2, 10]]));
     expect(await marks.read('g', 't')).toEqual(new Map([[0, 1000], [1, 2500], [2, 10]]));
     expect(await marks.read('g', 'other')).toEqual(new Map());
+  });
+
+  it('leaderInfo: who leads, since when, and how long its lease lasts unrenewed', async () => {
+    const lock = new EtcdLeaderLock(etcd, `${prefix}/info`, 'ctl-x', 4, silentLogger);
+    expect(await lock.leaderInfo()).toBeUndefined();
+    const before = Date.now();
+    await lock.campaign(new AbortController().signal);
+    const info = await lock.leaderInfo();
+    expect(info).toMatchObject({ id: 'ctl-x' });
+    expect(info!.since).toBeGreaterThanOrEqual(before);
+    expect(info!.since).toBeLessThanOrEqual(Date.now());
+    expect(info!.leaseRemainingMs).toBeGreaterThan(0);
+    expect(info!.leaseRemainingMs).toBeLessThanOrEqual(4000);
+    expect(await lock.leader()).toBe('ctl-x'); // the proclaimed JSON is read back as the id
+    await lock.resign();
+    expect(await lock.leaderInfo()).toBeUndefined();
+  });
+
+  it('switchover intents: recorded all together or not at all; cancel takes what waits too, remove does not', async () => {
+    const intents = new EtcdIntentStore(etcd, `${prefix}/intents-test`);
+    const base: SwitchoverIntent = { id: 'x', pipeline: 'p', to: 'standby', at: 1, reason: '', by: 'op', emergency: false, createdAt: 1 };
+    const legs = [
+      { ...base, id: 'dr-1-1' },
+      { ...base, id: 'dr-1-2', after: 'dr-1-1' },
+      { ...base, id: 'dr-1-3', after: 'dr-1-2' },
+    ];
+    await intents.addSwitchovers(legs);
+    expect((await intents.switchovers()).map((i) => i.id)).toEqual(['dr-1-1', 'dr-1-2', 'dr-1-3']);
+    // One id already taken: nothing of the batch is written.
+    await expect(intents.addSwitchovers([{ ...base, id: 'fresh' }, { ...base, id: 'dr-1-2' }])).rejects.toThrow(/already taken/);
+    expect((await intents.switchovers()).map((i) => i.id)).not.toContain('fresh');
+
+    await intents.addSwitchovers([{ ...base, id: 'other' }]);
+    expect(await intents.removeSwitchover('dr-1-1')).toBe(true); // the leader spends one intent
+    expect((await intents.switchovers()).map((i) => i.id).sort()).toEqual(['dr-1-2', 'dr-1-3', 'other']);
+    expect((await intents.cancelSwitchover('dr-1-2')).sort()).toEqual(['dr-1-2', 'dr-1-3']); // the operator cancels a chain
+    expect((await intents.switchovers()).map((i) => i.id)).toEqual(['other']);
+    expect(await intents.cancelSwitchover('dr-1-2')).toEqual([]);
+  });
+
+  it('history(pipeline, n) returns the newest n records, oldest first', async () => {
+    const lock = new EtcdLeaderLock(etcd, `${prefix}/hist`, 'h', 5, silentLogger);
+    const { fence } = await lock.campaign(new AbortController().signal);
+    const journals = new EtcdJournalStore(etcd, `${prefix}/hist`);
+    let version: string | undefined;
+    for (const epoch of [2, 3, 4]) {
+      const from = route('ph', epoch - 1);
+      const to = route('ph', epoch);
+      const journal = { id: `ph-e${epoch}`, pipeline: 'ph', kind: 'switchover' as const, from, to, reason: '', requestedBy: 'op', createdAt: 1000 * epoch, detectedAfterMs: 0, steps: [], status: 'running' as const };
+      const put = await journals.put(fence, journal, version);
+      const record = { id: journal.id, pipeline: 'ph', epoch, decidedAt: 1000 * epoch } as unknown as SwitchRecord;
+      expect(await journals.finish(fence, { ...journal, status: 'done' }, record, put.version!)).toEqual({ kind: 'written' });
+      version = (await journals.list()).get('ph')!.version;
+    }
+    expect((await journals.history('ph', 2)).map((r) => r.epoch)).toEqual([3, 4]);
+    expect((await journals.history('ph')).map((r) => r.epoch)).toEqual([2, 3, 4]);
+    await lock.resign();
   });
 });

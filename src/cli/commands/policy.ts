@@ -86,6 +86,11 @@ const schema: CommandModule<object, SchemaArgs> = {
 export const policyCommand: CommandModule = {
   command: 'policy <command>',
   describe: 'Validate tier policies and print their JSON Schema',
-  builder: (y: Argv) => y.command(validate).command(schema).demandCommand(1, 'Name a policy command: validate or schema.'),
+  builder: (y: Argv) =>
+    y
+      .command(validate)
+      .command(schema)
+      .demandCommand(1, 'Name a policy command: validate or schema.')
+      .example('$0 policy validate policies/ -c examples/local-two-rooms.yaml', 'Check the tier policies and a topology that uses them'),
   handler: () => undefined,
 };
