@@ -1,20 +1,14 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from '../support/cli.js';
 import { FaultStack } from '../../bench/support/fault-stack.js';
-import { killService, LOCAL, PROJECT, services, waitFor } from '../../bench/support/local-stack.js';
+import { killService, LOCAL, services, waitFor, writeScenarioConfig } from '../../bench/support/local-stack.js';
 import type { SwitchRecord } from '../../src/core/journal.js';
-import { writeScenarioConfig } from '../../bench/support/local-stack.js';
 
-const run = promisify(execFile);
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [PROJECT.resolve('bin/switchyard.js'), ...args], { timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+/** The parts of `status -o json` these tests read. */
+interface StatusJson {
+  rooms: { room: string; component: string; status: string }[];
+  leader: { id: string; since: string | null; ageMs: number | null; leaseRemainingMs: number | null } | null;
+  pipelines: Record<string, unknown>[];
 }
 
 let stack: FaultStack | undefined;
@@ -44,6 +38,21 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     const none = await cli('history', 'live-dashboard', '-c', config, '-o', 'json');
     expect(JSON.parse(none.stdout)).toEqual([]);
 
+    // status tells the whole story: room-a down, who leads and for how long, and why nothing moved.
+    const held = await cli('status', '-c', config, '-o', 'json');
+    expect(held.code).toBe(1); // a room is not OK
+    const report = JSON.parse(held.stdout) as StatusJson;
+    expect(report.rooms.find((r) => r.room === 'room-a' && r.component === 'kafka')?.status).toBe('DOWN');
+    expect(report.leader).toMatchObject({ id: leader.name });
+    expect(report.leader!.ageMs).toBeGreaterThan(0);
+    expect(report.leader!.leaseRemainingMs).toBeGreaterThan(0);
+    expect(report.pipelines).toEqual([
+      expect.objectContaining({ pipeline: 'live-dashboard', chain: 'primary', room: 'room-a', epoch: 1, paused: expect.objectContaining({ by: 'alice', reason: 'broker upgrade' }), lastSwitch: null, switching: null }),
+    ]);
+    const table = await cli('status', '-c', config);
+    expect(table.stdout).toMatch(new RegExp(`leader: ${leader.name}, leading for \\d+s, lease ends in \\d+s unless renewed`));
+    expect(table.stdout).toMatch(/live-dashboard\s+P0\s+primary@room-a\s+1\s+\d+s ago\s+none\s+PAUSED by alice \d+s ago: broker upgrade/);
+
     expect((await cli('resume', 'live-dashboard', '-c', config)).stdout).toContain('resumed live-dashboard');
     const records = await waitFor('the failover after resume', 15_000, async () => {
       const r = JSON.parse((await cli('history', '-c', config, '-o', 'json')).stdout) as SwitchRecord[];
@@ -53,6 +62,8 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     expect(records[0]).toMatchObject({ pipeline: 'live-dashboard', kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b', epoch: 2 });
     const text = await cli('history', 'live-dashboard', '-c', config);
     expect(text.stdout).toMatch(/live-dashboard\s+failover\s+primary@room-a\s+standby@room-b\s+2/);
+    const after = JSON.parse((await cli('status', '-c', config, '-o', 'json')).stdout) as StatusJson;
+    expect(after.pipelines[0]).toMatchObject({ chain: 'standby', room: 'room-b', epoch: 2, paused: null, lastSwitch: { kind: 'failover', epoch: 2, toRoom: 'room-b' } });
   });
 
   it('bad arguments and unknown pipelines: one clear line, non-zero exit', async () => {
@@ -110,8 +121,8 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
 });
 
 describe('switchyard failover --force (no controller alive)', () => {
-  it('refuses while a leader lives; with every controller down it takes leadership and runs the switch', async () => {
-    const own = new FaultStack();
+  it('refuses while a leader lives (also a SIGKILLed one, until its lease runs out); then takes leadership and runs the switch', async () => {
+    const own = new FaultStack({ leaseTtlSeconds: 5 });
     try {
       await own.createTopic();
       const a = own.start('ctl-a', 'room-a');
@@ -123,9 +134,18 @@ describe('switchyard failover --force (no controller alive)', () => {
       expect((await cli('failover', 'live-dashboard', '--to', 'standby', '-c', config, '--yes')).code).toBe(2);
       const refused = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes');
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/a live leader exists \(ctl-[ab]\): use switchyard switchover/);
+      expect(refused.stderr).toMatch(/a live leader exists \(ctl-[ab], leading for \d+s, lease ends in \d+s unless renewed\): use switchyard switchover/);
 
-      await Promise.all([a.stop(), b.stop()]); // SIGTERM: both resign
+      // Both controllers die hard: the leader's key lives on until its lease (5 s) runs out.
+      a.child.kill('SIGKILL');
+      b.child.kill('SIGKILL');
+      const early = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'dave');
+      expect(early.code).toBe(1);
+      expect(early.stderr).toMatch(/a live leader exists \(ctl-[ab], leading for \d+s, lease ends in \d+s unless renewed\): .*its lease runs out by itself — retry then/);
+      expect((await own.routes.get('live-dashboard'))!.route.epoch).toBe(1); // the refusal changed nothing
+
+      const statusNow = JSON.parse((await cli('status', '-c', config, '-o', 'json')).stdout) as StatusJson;
+      await new Promise((r) => setTimeout(r, (statusNow.leader?.leaseRemainingMs ?? 0) + 1500));
       const forced = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'dave', '--reason', 'controllers down');
       expect(forced.stderr).toBe('');
       expect(forced.code).toBe(0);
