@@ -151,6 +151,8 @@ describe('switchyard drill (built CLI, real stack)', () => {
     await waitFor('no leader', 10_000, async () => ((await cli('status', '-c', config, '-o', 'json')).stdout.includes('"leader": null') ? true : undefined), 250);
     const orphan = await cli('drill', 'live-dashboard', '-c', config, '--yes');
     expect([orphan.code, orphan.stderr]).toEqual([1, 'switchyard: no controller leads: a drill is carried out by the leader (start one, or see switchyard status)\n']);
+    const now = await cli('switchover', 'live-dashboard', '-c', config, '--yes');
+    expect([now.code, now.stderr]).toEqual([1, 'switchyard: no controller leads, so nobody would carry it out; nothing recorded (start a controller, or use switchyard failover --force)\n']);
     expect((await cli('switchover', '--list', '-c', config)).stdout).toBe('no pending switchovers\n');
   });
 });

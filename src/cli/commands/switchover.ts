@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
-import { buildStore, operatorName } from '../../composition.js';
+import { buildStore, createLogger, operatorName } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import type { SwitchoverIntent } from '../../core/switchover.js';
@@ -52,7 +52,8 @@ export const switchoverCommand: CommandModule<object, Args> = {
       .example('$0 switchover --list -c examples/local-two-rooms.yaml', 'What is scheduled or was refused')
       .epilogue(
         'Records an intent in etcd; the leader checks the target chain is healthy and the change window (unless --emergency), then runs the journaled switch. ' +
-          'Exit codes: 0 done or scheduled, 1 refused or did not finish in time, 2 bad arguments, 3 etcd unreachable.',
+          'An immediate switchover with no controller leading is refused (use failover --force then). ' +
+          'Exit codes: 0 done or scheduled, 1 refused, no leader, or did not finish in time, 2 bad arguments, 3 etcd unreachable.',
       ),
   handler: async (args) => {
     const config = loadConfig(args.config);
@@ -78,7 +79,8 @@ export const switchoverCommand: CommandModule<object, Args> = {
       if (at === undefined) return fail(EXIT.USAGE, `--at '${args.at}' is neither an ISO time nor +Ns/+Nm/+Nh`);
       // Before reading etcd: an unknown name is a usage error whatever the store says.
       if (!config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
-      const route = (await store.routes.get(args.pipeline))?.route;
+      const [stored, leader] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo()]);
+      const route = stored?.route;
       const checked = checkManualSwitch(config.topology, route, { pipeline: args.pipeline, to: args.to, at, emergency: args.emergency, reason: args.reason });
       if (isRefusal(checked)) return fail(checked.code, checked.message);
       const { pipeline, target } = checked;
@@ -96,6 +98,11 @@ export const switchoverCommand: CommandModule<object, Args> = {
         `switchover ${pipeline.name}: ${checked.route.chain}@${checked.route.room} (epoch ${checked.route.epoch}) -> ${target.name}@${target.room}` +
           `${at > now ? ` at ${new Date(at).toISOString()}` : ' now'}, by ${intent.by}${args.emergency ? ', EMERGENCY' : ''}${intent.reason ? `: ${intent.reason}` : ''}\n`,
       );
+      if (!leader) {
+        // Now means now: an intent nobody carries out would fire whenever a controller next leads.
+        if (at <= now) return fail(EXIT.FAILURE, 'no controller leads, so nobody would carry it out; nothing recorded (start a controller, or use switchyard failover --force)');
+        process.stderr.write('switchyard: warning: no controller leads now; the switchover runs only if one leads at that time\n');
+      }
       if (args['dry-run']) return;
       if (!(await confirmed(args.yes, 'nothing recorded'))) return;
       await intents.addSwitchovers([intent]);
