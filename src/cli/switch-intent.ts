@@ -80,7 +80,8 @@ export async function waitForSwitch(
     // before the journal moves on, so an intent read as gone is always found further down.
     const intent = (await stores.intents.switchovers()).find((i) => i.id === id);
     const journal = (await stores.journals.list()).get(pipeline)?.journal;
-    const record = (await stores.journals.history(pipeline)).find((r) => r.request === id);
+    // The newest few are enough: the leader finishes at most one switch of a pipeline per tick.
+    const record = (await stores.journals.history(pipeline, 5)).find((r) => r.request === id);
     if (journal?.request === id) {
       started = true;
       for (const step of journal.steps.slice(seenSteps)) onStep(step, journal);

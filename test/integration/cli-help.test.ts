@@ -59,7 +59,7 @@ describe('switchyard --help', () => {
     const listed = section(await help(), 'Commands');
     for (const c of COMMANDS) {
       const name = String(c.command).split(' ')[0]!;
-      const line = listed.find((l) => l.startsWith(`switchyard ${name} `) || l.startsWith(`switchyard ${name}  `));
+      const line = listed.find((l) => l.startsWith(`switchyard ${name} `));
       expect(line, `switchyard --help lists ${name}`).toBeDefined();
       expect(line).toContain(String(c.describe));
     }

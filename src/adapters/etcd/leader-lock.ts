@@ -1,4 +1,4 @@
-import type { Campaign, Etcd3 } from 'etcd3';
+import { Election, type Campaign, type Etcd3 } from 'etcd3';
 import type { LeaderInfo, Leadership, LeaderLock } from '../../ports/leader-lock.js';
 import type { Logger } from '../../ports/logger.js';
 import { etcdKeys } from './client.js';
@@ -97,8 +97,8 @@ export class EtcdLeaderLock implements LeaderLock {
 
   async leaderInfo(): Promise<LeaderInfo | undefined> {
     const keys = etcdKeys(this.prefix);
-    // The election's own layout: the oldest key under election/<name>/ leads.
-    const res = await this.client.namespace(`${keys.electionNamespace}election/${keys.electionName}/`).getAll().sort('Create', 'Ascend').limit(1).exec();
+    // The election's own layout: the oldest key under <Election.prefix>/<name>/ leads.
+    const res = await this.client.namespace(`${keys.electionNamespace}${Election.prefix}/${keys.electionName}/`).getAll().sort('Create', 'Ascend').limit(1).exec();
     const kv = res.kvs[0];
     if (!kv) return undefined;
     const proclaimed = parseProclaimed(kv.value.toString());

@@ -164,7 +164,8 @@ export const drillCommand: CommandModule<object, Args> = {
       say(`recorded ${plan.map((i) => i.id).join(' and ')}`);
 
       const report: DrillLeg[] = [];
-      let readyAt = now;
+      // Pickup counts from the recording, not from before the confirmation prompt.
+      let readyAt = Date.now();
       for (const intent of plan) {
         const [from, to] = intent === out ? [home, away] : [away, home];
         const tag = `leg ${intent.drill!.leg}/${legs}`;
