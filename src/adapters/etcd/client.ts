@@ -33,6 +33,8 @@ export function etcdKeys(prefix: string) {
     journal: (pipeline: string) => `${prefix}/journal/${pipeline}`,
     history: (pipeline?: string) => (pipeline ? `${prefix}/history/${pipeline}/` : `${prefix}/history/`),
     acks: (pipeline: string) => `${prefix}/acks/${pipeline}/`,
+    consumers: (pipeline: string) => `${prefix}/consumers/${pipeline}/`,
+    epochs: (space: string, pipeline: string) => `${prefix}/epochs/${space}/${pipeline}`,
     observations: `${prefix}/observations/`,
     observation: (observer: string) => `${prefix}/observations/${observer}`,
   };
