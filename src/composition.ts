@@ -16,6 +16,7 @@ import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
 import type { QueryRoute, Topology } from './core/model.js';
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { Counter } from 'prom-client';
 import { kubeConfigFor, ServiceSelectorActuator } from './adapters/kubernetes/service-selector.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
 import { ClickHouseHealthProbe } from './adapters/clickhouse/clickhouse-health-probe.js';
@@ -190,6 +191,12 @@ export function buildController(flags: ControllerFlags): BuiltController {
   const metrics = createPromMetrics();
   const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
   const runner = buildSwitchRunner(config, store, journals, observer, log, metrics, faultPause());
+  const loopErrors = new Counter({
+    name: 'switchyard_loop_errors_total',
+    help: 'Failures the control loop contained and retries on the next tick, by where: switch, switchover, init-route, routes, tick',
+    labelNames: ['site'],
+    registers: [metrics.registry],
+  });
   const controller = new Controller({
     topology: config.topology,
     observer,
@@ -204,6 +211,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     clock: systemClock,
     log: log.child({ component: 'controller' }),
     metrics,
+    countError: (site) => loopErrors.inc({ site }),
   });
   return {
     config,

@@ -5,8 +5,9 @@
 import { componentVerdict, decide, INITIAL_STATE, type ControllerState, type Decision } from '../core/decide.js';
 import type { Observation } from '../core/health.js';
 import type { Topology } from '../core/model.js';
-import type { Executor } from '../executor/executor.js';
-import type { SwitchRunner } from '../executor/switch-runner.js';
+import type { ApplyResult, Executor } from '../executor/executor.js';
+import type { RunResult, SwitchRunner } from '../executor/switch-runner.js';
+import type { SwitchJournal } from '../core/journal.js';
 import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
@@ -33,7 +34,19 @@ export interface ControllerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: ControllerMetrics;
+  /**
+   * Counts a failure the loop contained and retries on the next tick, by where it happened
+   * (`switch`, `switchover`, `init-route`, `routes`, `tick`). Prometheus: switchyard_loop_errors_total.
+   */
+  readonly countError?: (site: LoopErrorSite) => void;
+  /**
+   * /healthz and /readyz fail when no tick has completed for this long. Default: 5 intervals,
+   * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
+   */
+  readonly stallAfterMs?: number;
 }
+
+export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 'tick';
 
 /** How many of its own recent observations an observer publishes: several ticks' worth. */
 const RECENT_KEPT = 32;
@@ -44,6 +57,11 @@ export interface ControllerStatus {
   readonly ready: boolean;
   readonly notReadyReason: string;
   readonly ticks: number;
+  /** Whether the loop completes ticks (see /healthz); the reason when it does not. */
+  readonly healthy: boolean;
+  readonly unhealthyReason: string;
+  /** When the last tick completed (epoch ms). */
+  readonly lastTickAt: number;
   readonly lastObservations: readonly Observation[];
 }
 
@@ -60,40 +78,91 @@ export class Controller {
   /** The leadership whose first acting tick has been logged (takeover time is measured to it). */
   private announced: Leadership | undefined;
   private readonly intervalMs: number;
+  private readonly stallAfterMs: number;
+  /** When the last tick completed (or the controller was built or started, before the first). */
+  private lastTickAt: number;
+  /** Why the last tick did not complete, if it did not. */
+  private lastTickError = '';
+  private stopped = false;
 
   constructor(private readonly deps: ControllerDeps) {
     const intervals = [...deps.topology.policies.values()].map((p) => p.probeIntervalMs);
     this.intervalMs = intervals.length > 0 ? Math.min(...intervals) : 1000;
+    this.stallAfterMs = deps.stallAfterMs ?? Math.max(5 * this.intervalMs, 10_000);
+    this.lastTickAt = deps.clock.now();
   }
 
   status(): ControllerStatus {
+    const health = this.health();
     return {
       observer: this.deps.observer,
       leader: this.isLeader(),
       ready: this.ready,
       notReadyReason: this.notReadyReason,
       ticks: this.ticks,
+      healthy: health.healthy,
+      unhealthyReason: health.reason,
+      lastTickAt: this.lastTickAt,
       lastObservations: this.lastObservations,
     };
+  }
+
+  /** Healthy while the loop completes ticks: one that has not for `stallAfterMs` is stuck or failing. */
+  health(): { readonly healthy: boolean; readonly reason: string } {
+    if (this.stopped) return { healthy: false, reason: 'controller stopped' };
+    const since = this.deps.clock.now() - this.lastTickAt;
+    if (since <= this.stallAfterMs) return { healthy: true, reason: '' };
+    const why = this.lastTickError && `; last tick failed: ${this.lastTickError}`;
+    return { healthy: false, reason: `no tick completed for ${since} ms (limit ${this.stallAfterMs} ms)${why}` };
+  }
+
+  private countError(site: LoopErrorSite): void {
+    try {
+      this.deps.countError?.(site);
+    } catch {
+      // counting must never stop the loop
+    }
   }
 
   private isLeader(): boolean {
     return this.leadership !== undefined && !this.leadership.lost.aborted;
   }
 
-  /** Runs until `signal` aborts; then resigns leadership at once. */
+  /**
+   * Runs until `signal` aborts; then resigns leadership at once. A tick that throws (it should
+   * not: every failure is meant to end as a counted outcome) is logged and counted, and the loop
+   * goes on.
+   */
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.deps;
-    log.info('controller starting', { intervalMs: this.intervalMs, pipelines: this.deps.topology.pipelines.size });
-    const campaigning = this.campaignLoop(signal);
+    log.info('controller starting', { intervalMs: this.intervalMs, stallAfterMs: this.stallAfterMs, pipelines: this.deps.topology.pipelines.size });
+    // The campaign loop stops with the controller, whatever ends the loop below.
+    const stop = new AbortController();
+    const onStop = () => stop.abort(signal.reason);
+    if (signal.aborted) onStop();
+    else signal.addEventListener('abort', onStop, { once: true });
+    this.lastTickAt = this.deps.clock.now();
+    const campaigning = this.campaignLoop(stop.signal);
     try {
-      while (!signal.aborted) {
+      while (!stop.signal.aborted) {
         const started = this.deps.clock.now();
-        await this.tick();
+        try {
+          await this.tick();
+          this.lastTickAt = this.deps.clock.now();
+          this.lastTickError = '';
+        } catch (err) {
+          this.lastTickError = errorText(err);
+          this.countError('tick');
+          log.error('tick failed; carrying on', { error: this.lastTickError });
+        }
         const spent = this.deps.clock.now() - started;
-        await this.deps.clock.sleep(Math.max(0, this.intervalMs - spent), signal);
+        await this.deps.clock.sleep(Math.max(0, this.intervalMs - spent), stop.signal);
       }
     } finally {
+      this.stopped = true;
+      stop.abort();
+      signal.removeEventListener('abort', onStop);
+      // Resigning aborts the leadership's `lost`, so the campaign loop is not left waiting on it.
       await this.deps.lock.resign().catch((err: Error) => log.warn('resign failed', { error: err.message }));
       this.leadership = undefined;
       this.deps.metrics.leader(false);
@@ -114,10 +183,11 @@ export class Controller {
         log.info('elected leader', { observer: this.deps.observer, fenceKey: leadership.fence.key });
         await new Promise<void>((resolve) => {
           const done = () => resolve();
+          if (leadership.lost.aborted || signal.aborted) return resolve();
           leadership.lost.addEventListener('abort', done, { once: true });
           signal.addEventListener('abort', done, { once: true });
         });
-        this.leadership = undefined;
+        if (this.leadership === leadership) this.leadership = undefined;
         metrics.leader(false);
         if (!signal.aborted) {
           log.warn('leadership lost; stopped acting, campaigning again', { reason: String(leadership.lost.reason) });
@@ -125,7 +195,7 @@ export class Controller {
         }
       } catch (err) {
         if (signal.aborted) return;
-        log.warn('campaign failed; retrying', { error: (err as Error).message });
+        log.warn('campaign failed; retrying', { error: errorText(err) });
         await clock.sleep(1000, signal);
       }
     }
@@ -168,28 +238,42 @@ export class Controller {
     }
 
     const acting = read !== undefined && leadership !== undefined && !leadership.lost.aborted;
-    // A switch under way is carried on first: it may be one a previous leader started.
+    // A switch under way is carried on first: it may be one a previous leader started. Each
+    // pipeline's switch on its own: one that fails (a store call, bad stored data) is logged,
+    // counted and tried again next tick, and the others go on.
     if (acting) {
       let advanced = false;
       for (const stored of journals.values()) {
         if (stored.journal.status !== 'running') continue;
+        if (leadership.lost.aborted) break;
         advanced = true;
-        const result = await this.deps.runner.advance(leadership.fence, stored, leadership.lost);
+        const result = await this.deps.runner.advance(leadership.fence, stored, leadership.lost).catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
         if (result.kind === 'fenced') break;
-        if (result.kind === 'retry') log.warn('switch not advanced; will retry', { id: stored.journal.id, why: result.why });
+        if (result.kind === 'retry') {
+          if (result.failed) this.countError('switch');
+          log.warn('switch not advanced; will retry', { id: stored.journal.id, pipeline: stored.journal.pipeline, why: result.why });
+        }
         if (result.kind === 'done' || result.kind === 'pending') journals.set(stored.journal.pipeline, { ...stored, journal: result.journal });
       }
       // A switch that moved on may have flipped a route: decide from what is stored now.
-      if (advanced) read = await this.deps.routes.list().catch(() => read);
+      if (advanced) {
+        read = await this.deps.routes.list().catch((err: unknown) => {
+          this.countError('routes');
+          log.warn('routes not read again after a switch step; deciding from the first read', { error: errorText(err) });
+          return read;
+        });
+      }
     }
 
     const now = clock.now();
     const routes = new Map([...topology.pipelines.keys()].map((p) => [p, read?.get(p)?.route]));
     const switchesInProgress = new Map<string, 'primary' | 'standby' | 'fallback'>();
-    for (const { journal } of journals.values()) {
+    for (const [pipeline, { journal }] of journals) {
       if (journal.status !== 'running') continue;
-      const role = topology.pipelines.get(journal.pipeline)?.chains.find((c) => c.name === journal.to.chain)?.role;
-      switchesInProgress.set(journal.pipeline, role ?? 'standby');
+      // Read defensively: a journal is stored data, and a broken one must hold its own pipeline only.
+      const target = (journal.to as Partial<SwitchJournal['to']> | undefined)?.chain;
+      const role = topology.pipelines.get(pipeline)?.chains.find((c) => c.name === target)?.role;
+      switchesInProgress.set(pipeline, role ?? 'standby');
     }
     // Re-reading an observation already folded is harmless: the core ignores any not newer than the last.
     const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, ...(intents && { intents }) });
@@ -223,15 +307,23 @@ export class Controller {
       if (leadership.lost.aborted) break;
       const pipeline = action.route.pipeline;
       if (action.kind === 'init-route') {
-        const result = await this.deps.executor.apply(leadership.fence, action, read);
+        const result = await this.deps.executor.apply(leadership.fence, action, read).catch((err: unknown): ApplyResult => {
+          this.countError('init-route');
+          return { kind: 'retry', action, why: errorText(err) };
+        });
         if (result.kind === 'fenced') break;
         if (result.kind === 'retry') log.warn('action not applied; will decide again', { pipeline, why: result.why });
         continue;
       }
       const rule = decision.verdicts.find((v) => v.pipeline === pipeline)?.rule;
-      const result = await this.deps.runner.start(leadership.fence, action, rule === 'failback' ? 'failback' : 'failover', journals.get(pipeline), leadership.lost);
+      const result = await this.deps.runner
+        .start(leadership.fence, action, rule === 'failback' ? 'failback' : 'failover', journals.get(pipeline), leadership.lost)
+        .catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
       if (result.kind === 'fenced') break;
-      if (result.kind === 'retry') log.warn('switch not started; will decide again', { pipeline, why: result.why });
+      if (result.kind === 'retry') {
+        if (result.failed) this.countError('switch');
+        log.warn(result.opened ? 'switch started but not finished; will carry on' : 'switch not started; will decide again', { pipeline, why: result.why });
+      }
     }
     return decision;
   }
@@ -253,31 +345,57 @@ export class Controller {
     const busy = new Set([...inProgress.keys(), ...decision.actions.map((a) => a.route.pipeline)]);
     for (const intent of intents) {
       if (intent.refused || busy.has(intent.pipeline) || leadership.lost.aborted) continue;
-      const predecessor = intent.after === undefined ? undefined : predecessorOf(intent.after, intents, journals.get(intent.pipeline)?.journal);
-      const plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now, predecessor);
-      if (plan.kind === 'wait') continue;
-      busy.add(intent.pipeline);
-      if (plan.kind === 'done') {
-        await this.deps.intents.removeSwitchover(intent.id);
-        log.info('switchover needs nothing', { id: intent.id, reason: plan.reason });
-        continue;
+      // One intent on its own: a store call that fails (or an intent that cannot be planned) is
+      // logged, counted and tried again next tick; the other pipelines' intents go on.
+      try {
+        const outcome = await this.carryOut(intent, intents, read, journals, leadership, now);
+        if (outcome === 'fenced') return;
+        if (outcome !== 'not-due') busy.add(intent.pipeline);
+      } catch (err) {
+        busy.add(intent.pipeline);
+        this.countError('switchover');
+        log.warn('switchover not carried out; will retry', { id: intent.id, pipeline: intent.pipeline, error: errorText(err) });
       }
-      if (plan.kind === 'refuse') {
-        await this.deps.intents.updateSwitchover({ ...intent, refused: plan.reason });
-        log.warn('switchover refused', { id: intent.id, reason: plan.reason });
-        continue;
-      }
-      const kind = intent.drill ? 'drill' : 'switchover';
-      const result = await this.deps.runner.start(leadership.fence, plan.action, kind, journals.get(intent.pipeline), leadership.lost, { by: intent.by, id: intent.id });
-      if (result.kind === 'fenced') return;
-      if (result.kind === 'retry') {
-        log.warn('switchover not started; will retry', { id: intent.id, why: result.why });
-        continue;
-      }
-      // The journal now carries the switch; the intent is spent.
-      await this.deps.intents.removeSwitchover(intent.id);
-      log.info('switchover started', { id: intent.id, pipeline: intent.pipeline, to: intent.to, by: intent.by });
     }
+  }
+
+  private async carryOut(
+    intent: SwitchoverIntent,
+    intents: readonly SwitchoverIntent[],
+    read: ReadonlyMap<string, StoredRoute>,
+    journals: ReadonlyMap<string, StoredJournal>,
+    leadership: Leadership,
+    now: number,
+  ): Promise<'fenced' | 'handled' | 'not-due' | 'not-started'> {
+    const { log } = this.deps;
+    const predecessor = intent.after === undefined ? undefined : predecessorOf(intent.after, intents, journals.get(intent.pipeline)?.journal);
+    const plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now, predecessor);
+    if (plan.kind === 'wait') return 'not-due';
+    if (plan.kind === 'done') {
+      await this.deps.intents.removeSwitchover(intent.id);
+      log.info('switchover needs nothing', { id: intent.id, reason: plan.reason });
+      return 'handled';
+    }
+    if (plan.kind === 'refuse') {
+      await this.deps.intents.updateSwitchover({ ...intent, refused: plan.reason });
+      log.warn('switchover refused', { id: intent.id, reason: plan.reason });
+      return 'handled';
+    }
+    const kind = intent.drill ? 'drill' : 'switchover';
+    const result = await this.deps.runner.start(leadership.fence, plan.action, kind, journals.get(intent.pipeline), leadership.lost, { by: intent.by, id: intent.id });
+    if (result.kind === 'fenced') return 'fenced';
+    if (result.kind === 'retry') {
+      if (result.failed) this.countError('switch');
+      if (!result.opened) {
+        log.warn('switchover not started; will retry', { id: intent.id, why: result.why });
+        return 'not-started';
+      }
+      log.warn('switchover started but not finished; the journal carries it on', { id: intent.id, why: result.why });
+    }
+    // The journal now carries the switch; the intent is spent.
+    await this.deps.intents.removeSwitchover(intent.id);
+    log.info('switchover started', { id: intent.id, pipeline: intent.pipeline, to: intent.to, by: intent.by });
+    return 'handled';
   }
 
   private setReady(ready: boolean, reason: string): void {
@@ -308,4 +426,8 @@ export class Controller {
       this.deps.log.info('verdict', { pipeline: v.pipeline, state: v.state, rule: v.rule, rooms, reason: v.reason });
     }
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -2,7 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Controller } from './controller.js';
 
-/** /healthz (the process lives), /readyz (the store answers), /metrics, /status (JSON). */
+/**
+ * /healthz: the control loop completes ticks (503 with the reason when none has for the stall
+ * limit); /readyz: that, and the store answers; /metrics; /status (JSON).
+ */
 export function startHttpServer(controller: Controller, registry: Registry, port: number, host = '127.0.0.1'): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -10,9 +13,13 @@ export function startHttpServer(controller: Controller, registry: Registry, port
       res.writeHead(code, { 'content-type': type });
       res.end(body);
     };
-    if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
+    if (path === '/healthz') {
+      const h = controller.health();
+      return h.healthy ? send(200, 'text/plain', 'ok\n') : send(503, 'text/plain', `unhealthy: ${h.reason}\n`);
+    }
     if (path === '/readyz') {
       const s = controller.status();
+      if (!s.healthy) return send(503, 'text/plain', `not ready: ${s.unhealthyReason}\n`);
       return s.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', `not ready: ${s.notReadyReason}\n`);
     }
     if (path === '/status') return send(200, 'application/json', JSON.stringify(controller.status()));

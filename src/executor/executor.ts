@@ -46,7 +46,10 @@ export class Executor {
       // the route present and leaves it; the query route is then written by the next switch.
       const q = queryRouteOf(action.route, this.clock.now());
       if (q) {
-        const r = await this.queryRoutes.put(fence, q, (await this.queryRoutes.get(q.pipeline))?.version).catch((err: Error) => ({ kind: 'error', why: err.message }));
+        const r = await this.queryRoutes
+          .get(q.pipeline)
+          .then((stored) => this.queryRoutes.put(fence, q, stored?.version))
+          .catch((err: Error) => ({ kind: 'error', why: err.message }));
         if (r.kind !== 'written') this.log.warn('first query route not written; the next switch writes it', { pipeline, outcome: r.kind });
       }
     }

@@ -18,7 +18,7 @@ import type { Clock } from '../ports/clock.js';
 import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
-import type { Fence, RouteStore } from '../ports/route-store.js';
+import type { Fence, RouteStore, WriteOutcome } from '../ports/route-store.js';
 import { queryRouteOf, type QueryRoute } from '../core/model.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
 
@@ -28,8 +28,13 @@ export type RunResult =
   | { readonly kind: 'pending'; readonly journal: SwitchJournal }
   /** Not the leader any more: stop acting. */
   | { readonly kind: 'fenced' }
-  /** The journal or route moved under us, or a step failed: decide again next tick. */
-  | { readonly kind: 'retry'; readonly why: string };
+  /**
+   * The journal or route moved under us, or a step or a store call failed: decide again next
+   * tick. `failed`: an error (a store call that rejected, bad stored data), not a lost race.
+   * `opened`: the journal was saved before it stopped, so the switch is under way and resumes
+   * from the journal on a later tick.
+   */
+  | { readonly kind: 'retry'; readonly why: string; readonly failed?: boolean; readonly opened?: boolean };
 
 /**
  * Fault injection for tests: pause this long after saving this step, or before saving it (after
@@ -65,7 +70,10 @@ type StepOutcome = { readonly note: string; readonly ackAt?: number } | 'pending
 export class SwitchRunner {
   constructor(private readonly deps: SwitchRunnerDeps) {}
 
-  /** Opens the journal for a switch the core decided, then runs it as far as it goes. */
+  /**
+   * Opens the journal for a switch the core decided, then runs it as far as it goes. Never
+   * rejects: a failed store call or bad data comes back as `retry` with `failed`.
+   */
   async start(
     fence: Fence,
     action: SwitchAction,
@@ -90,17 +98,36 @@ export class SwitchRunner {
       steps: [],
       status: 'running',
     };
-    const opened = withStep(journal, { step: 'intent', at: now, ms: 0, by: this.deps.observer, note: action.reason });
-    const saved = await this.deps.journals.put(fence, opened, current?.version);
+    let opened: SwitchJournal;
+    let saved: WriteOutcome & { version?: string };
+    try {
+      opened = withStep(journal, { step: 'intent', at: now, ms: 0, by: this.deps.observer, note: action.reason });
+      saved = await this.save(`journal ${journal.id}`, () => this.deps.journals.put(fence, opened, current?.version));
+    } catch (err) {
+      return { kind: 'retry', why: errorText(err), failed: true };
+    }
     if (saved.kind === 'fenced') return { kind: 'fenced' };
     if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: 'journal changed since it was read' };
     this.deps.log.info('switch started', { id: opened.id, pipeline: opened.pipeline, from: action.from.room, to: action.route.room, epoch: action.route.epoch });
     await this.faultPoint('intent', 'after-save');
-    return this.advance(fence, { journal: opened, version: saved.version }, lost);
+    const result = await this.advance(fence, { journal: opened, version: saved.version }, lost);
+    return result.kind === 'retry' ? { ...result, opened: true } : result;
   }
 
-  /** Runs the journal's remaining steps until done, pending (verify) or stopped. */
+  /**
+   * Runs the journal's remaining steps until done, pending (verify) or stopped. Never rejects:
+   * a store call that fails (a step's work or the save after it) or a journal that cannot be run
+   * comes back as `retry` with `failed`, and the next call starts again from the last saved step.
+   */
   async advance(fence: Fence, stored: StoredJournal, lost: AbortSignal): Promise<RunResult> {
+    try {
+      return await this.advanceSteps(fence, stored, lost);
+    } catch (err) {
+      return { kind: 'retry', why: `switch ${stored.journal.id} not advanced: ${errorText(err)}`, failed: true };
+    }
+  }
+
+  private async advanceSteps(fence: Fence, stored: StoredJournal, lost: AbortSignal): Promise<RunResult> {
     let { journal, version } = stored;
     for (;;) {
       const step = nextStep(journal);
@@ -112,7 +139,7 @@ export class SwitchRunner {
         outcome = await this.run(step, fence, journal);
       } catch (err) {
         if (err instanceof FencedError) return this.fenced(step, journal);
-        return { kind: 'retry', why: `step ${step} failed: ${(err as Error).message}` };
+        return { kind: 'retry', why: `step ${step} failed: ${errorText(err)}`, failed: true };
       }
       if (outcome === 'pending') return { kind: 'pending', journal };
       await this.faultPoint(step, 'before-save');
@@ -121,7 +148,7 @@ export class SwitchRunner {
       if (step === 'record') {
         const verified = stepAt(next, 'verify');
         const record = toRecord(next, verified?.ackAt, verified?.note ?? '');
-        const finished = await this.deps.journals.finish(fence, next, record, version);
+        const finished = await this.save(`step ${step}`, () => this.deps.journals.finish(fence, next, record, version));
         if (finished.kind === 'fenced') return this.fenced(step, journal);
         if (finished.kind === 'conflict') return { kind: 'retry', why: 'journal changed while recording' };
         this.deps.metrics.step(step, at - started);
@@ -129,7 +156,7 @@ export class SwitchRunner {
         this.deps.log.info('switch recorded', { ...record });
         return { kind: 'done', journal: next };
       }
-      const saved = await this.deps.journals.put(fence, next, version);
+      const saved = await this.save(`step ${step}`, () => this.deps.journals.put(fence, next, version));
       if (saved.kind === 'fenced') return this.fenced(step, journal);
       if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: `journal changed while saving step ${step}` };
       this.deps.metrics.step(step, at - started);
@@ -137,6 +164,16 @@ export class SwitchRunner {
       journal = next;
       version = saved.version;
       await this.faultPoint(step, 'after-save');
+    }
+  }
+
+  /** A journal write; one that rejects (timeout, etcd away) is counted and said so. It may have applied. */
+  private async save<T>(what: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      this.deps.metrics.writeRejected('error');
+      throw new Error(`saving ${what} failed (it may have applied; the journal is read again next tick): ${errorText(err)}`);
     }
   }
 
@@ -212,6 +249,10 @@ export class SwitchRunner {
         return done('recorded');
     }
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 class FencedError extends Error {

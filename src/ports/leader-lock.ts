@@ -14,7 +14,7 @@ export interface LeaderInfo {
 
 export interface Leadership {
   readonly fence: Fence;
-  /** Aborted the moment leadership is known to be lost (lease lost, resigned, store error). */
+  /** Aborted the moment leadership is known to be lost (lease lost, resigned, store error); `resign()` aborts it too. */
   readonly lost: AbortSignal;
 }
 
@@ -26,7 +26,8 @@ export interface Leadership {
  * acting at once. Being told late is possible (a paused process learns only when it runs again),
  * which is why writes are fenced in the store and never trusted to this signal alone.
  * `resign()` gives leadership up at once so that another candidate takes over without waiting
- * for the lease to expire.
+ * for the lease to expire; it aborts the current leadership's `lost` before it returns (even when
+ * the store call fails), so nothing waits on a leadership that is gone.
  */
 export interface LeaderLock {
   campaign(signal: AbortSignal): Promise<Leadership>;

@@ -16,6 +16,8 @@ interface LeaseEvents {
  */
 export class EtcdLeaderLock implements LeaderLock {
   private current: Campaign | undefined;
+  /** Aborts the current leadership's `lost` signal (resign, watchdog, campaign error). */
+  private currentLost: AbortController | undefined;
   private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
@@ -35,6 +37,7 @@ export class EtcdLeaderLock implements LeaderLock {
     const campaign = this.election().campaign(this.id);
     this.current = campaign;
     const lost = new AbortController();
+    this.currentLost = lost;
     let lastKeepAlive = Date.now();
     (campaign as unknown as { lease: LeaseEvents }).lease.on('keepaliveSucceeded', () => {
       lastKeepAlive = Date.now();
@@ -58,35 +61,50 @@ export class EtcdLeaderLock implements LeaderLock {
       });
     });
 
-    // Say since when we lead (the key keeps its create revision, so the fence is unchanged).
-    // Best effort: a failure here means the lease is going, which the checks below catch.
-    await campaign.proclaim(JSON.stringify({ id: this.id, since: Date.now() })).catch((err: Error) => this.log.warn('could not proclaim leadership time', { err: err.message }));
-    const key = await campaign.getCampaignKey();
-    const res = await this.client.get(key).exec();
-    const kv = res.kvs[0];
-    if (!kv) {
+    try {
+      // Say since when we lead (the key keeps its create revision, so the fence is unchanged).
+      // Best effort: a failure here means the lease is going, which the checks below catch.
+      await campaign.proclaim(JSON.stringify({ id: this.id, since: Date.now() })).catch((err: Error) => this.log.warn('could not proclaim leadership time', { err: err.message }));
+      const key = await campaign.getCampaignKey();
+      const res = await this.client.get(key).exec();
+      const kv = res.kvs[0];
+      if (!kv) throw new Error(`elected, but our election key ${key} is already gone`);
+      lastKeepAlive = Date.now();
+      const limitMs = (this.ttlSeconds * 1000 * 2) / 3;
+      clearInterval(this.watchdog);
+      const watchdog = setInterval(() => {
+        const silentMs = Date.now() - lastKeepAlive;
+        if (silentMs > limitMs && !lost.signal.aborted) {
+          this.log.warn('lease keep-alive silent; giving up leadership', { silentMs, limitMs });
+          lost.abort(new Error(`no lease keep-alive for ${silentMs} ms`));
+        }
+      }, 100);
+      watchdog.unref();
+      this.watchdog = watchdog;
+      lost.signal.addEventListener('abort', () => clearInterval(watchdog), { once: true });
+      return { fence: { key, createRevision: kv.create_revision }, lost: lost.signal };
+    } catch (err) {
+      // Elected but unable to hold it: give the key up (revoking stops the keep-alive even if the
+      // revoke call fails), or this candidate would sit in front of every later campaign,
+      // its own included, while its lease is kept alive.
+      lost.abort(err);
       await campaign.resign().catch(() => undefined);
-      throw new Error(`elected, but our election key ${key} is already gone`);
+      throw err;
     }
-    lastKeepAlive = Date.now();
-    const limitMs = (this.ttlSeconds * 1000 * 2) / 3;
-    clearInterval(this.watchdog);
-    this.watchdog = setInterval(() => {
-      const silentMs = Date.now() - lastKeepAlive;
-      if (silentMs > limitMs && !lost.signal.aborted) {
-        this.log.warn('lease keep-alive silent; giving up leadership', { silentMs, limitMs });
-        lost.abort(new Error(`no lease keep-alive for ${silentMs} ms`));
-      }
-    }, 100);
-    this.watchdog.unref();
-    lost.signal.addEventListener('abort', () => clearInterval(this.watchdog), { once: true });
-    return { fence: { key, createRevision: kv.create_revision }, lost: lost.signal };
   }
 
+  /**
+   * Gives leadership up: the current leadership's `lost` aborts at once (so whoever waits on it
+   * stops acting and may campaign again), then the lease is revoked. Revoking stops the lease's
+   * keep-alive first, so even when the revoke call fails the key goes when the lease runs out.
+   */
   async resign(): Promise<void> {
     clearInterval(this.watchdog);
     const c = this.current;
+    const lost = this.currentLost;
     this.current = undefined;
+    this.currentLost = undefined;
+    if (lost && !lost.signal.aborted) lost.abort(new Error('resigned'));
     if (c) await c.resign();
   }
 
