@@ -45,7 +45,22 @@ export interface RouteStore<T extends Routed = Route> {
   put(fence: Fence, route: T, expectedVersion: string | undefined): Promise<WriteOutcome>;
   /**
    * Calls `onRoute` with the current route, then with every later one, in epoch order; routes with
-   * an epoch not above the last delivered are dropped. Returns a function that stops watching.
+   * an epoch not above the last delivered are dropped, unless a linearizable read proves the key was
+   * reset (re-created, or etcd restored from a backup): then `meta.reset` is true.
+   * Keeps following through any watch error (re-read, re-watch) and re-reads every `resyncMs`.
+   * `onError` only reports; it never means the watch has stopped. Returns a function that stops it.
    */
-  watch(pipeline: string, onRoute: (route: T) => void, onError: (err: Error) => void): Promise<() => Promise<void>>;
+  watch(pipeline: string, onRoute: (route: T, meta: RouteDelivery) => void, onError: (err: Error) => void, opts?: WatchOptions): Promise<() => Promise<void>>;
+}
+
+/** How a route reached a watcher. */
+export interface RouteDelivery {
+  /** The key was reset (re-created or restored): this route's epoch is below the last delivered. */
+  readonly reset: boolean;
+  readonly previousEpoch?: number;
+}
+
+export interface WatchOptions {
+  /** Backstop re-read period (default 5000 ms). */
+  readonly resyncMs?: number;
 }

@@ -47,13 +47,14 @@ export class QueryRouter {
     const store = new EtcdRouteStore<QueryRoute>(this.etcd, this.opts.etcd.prefix ?? '/switchyard', 'query-routes');
     this.stopWatch = await store.watch(
       this.opts.pipeline,
-      (route) => {
+      (route, meta) => {
+        if (meta.reset) this.log.warn('query route key was reset (re-created or restored); following it', { epoch: route.epoch, previousEpoch: meta.previousEpoch });
         this.current = route;
         this.log.info('query route', { epoch: route.epoch, room: route.room, url: route.url });
         this.opts.onRoute?.(route);
         for (const w of this.waiters.splice(0)) w();
       },
-      (err) => this.log.warn('query route watch error; keeping the last known route', { error: err.message }),
+      (err) => this.log.warn('query route watch error; re-reading the route and watching again', { error: err.message }),
     );
     if (!this.current) await this.nextRoute(0, this.opts.flipWaitMs ?? 5000);
     if (!this.current) throw new Error(`no query route for pipeline ${this.opts.pipeline} in etcd`);
