@@ -1,13 +1,16 @@
 // A Kafka consumer that follows its pipeline's route across rooms.
 //
-// It watches the route in etcd. On a higher epoch it stops consuming in the old room (bounded:
-// a dead room cannot hold it up), restarts in the new room from (last processed event time -
-// margin) per partition, and reports how long each part of the move took. Event time is the
-// record timestamp the producer wrote into both rooms, so it names the same place in either log.
+// It follows the route in etcd (through watch errors and compactions: see RouteStore.watch). On a
+// higher epoch it first reaches the new room (connects, checks the topics); only then does it let
+// go of the old room (bounded: a dead room cannot hold it up) and restart in the new one from
+// (last processed timestamp - margin) per partition (src/sdk/offset-plan.ts). A room it cannot
+// reach is reported (status, metric, presence in etcd) and, by `onUnreachableRoom`, the old room
+// is kept while it works ('stay', the default) or consumption stops ('stop') (ADR 0008).
 //
-// Why this loses nothing: every record with an event time after the watermark was not yet
+// Why this loses nothing: every record with a timestamp after the watermark was not yet
 // processed; `fetchTopicOffsetsByTimestamp(wm - margin)` returns an offset at or before the first
-// such record in the new room. Records between (wm - margin) and wm may be processed twice.
+// such record in the new room. Records between (wm - margin) and wm may be read twice; those the
+// dual producer wrote carry an id, and the ones already processed are dropped (record-ids.ts).
 
 import type { Consumer, EachMessagePayload, Admin } from 'kafkajs';
 import type { Etcd3 } from 'etcd3';
@@ -22,12 +25,18 @@ import { silentLogger, type Logger } from '../ports/logger.js';
 import type { RouteStore } from '../ports/route-store.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
 import { withTimeout } from './timeout.js';
+import type { RouteDelivery } from '../ports/route-store.js';
+import { EtcdConsumerAnnouncer } from '../adapters/etcd/consumer-registry.js';
+import type { ConsumerPresence } from '../ports/consumer-registry.js';
+import { noSdkMetrics, type SdkMetrics } from '../ports/sdk-metrics.js';
+import { planPlacement, type Placement } from './offset-plan.js';
+import { Deduplicator, eventTimeOf, recordIdOf } from './record-ids.js';
 
 export interface RoutedMessage {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
-  /** Event time: the record's timestamp, epoch ms. */
+  /** Event time, epoch ms: the producer's `sy-et` header when it set one, else the record's timestamp. */
   readonly timestamp: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
@@ -71,8 +80,34 @@ export interface RoutedConsumerOptions {
    * records the old consumer still delivers are dropped.
    */
   readonly stopTimeoutMs?: number;
+  /**
+   * When the route names a room this client cannot reach: keep consuming the old room while it
+   * works ('stay', the default), or stop consuming until the new room answers ('stop'). Either
+   * way the client keeps trying the new room, says so in its presence (the controller's verify
+   * step sees it) and in `status()`, and sets `switchyard_sdk_route_unreachable`. ADR 0008.
+   */
+  readonly onUnreachableRoom?: 'stay' | 'stop';
+  /** Backstop re-read of the route (default 5000 ms); the watch is the fast path. */
+  readonly resyncMs?: number;
+  /** Lease TTL of this instance's presence key (default 10 s). */
+  readonly presenceTtlSeconds?: number;
+  readonly metrics?: SdkMetrics;
   readonly logger?: Logger;
   readonly onFlip?: (report: FlipReport) => void;
+}
+
+/** What this instance is doing, as it also tells the controller (its presence key). */
+export interface RoutedConsumerStatus {
+  readonly consumer: string;
+  readonly state: ConsumerPresence['state'];
+  /** The newest route seen. */
+  readonly epoch: number | undefined;
+  readonly room: string | undefined;
+  /** The route actually consumed now. */
+  readonly servingEpoch: number | undefined;
+  readonly servingRoom: string | undefined;
+  readonly reason: string | undefined;
+  readonly duplicatesDropped: number;
 }
 
 interface Active {
@@ -81,11 +116,6 @@ interface Active {
   readonly generation: number;
   /** Silences this consumer's client logs once it is abandoned in a dead room. */
   readonly mute: { value: boolean };
-}
-
-interface Placement {
-  readonly offsets: Map<string, { partition: number; offset: string }[]>;
-  readonly seekFrom: Record<string, Record<number, number>>;
 }
 
 interface PendingReport {
@@ -105,6 +135,13 @@ export class RoutedConsumer {
   /** The generation whose first record has been acknowledged to the controller. */
   private ackedGeneration = 0;
   private readonly instanceId = randomUUID().slice(0, 8);
+  private announcer: EtcdConsumerAnnouncer | undefined;
+  private readonly dedup = new Deduplicator();
+  private readonly metrics: SdkMetrics;
+  private presence: { state: ConsumerPresence['state']; reason?: string } = { state: 'starting' };
+  private duplicatesDropped = 0;
+  /** Set while the newest route's room cannot be reached; the old consumer may still be serving. */
+  private stoppedForUnreachable = false;
   private stopWatch: (() => Promise<void>) | undefined;
   private active: Active | undefined;
   private generation = 0;
@@ -120,11 +157,49 @@ export class RoutedConsumer {
 
   constructor(private readonly opts: RoutedConsumerOptions) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'routed-consumer', pipeline: opts.pipeline });
+    this.metrics = opts.metrics ?? noSdkMetrics;
+  }
+
+  /** This instance's name in acknowledgements and presence keys. */
+  get consumerId(): string {
+    return `${this.opts.clientId ?? 'sdk'}-${this.instanceId}`;
   }
 
   /** The route currently consumed, if any. */
   get route(): Route | undefined {
     return this.active?.route;
+  }
+
+  status(): RoutedConsumerStatus {
+    return {
+      consumer: this.consumerId,
+      state: this.presence.state,
+      epoch: this.latest?.epoch,
+      room: this.latest?.room,
+      servingEpoch: this.active?.route.epoch,
+      servingRoom: this.active?.route.room,
+      reason: this.presence.reason,
+      duplicatesDropped: this.duplicatesDropped,
+    };
+  }
+
+  /** Says what this instance does now, in etcd (best effort: the lease keeps it only while we live). */
+  private setPresence(state: ConsumerPresence['state'], reason?: string): void {
+    this.presence = { state, ...(reason !== undefined && { reason }) };
+    const latest = this.latest;
+    if (!latest || !this.announcer || this.closed) return;
+    const serving = this.active?.route;
+    const presence: ConsumerPresence = {
+      consumer: this.consumerId,
+      pipeline: this.opts.pipeline,
+      epoch: latest.epoch,
+      room: latest.room,
+      state,
+      ...(serving && { servingRoom: serving.room, servingEpoch: serving.epoch }),
+      since: Date.now(),
+      ...(reason !== undefined && { reason }),
+    };
+    this.announcer.announce(presence).catch((err: Error) => this.log.debug('could not announce presence', { error: err.message }));
   }
 
   /** Starts watching the route; resolves once the watch is in place (consuming starts on the first route). */
@@ -134,18 +209,26 @@ export class RoutedConsumer {
     this.routes = new EtcdRouteStore(this.etcd, prefix);
     this.marks = new EtcdWatermarkStore(this.etcd, prefix);
     this.journals = new EtcdJournalStore(this.etcd, prefix);
+    this.announcer = new EtcdConsumerAnnouncer(this.etcd, prefix, this.opts.presenceTtlSeconds ?? 10);
     this.flushTimer = setInterval(() => void this.flush(), this.opts.watermarkFlushMs ?? 200);
     this.stopWatch = await this.routes.watch(
       this.opts.pipeline,
-      (route) => this.onRoute(route),
-      (err) => this.log.warn('route watch error; keeping the last known route', { error: err.message }),
+      (route, meta) => this.onRoute(route, meta),
+      (err) => {
+        this.metrics.watchError(this.opts.pipeline);
+        this.log.warn('route watch error; re-reading the route and watching again', { error: err.message });
+      },
+      this.opts.resyncMs !== undefined ? { resyncMs: this.opts.resyncMs } : {},
     );
   }
 
-  private onRoute(route: Route): void {
-    if (this.latest && route.epoch <= this.latest.epoch) return;
+  private onRoute(route: Route, meta: RouteDelivery = { reset: false }): void {
+    if (this.latest && route.epoch <= this.latest.epoch && !meta.reset) return;
+    if (meta.reset) this.log.warn('route key was reset (re-created or restored); following it', { epoch: route.epoch, previousEpoch: meta.previousEpoch });
     this.latest = route;
+    this.metrics.route(this.opts.pipeline, route.epoch, true);
     this.log.info('route seen', { epoch: route.epoch, room: route.room, chain: route.chain });
+    this.setPresence(this.active ? 'moving' : 'starting');
     const seenAt = Date.now();
     // Moves run one at a time, in epoch order; a move overtaken by a newer route gives way.
     this.chain = this.chain.then(() => this.moveTo(route, seenAt)).catch((err: Error) => {
@@ -161,23 +244,35 @@ export class RoutedConsumer {
         return;
       } catch (err) {
         attempt++;
-        this.log.warn('could not start in the new room; retrying', { room: route.room, attempt, error: (err as Error).message });
+        const reason = `cannot start in ${route.room}: ${(err as Error).message}`;
+        this.metrics.route(this.opts.pipeline, route.epoch, false);
+        this.log.error('route names a room this client cannot reach; retrying', { room: route.room, epoch: route.epoch, attempt, error: (err as Error).message, policy: this.opts.onUnreachableRoom ?? 'stay' });
+        await this.onUnreachable(reason);
         await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
       }
     }
   }
 
-  private async moveOnce(route: Route, seenAt: number): Promise<void> {
+  /** The new room cannot be reached: keep the old room ('stay') or stop consuming ('stop'). */
+  private async onUnreachable(reason: string): Promise<void> {
     const old = this.active;
-    if (old && old.route.epoch >= route.epoch) return;
-    const generation = ++this.generation;
-    this.active = undefined;
-    if (old) {
+    if ((this.opts.onUnreachableRoom ?? 'stay') === 'stop' && old) {
+      this.generation++;
+      this.active = undefined;
+      this.stoppedForUnreachable = true;
       await this.stopConsumer(old.consumer, old.route.room);
       old.mute.value = true;
+      await this.flush();
     }
-    const stoppedOldAt = Date.now();
+    this.setPresence('unreachable', this.active ? `${reason}; still consuming ${this.active.route.room} (epoch ${this.active.route.epoch})` : `${reason}; not consuming`);
+  }
 
+  private async moveOnce(route: Route, seenAt: number): Promise<void> {
+    const old = this.active;
+    if (old?.route === route) return;
+
+    // Reach the new room before letting go of the old one: a room this client cannot reach must
+    // not cost it the room it can (ADR 0008).
     const muted = { value: false };
     const roomLog = this.log.child({ room: route.room });
     const kafka = createKafka({
@@ -190,16 +285,7 @@ export class RoutedConsumer {
       },
       timeoutMs: 3000,
     });
-    const movingRooms = old !== undefined && old.route.room !== route.room;
     const admin = kafka.admin();
-    await admin.connect();
-    let placement: Placement;
-    try {
-      placement = await this.planOffsets(admin, route, movingRooms);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-
     const consumer = kafka.consumer({
       groupId: route.consumerGroup,
       sessionTimeout: 6000,
@@ -207,15 +293,43 @@ export class RoutedConsumer {
       maxWaitTimeInMs: 50,
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 },
     });
-    await consumer.connect();
-    for (const topic of route.kafka.topics) {
-      await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? false });
+    let placement: Placement;
+    let stoppedOldAt: number;
+    try {
+      await admin.connect();
+      await admin.fetchTopicMetadata({ topics: [...route.kafka.topics] });
+      await consumer.connect();
+      for (const topic of route.kafka.topics) {
+        await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? false });
+      }
+      if (this.closed || this.latest !== route) throw new Superseded();
+
+      // The cut-over: from here on, anything the old consumer still delivers is dropped unprocessed,
+      // so its watermarks are final when the new room's offsets are planned from them.
+      this.generation++;
+      this.active = undefined;
+      if (old) {
+        await this.stopConsumer(old.consumer, old.route.room);
+        old.mute.value = true;
+      }
+      stoppedOldAt = Date.now();
+      placement = await planPlacement(admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs);
+    } catch (err) {
+      muted.value = true;
+      void admin.disconnect().catch(() => undefined);
+      void withTimeout(consumer.disconnect(), 1000).catch(() => undefined);
+      if (err instanceof Superseded) return;
+      throw err;
     }
+    void admin.disconnect().catch(() => undefined);
+    const generation = this.generation;
     if (this.closed || this.latest !== route) {
       await this.stopConsumer(consumer, route.room);
       return;
     }
+    const wasMove = old !== undefined || this.stoppedForUnreachable;
     this.active = { route, consumer, generation, mute: muted };
+    this.stoppedForUnreachable = false;
     await consumer.run({ eachMessage: (p) => this.handle(p, route, generation) });
     // Seeks placed right after run(): kafkajs applies them before the next fetch and drops any
     // batch fetched for a partition whose seek is pending, so nothing before them is processed.
@@ -224,43 +338,10 @@ export class RoutedConsumer {
       for (const { partition, offset } of partitions) consumer.seek({ topic, partition, offset });
     }
     const seekedAt = Date.now();
-    this.pendingReport = old ? { fromRoom: old.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom } : undefined;
-    this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom });
-  }
-
-  /**
-   * Where the group starts in the room it is about to consume from. Moving rooms: by event time,
-   * from the watermarks. First start: committed offsets stand; where the group has none but a
-   * watermark exists (another instance consumed before), by event time too.
-   */
-  private async planOffsets(admin: Admin, route: Route, movingRooms: boolean): Promise<Placement> {
-    const placement: Placement = { offsets: new Map(), seekFrom: {} };
-    for (const topic of route.kafka.topics) {
-      const marks = await this.mergedWatermarks(route.consumerGroup, topic);
-      if (marks.size === 0) continue;
-      if (!movingRooms) {
-        const committed = await admin.fetchOffsets({ groupId: route.consumerGroup, topics: [topic] });
-        const hasCommitted = committed.some((t) => t.partitions.some((p) => Number(p.offset) >= 0));
-        if (hasCommitted) continue;
-      }
-      // Partitions we never processed restart from the oldest watermark we hold: nothing newer
-      // than it can have been skipped on them either.
-      const oldest = Math.min(...marks.values());
-      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-      const partitions = metadata.topics[0]?.partitions.map((p) => p.partitionId) ?? [];
-      const from = new Map<number, number>();
-      for (const p of partitions) from.set(p, Math.max(0, (marks.get(p) ?? oldest) - this.opts.marginMs));
-      const byTimestamp = new Map<number, number[]>();
-      for (const [p, ts] of from) byTimestamp.set(ts, [...(byTimestamp.get(ts) ?? []), p]);
-      const placed: { partition: number; offset: string }[] = [];
-      for (const [ts, ps] of byTimestamp) {
-        const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, ts);
-        for (const o of offsets) if (ps.includes(o.partition)) placed.push({ partition: o.partition, offset: o.offset });
-      }
-      placement.offsets.set(topic, placed);
-      placement.seekFrom[topic] = Object.fromEntries(from);
-    }
-    return placement;
+    this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom } : undefined;
+    this.metrics.route(this.opts.pipeline, route.epoch, true);
+    this.setPresence('consuming');
+    this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom, fallback: placement.fallback });
   }
 
   private async mergedWatermarks(group: string, topic: string): Promise<Map<number, number>> {
@@ -279,17 +360,24 @@ export class RoutedConsumer {
     if (generation !== this.generation) return;
     const { topic, partition, message } = payload;
     const timestamp = Number(message.timestamp);
+    const id = recordIdOf(message.headers);
+    if (this.dedup.isDuplicate(topic, partition, id)) {
+      this.duplicatesDropped++;
+      this.metrics.duplicateDropped(this.opts.pipeline);
+      return;
+    }
     await this.opts.eachMessage({
       topic,
       partition,
       offset: message.offset,
-      timestamp,
+      timestamp: eventTimeOf(message.headers, timestamp),
       key: message.key,
       value: message.value,
       headers: message.headers ?? {},
       room: route.room,
       epoch: route.epoch,
     });
+    this.dedup.processed(topic, partition, id);
     let marks = this.watermarks.get(topic);
     if (!marks) this.watermarks.set(topic, (marks = new Map()));
     if (timestamp > (marks.get(partition) ?? 0)) {
@@ -299,7 +387,7 @@ export class RoutedConsumer {
     if (this.ackedGeneration !== generation) {
       // Tell the controller's verify step that this route serves: the first record is processed.
       this.ackedGeneration = generation;
-      const consumer = `${this.opts.clientId ?? 'sdk'}-${this.instanceId}`;
+      const consumer = this.consumerId;
       this.journals
         ?.ack(this.opts.pipeline, { consumer, epoch: route.epoch, room: route.room, firstMessageAt: Date.now() })
         .catch((err: Error) => this.log.warn('could not acknowledge the route', { epoch: route.epoch, error: err.message }));
@@ -357,8 +445,14 @@ export class RoutedConsumer {
     this.generation++;
     if (active) await this.stopConsumer(active.consumer, active.route.room);
     await this.flush();
+    await this.announcer?.withdraw();
     this.etcd?.close();
   }
+}
+
+/** A move given up because a newer route (or close) overtook it. */
+class Superseded extends Error {
+  override readonly name = 'Superseded';
 }
 
 export function createRoutedConsumer(opts: RoutedConsumerOptions): RoutedConsumer {
