@@ -11,7 +11,7 @@ import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
 import { EtcdIntentStore } from './adapters/etcd/intent-store.js';
 import { userInfo } from 'node:os';
 import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
-import { SwitchRunner, type FaultPause } from './executor/switch-runner.js';
+import { SwitchRunner, type FaultPause, type SwitchRunnerDeps } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
 import type { QueryRoute, Topology } from './core/model.js';
 import { readFileSync } from 'node:fs';
@@ -129,8 +129,13 @@ function faultPause(): FaultPause | undefined {
   return { step: step as SwitchStep, ms: Number(ms), when };
 }
 
-/** The Service actuator, when the topology asks for one: pipeline -> chain -> a note of what it did. */
-function buildServicePointer(config: LoadedConfig): ((pipeline: string, chain: string) => Promise<string | undefined>) | undefined {
+/**
+ * The Service actuator, when the topology asks for one: (pipeline, chain, route epoch) -> a note
+ * of what it did. A patch refused because the Service carries this epoch or a later one is a
+ * note, not a failure (a later switch owns the Service); a 409 or a timeout fails the step, which
+ * the next tick retries from a fresh read.
+ */
+function buildServicePointer(config: LoadedConfig, log: Logger): SwitchRunnerDeps['pointService'] {
   const k = config.controller.kubernetes;
   const topology: Topology = config.topology;
   if (!k || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
@@ -142,11 +147,20 @@ function buildServicePointer(config: LoadedConfig): ((pipeline: string, chain: s
     kc.loadFromCluster();
   }
   const actuator = new ServiceSelectorActuator(kc);
-  return async (pipeline, chain) => {
+  return async (pipeline, chain, epoch) => {
     const svc = topology.pipelines.get(pipeline)?.service;
     if (!svc) return undefined;
-    await actuator.point({ namespace: svc.namespace, name: svc.name }, { [svc.selectorKey]: chain });
-    return `service ${svc.namespace}/${svc.name} selector ${svc.selectorKey}=${chain}`;
+    const name = `service ${svc.namespace}/${svc.name}`;
+    const outcome = await actuator.point({ namespace: svc.namespace, name: svc.name }, { [svc.selectorKey]: chain }, epoch);
+    switch (outcome.kind) {
+      case 'patched':
+        return `${name} selector ${svc.selectorKey}=${chain} at route epoch ${epoch}`;
+      case 'already':
+        return `${name} already selects ${svc.selectorKey}=${chain} at route epoch ${epoch}`;
+      case 'refused':
+        log.warn('service not patched: it carries this route epoch or a later one', { pipeline, service: name, epoch, reason: outcome.reason });
+        return `${name} not patched: ${outcome.reason}`;
+    }
   };
 }
 
@@ -160,7 +174,7 @@ export function buildSwitchRunner(
   metrics: ControllerMetrics,
   pause?: FaultPause,
 ): SwitchRunner {
-  const pointService = buildServicePointer(config);
+  const pointService = buildServicePointer(config, log.child({ component: 'service-selector' }));
   return new SwitchRunner({
     ...(pointService && { pointService }),
     journals,

@@ -52,8 +52,12 @@ export interface SwitchRunnerDeps {
   readonly routes: RouteStore;
   readonly queryRoutes: RouteStore<QueryRoute>;
   readonly watermarks: WatermarkStore;
-  /** Points a pipeline's Kubernetes Service at a chain, where the pipeline names one. */
-  readonly pointService?: (pipeline: string, chain: string) => Promise<string | undefined>;
+  /**
+   * Points a pipeline's Kubernetes Service at a chain under a route epoch, where the pipeline
+   * names one; returns a note of what it did. Conditional on the epoch (a Service already at this
+   * epoch or a later one is left alone), so repeating the step is safe.
+   */
+  readonly pointService?: (pipeline: string, chain: string, epoch: number) => Promise<string | undefined>;
   /** Does this OLAP endpoint answer a query now? (verify step) */
   readonly olapAnswers: (url: string) => Promise<boolean>;
   readonly observer: string;
@@ -221,8 +225,8 @@ export class SwitchRunner {
         return done(`route ${j.to.chain}@${j.to.room} written at epoch ${j.to.epoch}`);
       }
       case 'flip-queries': {
-        // Idempotent: re-pointing a Service at the same chain changes nothing.
-        const service = (await this.deps.pointService?.(j.pipeline, j.to.chain)) ?? '';
+        // Idempotent: the Service is patched only if it carries an older route epoch than ours.
+        const service = (await this.deps.pointService?.(j.pipeline, j.to.chain, j.to.epoch)) ?? '';
         const target = queryRouteOf(j.to, this.deps.clock.now());
         if (!target) return done(`no query route: the target room has no OLAP endpoint${service && `; ${service}`}`);
         const stored = await this.deps.queryRoutes.get(j.pipeline);

@@ -25,14 +25,21 @@ afterAll(async () => {
 
 describe('switch runner on a real etcd', () => {
   it('runs every step in order, flips consumer and query routes, points the Service, records once', async () => {
-    const patches: unknown[] = [];
+    // A loopback stand-in for the API server: one Service at route epoch 1, selecting primary.
+    const requests: { method?: string; url?: string; body?: unknown }[] = [];
+    const svc = { metadata: { name: 'olap', namespace: 'data', resourceVersion: '7', annotations: { 'switchyard.io/route-epoch': '1' } }, spec: { selector: { 'switchyard.io/chain': 'primary' } } };
     const api = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
-        patches.push({ method: req.method, url: req.url, body: JSON.parse(body) });
+        requests.push({ method: req.method, url: req.url, ...(body && { body: JSON.parse(body) }) });
+        if (req.method === 'PATCH') {
+          const patch = JSON.parse(body) as typeof svc;
+          svc.metadata = { ...svc.metadata, ...patch.metadata, resourceVersion: '8', annotations: { ...svc.metadata.annotations, ...patch.metadata.annotations } };
+          svc.spec.selector = { ...svc.spec.selector, ...patch.spec.selector };
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"apiVersion":"v1","kind":"Service","metadata":{"name":"olap"}}');
+        res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Service', ...svc }));
       });
     });
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
@@ -57,9 +64,9 @@ describe('switch runner on a real etcd', () => {
       queryRoutes,
       watermarks: new EtcdWatermarkStore(etcd, prefix),
       olapAnswers: async () => true,
-      pointService: async (_p, chain) => {
-        await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': chain });
-        return `service data/olap selector switchyard.io/chain=${chain}`;
+      pointService: async (_p, chain, epoch) => {
+        const outcome = await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': chain }, epoch);
+        return `service data/olap ${outcome.kind} switchyard.io/chain=${chain} at epoch ${epoch}`;
       },
       observer: 'runner-test',
       verifyTimeoutMs: 0,
@@ -74,11 +81,18 @@ describe('switch runner on a real etcd', () => {
       const stored = (await journals.list()).get('live')!;
       expect(stored.journal.steps.map((s) => s.step)).toEqual([...SWITCH_STEPS]);
       expect(stored.journal.steps.find((s) => s.step === 'flip-queries')!.note).toBe(
-        `query route ${LOCAL.rooms['room-b'].olap} (room-b) written at epoch 2; service data/olap selector switchyard.io/chain=standby`,
+        `query route ${LOCAL.rooms['room-b'].olap} (room-b) written at epoch 2; service data/olap patched switchyard.io/chain=standby at epoch 2`,
       );
       expect((await routes.get('live'))!.route).toMatchObject({ epoch: 2, room: 'room-b' });
       expect((await queryRoutes.get('live'))!.route).toMatchObject({ epoch: 2, room: 'room-b', url: LOCAL.rooms['room-b'].olap });
-      expect(patches).toEqual([{ method: 'PATCH', url: '/api/v1/namespaces/data/services/olap', body: { spec: { selector: { 'switchyard.io/chain': 'standby' } } } }]);
+      expect(requests).toEqual([
+        { method: 'GET', url: '/api/v1/namespaces/data/services/olap' },
+        {
+          method: 'PATCH',
+          url: '/api/v1/namespaces/data/services/olap',
+          body: { metadata: { resourceVersion: '7', annotations: { 'switchyard.io/route-epoch': '2' } }, spec: { selector: { 'switchyard.io/chain': 'standby' } } },
+        },
+      ]);
       const history = await journals.history('live');
       expect(history).toHaveLength(1);
       expect(history[0]).toMatchObject({ id: 'live-e2', outcome: 'unverified', detectedAfterMs: 700, leaders: ['runner-test'] });
