@@ -41,12 +41,12 @@ export function eventTimeOf(headers: Record<string, unknown> | undefined, kafkaT
 }
 
 /**
- * Per partition, the highest sequence processed from each producer. Bounded: past `maxProducers`
- * per partition, the producer heard from longest ago is forgotten (its late duplicates would then
- * be processed again, within the replay margin).
+ * Per partition, the highest sequence processed from each producer, and that record's timestamp.
+ * Bounded: past `maxProducers` per partition, the producer heard from longest ago is forgotten
+ * (its late duplicates would then be processed again, within the replay margin).
  */
 export class Deduplicator {
-  private readonly seen = new Map<string, Map<string, number>>();
+  private readonly seen = new Map<string, Map<string, { sequence: number; stamp: number }>>();
 
   constructor(private readonly maxProducers = 1024) {}
 
@@ -54,11 +54,11 @@ export class Deduplicator {
   isDuplicate(topic: string, partition: number, id: RecordId | undefined): boolean {
     if (!id) return false;
     const last = this.seen.get(`${topic}/${partition}`)?.get(id.producer);
-    return last !== undefined && id.sequence <= last;
+    return last !== undefined && id.sequence <= last.sequence;
   }
 
-  /** Records that this record was processed. */
-  processed(topic: string, partition: number, id: RecordId | undefined): void {
+  /** Records that this record (with this Kafka timestamp) was processed. */
+  processed(topic: string, partition: number, id: RecordId | undefined, stamp: number): void {
     if (!id) return;
     const key = `${topic}/${partition}`;
     let producers = this.seen.get(key);
@@ -66,7 +66,25 @@ export class Deduplicator {
     const last = producers.get(id.producer);
     // Re-inserting keeps the map in order of last use, so the first key is the stalest.
     producers.delete(id.producer);
-    producers.set(id.producer, Math.max(last ?? -1, id.sequence));
+    producers.set(id.producer, last && last.sequence > id.sequence ? last : { sequence: id.sequence, stamp });
     if (producers.size > this.maxProducers) producers.delete(producers.keys().next().value as string);
+  }
+
+  /**
+   * Per partition, the oldest "last processed" timestamp among producers whose last record lies
+   * within `windowMs` of the partition's watermark. A producer's later records carry later
+   * timestamps (the producer keeps them monotonic), so restarting another room from here cannot
+   * skip a record of a producer that was late in the old room by up to `windowMs`.
+   */
+  laggards(topic: string, watermarks: ReadonlyMap<number, number>, windowMs: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [partition, wm] of watermarks) {
+      const producers = this.seen.get(`${topic}/${partition}`);
+      if (!producers) continue;
+      let oldest = wm;
+      for (const { stamp } of producers.values()) if (stamp >= wm - windowMs && stamp < oldest) oldest = stamp;
+      if (oldest < wm) out.set(partition, oldest);
+    }
+    return out;
   }
 }

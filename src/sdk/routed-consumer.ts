@@ -87,6 +87,12 @@ export interface RoutedConsumerOptions {
    * step sees it) and in `status()`, and sets `switchyard_sdk_route_unreachable`. ADR 0008.
    */
   readonly onUnreachableRoom?: 'stay' | 'stop';
+  /**
+   * How far behind the others a producer's last processed record may be and still pull a move's
+   * restart point back to it (default 30 s; see Deduplicator.laggards). Larger covers longer
+   * per-producer delays in the old room, at the cost of reading (not processing) more on a move.
+   */
+  readonly lateProducerWindowMs?: number;
   /** Backstop re-read of the route (default 5000 ms); the watch is the fast path. */
   readonly resyncMs?: number;
   /** Lease TTL of this instance's presence key (default 10 s). */
@@ -352,6 +358,9 @@ export class RoutedConsumer {
     } catch (err) {
       this.log.warn('could not read stored watermarks; using this process\'s own', { error: (err as Error).message });
     }
+    // A producer behind the others here (its records arrived late in this room) pulls the restart
+    // point back to its own last processed record; the records replayed for it are dropped by id.
+    for (const [p, ts] of this.dedup.laggards(topic, merged, this.opts.lateProducerWindowMs ?? 30_000)) merged.set(p, ts);
     return merged;
   }
 
@@ -377,7 +386,7 @@ export class RoutedConsumer {
       room: route.room,
       epoch: route.epoch,
     });
-    this.dedup.processed(topic, partition, id);
+    this.dedup.processed(topic, partition, id, timestamp);
     let marks = this.watermarks.get(topic);
     if (!marks) this.watermarks.set(topic, (marks = new Map()));
     if (timestamp > (marks.get(partition) ?? 0)) {
