@@ -115,7 +115,7 @@ describe('HA controller under faults', () => {
     let producing = true;
     const loop = (async () => {
       for (let seq = 0; producing; seq++) {
-        await producer.send(stack!.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]);
+        await producer.send(stack!.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]).catch(() => undefined);
         await sleep(20);
       }
     })();
@@ -152,7 +152,7 @@ describe('HA controller under faults', () => {
       producing = false;
       await loop;
       await consumer.close();
-      await producer.close();
+      await producer.close(1000);
     }
   });
 
