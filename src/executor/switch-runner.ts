@@ -15,12 +15,13 @@ import {
 } from '../core/journal.js';
 import type { Action } from '../core/decide.js';
 import type { Clock } from '../ports/clock.js';
-import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
+import type { ConsumerAck, JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
 import type { Fence, RouteStore, WriteOutcome } from '../ports/route-store.js';
 import { queryRouteOf, type QueryRoute } from '../core/model.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
+import type { ConsumerPresence, ConsumerRegistry } from '../ports/consumer-registry.js';
 
 export type RunResult =
   | { readonly kind: 'done'; readonly journal: SwitchJournal }
@@ -52,6 +53,8 @@ export interface SwitchRunnerDeps {
   readonly routes: RouteStore;
   readonly queryRoutes: RouteStore<QueryRoute>;
   readonly watermarks: WatermarkStore;
+  /** The pipeline's live SDK consumer instances: the ones a switch must move (fence-old, verify). */
+  readonly consumers: ConsumerRegistry;
   /**
    * Points a pipeline's Kubernetes Service at a chain under a route epoch, where the pipeline
    * names one; returns a note of what it did. Conditional on the epoch (a Service already at this
@@ -204,8 +207,17 @@ export class SwitchRunner {
       case 'gate':
         // The core applied every gate (quorum, pause, dwell, rate, data budget) before deciding.
         return done(`passed at decision time: ${j.reason}`);
-      case 'fence-old':
-        return done(`chain ${j.from.chain}@${j.from.room} fenced by epoch: clients drop routes at or below epoch ${j.from.epoch}; no actuator configured`);
+      case 'fence-old': {
+        // Nothing here stops a consumer: each SDK consumer fences itself, letting go of a route
+        // once it sees a higher epoch. This step says who there is to move.
+        const live = await this.deps.consumers.live(j.pipeline);
+        const onOld = live.filter((c) => (servingEpochOf(c) ?? Infinity) < j.to.epoch);
+        const who = onOld.length > 0 ? ` (${onOld.map((c) => `${c.consumer} in ${c.servingRoom ?? c.room}`).join(', ')})` : '';
+        return done(
+          `${live.length} live consumer(s), ${onOld.length} serving an epoch below ${j.to.epoch}${who}; ` +
+            `not stopped by the controller: an SDK consumer stops using its route when it sees a newer epoch, and epoch ${j.to.epoch} is written at flip-consumers`,
+        );
+      }
       case 'place-offsets': {
         const parts: string[] = [];
         for (const topic of j.to.kafka.topics) {
@@ -238,21 +250,56 @@ export class SwitchRunner {
       }
       case 'verify': {
         const olapOk = j.to.olap ? await this.deps.olapAnswers(j.to.olap.url) : true;
-        const acks = (await this.deps.journals.acks(j.pipeline)).filter((a) => a.epoch >= j.to.epoch);
+        const [live, allAcks] = await Promise.all([this.deps.consumers.live(j.pipeline), this.deps.journals.acks(j.pipeline)]);
+        const acks = allAcks.filter((a) => a.epoch >= j.to.epoch);
+        const check = checkConsumers(live, acks, j.to.epoch);
         const olapNote = j.to.olap ? `; ${j.to.olap.url} ${olapOk ? 'answers' : 'does not answer'}` : '';
-        if (acks.length > 0 && olapOk) {
+        if (acks.length > 0 && check.behind.length === 0 && olapOk) {
           const first = Math.min(...acks.map((a) => a.firstMessageAt));
-          return { note: `verified: ${acks.length} consumer(s) acknowledged epoch ${j.to.epoch}${olapNote}`, ackAt: first };
+          return { note: `verified: ${check.summary}${olapNote}`, ackAt: first };
         }
         const flippedAt = stepAt(j, 'flip-consumers')?.at ?? j.createdAt;
         const waited = this.deps.clock.now() - flippedAt;
         if (waited < this.deps.verifyTimeoutMs) return 'pending';
-        return done(`unverified: ${acks.length === 0 ? `no consumer acknowledged epoch ${j.to.epoch}` : 'consumers acknowledged'} within ${this.deps.verifyTimeoutMs} ms${olapNote}`);
+        const missing = [
+          ...(acks.length === 0 ? [`no consumer acknowledged epoch ${j.to.epoch}`] : []),
+          ...(check.behind.length > 0 ? [`not moved: ${check.behind.map(describeConsumer).join('; ')}`] : []),
+        ];
+        return done(`unverified within ${this.deps.verifyTimeoutMs} ms: ${check.summary}${missing.length > 0 ? `; ${missing.join('; ')}` : ''}${olapNote}`);
       }
       case 'record':
         return done('recorded');
     }
   }
+}
+
+/** The epoch a consumer reads under now, if it reads at all. */
+function servingEpochOf(c: ConsumerPresence): number | undefined {
+  return c.servingEpoch ?? (c.state === 'consuming' ? c.epoch : undefined);
+}
+
+/**
+ * Which live consumers have moved to `epoch`: acknowledged it (or a later one), or report
+ * consuming under it. Consumers whose presence expired are not expected; their acks still count
+ * towards "someone processed a record under the new route".
+ */
+function checkConsumers(live: readonly ConsumerPresence[], acks: readonly ConsumerAck[], epoch: number): { readonly behind: ConsumerPresence[]; readonly summary: string } {
+  const acked = new Set(acks.map((a) => a.consumer));
+  const liveNames = new Set(live.map((c) => c.consumer));
+  const ackedLive = live.filter((c) => acked.has(c.consumer));
+  const servingOnly = live.filter((c) => !acked.has(c.consumer) && c.state === 'consuming' && (c.servingEpoch ?? -Infinity) >= epoch);
+  const behind = live.filter((c) => !acked.has(c.consumer) && !servingOnly.includes(c));
+  const gone = acks.filter((a) => !liveNames.has(a.consumer)).length;
+  const summary =
+    `${ackedLive.length} of ${live.length} live consumer(s) acknowledged epoch ${epoch}` +
+    (servingOnly.length > 0 ? `, ${servingOnly.length} more report consuming under it (${servingOnly.map((c) => c.consumer).join(', ')})` : '') +
+    (gone > 0 ? `; ${gone} acknowledgement(s) from consumers not live now` : '');
+  return { behind, summary };
+}
+
+function describeConsumer(c: ConsumerPresence): string {
+  const serving = c.servingRoom !== undefined || c.servingEpoch !== undefined ? `, serving ${c.servingRoom ?? '?'} under epoch ${c.servingEpoch ?? '?'}` : '';
+  return `${c.consumer} (${c.state}${c.reason ? `: ${c.reason}` : ''}; sees epoch ${c.epoch} in ${c.room}${serving})`;
 }
 
 function errorText(err: unknown): string {

@@ -9,6 +9,7 @@ import { GRPCDeadlineExceededError } from 'etcd3';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
+import { EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
 import { EtcdIntentStore } from '../../src/adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
 import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
@@ -111,6 +112,7 @@ function build(topology: Topology, over: { stallAfterMs?: number } = {}) {
     routes,
     queryRoutes,
     watermarks: new EtcdWatermarkStore(etcd, prefix),
+    consumers: new EtcdConsumerRegistry(etcd, prefix),
     olapAnswers: async () => true,
     observer: 'ctl-test',
     verifyTimeoutMs: 300,

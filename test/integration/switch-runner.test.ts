@@ -2,15 +2,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
+import { EtcdConsumerAnnouncer, EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
 import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
 import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { EtcdWatermarkStore } from '../../src/adapters/etcd/watermark-store.js';
 import { kubeConfigFor, ServiceSelectorActuator } from '../../src/adapters/kubernetes/service-selector.js';
 import { systemClock } from '../../src/adapters/system/system-clock.js';
-import { SWITCH_STEPS } from '../../src/core/journal.js';
+import { SWITCH_STEPS, stepAt } from '../../src/core/journal.js';
 import { queryRouteOf, type QueryRoute } from '../../src/core/model.js';
 import { SwitchRunner } from '../../src/executor/switch-runner.js';
+import type { ConsumerPresence } from '../../src/ports/consumer-registry.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { noMetrics } from '../../src/ports/metrics.js';
 import { LOCAL, randomId } from '../../bench/support/local-stack.js';
@@ -63,6 +65,7 @@ describe('switch runner on a real etcd', () => {
       routes,
       queryRoutes,
       watermarks: new EtcdWatermarkStore(etcd, prefix),
+      consumers: new EtcdConsumerRegistry(etcd, prefix),
       olapAnswers: async () => true,
       pointService: async (_p, chain, epoch) => {
         const outcome = await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': chain }, epoch);
@@ -96,6 +99,10 @@ describe('switch runner on a real etcd', () => {
       const history = await journals.history('live');
       expect(history).toHaveLength(1);
       expect(history[0]).toMatchObject({ id: 'live-e2', outcome: 'unverified', detectedAfterMs: 700, leaders: ['runner-test'] });
+      expect(stepAt(stored.journal, 'fence-old')!.note).toBe(
+        '0 live consumer(s), 0 serving an epoch below 2; not stopped by the controller: an SDK consumer stops using its route when it sees a newer epoch, and epoch 2 is written at flip-consumers',
+      );
+      expect(history[0]!.note).toBe(`unverified within 0 ms: 0 of 0 live consumer(s) acknowledged epoch 2; no consumer acknowledged epoch 2; ${LOCAL.rooms['room-b'].olap} answers`);
       // A finished journal is never run again.
       expect((await runner.advance(leadership.fence, stored, leadership.lost)).kind).toBe('done');
       expect(await journals.history('live')).toHaveLength(1);
@@ -103,5 +110,116 @@ describe('switch runner on a real etcd', () => {
       api.close();
       await lock.resign();
     }
+  });
+
+  describe('verify counts the live consumers', () => {
+    // Each case on its own pipeline, with consumers announced under their own leases as the SDK does.
+    const announcers: EtcdConsumerAnnouncer[] = [];
+    afterAll(async () => {
+      await Promise.all(announcers.map((a) => a.withdraw()));
+    });
+
+    async function switchWith(pipeline: string, verifyTimeoutMs: number) {
+      const topology = testTopology([testPipeline(pipeline)]);
+      const routes = new EtcdRouteStore(etcd, prefix);
+      const journals = new EtcdJournalStore(etcd, prefix);
+      const lock = new EtcdLeaderLock(etcd, `${prefix}/${pipeline}`, 'runner-test', 5, silentLogger);
+      const leadership = await lock.campaign(new AbortController().signal);
+      const from = routeOn(topology, pipeline, 'primary', 1, Date.now());
+      expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
+      const runner = new SwitchRunner({
+        journals,
+        routes,
+        queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
+        watermarks: new EtcdWatermarkStore(etcd, prefix),
+        consumers: new EtcdConsumerRegistry(etcd, prefix),
+        olapAnswers: async () => true,
+        observer: 'runner-test',
+        verifyTimeoutMs,
+        clock: systemClock,
+        log: silentLogger,
+        metrics: noMetrics,
+      });
+      const to = routeOn(topology, pipeline, 'standby', 2, Date.now());
+      const announce = async (consumer: string, over: Partial<ConsumerPresence> = {}) => {
+        const a = new EtcdConsumerAnnouncer(etcd, prefix, 5);
+        announcers.push(a);
+        await a.announce({ consumer, pipeline, epoch: 1, room: 'room-a', state: 'consuming', servingRoom: 'room-a', servingEpoch: 1, since: Date.now(), ...over });
+        return a;
+      };
+      const ack = (consumer: string, firstMessageAt: number) => journals.ack(pipeline, { consumer, epoch: 2, room: 'room-b', firstMessageAt });
+      return {
+        journals,
+        announce,
+        ack,
+        start: () => runner.start(leadership.fence, { kind: 'switch-route', from, route: to, reason: 'test failover', detectedAfterMs: 500 }, 'failover', undefined, leadership.lost),
+        advance: async () => runner.advance(leadership.fence, (await journals.list()).get(pipeline)!, leadership.lost),
+        close: () => lock.resign(),
+      };
+    }
+
+    it('two live consumers, one acknowledges: pending, then unverified naming the other', async () => {
+      const s = await switchWith('two-one', 1500);
+      try {
+        await s.announce('c1');
+        await s.announce('c2');
+        const started = await s.start();
+        expect(started.kind).toBe('pending');
+        if (started.kind !== 'pending') return;
+        expect(stepAt(started.journal, 'fence-old')!.note).toMatch(/^2 live consumer\(s\), 2 serving an epoch below 2 \(c1 in room-a, c2 in room-a\); not stopped by the controller/);
+        await s.ack('c1', Date.now());
+        // c2 sees the new route but cannot reach room-b: it stays on room-a and says so.
+        await s.announce('c2', { epoch: 2, room: 'room-b', state: 'unreachable', reason: 'room-b brokers refuse connections' });
+        expect((await s.advance()).kind).toBe('pending');
+        await new Promise((r) => setTimeout(r, 1600));
+        expect((await s.advance()).kind).toBe('done');
+        const [record] = await s.journals.history('two-one');
+        expect(record!.outcome).toBe('unverified');
+        expect(record!.rtoMs).toBeUndefined();
+        expect(record!.note).toBe(
+          'unverified within 1500 ms: 1 of 2 live consumer(s) acknowledged epoch 2; ' +
+            'not moved: c2 (unreachable: room-b brokers refuse connections; sees epoch 2 in room-b, serving room-a under epoch 1)',
+        );
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('two live consumers, both acknowledge: verified, the RTO from the earliest first record', async () => {
+      const s = await switchWith('two-two', 10_000);
+      try {
+        await s.announce('c1');
+        await s.announce('c2');
+        expect((await s.start()).kind).toBe('pending');
+        const first = Date.now();
+        await s.ack('c1', first + 40);
+        expect((await s.advance()).kind).toBe('pending');
+        await s.ack('c2', first);
+        expect((await s.advance()).kind).toBe('done');
+        const [record] = await s.journals.history('two-two');
+        expect(record).toMatchObject({ outcome: 'verified', note: 'verified: 2 of 2 live consumer(s) acknowledged epoch 2' });
+        expect(record!.rtoMs).toBe(first - record!.decidedAt + 500);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('a consumer whose presence has gone is not waited for; one consuming under the new epoch counts as moved', async () => {
+      const s = await switchWith('gone', 10_000);
+      try {
+        await s.announce('c1');
+        const c2 = await s.announce('c2');
+        await s.announce('c3');
+        expect((await s.start()).kind).toBe('pending');
+        await s.ack('c1', Date.now());
+        await c2.withdraw();
+        await s.announce('c3', { epoch: 2, room: 'room-b', state: 'consuming', servingRoom: 'room-b', servingEpoch: 2 });
+        expect((await s.advance()).kind).toBe('done');
+        const [record] = await s.journals.history('gone');
+        expect(record).toMatchObject({ outcome: 'verified', note: 'verified: 1 of 2 live consumer(s) acknowledged epoch 2, 1 more report consuming under it (c3)' });
+      } finally {
+        await s.close();
+      }
+    });
   });
 });

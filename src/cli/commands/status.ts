@@ -3,6 +3,8 @@ import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { buildProbes, buildStore, createLogger } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
+import { EtcdConsumerRegistry } from '../../adapters/etcd/consumer-registry.js';
+import type { ConsumerPresence } from '../../ports/consumer-registry.js';
 import { nextStep, type SwitchRecord } from '../../core/journal.js';
 import type { Observation } from '../../core/health.js';
 import type { SwitchoverIntent } from '../../core/switchover.js';
@@ -21,7 +23,7 @@ interface Args {
   interval: number;
 }
 
-interface PipelineStatus {
+export interface PipelineStatus {
   readonly pipeline: string;
   readonly tier: string;
   readonly chain: string | null;
@@ -35,6 +37,8 @@ interface PipelineStatus {
   readonly switching: { readonly id: string; readonly kind: string; readonly to: string; readonly step: string } | null;
   readonly lastSwitch: SwitchRecord | null;
   readonly pendingSwitchovers: readonly SwitchoverIntent[];
+  /** Live SDK consumer instances (presence keys), and how many read under the route's epoch. */
+  readonly consumers: { readonly live: number; readonly onRouteEpoch: number } | null;
 }
 
 interface StatusReport {
@@ -50,19 +54,21 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
   const { prefix } = config.etcd;
   const intents = new EtcdIntentStore(store.etcd, prefix);
   const journals = new EtcdJournalStore(store.etcd, prefix);
+  const registry = new EtcdConsumerRegistry(store.etcd, prefix);
   const names = [...config.topology.pipelines.keys()];
   let storeError: string | null = null;
   const fromStore = (async () => {
     try {
-      const [routes, leader, pauses, switchovers, running, last] = await Promise.all([
+      const [routes, leader, pauses, switchovers, running, last, consumers] = await Promise.all([
         store.routes.list(),
         store.lock('cli', createLogger('silent')).leaderInfo(),
         intents.pauses(),
         intents.switchovers(),
         journals.list(),
         Promise.all(names.map((p) => journals.history(p, 1).then((r) => r[0]))),
+        Promise.all(names.map((p) => registry.live(p))),
       ]);
-      return { routes, leader, pauses, switchovers, running, last };
+      return { routes, leader, pauses, switchovers, running, last, consumers };
     } catch (err) {
       storeError = (err as Error).message;
       return undefined;
@@ -87,6 +93,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
       switching: j && j.status === 'running' ? { id: j.id, kind: j.kind, to: `${j.to.chain}@${j.to.room}`, step: nextStep(j) ?? 'record' } : null,
       lastSwitch: s?.last[i] ?? null,
       pendingSwitchovers: s?.switchovers.filter((x) => x.pipeline === p.name) ?? [],
+      consumers: s ? countConsumers(s.consumers[i] ?? [], r?.epoch) : null,
     };
   });
   const l = s?.leader;
@@ -102,7 +109,12 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
   };
 }
 
-function notes(p: PipelineStatus, now: number): string {
+export function countConsumers(live: readonly ConsumerPresence[], epoch: number | undefined): PipelineStatus['consumers'] {
+  const serving = (c: ConsumerPresence) => c.servingEpoch ?? (c.state === 'consuming' ? c.epoch : undefined);
+  return { live: live.length, onRouteEpoch: epoch === undefined ? 0 : live.filter((c) => serving(c) === epoch).length };
+}
+
+export function notes(p: PipelineStatus, now: number): string {
   const out: string[] = [];
   if (p.switching) out.push(`SWITCHING (${p.switching.kind}) to ${p.switching.to}: at step ${p.switching.step}`);
   if (p.paused) out.push(`PAUSED by ${p.paused.by} ${age(now - p.paused.at)} ago${p.paused.reason ? `: ${p.paused.reason}` : ''}`);
@@ -110,6 +122,7 @@ function notes(p: PipelineStatus, now: number): string {
     const when = i.refused ? `REFUSED: ${i.refused}` : i.after ? `after ${i.after}` : i.at > now ? `in ${age(i.at - now)}` : 'due';
     out.push(`switchover ${i.id} to ${i.to} ${when}`);
   }
+  if (p.consumers && p.consumers.live > 0) out.push(`consumers: ${p.consumers.live} live (${p.consumers.onRouteEpoch} on epoch ${p.epoch ?? '-'})`);
   return out.join('; ') || '-';
 }
 
@@ -158,7 +171,7 @@ export const statusCommand: CommandModule<object, Args> = {
       .example('$0 status -c examples/local-two-rooms.yaml -o json | jq .pipelines', 'The same as JSON')
       .example('$0 status -c examples/local-two-rooms.yaml --watch', 'Refresh every 2 s during an incident')
       .epilogue(
-        'Probes the rooms itself, so it works while no controller runs. NOTES shows a switch under way, a pause, and scheduled or refused switchovers. ' +
+        'Probes the rooms itself, so it works while no controller runs. NOTES shows live SDK consumers (and how many read under the current epoch), a switch under way, a pause, and scheduled or refused switchovers. ' +
           'Exit codes: 0 all rooms OK, 1 some room not OK, 2 bad configuration, 3 etcd unreachable (with --watch: of the last refresh).',
       ),
   handler: async (args) => {
