@@ -8,6 +8,7 @@ import type { RouteDelivery } from '../../src/ports/route-store.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { createQueryRouter } from '../../src/sdk/query-router.js';
 
 function route(pipeline: string, epoch: number, room = epoch % 2 === 1 ? 'room-a' : 'room-b'): Route {
   return {
@@ -76,6 +77,33 @@ describe('route following survives what etcd does to watches (real etcd)', () =>
     } finally {
       await stop();
       viaProxy.close();
+    }
+  });
+
+  it('the SDK query router follows its query route through the same break and compaction', async () => {
+    const pipeline = `q-${randomId()}`;
+    const key = `${prefix}/query-routes/${pipeline}`;
+    const put = (e: number) => {
+      const room = e % 2 === 1 ? 'room-a' : 'room-b';
+      return etcd.put(key).value(JSON.stringify({ pipeline, chain: room === 'room-a' ? 'primary' : 'standby', room, epoch: e, since: Date.now(), url: LOCAL.rooms[room].olap })).exec();
+    };
+    await put(1);
+    const router = createQueryRouter({ pipeline, etcd: { endpoints: [proxy.url], prefix } });
+    await router.start();
+    try {
+      expect(router.route?.epoch).toBe(1);
+      proxy.cutAll();
+      await put(2);
+      await compactNow(etcd);
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.restore();
+      await put(3);
+      await put(4);
+      await waitFor('the router to follow the query route to epoch 4', 15_000, () => router.route?.epoch === 4);
+      expect(router.route?.url).toBe(LOCAL.rooms['room-b'].olap);
+      expect(await router.query('SELECT 1')).toBe('1\n');
+    } finally {
+      await router.close();
     }
   });
 
