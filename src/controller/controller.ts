@@ -48,6 +48,8 @@ export interface ControllerDeps {
 
 export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 'tick';
 
+const FENCED = 'a write was refused as fenced: etcd no longer holds the election key this replica campaigned with';
+
 /** How many of its own recent observations an observer publishes: several ticks' worth. */
 const RECENT_KEPT = 32;
 
@@ -68,6 +70,8 @@ export interface ControllerStatus {
 export class Controller {
   private state: ControllerState = INITIAL_STATE;
   private leadership: Leadership | undefined;
+  /** Aborts the current leadership's acting signal (see stepDown). */
+  private acting: AbortController | undefined;
   private ready = false;
   private notReadyReason = 'starting';
   private ticks = 0;
@@ -177,8 +181,16 @@ export class Controller {
     const { log, lock, clock, metrics } = this.deps;
     while (!signal.aborted) {
       try {
-        const leadership = await lock.campaign(signal);
+        const granted = await lock.campaign(signal);
+        // Acting ends when the lock says leadership is lost, or when this replica steps down
+        // itself (a write refused as fenced proves etcd has someone else, or no one, leading).
+        const acting = new AbortController();
+        const onLost = () => acting.abort(granted.lost.reason);
+        if (granted.lost.aborted) onLost();
+        else granted.lost.addEventListener('abort', onLost, { once: true });
+        const leadership: Leadership = { fence: granted.fence, lost: acting.signal };
         this.leadership = leadership;
+        this.acting = acting;
         metrics.leader(true);
         log.info('elected leader', { observer: this.deps.observer, fenceKey: leadership.fence.key });
         await new Promise<void>((resolve) => {
@@ -187,10 +199,11 @@ export class Controller {
           leadership.lost.addEventListener('abort', done, { once: true });
           signal.addEventListener('abort', done, { once: true });
         });
+        granted.lost.removeEventListener('abort', onLost);
         if (this.leadership === leadership) this.leadership = undefined;
         metrics.leader(false);
         if (!signal.aborted) {
-          log.warn('leadership lost; stopped acting, campaigning again', { reason: String(leadership.lost.reason) });
+          log.warn('leadership lost; stopped acting, campaigning again', { reason: errorText(leadership.lost.reason) });
           await lock.resign().catch(() => undefined);
         }
       } catch (err) {
@@ -199,6 +212,13 @@ export class Controller {
         await clock.sleep(1000, signal);
       }
     }
+  }
+
+  /** Stops acting under `leadership` (if it is still the current one); the campaign loop resigns and campaigns again. */
+  private stepDown(leadership: Leadership, why: string): void {
+    if (this.leadership !== leadership || leadership.lost.aborted) return;
+    this.deps.log.warn('stepping down', { why });
+    this.acting?.abort(new Error(why));
   }
 
   /** One pass. Never throws: every failure ends as a logged, counted outcome. */
@@ -248,7 +268,10 @@ export class Controller {
         if (leadership.lost.aborted) break;
         advanced = true;
         const result = await this.deps.runner.advance(leadership.fence, stored, leadership.lost).catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
-        if (result.kind === 'fenced') break;
+        if (result.kind === 'fenced') {
+          this.stepDown(leadership, FENCED);
+          break;
+        }
         if (result.kind === 'retry') {
           if (result.failed) this.countError('switch');
           log.warn('switch not advanced; will retry', { id: stored.journal.id, pipeline: stored.journal.pipeline, why: result.why });
@@ -311,7 +334,10 @@ export class Controller {
           this.countError('init-route');
           return { kind: 'retry', action, why: errorText(err) };
         });
-        if (result.kind === 'fenced') break;
+        if (result.kind === 'fenced') {
+          this.stepDown(leadership, FENCED);
+          break;
+        }
         if (result.kind === 'retry') log.warn('action not applied; will decide again', { pipeline, why: result.why });
         continue;
       }
@@ -319,7 +345,10 @@ export class Controller {
       const result = await this.deps.runner
         .start(leadership.fence, action, rule === 'failback' ? 'failback' : 'failover', journals.get(pipeline), leadership.lost)
         .catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
-      if (result.kind === 'fenced') break;
+      if (result.kind === 'fenced') {
+        this.stepDown(leadership, FENCED);
+        break;
+      }
       if (result.kind === 'retry') {
         if (result.failed) this.countError('switch');
         log.warn(result.opened ? 'switch started but not finished; will carry on' : 'switch not started; will decide again', { pipeline, why: result.why });
@@ -349,7 +378,7 @@ export class Controller {
       // logged, counted and tried again next tick; the other pipelines' intents go on.
       try {
         const outcome = await this.carryOut(intent, intents, read, journals, leadership, now);
-        if (outcome === 'fenced') return;
+        if (outcome === 'fenced') return this.stepDown(leadership, FENCED);
         if (outcome !== 'not-due') busy.add(intent.pipeline);
       } catch (err) {
         busy.add(intent.pipeline);

@@ -113,7 +113,7 @@ export class SwitchRunner {
     } catch (err) {
       return { kind: 'retry', why: errorText(err), failed: true };
     }
-    if (saved.kind === 'fenced') return { kind: 'fenced' };
+    if (saved.kind === 'fenced') return this.fenced('intent', opened);
     if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: 'journal changed since it was read' };
     this.deps.log.info('switch started', { id: opened.id, pipeline: opened.pipeline, from: action.from.room, to: action.route.room, epoch: action.route.epoch });
     await this.faultPoint('intent', 'after-save');

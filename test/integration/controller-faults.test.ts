@@ -228,6 +228,30 @@ describe('controller on a real etcd, with faults', () => {
     }
   });
 
+  it('a write refused as fenced (election key gone, lease alive): steps down, campaigns again, then switches', async () => {
+    const topology = testTopology([testPipeline('live')], [testPolicy({ probeIntervalMs: 100, probeTimeoutMs: 80 })]);
+    const t = build(topology);
+    const stop = new AbortController();
+    const run = t.controller.run(stop.signal);
+    try {
+      await waitFor('the first route', 10_000, async () => (await t.routes.get('live'))?.route.epoch === 1 || undefined);
+      // The lock notices nothing (its lease keeps being renewed), but every fenced write is refused.
+      const election = `${t.prefix}/election/`;
+      const keys = await etcd.getAll().prefix(election).keys();
+      expect(keys).toHaveLength(1);
+      await etcd.delete().key(keys[0]!).exec();
+      t.stub.down.add('room-a');
+      const record = await waitFor('the switch recorded', 15_000, async () => (await t.journals.history('live'))[0]);
+      expect(record).toMatchObject({ epoch: 2, toRoom: 'room-b' });
+      expect(t.metrics.rejected).toContain('fenced');
+      expect(t.controller.status().leader).toBe(true);
+      expect(await etcd.getAll().prefix(election).keys()).toHaveLength(1);
+    } finally {
+      stop.abort();
+      await settles(run, 10_000);
+    }
+  });
+
   it('a loop that stops completing ticks fails /healthz and /readyz with the reason, and recovers', async () => {
     const topology = testTopology([testPipeline('live')], [testPolicy({ probeIntervalMs: 100, probeTimeoutMs: 80 })]);
     const t = build(topology, { stallAfterMs: 800 });
