@@ -24,6 +24,7 @@ export interface ConsumerAck {
  * only if no record with that id exists, in the same transaction that closes the journal: a
  * switch resumed after a crash in its last step is still recorded exactly once.
  * Acks are written by consumers (not fenced) and only ever name the epoch they consume.
+ * `list` and `acks` leave out values that do not parse, so one bad key cannot stop every pipeline.
  * Timeouts: calls reject after the client's call timeout; a rejected write may have applied.
  */
 export interface JournalStore {

@@ -187,11 +187,14 @@ describe('controller on a real etcd, with faults', () => {
     }
   });
 
-  it('a running journal with bad stored data stops only its own pipeline', async () => {
+  it('a running journal with bad stored data, or values that do not parse, stop only their own pipeline', async () => {
     const topology = testTopology([testPipeline('live'), testPipeline('bad')], [testPolicy({ probeIntervalMs: 100, probeTimeoutMs: 80 })]);
     const t = build(topology);
     // A journal an older or broken writer left: running, with no target route.
     await etcd.put(`${t.prefix}/journal/bad`).value(JSON.stringify({ id: 'bad-e2', pipeline: 'bad', kind: 'failover', reason: 'x', requestedBy: 'x', createdAt: 1, detectedAfterMs: 0, steps: [], status: 'running' }));
+    // And values that are not JSON at all: a journal key and a consumer's ack.
+    await etcd.put(`${t.prefix}/journal/junk`).value('{"pipeline": "junk", truncat');
+    await etcd.put(`${t.prefix}/acks/live/garbled`).value('not json');
     const stop = new AbortController();
     const run = t.controller.run(stop.signal);
     try {
@@ -199,6 +202,8 @@ describe('controller on a real etcd, with faults', () => {
       t.stub.down.add('room-a');
       const record = await waitFor('the good pipeline switched', 15_000, async () => (await t.journals.history('live'))[0]);
       expect(record).toMatchObject({ epoch: 2, toRoom: 'room-b' });
+      expect(record!.note).toMatch(/^unverified within 300 ms: 0 of 0 live consumer\(s\) acknowledged epoch 2/);
+      expect([...(await t.journals.list()).keys()].sort()).toEqual(['bad', 'live']);
       expect(t.errors).toContain('switch');
       expect(t.controller.status().leader).toBe(true);
     } finally {

@@ -18,8 +18,10 @@ export class EtcdJournalStore implements JournalStore {
     const res = await this.client.getAll().prefix(this.keys.journals).exec();
     const out = new Map<string, StoredJournal>();
     for (const kv of res.kvs) {
-      const journal = JSON.parse(kv.value.toString()) as SwitchJournal;
-      out.set(journal.pipeline, { journal, version: kv.mod_revision });
+      // A value that is not a journal (hand-edited, truncated) is left out rather than failing
+      // every pipeline's read; a new switch of that pipeline is then refused by the version check.
+      const journal = parseJson<SwitchJournal>(kv.value.toString());
+      if (journal && typeof journal.pipeline === 'string') out.set(journal.pipeline, { journal, version: kv.mod_revision });
     }
     return out;
   }
@@ -62,10 +64,22 @@ export class EtcdJournalStore implements JournalStore {
 
   async acks(pipeline: string): Promise<ConsumerAck[]> {
     const values = await this.client.getAll().prefix(this.keys.acks(pipeline)).strings();
-    return Object.values(values).map((v) => JSON.parse(v) as ConsumerAck);
+    // Consumers write these; one that is not an ack must not hold verification up.
+    return Object.values(values).flatMap((v) => {
+      const ack = parseJson<ConsumerAck>(v);
+      return ack && typeof ack.consumer === 'string' && typeof ack.epoch === 'number' ? [ack] : [];
+    });
   }
 
   async ack(pipeline: string, ack: ConsumerAck): Promise<void> {
     await this.client.put(`${this.keys.acks(pipeline)}${ack.consumer}`).value(JSON.stringify(ack));
+  }
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
   }
 }
