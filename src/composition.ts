@@ -11,6 +11,7 @@ import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
 import { EtcdIntentStore } from './adapters/etcd/intent-store.js';
 import { userInfo } from 'node:os';
 import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
+import { KafkaGroupInspector } from './adapters/kafka/group-inspector.js';
 import { EtcdConsumerRegistry } from './adapters/etcd/consumer-registry.js';
 import { SwitchRunner, type FaultPause, type SwitchRunnerDeps } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
@@ -188,6 +189,7 @@ export function buildSwitchRunner(
       ),
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
     consumers: new EtcdConsumerRegistry(store.etcd, config.etcd.prefix),
+    groups: new KafkaGroupInspector(),
     observer,
     verifyTimeoutMs: config.controller.verifyTimeoutMs,
     clock: systemClock,

@@ -21,6 +21,7 @@ import type { ControllerMetrics } from '../ports/metrics.js';
 import type { Fence, RouteStore, WriteOutcome } from '../ports/route-store.js';
 import { queryRouteOf, type QueryRoute } from '../core/model.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
+import type { GroupInspector } from '../ports/group-inspector.js';
 import type { ConsumerPresence, ConsumerRegistry } from '../ports/consumer-registry.js';
 
 export type RunResult =
@@ -55,6 +56,8 @@ export interface SwitchRunnerDeps {
   readonly watermarks: WatermarkStore;
   /** The pipeline's live SDK consumer instances: the ones a switch must move (fence-old, verify). */
   readonly consumers: ConsumerRegistry;
+  /** Who is still in the pipeline's group in a room's Kafka (fence-old, verify); optional. */
+  readonly groups?: GroupInspector;
   /**
    * Points a pipeline's Kubernetes Service at a chain under a route epoch, where the pipeline
    * names one; returns a note of what it did. Conditional on the epoch (a Service already at this
@@ -198,6 +201,20 @@ export class SwitchRunner {
     }
   }
 
+  /** Members of the pipeline's group in the old room's Kafka, with a sentence for the journal. */
+  private async oldRoomMembers(j: SwitchJournal): Promise<{ members: number; note: string }> {
+    const groups = this.deps.groups;
+    if (!groups || j.from.room === j.to.room) return { members: 0, note: '' };
+    const where = `group ${j.from.consumerGroup} in ${j.from.room}`;
+    try {
+      const members = await groups.members(j.from.kafka.brokers, j.from.consumerGroup, 1500);
+      if (members.length === 0) return { members: 0, note: `${where}: no member` };
+      return { members: members.length, note: `${where}: ${members.length} member(s) still reading (${members.map((m) => `${m.clientId}@${m.clientHost}`).join(', ')})` };
+    } catch (err) {
+      return { members: 0, note: `${where}: the room does not answer (${(err as Error).message}), so nobody reads it there` };
+    }
+  }
+
   /** One step's work. Returns its note, or 'pending' to come back later. Safe to repeat. */
   private async run(step: SwitchStep, fence: Fence, j: SwitchJournal): Promise<StepOutcome> {
     const done = (note: string) => ({ note });
@@ -213,6 +230,8 @@ export class SwitchRunner {
         const live = await this.deps.consumers.live(j.pipeline);
         const onOld = live.filter((c) => (servingEpochOf(c) ?? Infinity) < j.to.epoch);
         const who = onOld.length > 0 ? ` (${onOld.map((c) => `${c.consumer} in ${c.servingRoom ?? c.room}`).join(', ')})` : '';
+        // The old room's Kafka group is looked at in verify, after the flip: a dead or silent room
+        // must not add its timeout to the RTO here.
         return done(
           `${live.length} live consumer(s), ${onOld.length} serving an epoch below ${j.to.epoch}${who}; ` +
             `not stopped by the controller: an SDK consumer stops using its route when it sees a newer epoch, and epoch ${j.to.epoch} is written at flip-consumers`,
@@ -254,9 +273,13 @@ export class SwitchRunner {
         const acks = allAcks.filter((a) => a.epoch >= j.to.epoch);
         const check = checkConsumers(live, acks, j.to.epoch);
         const olapNote = j.to.olap ? `; ${j.to.olap.url} ${olapOk ? 'answers' : 'does not answer'}` : '';
-        if (acks.length > 0 && check.behind.length === 0 && olapOk) {
+        // Only once the consumers have moved: is anyone still reading the old room? (A dead room
+        // answers nothing, and nobody can read it either.)
+        const oldRoom = acks.length > 0 && check.behind.length === 0 && olapOk && j.from.room !== j.to.room ? await this.oldRoomMembers(j) : { members: 0, note: '' };
+        const oldNote = oldRoom.note ? `; ${oldRoom.note}` : '';
+        if (acks.length > 0 && check.behind.length === 0 && olapOk && oldRoom.members === 0) {
           const first = Math.min(...acks.map((a) => a.firstMessageAt));
-          return { note: `verified: ${check.summary}${olapNote}`, ackAt: first };
+          return { note: `verified: ${check.summary}${oldNote}${olapNote}`, ackAt: first };
         }
         const flippedAt = stepAt(j, 'flip-consumers')?.at ?? j.createdAt;
         const waited = this.deps.clock.now() - flippedAt;
@@ -265,7 +288,7 @@ export class SwitchRunner {
           ...(acks.length === 0 ? [`no consumer acknowledged epoch ${j.to.epoch}`] : []),
           ...(check.behind.length > 0 ? [`not moved: ${check.behind.map(describeConsumer).join('; ')}`] : []),
         ];
-        return done(`unverified within ${this.deps.verifyTimeoutMs} ms: ${check.summary}${missing.length > 0 ? `; ${missing.join('; ')}` : ''}${olapNote}`);
+        return done(`unverified within ${this.deps.verifyTimeoutMs} ms: ${check.summary}${missing.length > 0 ? `; ${missing.join('; ')}` : ''}${oldNote}${olapNote}`);
       }
       case 'record':
         return done('recorded');

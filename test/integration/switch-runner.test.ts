@@ -15,7 +15,10 @@ import { SwitchRunner } from '../../src/executor/switch-runner.js';
 import type { ConsumerPresence } from '../../src/ports/consumer-registry.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { noMetrics } from '../../src/ports/metrics.js';
-import { LOCAL, randomId } from '../../bench/support/local-stack.js';
+import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
+import { KafkaGroupInspector } from '../../src/adapters/kafka/group-inspector.js';
+import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
+import { createTopicEverywhere } from '../support/sdk-stack.js';
 import { routeOn, testPipeline, testTopology } from '../support/model.js';
 
 const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
@@ -119,7 +122,7 @@ describe('switch runner on a real etcd', () => {
       await Promise.all(announcers.map((a) => a.withdraw()));
     });
 
-    async function switchWith(pipeline: string, verifyTimeoutMs: number) {
+    async function switchWith(pipeline: string, verifyTimeoutMs: number, groups?: KafkaGroupInspector) {
       const topology = testTopology([testPipeline(pipeline)]);
       const routes = new EtcdRouteStore(etcd, prefix);
       const journals = new EtcdJournalStore(etcd, prefix);
@@ -133,6 +136,7 @@ describe('switch runner on a real etcd', () => {
         queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
         watermarks: new EtcdWatermarkStore(etcd, prefix),
         consumers: new EtcdConsumerRegistry(etcd, prefix),
+        ...(groups && { groups }),
         olapAnswers: async () => true,
         observer: 'runner-test',
         verifyTimeoutMs,
@@ -200,6 +204,35 @@ describe('switch runner on a real etcd', () => {
         expect(record).toMatchObject({ outcome: 'verified', note: 'verified: 2 of 2 live consumer(s) acknowledged epoch 2' });
         expect(record!.rtoMs).toBe(first - record!.decidedAt + 500);
       } finally {
+        await s.close();
+      }
+    });
+
+    it("a member still in the pipeline's group in the old room's Kafka holds verify until it leaves", async () => {
+      const pipeline = `old-${randomId()}`;
+      const s = await switchWith(pipeline, 10_000, new KafkaGroupInspector());
+      await createTopicEverywhere(`${pipeline}-events`, 1);
+      // Not an SDK consumer: a plain Kafka client of the same group, still reading room-a.
+      const straggler = createKafka({ clientId: 'straggler', brokers: LOCAL.rooms['room-a'].brokers, log: silentLogger }).consumer({ groupId: `${pipeline}-group` });
+      await straggler.connect();
+      await straggler.subscribe({ topic: `${pipeline}-events` });
+      await straggler.run({ eachMessage: async () => undefined });
+      try {
+        await waitFor('the straggler to join', 15_000, async () => ((await new KafkaGroupInspector().members(LOCAL.rooms['room-a'].brokers, `${pipeline}-group`, 2000)).length > 0 ? true : undefined));
+        await s.announce('c1');
+        const started = await s.start();
+        expect(started.kind).toBe('pending');
+        if (started.kind !== 'pending') return;
+        await s.ack('c1', Date.now());
+        // Every SDK consumer moved, but the old room is still read: not verified yet.
+        const held = await s.advance();
+        expect(held.kind).toBe('pending');
+        await straggler.disconnect();
+        expect((await s.advance()).kind).toBe('done');
+        const [record] = await s.journals.history(pipeline);
+        expect(record).toMatchObject({ outcome: 'verified', note: `verified: 1 of 1 live consumer(s) acknowledged epoch 2; group ${pipeline}-group in room-a: no member` });
+      } finally {
+        await straggler.disconnect().catch(() => undefined);
         await s.close();
       }
     });
