@@ -94,7 +94,7 @@ function render(r: DrillReport): string {
   ]);
   const verdict = r.ok
     ? `drill ${r.drill} passed: every leg switched and a consumer processed records in the new chain`
-    : `drill ${r.drill} did not pass: see OUTCOME (unverified = no consumer acknowledged the new route in time)`;
+    : `drill ${r.drill} did not pass: see OUTCOME (unverified = a live consumer did not move to the new route in time, or someone still reads the old room; the NOTE names them)`;
   return `${table(['LEG', 'FROM', 'TO', 'PICKUP', 'FLIP', 'FIRST RECORD', 'SWITCH', 'OUTCOME'], rows)}\n\n${verdict}\n` +
     'PICKUP: asked -> leader decided; FLIP: decided -> route written; FIRST RECORD: decided -> first record processed in the new chain; SWITCH: decided -> recorded\n';
 }
