@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
@@ -19,8 +19,11 @@ describe('SDK routed consumer (real Kafka and etcd)', () => {
   beforeAll(() => {
     etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
   });
+  // Each test's consumers stop when it ends, so that none is left reading (or retrying) into the next.
+  afterEach(async () => {
+    await Promise.all(consumers.splice(0).map((c) => c.close().catch(() => undefined)));
+  });
   afterAll(async () => {
-    await Promise.all(consumers.map((c) => c.close().catch(() => undefined)));
     await etcd.delete().prefix(prefix).exec();
     etcd.close();
   });
