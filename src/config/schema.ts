@@ -38,8 +38,12 @@ export const policySchema = z.strictObject({
       maxLossMs: z.number().int().min(0),
       maxDuplicateMs: z.number().int().min(0),
       maxWaitMs: z.number().int().min(0).default(10_000),
+      onUnknown: z
+        .enum(['refuse', 'allow'])
+        .default('refuse')
+        .describe('when the loss cannot be estimated (a stale or missing position sample): refuse (wait up to maxWaitMs, then refuse) or allow the switch'),
     })
-    .default({ maxLossMs: 0, maxDuplicateMs: 60_000, maxWaitMs: 10_000 }),
+    .default({ maxLossMs: 0, maxDuplicateMs: 60_000, maxWaitMs: 10_000, onUnknown: 'refuse' }),
   changeWindows: z
     .strictObject({
       timeZone: z.string().min(1),

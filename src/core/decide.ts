@@ -44,8 +44,11 @@ export interface TickInput {
   readonly intents?: Intents;
   /** Pipelines with a journaled switch still running, and the role of the chain it moves to. */
   readonly switchesInProgress?: ReadonlyMap<string, 'primary' | 'standby' | 'fallback'>;
-  /** Per pipeline: what a switch would lose and replay, when the probes could estimate it. */
-  readonly estimates?: ReadonlyMap<string, readonly PartitionEstimate[]>;
+  /**
+   * Per pipeline: what a switch would lose and replay (partition estimates), or why that is not
+   * known (a sentence). Absent map: no estimator runs. Absent pipeline in a present map: unknown.
+   */
+  readonly estimates?: ReadonlyMap<string, readonly PartitionEstimate[] | string>;
 }
 
 export type Action =
@@ -375,7 +378,8 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
 
   const waitedSince = state.budgetWaitSince.get(pipeline.name);
   const gateAnswer = dataBudgetGate({
-    estimates: input.estimates?.get(pipeline.name),
+    estimates: input.estimates ? (input.estimates.get(pipeline.name) ?? `no estimate for ${pipeline.name}`) : undefined,
+    onUnknown: policy.dataBudget.onUnknown ?? 'refuse',
     budget: policy.dataBudget,
     forced: false,
     waitedMs: waitedSince === undefined ? 0 : now - waitedSince,

@@ -42,7 +42,7 @@ export interface TierPolicy {
   readonly maxSwitchesPerHour: number;
   /** What the tier promises: failure to serving again, in ms. Reported against, not enforced. */
   readonly rtoObjectiveMs: number;
-  readonly dataBudget: DataBudget & { readonly maxWaitMs: number };
+  readonly dataBudget: DataBudget & { readonly maxWaitMs: number; readonly onUnknown?: 'refuse' | 'allow' };
   /** When planned changes (releases, manual switchovers, automatic failback) are allowed. */
   readonly changeWindows: ChangeWindows;
   /** Under resource shortage, tiers are shed in ascending order; 0 = never shed. */

@@ -1,0 +1,115 @@
+// Replication positions through kafkajs' cluster layer. kafkajs has no public API to read the
+// newest record of a partition without joining a consumer group, so this uses its Cluster and
+// Broker objects (pinned kafkajs 2.2.4; the shape is checked at connect and fails loudly if it
+// changes): one ListOffsets (latest) per leader for the log ends, then one Fetch per leader at
+// log end - 1, capped at 64 KiB per partition, for the newest record's timestamp.
+
+import type { Logger } from '../../ports/logger.js';
+import type { PartitionPosition, PositionReader, RoomPositions } from '../../ports/position-reader.js';
+import { withTimeout } from '../../sdk/timeout.js';
+import { createKafka, type KafkaClient } from './kafka-client.js';
+
+interface KafkajsBroker {
+  fetch(req: unknown): Promise<{ responses: { topicName: string; partitions: { partition: number; errorCode: number; highWatermark: string; messages: { offset: string; timestamp: string }[] }[] }[] }>;
+}
+
+interface KafkajsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findTopicPartitionMetadata(topic: string): { partitionId: number; leader: number }[];
+  findBroker(q: { nodeId: string }): Promise<KafkajsBroker>;
+  fetchTopicsOffset(q: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+}
+
+function clusterOf(kafka: KafkaClient): KafkajsCluster {
+  const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  const create = sym && (kafka as unknown as Record<symbol, unknown>)[sym];
+  if (typeof create !== 'function') throw new Error('kafkajs cluster layer not found: the position reader needs kafkajs 2.2.x');
+  const cluster = (create as (o: object) => KafkajsCluster)({ allowAutoTopicCreation: false, isolationLevel: 0, metadataMaxAge: 60_000 });
+  for (const m of ['connect', 'addMultipleTargetTopics', 'findTopicPartitionMetadata', 'findBroker', 'fetchTopicsOffset'] as const) {
+    if (typeof cluster[m] !== 'function') throw new Error(`kafkajs cluster has no ${m}(): the position reader needs kafkajs 2.2.x`);
+  }
+  return cluster;
+}
+
+export class KafkaPositionReader implements PositionReader {
+  private cluster: KafkajsCluster | undefined;
+  private readonly kafka: KafkaClient;
+
+  constructor(
+    private readonly room: string,
+    brokers: readonly string[],
+    log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.kafka = createKafka({ clientId: `switchyard-positions-${room}`, brokers, log, timeoutMs: 1000, retries: 0, quiet: true });
+  }
+
+  async read(topics: readonly string[], timeoutMs: number): Promise<RoomPositions> {
+    try {
+      return await withTimeout(this.sample(topics), timeoutMs);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private async sample(topics: readonly string[]): Promise<RoomPositions> {
+    if (!this.cluster) {
+      const cluster = clusterOf(this.kafka);
+      await cluster.connect();
+      this.cluster = cluster;
+    }
+    const cluster = this.cluster;
+    await cluster.addMultipleTargetTopics([...topics]);
+    await cluster.refreshMetadata();
+    const layout = topics.map((topic) => ({ topic, partitions: cluster.findTopicPartitionMetadata(topic) }));
+    const ends = await cluster.fetchTopicsOffset(layout.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partitionId })), fromBeginning: false })));
+    const endOf = new Map<string, number>(ends.flatMap((t) => t.partitions.map((p) => [`${t.topic}/${p.partition}`, Number(p.offset)] as [string, number])));
+
+    // The newest record of each non-empty partition: one Fetch per leader at log end - 1.
+    const byLeader = new Map<number, { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[]>();
+    for (const t of layout) {
+      for (const p of t.partitions) {
+        const end = endOf.get(`${t.topic}/${p.partitionId}`) ?? 0;
+        if (end <= 0 || p.leader < 0) continue;
+        const topicsOfLeader = byLeader.get(p.leader) ?? [];
+        let entry = topicsOfLeader.find((x) => x.topic === t.topic);
+        if (!entry) topicsOfLeader.push((entry = { topic: t.topic, partitions: [] }));
+        entry.partitions.push({ partition: p.partitionId, fetchOffset: String(end - 1), maxBytes: 65_536 });
+        byLeader.set(p.leader, topicsOfLeader);
+      }
+    }
+    const newest = new Map<string, number>();
+    await Promise.all(
+      [...byLeader].map(async ([leader, fetchTopics]) => {
+        const broker = await cluster.findBroker({ nodeId: String(leader) });
+        const res = await broker.fetch({ replicaId: -1, isolationLevel: 0, maxWaitTime: 0, minBytes: 0, maxBytes: 1_048_576, topics: fetchTopics });
+        for (const r of res.responses) {
+          for (const p of r.partitions) {
+            const end = endOf.get(`${r.topicName}/${p.partition}`) ?? 0;
+            let ts: number | undefined;
+            for (const m of p.messages) if (Number(m.offset) < end) ts = Math.max(ts ?? 0, Number(m.timestamp));
+            if (ts !== undefined) newest.set(`${r.topicName}/${p.partition}`, ts);
+          }
+        }
+      }),
+    );
+    const partitions: PartitionPosition[] = layout.flatMap((t) =>
+      t.partitions.map((p) => {
+        const key = `${t.topic}/${p.partitionId}`;
+        const ts = newest.get(key);
+        return { topic: t.topic, partition: p.partitionId, logEnd: endOf.get(key) ?? 0, ...(ts !== undefined && { newestTs: ts }) };
+      }),
+    );
+    return { room: this.room, at: this.now(), partitions };
+  }
+
+  async close(): Promise<void> {
+    const c = this.cluster;
+    this.cluster = undefined;
+    await c?.disconnect().catch(() => undefined);
+  }
+}

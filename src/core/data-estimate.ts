@@ -1,0 +1,143 @@
+// What switching a pipeline now would lose and replay, from the rooms' replication positions.
+//
+// Observers sample, per room and partition, the log end and the newest record's timestamp
+// (src/ports/position-reader.ts). For a switch from the active room to a target room, per
+// partition:
+// - the target holds records up to `targetNewest`; the consumer processed up to its watermark.
+//   Records in the active room newer than both were neither replicated nor processed: they are
+//   what the switch loses. Their span is activeNewest - max(targetNewest, watermark), and their
+//   count is read off the active room's recent samples (how far its log end was when its newest
+//   record was that old);
+// - the consumer restarts in the target at watermark - margin: the replay (duplicate) window is
+//   min(watermark, targetNewest) - (watermark - margin).
+// A sample too old to trust makes the estimate unknown, never zero: an active room that has died
+// is judged by its last sample before it failed, the target by its sample now.
+
+import type { PartitionEstimate } from './data-budget.js';
+
+export interface PartitionSample {
+  readonly topic: string;
+  readonly partition: number;
+  readonly logEnd: number;
+  readonly newestTs?: number;
+}
+
+export interface RoomSample {
+  readonly room: string;
+  /** When it was taken, epoch ms. */
+  readonly at: number;
+  readonly partitions: readonly PartitionSample[];
+}
+
+export type DataEstimate =
+  | {
+      readonly kind: 'known';
+      readonly fromRoom: string;
+      readonly toRoom: string;
+      readonly partitions: readonly PartitionEstimate[];
+      /** Age of the samples used, at the time of the estimate (the active one up to its failure). */
+      readonly activeSampleAgeMs: number;
+      readonly targetSampleAgeMs: number;
+    }
+  | { readonly kind: 'unknown'; readonly fromRoom: string; readonly toRoom: string; readonly reason: string };
+
+export interface EstimateInput {
+  readonly topics: readonly string[];
+  /** The active room's good samples, oldest first (a few minutes' worth). */
+  readonly activeHistory: readonly RoomSample[];
+  readonly activeRoom: string;
+  /** The target room's newest good sample. */
+  readonly target: RoomSample | undefined;
+  readonly targetRoom: string;
+  /** Per topic and partition: the consumer group's last processed timestamp. */
+  readonly watermarks: ReadonlyMap<string, ReadonlyMap<number, number>>;
+  readonly marginMs: number;
+  readonly now: number;
+  /** A sample older than this is not trusted. */
+  readonly maxAgeMs: number;
+  /** When the active room started failing (its first bad probe), if it is failing. */
+  readonly activeFailingSince?: number;
+}
+
+/** Keeps a room's samples of the last `keepMs`, oldest first. */
+export function appendSample(history: readonly RoomSample[], sample: RoomSample, keepMs: number): RoomSample[] {
+  const from = sample.at - keepMs;
+  return [...history.filter((s) => s.at >= from && s.at < sample.at), sample];
+}
+
+function entry(sample: RoomSample, topic: string, partition: number): PartitionSample | undefined {
+  return sample.partitions.find((p) => p.topic === topic && p.partition === partition);
+}
+
+/**
+ * How many records of this partition the active room held with a timestamp above `ts`: its last
+ * log end minus its log end at the last sample whose newest record was not above `ts`. When even
+ * the oldest sample is newer, the count is a lower bound (`atLeast`).
+ */
+function recordsAbove(history: readonly RoomSample[], topic: string, partition: number, ts: number): { count: number; atLeast: boolean } {
+  let last: PartitionSample | undefined;
+  let base: PartitionSample | undefined;
+  let oldest: PartitionSample | undefined;
+  for (const s of history) {
+    const e = entry(s, topic, partition);
+    if (!e) continue;
+    oldest ??= e;
+    last = e;
+    if ((e.newestTs ?? -Infinity) <= ts) base = e;
+  }
+  if (!last) return { count: 0, atLeast: false };
+  if (base) return { count: Math.max(0, last.logEnd - base.logEnd), atLeast: false };
+  return { count: Math.max(0, last.logEnd - oldest!.logEnd), atLeast: true };
+}
+
+export function estimateSwitch(input: EstimateInput): DataEstimate {
+  const { activeRoom: fromRoom, targetRoom: toRoom } = input;
+  const unknown = (reason: string): DataEstimate => ({ kind: 'unknown', fromRoom, toRoom, reason });
+  const active = input.activeHistory.at(-1);
+  if (!active) return unknown(`no position sample of ${fromRoom} yet`);
+  if (!input.target) return unknown(`no position sample of ${toRoom} yet`);
+  // A failing room is judged by its last sample before it failed; a healthy one by a fresh one.
+  const activeRef = input.activeFailingSince ?? input.now;
+  const activeAge = activeRef - active.at;
+  if (activeAge > input.maxAgeMs) return unknown(`the last position sample of ${fromRoom} is ${activeAge} ms older than ${input.activeFailingSince !== undefined ? 'its failure' : 'now'} (limit ${input.maxAgeMs} ms)`);
+  const targetAge = input.now - input.target.at;
+  if (targetAge > input.maxAgeMs) return unknown(`the last position sample of ${toRoom} is ${targetAge} ms old (limit ${input.maxAgeMs} ms)`);
+
+  const partitions: PartitionEstimate[] = [];
+  for (const topic of input.topics) {
+    for (const a of active.partitions.filter((p) => p.topic === topic)) {
+      const t = entry(input.target, topic, a.partition);
+      if (!t) return unknown(`${toRoom} has no partition ${topic}/${a.partition}`);
+      const wm = input.watermarks.get(topic)?.get(a.partition);
+      const activeNewest = a.newestTs;
+      const targetNewest = t.newestTs ?? -Infinity;
+      const covered = Math.max(targetNewest, wm ?? -Infinity);
+      let unreplicatedMs = 0;
+      let unreplicatedRecords = 0;
+      let atLeast = false;
+      if (activeNewest !== undefined && activeNewest > covered) {
+        const above = recordsAbove(input.activeHistory, topic, a.partition, covered);
+        unreplicatedRecords = above.count;
+        atLeast = above.atLeast;
+        // With nothing in the target and no watermark, the span reaches back past every sample.
+        const oldestSeen = input.activeHistory.map((s) => entry(s, topic, a.partition)?.newestTs).find((x) => x !== undefined);
+        unreplicatedMs = Number.isFinite(covered) ? activeNewest - covered : activeNewest - (oldestSeen ?? activeNewest);
+        if (!Number.isFinite(covered)) atLeast = true;
+      }
+      const replayMs = wm === undefined ? 0 : Math.max(0, Math.min(wm, Number.isFinite(targetNewest) ? targetNewest : wm) - (wm - input.marginMs));
+      partitions.push({ topic, partition: a.partition, unreplicatedMs, unreplicatedRecords, ...(atLeast && { atLeast }), replayMs });
+    }
+  }
+  return { kind: 'known', fromRoom, toRoom, partitions, activeSampleAgeMs: activeAge, targetSampleAgeMs: targetAge };
+}
+
+/** One line for logs, plans and records: the sums and the worst partition. */
+export function describeEstimate(e: DataEstimate): string {
+  if (e.kind === 'unknown') return `data estimate for ${e.fromRoom} -> ${e.toRoom} unknown: ${e.reason}`;
+  const records = e.partitions.reduce((n, p) => n + (p.unreplicatedRecords ?? 0), 0);
+  const atLeast = e.partitions.some((p) => p.atLeast);
+  const worst = e.partitions.reduce<PartitionEstimate | undefined>((w, p) => (!w || p.unreplicatedMs > w.unreplicatedMs ? p : w), undefined);
+  const replay = Math.max(0, ...e.partitions.map((p) => p.replayMs));
+  const loss = records === 0 ? 'no loss' : `${atLeast ? 'at least ' : ''}${records} record(s) lost (up to ${worst!.unreplicatedMs} ms on ${worst!.topic}/${worst!.partition})`;
+  return `switching ${e.fromRoom} -> ${e.toRoom} now: ${loss}, replay up to ${replay} ms (samples ${e.activeSampleAgeMs} / ${e.targetSampleAgeMs} ms old)`;
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { appendSample, describeEstimate, estimateSwitch, type RoomSample } from '../../src/core/data-estimate.js';
+import { dataBudgetGate } from '../../src/core/data-budget.js';
+
+// A producer writing 100 records/s to partition 0 of 't' with event time = wall time; room-a is
+// sampled every 250 ms. Room-b stopped receiving at `cut`.
+function history(from: number, to: number, cutForB?: number): { a: RoomSample[]; b: RoomSample } {
+  let a: RoomSample[] = [];
+  for (let at = from; at <= to; at += 250) {
+    const n = Math.floor((at - from) / 10);
+    a = appendSample(a, { room: 'room-a', at, partitions: [{ topic: 't', partition: 0, logEnd: n, newestTs: from + n * 10 - 10 }] }, 300_000);
+  }
+  const bEnd = cutForB === undefined ? to : cutForB;
+  const nb = Math.floor((bEnd - from) / 10);
+  return { a, b: { room: 'room-b', at: to, partitions: [{ topic: 't', partition: 0, logEnd: nb, newestTs: from + nb * 10 - 10 }] } };
+}
+
+const base = { topics: ['t'], activeRoom: 'room-a', targetRoom: 'room-b', marginMs: 2000, maxAgeMs: 1000 };
+
+describe('data estimate: what a switch now would lose and replay', () => {
+  it('in sync: no loss; the replay window is the margin', () => {
+    const { a, b } = history(0, 60_000);
+    const e = estimateSwitch({ ...base, activeHistory: a, target: b, watermarks: new Map([['t', new Map([[0, 59_000]])]]), now: 60_000 });
+    expect(e).toMatchObject({ kind: 'known', partitions: [{ topic: 't', partition: 0, unreplicatedMs: 0, unreplicatedRecords: 0, replayMs: 2000 }] });
+  });
+
+  it('the standby cut off 20 s before the active room died, the consumer 3 s behind: 20 s and ~2,000 records lost', () => {
+    const { a, b } = history(0, 60_000, 40_000);
+    const e = estimateSwitch({ ...base, activeHistory: a, target: b, watermarks: new Map([['t', new Map([[0, 37_000]])]]), now: 60_700, activeFailingSince: 60_100 });
+    expect(e.kind).toBe('known');
+    if (e.kind !== 'known') return;
+    const [p] = e.partitions;
+    // The target's newest record (39,990) is ahead of the watermark: what lies past it is lost.
+    expect(p!.unreplicatedMs).toBe(20_000);
+    // 100 records/s over 20 s, read off 250 ms samples: within one sample's worth (25 records).
+    expect(Math.abs(p!.unreplicatedRecords! - 2000)).toBeLessThanOrEqual(25);
+    expect(describeEstimate(e)).toMatch(/^switching room-a -> room-b now: \d+ record\(s\) lost \(up to 20000 ms on t\/0\)/);
+  });
+
+  it('a consumer ahead of the standby loses only what it has not processed', () => {
+    const { a, b } = history(0, 60_000, 40_000);
+    const e = estimateSwitch({ ...base, activeHistory: a, target: b, watermarks: new Map([['t', new Map([[0, 55_000]])]]), now: 60_000 });
+    if (e.kind !== 'known') throw new Error('expected an estimate');
+    expect(e.partitions[0]!.unreplicatedMs).toBe(5_000 - 10);
+  });
+
+  it('a stale sample makes the estimate unknown, never zero', () => {
+    const { a, b } = history(0, 60_000);
+    // The active room's last sample is 3 s older than its failure.
+    expect(estimateSwitch({ ...base, activeHistory: a, target: b, watermarks: new Map(), now: 64_000, activeFailingSince: 63_000 })).toMatchObject({
+      kind: 'unknown',
+      reason: 'the last position sample of room-a is 3000 ms older than its failure (limit 1000 ms)',
+    });
+    expect(estimateSwitch({ ...base, activeHistory: a, target: { ...b, at: 58_000 }, watermarks: new Map(), now: 60_000 })).toMatchObject({ kind: 'unknown' });
+    expect(estimateSwitch({ ...base, activeHistory: [], target: b, watermarks: new Map(), now: 60_000 })).toMatchObject({ kind: 'unknown', reason: 'no position sample of room-a yet' });
+  });
+
+  it('a gap older than every kept sample is a lower bound', () => {
+    const { a, b } = history(0, 60_000, 10_000);
+    const recent = a.filter((s) => s.at >= 50_000);
+    const e = estimateSwitch({ ...base, activeHistory: recent, target: b, watermarks: new Map(), now: 60_000 });
+    if (e.kind !== 'known') throw new Error('expected an estimate');
+    expect(e.partitions[0]).toMatchObject({ atLeast: true, unreplicatedMs: 50_000 });
+    expect(describeEstimate(e)).toContain('at least');
+  });
+});
+
+describe('data-budget gate with estimates that may be unknown', () => {
+  const budget = { maxLossMs: 0, maxDuplicateMs: 10_000 };
+  it('unknown: waits, then refuses, unless the tier allows it or the operator forces', () => {
+    expect(dataBudgetGate({ estimates: 'sample too old', budget, forced: false, waitedMs: 0, maxWaitMs: 10_000 }).kind).toBe('retry');
+    expect(dataBudgetGate({ estimates: 'sample too old', budget, forced: false, waitedMs: 10_000, maxWaitMs: 10_000 })).toMatchObject({ kind: 'stop' });
+    expect(dataBudgetGate({ estimates: 'sample too old', onUnknown: 'allow', budget, forced: false, waitedMs: 0, maxWaitMs: 10_000 }).kind).toBe('ok');
+    expect(dataBudgetGate({ estimates: 'sample too old', budget, forced: true, waitedMs: 0, maxWaitMs: 10_000 }).kind).toBe('ok');
+  });
+  it('names the records an over-budget loss would cost', () => {
+    const a = dataBudgetGate({ estimates: [{ topic: 't', partition: 0, unreplicatedMs: 20_000, unreplicatedRecords: 2000, replayMs: 2000 }], budget, forced: false, waitedMs: 10_000, maxWaitMs: 10_000 });
+    expect(a).toEqual({ kind: 'stop', reason: 'estimated loss 20000 ms on t/0 (2000 record(s) in all) exceeds the budget 0 ms; refusing without --force' });
+  });
+});
