@@ -12,6 +12,8 @@ import { EtcdIntentStore } from './adapters/etcd/intent-store.js';
 import { userInfo } from 'node:os';
 import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
 import { KafkaGroupInspector } from './adapters/kafka/group-inspector.js';
+import { KafkaPositionReader } from './adapters/kafka/position-reader.js';
+import { PositionTracker } from './controller/position-tracker.js';
 import { EtcdConsumerRegistry } from './adapters/etcd/consumer-registry.js';
 import { SwitchRunner, type FaultPause, type SwitchRunnerDeps } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
@@ -84,6 +86,19 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
       log: log.child({ component: 'probe', room: room.name }),
     });
   })];
+}
+
+/** Samples every room's replication positions for the pipeline topics it holds (data estimate). */
+export function buildPositionTracker(config: LoadedConfig, log: Logger): PositionTracker {
+  const { topology } = config;
+  const rooms = new Map<string, { reader: KafkaPositionReader; topics: string[] }>();
+  for (const room of topology.rooms.values()) {
+    const pipelines = [...topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room.name));
+    const topics = [...new Set(pipelines.flatMap((p) => p.topics))].sort();
+    rooms.set(room.name, { reader: new KafkaPositionReader(room.name, room.kafka.brokers, log.child({ component: 'positions', room: room.name })), topics });
+  }
+  const timeoutMs = Math.min(...[...topology.policies.values()].map((p) => p.probeTimeoutMs));
+  return new PositionTracker({ rooms, timeoutMs, log: log.child({ component: 'positions' }) });
 }
 
 export interface StoreHandles {
@@ -230,6 +245,8 @@ export function buildController(flags: ControllerFlags): BuiltController {
     log: log.child({ component: 'controller' }),
     metrics,
     countError: (site) => loopErrors.inc({ site }),
+    positions: buildPositionTracker(config, log),
+    watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
   });
   return {
     config,

@@ -74,6 +74,9 @@ export interface ScenarioConfig {
   readonly olapHealthQuery?: Partial<Record<string, string>>;
   /** The P0 change window, "HH:MM-HH:MM" in UTC (default: all day). */
   readonly changeWindow?: string;
+  /** P0 data budget: largest estimated loss (default 60000 ms) and how long to wait for it (default 10000 ms). */
+  readonly maxLossMs?: number;
+  readonly maxWaitMs?: number;
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -94,7 +97,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `minDwellMs: ${c.minDwellMs ?? 60000}`,
       'maxSwitchesPerHour: 100',
       `duplicateMarginMs: ${c.marginMs}`,
-      `dataBudget: { maxLossMs: 60000, maxDuplicateMs: ${Math.max(c.marginMs, 10000)} }`,
+      `dataBudget: { maxLossMs: ${c.maxLossMs ?? 60000}, maxDuplicateMs: ${Math.max(c.marginMs, 10000)}, maxWaitMs: ${c.maxWaitMs ?? 10000} }`,
       `changeWindows: { timeZone: UTC, windows: ["${c.changeWindow ?? '00:00-24:00'}"] }`,
       '',
     ].join('\n'),

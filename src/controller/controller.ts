@@ -4,7 +4,10 @@
 
 import { componentVerdict, decide, INITIAL_STATE, type ControllerState, type Decision } from '../core/decide.js';
 import type { Observation } from '../core/health.js';
-import type { Topology } from '../core/model.js';
+import type { Route, Topology } from '../core/model.js';
+import { estimatePipelines, type PipelineEstimateInput } from '../core/data-estimate.js';
+import type { PositionTracker } from './position-tracker.js';
+import type { WatermarkStore } from '../ports/watermark-store.js';
 import type { ApplyResult, Executor } from '../executor/executor.js';
 import type { RunResult, SwitchRunner } from '../executor/switch-runner.js';
 import type { SwitchJournal } from '../core/journal.js';
@@ -39,6 +42,9 @@ export interface ControllerDeps {
    * (`switch`, `switchover`, `init-route`, `routes`, `tick`). Prometheus: switchyard_loop_errors_total.
    */
   readonly countError?: (site: LoopErrorSite) => void;
+  /** Replication positions per room and the consumers' watermarks: the data estimate (issue 12). */
+  readonly positions?: PositionTracker;
+  readonly watermarks?: WatermarkStore;
   /**
    * /healthz and /readyz fail when no tick has completed for this long. Default: 5 intervals,
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
@@ -172,6 +178,7 @@ export class Controller {
       this.deps.metrics.leader(false);
       await campaigning;
       await Promise.all(this.deps.probes.map((p) => p.close()));
+      await this.deps.positions?.close();
       await this.deps.observationStore.close();
       log.info('controller stopped', { observer: this.deps.observer });
     }
@@ -225,7 +232,7 @@ export class Controller {
   async tick(): Promise<Decision | undefined> {
     const { clock, metrics, log, topology } = this.deps;
     this.ticks++;
-    const observations = await Promise.all(this.deps.probes.map((p) => p.probe()));
+    const [observations] = await Promise.all([Promise.all(this.deps.probes.map((p) => p.probe())), this.deps.positions?.sample()]);
     this.lastObservations = observations;
     for (const o of observations) metrics.probe(o.room, o.latencyMs ?? 0, o.status !== 'DOWN');
 
@@ -237,6 +244,7 @@ export class Controller {
     let intents: Intents | undefined;
     let switchovers: SwitchoverIntent[] = [];
     let everyone: Observation[] = observations;
+    let watermarks: Map<string, Map<string, Map<number, number>>> | undefined;
     try {
       // Publish first, then read: the leader judges with every observer's latest news, its own included.
       await this.deps.observationStore.publish(this.deps.observer, this.recent);
@@ -246,6 +254,7 @@ export class Controller {
         this.deps.journals.list(),
         this.deps.intents.read(),
         this.deps.intents.switchovers(),
+        this.deps.positions && this.deps.watermarks ? this.deps.watermarks.readAll().then((w) => (watermarks = w)) : undefined,
       ]);
       switchovers = manual;
       read = routes;
@@ -299,7 +308,8 @@ export class Controller {
       switchesInProgress.set(pipeline, role ?? 'standby');
     }
     // Re-reading an observation already folded is harmless: the core ignores any not newer than the last.
-    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, ...(intents && { intents }) });
+    const estimates = this.deps.positions ? this.estimates(routes, watermarks, now) : undefined;
+    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, ...(intents && { intents }), ...(estimates && { estimates }) });
     this.state = decision.next;
     for (const policy of topology.policies.values()) {
       for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, componentVerdict(this.state, policy, room, 'kafka', now).status);
@@ -425,6 +435,42 @@ export class Controller {
     await this.deps.intents.removeSwitchover(intent.id);
     log.info('switchover started', { id: intent.id, pipeline: intent.pipeline, to: intent.to, by: intent.by });
     return 'handled';
+  }
+
+  /**
+   * Per pipeline with a route: what switching to its failover target now would lose. Without the
+   * consumers' watermarks (etcd unreachable) every estimate is unknown.
+   */
+  private estimates(routes: ReadonlyMap<string, Route | undefined>, watermarks: Map<string, Map<string, Map<number, number>>> | undefined, now: number) {
+    const { topology } = this.deps;
+    const inputs: PipelineEstimateInput[] = [];
+    const unknown = new Map<string, string>();
+    for (const [name, route] of routes) {
+      const pipeline = topology.pipelines.get(name);
+      const policy = pipeline && topology.policies.get(pipeline.tier);
+      if (!route || !pipeline || !policy) continue;
+      const active = pipeline.chains.find((c) => c.name === route.chain);
+      const target = pipeline.chains.find((c) => c.name !== route.chain && c.role === (active?.role === 'primary' ? 'standby' : 'primary'));
+      if (!target) continue;
+      if (!watermarks) {
+        unknown.set(name, 'the consumers\' watermarks could not be read');
+        continue;
+      }
+      const failing = componentVerdict(this.state, policy, route.room, 'kafka', now).firstBadAt;
+      inputs.push({
+        pipeline: name,
+        topics: pipeline.topics,
+        consumerGroup: pipeline.consumerGroup,
+        activeRoom: route.room,
+        targetRoom: target.room,
+        marginMs: policy.duplicateMarginMs,
+        maxAgeMs: policy.staleAfterMs,
+        ...(failing !== undefined && { activeFailingSince: failing }),
+      });
+    }
+    const out = estimatePipelines(inputs, this.deps.positions!.history(), watermarks ?? new Map(), now);
+    for (const [p, why] of unknown) out.set(p, why);
+    return out;
   }
 
   private setReady(ready: boolean, reason: string): void {

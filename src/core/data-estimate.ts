@@ -141,3 +141,44 @@ export function describeEstimate(e: DataEstimate): string {
   const loss = records === 0 ? 'no loss' : `${atLeast ? 'at least ' : ''}${records} record(s) lost (up to ${worst!.unreplicatedMs} ms on ${worst!.topic}/${worst!.partition})`;
   return `switching ${e.fromRoom} -> ${e.toRoom} now: ${loss}, replay up to ${replay} ms (samples ${e.activeSampleAgeMs} / ${e.targetSampleAgeMs} ms old)`;
 }
+
+/** What the estimator needs to know about one pipeline's switch now. */
+export interface PipelineEstimateInput {
+  readonly pipeline: string;
+  readonly topics: readonly string[];
+  readonly consumerGroup: string;
+  readonly activeRoom: string;
+  readonly targetRoom: string;
+  readonly marginMs: number;
+  readonly maxAgeMs: number;
+  readonly activeFailingSince?: number;
+}
+
+/**
+ * Estimates for many pipelines at once: per pipeline, its partition estimates, or the sentence
+ * saying why it is unknown (the shape decide() takes).
+ */
+export function estimatePipelines(
+  pipelines: readonly PipelineEstimateInput[],
+  histories: ReadonlyMap<string, readonly RoomSample[]>,
+  watermarks: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<number, number>>>,
+  now: number,
+): Map<string, readonly PartitionEstimate[] | string> {
+  const out = new Map<string, readonly PartitionEstimate[] | string>();
+  for (const p of pipelines) {
+    const e = estimateSwitch({
+      topics: p.topics,
+      activeHistory: histories.get(p.activeRoom) ?? [],
+      activeRoom: p.activeRoom,
+      target: histories.get(p.targetRoom)?.at(-1),
+      targetRoom: p.targetRoom,
+      watermarks: watermarks.get(p.consumerGroup) ?? new Map(),
+      marginMs: p.marginMs,
+      now,
+      maxAgeMs: p.maxAgeMs,
+      ...(p.activeFailingSince !== undefined && { activeFailingSince: p.activeFailingSince }),
+    });
+    out.set(p.pipeline, e.kind === 'known' ? e.partitions : e.reason);
+  }
+  return out;
+}

@@ -391,7 +391,8 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   if (gateAnswer.kind === 'stop') return { state: base, rule: 'data-budget-stop', reason: `no action for ${pipeline.name}: ${down}, but ${gateAnswer.reason}`, budgetWaiting: true };
 
   const event: PipelineEvent = target.chain.role === 'primary' ? 'fail-to-primary' : target.chain.role === 'fallback' ? 'fail-to-fallback' : 'fail-to-standby';
-  const reason = `failing over ${pipeline.name} from ${describeChain(active)} to ${describeChain(target.chain)}: ${down}; ${target.v.reason}`;
+  const data = input.estimates ? `; data: ${gateAnswer.reason}` : '';
+  const reason = `failing over ${pipeline.name} from ${describeChain(active)} to ${describeChain(target.chain)}: ${down}; ${target.v.reason}${data}`;
   const detectedAfterMs = health.firstBadAt === undefined ? 0 : now - health.firstBadAt;
   return switchTo(topology, pipeline, route, base, target.chain, event, 'failover', reason, detectedAfterMs, now);
 }

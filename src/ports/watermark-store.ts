@@ -10,4 +10,6 @@ export interface WatermarkStore {
   /** Watermarks (epoch ms) by partition, for one group and topic. */
   read(group: string, topic: string): Promise<Map<number, number>>;
   advance(group: string, topic: string, watermarks: ReadonlyMap<number, number>): Promise<void>;
+  /** Every group's watermarks in one read: group -> topic -> partition -> epoch ms. */
+  readAll(): Promise<Map<string, Map<string, Map<number, number>>>>;
 }

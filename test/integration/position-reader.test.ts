@@ -29,6 +29,10 @@ describe('KafkaPositionReader on real Kafka', () => {
         { topic, partition: 1, logEnd: 2, newestTs: t0 + 9000 },
         { topic, partition: 2, logEnd: 0 },
       ]);
+      // A topic this room does not have: no partitions for it, the others still sampled.
+      const withMissing = await a.read([topic, `missing-${topic}`], 3000);
+      expect(withMissing.partitions.filter((p) => p.topic === topic)).toHaveLength(3);
+      expect(withMissing.partitions.filter((p) => p.topic !== topic)).toHaveLength(0);
       const pb = await b.read([topic], 3000);
       expect(pb.partitions.find((p) => p.partition === 0)).toEqual({ topic, partition: 0, logEnd: 3, newestTs: t0 + 2000 });
       // A second sample reuses the connection and sees new records.

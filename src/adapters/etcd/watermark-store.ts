@@ -26,6 +26,27 @@ export class EtcdWatermarkStore implements WatermarkStore {
     return out;
   }
 
+  async readAll(): Promise<Map<string, Map<string, Map<number, number>>>> {
+    // Keys are <prefix>/watermarks/<group>/<topic>/<partition>; a group or topic name may hold '/'
+    // only in the group part, so the topic and partition are the last two segments.
+    const root = this.keys.watermarks('', '').slice(0, -2); // <prefix>/watermarks/
+    const all = await this.client.getAll().prefix(root).strings();
+    const out = new Map<string, Map<string, Map<number, number>>>();
+    for (const [key, value] of Object.entries(all)) {
+      const parts = key.slice(root.length).split('/').filter((x) => x !== '');
+      if (parts.length < 3) continue;
+      const partition = Number(parts.pop());
+      const topic = parts.pop()!;
+      const group = parts.join('/');
+      let topics = out.get(group);
+      if (!topics) out.set(group, (topics = new Map()));
+      let marks = topics.get(topic);
+      if (!marks) topics.set(topic, (marks = new Map()));
+      marks.set(partition, Number(value));
+    }
+    return out;
+  }
+
   async advance(group: string, topic: string, watermarks: ReadonlyMap<number, number>): Promise<void> {
     const prefix = this.keys.watermarks(group, topic);
     await Promise.all(

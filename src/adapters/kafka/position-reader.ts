@@ -63,9 +63,25 @@ export class KafkaPositionReader implements PositionReader {
       this.cluster = cluster;
     }
     const cluster = this.cluster;
-    await cluster.addMultipleTargetTopics([...topics]);
+    // A topic missing in this room yields no partitions (the estimate then says so), not a room
+    // without any sample.
+    const present: string[] = [];
+    try {
+      await cluster.addMultipleTargetTopics([...topics]);
+      present.push(...topics);
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      for (const topic of topics) {
+        try {
+          await cluster.addMultipleTargetTopics([topic]);
+          present.push(topic);
+        } catch (e) {
+          if ((e as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw e;
+        }
+      }
+    }
     await cluster.refreshMetadata();
-    const layout = topics.map((topic) => ({ topic, partitions: cluster.findTopicPartitionMetadata(topic) }));
+    const layout = present.map((topic) => ({ topic, partitions: cluster.findTopicPartitionMetadata(topic) }));
     const ends = await cluster.fetchTopicsOffset(layout.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partitionId })), fromBeginning: false })));
     const endOf = new Map<string, number>(ends.flatMap((t) => t.partitions.map((p) => [`${t.topic}/${p.partition}`, Number(p.offset)] as [string, number])));
 
