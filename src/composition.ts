@@ -14,6 +14,8 @@ import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
 import { KafkaGroupInspector } from './adapters/kafka/group-inspector.js';
 import { KafkaPositionReader } from './adapters/kafka/position-reader.js';
 import { PositionTracker } from './controller/position-tracker.js';
+import { EtcdPositionStore } from './adapters/etcd/position-store.js';
+import type { RoomSample } from './core/data-estimate.js';
 import { EtcdConsumerRegistry } from './adapters/etcd/consumer-registry.js';
 import { SwitchRunner, type FaultPause, type SwitchRunnerDeps } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
@@ -89,7 +91,7 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
 }
 
 /** Samples every room's replication positions for the pipeline topics it holds (data estimate). */
-export function buildPositionTracker(config: LoadedConfig, log: Logger): PositionTracker {
+export function buildPositionTracker(config: LoadedConfig, log: Logger, publish?: (rooms: RoomSample[][]) => Promise<void>): PositionTracker {
   const { topology } = config;
   const rooms = new Map<string, { reader: KafkaPositionReader; topics: string[] }>();
   for (const room of topology.rooms.values()) {
@@ -98,7 +100,7 @@ export function buildPositionTracker(config: LoadedConfig, log: Logger): Positio
     rooms.set(room.name, { reader: new KafkaPositionReader(room.name, room.kafka.brokers, log.child({ component: 'positions', room: room.name })), topics });
   }
   const timeoutMs = Math.min(...[...topology.policies.values()].map((p) => p.probeTimeoutMs));
-  return new PositionTracker({ rooms, timeoutMs, log: log.child({ component: 'positions' }) });
+  return new PositionTracker({ rooms, timeoutMs, log: log.child({ component: 'positions' }), ...(publish && { publish }) });
 }
 
 export interface StoreHandles {
@@ -245,7 +247,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     log: log.child({ component: 'controller' }),
     metrics,
     countError: (site) => loopErrors.inc({ site }),
-    positions: buildPositionTracker(config, log),
+    positions: buildPositionTracker(config, log, (rooms) => new EtcdPositionStore(store.etcd, config.etcd.prefix).publish(observer, rooms)),
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
   });
   return {

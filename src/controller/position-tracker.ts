@@ -2,7 +2,7 @@
 // minutes of good samples per room; a room that stops answering keeps its last good samples, so
 // that a switch away from it is judged by what it held before it failed.
 
-import { appendSample, type RoomSample } from '../core/data-estimate.js';
+import { appendSample, thin, type RoomSample } from '../core/data-estimate.js';
 import type { Logger } from '../ports/logger.js';
 import type { PositionReader } from '../ports/position-reader.js';
 
@@ -13,12 +13,16 @@ export interface PositionTrackerDeps {
   /** How much history to keep per room (default 5 min). */
   readonly keepMs?: number;
   readonly log: Logger;
+  /** Where the thinned histories are published for the CLI (every `publishEveryMs`, default 1 s). */
+  readonly publish?: (rooms: RoomSample[][]) => Promise<void>;
+  readonly publishEveryMs?: number;
 }
 
 export class PositionTracker {
   private readonly histories = new Map<string, RoomSample[]>();
   private readonly running = new Set<string>();
   private readonly failing = new Map<string, string>();
+  private lastPublished = 0;
 
   constructor(private readonly deps: PositionTrackerDeps) {}
 
@@ -41,6 +45,17 @@ export class PositionTracker {
         }
       }),
     );
+    const every = this.deps.publishEveryMs ?? 1000;
+    const now = Date.now();
+    if (this.deps.publish && now - this.lastPublished >= every) {
+      this.lastPublished = now;
+      // The last minute at 500 ms (record counts of a recent gap stay close), older at 5 s.
+      const rooms = [...this.histories.values()].map((h) => {
+        const recentFrom = (h.at(-1)?.at ?? 0) - 60_000;
+        return [...thin(h.filter((x) => x.at < recentFrom), 5000), ...thin(h.filter((x) => x.at >= recentFrom), 500)];
+      });
+      await this.deps.publish(rooms).catch((err: Error) => this.deps.log.debug('could not publish positions', { error: err.message }));
+    }
   }
 
   history(): ReadonlyMap<string, readonly RoomSample[]> {

@@ -59,6 +59,18 @@ export interface EstimateInput {
   readonly activeFailingSince?: number;
 }
 
+/** At most one sample per `everyMs`, always keeping the newest: what an observer publishes. */
+export function thin(history: readonly RoomSample[], everyMs: number): RoomSample[] {
+  const out: RoomSample[] = [];
+  for (const s of history) {
+    const prev = out.at(-1);
+    if (!prev || s.at - prev.at >= everyMs) out.push(s);
+  }
+  const newest = history.at(-1);
+  if (newest && out.at(-1) !== newest) out.push(newest);
+  return out;
+}
+
 /** Keeps a room's samples of the last `keepMs`, oldest first. */
 export function appendSample(history: readonly RoomSample[], sample: RoomSample, keepMs: number): RoomSample[] {
   const from = sample.at - keepMs;

@@ -151,6 +151,8 @@ describe('switchyard failover --force (no controller alive)', () => {
       expect(forced.code).toBe(0);
       expect(forced.stdout).toContain('forced failover live-dashboard: primary@room-a (epoch 1) -> standby@room-b, by dave');
       expect(forced.stdout).toMatch(/done: live-dashboard-e2 -> standby@room-b/);
+      // Both rooms answer and hold the same (no) records: nothing to lose, so no --accept-loss needed.
+      expect(forced.stdout).toContain('data: switching room-a -> room-b now: no loss');
       expect((await own.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 2, room: 'room-b' });
       const history = await own.journals.history('live-dashboard');
       expect(history).toHaveLength(1);

@@ -3,6 +3,7 @@ import { FaultStack } from '../../bench/support/fault-stack.js';
 import { LOCAL, killService, services, waitFor } from '../../bench/support/local-stack.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import { cli } from '../support/cli.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const both = Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers }));
@@ -81,6 +82,23 @@ describe('data-aware failover on real Kafka', () => {
       // And the route did not move.
       await sleep(1000);
       expect((await stack.routes.get(stack.cfg.pipeline))!.route).toMatchObject({ room: 'room-a', epoch: 1 });
+
+      // The controllers are gone too: an operator forces it. The CLI prints the estimate (from the
+      // last positions the observer published before room-a died) and wants --accept-loss.
+      await ctl.stop();
+      const config = stack.configFile();
+      const refused = await cli('failover', stack.cfg.pipeline, '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'erin');
+      console.log(refused.stdout + refused.stderr);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toMatch(/^data: switching room-a -> room-b now: \d+ record\(s\) lost/m);
+      expect(refused.stdout).toMatch(/room-a: does not answer here .*; last published sample \d+ s old/);
+      expect(refused.stderr).toMatch(/this switch would lose about \d+ record\(s\): nothing done; add --accept-loss/);
+      const cliEstimate = Number(/now: (\d+) record/.exec(refused.stdout)?.[1]);
+      expect(Math.abs(cliEstimate - measured)).toBeLessThanOrEqual(Math.ceil(measured * 0.2));
+      const forced = await cli('failover', stack.cfg.pipeline, '--to', 'standby', '--force', '--accept-loss', '-c', config, '--yes', '--operator', 'erin', '--reason', 'room-a gone');
+      expect(forced.code).toBe(0);
+      const [record] = await stack.journals.history(stack.cfg.pipeline);
+      expect(record!.reason).toMatch(/room-a gone; data: switching room-a -> room-b now: \d+ record\(s\) lost .*; loss accepted by erin/);
     } finally {
       await consumer.close();
       await everywhere.close(0);

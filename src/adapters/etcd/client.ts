@@ -36,6 +36,7 @@ export function etcdKeys(prefix: string) {
     consumers: (pipeline: string) => `${prefix}/consumers/${pipeline}/`,
     epochs: (space: string, pipeline: string) => `${prefix}/epochs/${space}/${pipeline}`,
     observations: `${prefix}/observations/`,
+    positions: `${prefix}/positions/`,
     observation: (observer: string) => `${prefix}/observations/${observer}`,
   };
 }

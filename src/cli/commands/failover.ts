@@ -6,12 +6,15 @@ import { routeFor } from '../../core/model.js';
 import { noMetrics } from '../../ports/metrics.js';
 import { confirmed, EXIT, fail, unknownPipeline } from '../output.js';
 import { describeLeader } from '../time.js';
+import { estimatedLoss, estimateFromCli } from '../data-estimate.js';
+import { describeEstimate } from '../../core/data-estimate.js';
 
 interface Args {
   config: string;
   pipeline: string;
   to: string;
   force: boolean;
+  'accept-loss': boolean;
   'ignore-leader': boolean;
   reason?: string;
   operator?: string;
@@ -28,14 +31,18 @@ export const failoverCommand: CommandModule<object, Args> = {
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
       .option('to', { type: 'string', demandOption: true, describe: 'Target chain' })
       .option('force', { type: 'boolean', default: false, describe: 'Required: this bypasses the controller and the target health check' })
+      .option('accept-loss', { type: 'boolean', default: false, describe: 'Go ahead although the estimate says records would be lost (or cannot say); recorded' })
       .option('ignore-leader', { type: 'boolean', default: false, describe: 'Even if a leader is alive: wait in line for leadership (until --timeout)' })
       .option('reason', { type: 'string', describe: 'Why, for the record' })
       .option('operator', { type: 'string', describe: 'Who (default: $SWITCHYARD_OPERATOR or the OS user)' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('timeout', { type: 'number', default: 30, describe: 'Seconds to get leadership and finish' })
       .example('$0 failover live-dashboard --to standby --force -c examples/local-two-rooms.yaml --reason "controllers down, room-a dark" --yes', 'Move it by hand at 3 a.m.')
+      .example('$0 failover live-dashboard --to standby --force --accept-loss -c examples/local-two-rooms.yaml --reason "room-a gone for good" --yes', 'Move it although the estimate says records would be lost')
       .epilogue(
         'Campaigns in the same election as the controllers, so its writes are fenced like theirs, and runs the same journaled steps (a running switch is resumed instead). ' +
+          'Before acting it prints the data estimate: records that only the current room holds and no consumer has processed (from the observers\' last published samples of a room that no longer answers). ' +
+          'A switch that would lose records, or whose loss cannot be estimated, needs --accept-loss, which is recorded. ' +
           'With a live leader it refuses and names it: use `switchyard switchover` then. Exit codes: 0 done, 1 refused or not finished, 2 bad arguments, 3 etcd unreachable.',
       ),
   handler: async (args) => {
@@ -65,6 +72,13 @@ export const failoverCommand: CommandModule<object, Args> = {
       if (!route) return fail(EXIT.FAILURE, `${pipeline.name} has no route yet`);
       if (route.chain === target.name) return fail(EXIT.USAGE, `${pipeline.name} already runs on ${target.name}@${target.room}`);
       process.stdout.write(`forced failover ${pipeline.name}: ${route.chain}@${route.room} (epoch ${route.epoch}) -> ${target.name}@${target.room}, by ${operator}\n`);
+      const { estimate, sources } = await estimateFromCli(config, store, pipeline, route, target.room);
+      const loss = estimatedLoss(estimate);
+      process.stdout.write(`data: ${describeEstimate(estimate)}\n${sources.map((s) => `  ${s}\n`).join('')}`);
+      if ((loss === undefined || loss > 0) && !args['accept-loss']) {
+        return fail(EXIT.FAILURE, `${loss === undefined ? 'the loss cannot be estimated' : `this switch would lose about ${loss} record(s)`}: nothing done; add --accept-loss to switch anyway (recorded in history)`);
+      }
+      const dataNote = `data: ${describeEstimate(estimate)}${loss === undefined || loss > 0 ? `; loss accepted by ${operator}` : ''}`;
       if (!(await confirmed(args.yes, 'nothing done'))) return;
       const leadership = await lock.campaign(deadline.signal);
       process.stdout.write(`leadership taken as ${me}\n`);
@@ -72,7 +86,7 @@ export const failoverCommand: CommandModule<object, Args> = {
       const runner = buildSwitchRunner(config, store, journals, me, log, noMetrics);
       const current = (await journals.list()).get(pipeline.name);
       const fresh = (await store.routes.get(pipeline.name))!.route;
-      const reason = `forced failover of ${pipeline.name} from ${fresh.chain}@${fresh.room} to ${target.name}@${target.room} by ${operator}: ${args.reason || 'no reason given'}`;
+      const reason = `forced failover of ${pipeline.name} from ${fresh.chain}@${fresh.room} to ${target.name}@${target.room} by ${operator}: ${args.reason || 'no reason given'}; ${dataNote}`;
       let result =
         current && current.journal.status === 'running'
           ? await runner.advance(leadership.fence, current, leadership.lost)
