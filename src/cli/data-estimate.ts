@@ -17,48 +17,80 @@ export interface CliEstimate {
   readonly sources: readonly string[];
 }
 
-export async function estimateFromCli(config: LoadedConfig, store: StoreHandles, pipeline: Pipeline, route: Route, targetRoom: string): Promise<CliEstimate> {
+/** What the CLI knows of the rooms' positions: published histories plus a sample taken now. */
+export interface CliPositions {
+  readonly histories: ReadonlyMap<string, readonly RoomSample[]>;
+  /** Rooms that answered a sample from here just now. */
+  readonly answering: ReadonlySet<string>;
+  readonly sources: ReadonlyMap<string, string>;
+  readonly watermarks: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<number, number>>>;
+}
+
+export async function readPositions(config: LoadedConfig, store: StoreHandles, rooms: readonly string[]): Promise<CliPositions> {
   const [published, watermarks] = await Promise.all([new EtcdPositionStore(store.etcd, config.etcd.prefix).readAll(), new EtcdWatermarkStore(store.etcd, config.etcd.prefix).readAll()]);
   const histories = new Map<string, RoomSample[]>();
-  const sources: string[] = [];
-  for (const room of [...new Set([route.room, targetRoom])]) {
-    let history = published.get(room) ?? [];
-    const brokers = config.topology.rooms.get(room)?.kafka.brokers ?? [];
-    const reader = new KafkaPositionReader(room, brokers, silentLogger);
-    try {
-      const fresh = await reader.read(pipeline.topics, 1500);
-      history = appendSample(history, fresh, 300_000);
-      sources.push(`${room}: sampled now from here`);
-    } catch (err) {
-      const last = history.at(-1);
-      sources.push(last ? `${room}: does not answer here (${(err as Error).message}); last published sample ${Math.round((Date.now() - last.at) / 1000)} s old` : `${room}: does not answer here, and no observer published a sample`);
-    } finally {
-      await reader.close();
-    }
-    histories.set(room, history);
-  }
+  const answering = new Set<string>();
+  const sources = new Map<string, string>();
+  await Promise.all(
+    [...new Set(rooms)].map(async (room) => {
+      let history = published.get(room) ?? [];
+      const topics = [...new Set([...config.topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room)).flatMap((p) => p.topics))];
+      const reader = new KafkaPositionReader(room, config.topology.rooms.get(room)?.kafka.brokers ?? [], silentLogger);
+      try {
+        history = appendSample(history, await reader.read(topics, 1500), 300_000);
+        answering.add(room);
+        sources.set(room, `${room}: sampled now from here`);
+      } catch (err) {
+        const last = history.at(-1);
+        sources.set(
+          room,
+          last
+            ? `${room}: does not answer here (${(err as Error).message}); last published sample ${Math.round((Date.now() - last.at) / 1000)} s old`
+            : `${room}: does not answer here, and no observer published a sample`,
+        );
+      } finally {
+        await reader.close();
+      }
+      histories.set(room, history);
+    }),
+  );
+  return { histories, answering, sources, watermarks };
+}
+
+/** What switching `pipeline` from its route's room to `targetRoom` now would lose. */
+export function estimateFromPositions(config: LoadedConfig, positions: CliPositions, pipeline: Pipeline, route: Route, targetRoom: string): CliEstimate {
   const now = Date.now();
-  const active = histories.get(route.room) ?? [];
+  const active = positions.histories.get(route.room) ?? [];
   const activeLast = active.at(-1);
   const policy = config.topology.policies.get(pipeline.tier);
-  // A room that does not answer now is judged by its last sample (its age is in `sources`).
-  const activeAnswers = sources[0]?.endsWith('sampled now from here') ?? false;
   const estimate = estimateSwitch({
     topics: pipeline.topics,
     activeHistory: active,
     activeRoom: route.room,
-    target: histories.get(targetRoom)?.at(-1),
+    target: positions.histories.get(targetRoom)?.at(-1),
     targetRoom,
-    watermarks: watermarks.get(pipeline.consumerGroup) ?? new Map(),
+    watermarks: positions.watermarks.get(pipeline.consumerGroup) ?? new Map(),
     marginMs: policy?.duplicateMarginMs ?? 0,
     now,
     maxAgeMs: 5000,
-    ...(!activeAnswers && activeLast && { activeFailingSince: activeLast.at }),
+    // A room that does not answer now is judged by its last sample (its age is in the sources).
+    ...(!positions.answering.has(route.room) && activeLast && { activeFailingSince: activeLast.at }),
   });
+  const sources = [...new Set([route.room, targetRoom])].map((r) => positions.sources.get(r) ?? `${r}: no sample`);
   return { estimate, sources };
+}
+
+export async function estimateFromCli(config: LoadedConfig, store: StoreHandles, pipeline: Pipeline, route: Route, targetRoom: string): Promise<CliEstimate> {
+  return estimateFromPositions(config, await readPositions(config, store, [route.room, targetRoom]), pipeline, route, targetRoom);
 }
 
 /** Loss in records, or undefined when unknown. */
 export function estimatedLoss(e: DataEstimate): number | undefined {
   return e.kind === 'known' ? e.partitions.reduce((n, p) => n + (p.unreplicatedRecords ?? 0), 0) : undefined;
+}
+
+/** The failover target of a route: the standby when on the primary, else the primary. */
+export function failoverTarget(pipeline: Pipeline, route: Route): string | undefined {
+  const active = pipeline.chains.find((c) => c.name === route.chain);
+  return pipeline.chains.find((c) => c.name !== route.chain && c.role === (active?.role === 'primary' ? 'standby' : 'primary'))?.room;
 }

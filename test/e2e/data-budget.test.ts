@@ -83,6 +83,11 @@ describe('data-aware failover on real Kafka', () => {
       await sleep(1000);
       expect((await stack.routes.get(stack.cfg.pipeline))!.route).toMatchObject({ room: 'room-a', epoch: 1 });
 
+      // `plan` shows the same: it would wait for the standby, and what a failover now would lose.
+      const plan = JSON.parse((await cli('plan', '-c', stack.configFile(), '-o', 'json')).stdout) as { verdicts: { rule: string; data: string | null }[] };
+      expect(plan.verdicts[0]!.rule).toMatch(/^data-budget-(retry|stop)$/);
+      expect(plan.verdicts[0]!.data).toMatch(/^switching room-a -> room-b now: \d+ record\(s\) lost/);
+
       // The controllers are gone too: an operator forces it. The CLI prints the estimate (from the
       // last positions the observer published before room-a died) and wants --accept-loss.
       await ctl.stop();

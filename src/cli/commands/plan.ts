@@ -8,6 +8,8 @@ import type { Observation } from '../../core/health.js';
 import { EXIT, outputOption, printData, table, type OutputFormat } from '../output.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import type { Intents } from '../../core/safety.js';
+import { describeEstimate, type DataEstimate } from '../../core/data-estimate.js';
+import { estimateFromPositions, failoverTarget, readPositions } from '../data-estimate.js';
 
 interface Args {
   config: string;
@@ -29,6 +31,7 @@ export const planCommand: CommandModule<object, Args> = {
       .example('$0 plan -c examples/local-two-rooms.yaml --probe -o yaml', 'Judge from fresh probes made here, as YAML')
       .epilogue(
         'Uses the observations the running controllers publish in etcd (every observer\'s recent probes), so the verdict is the leader\'s. ' +
+          'Below the table: what a failover of each pipeline would lose now (records only its room holds that no consumer processed), from a sample of each room taken here or, for a room that does not answer, the observers\' last published one. ' +
           'With none published, or with --probe, it probes every room itself for fallAfter/riseAfter rounds first. ' +
           'Exit codes: 0 no action planned, 1 an action is planned, 2 bad configuration, 3 etcd unreachable.',
       ),
@@ -68,19 +71,36 @@ export const planCommand: CommandModule<object, Args> = {
         }
         source = `probed from here, ${rounds} rounds (one observer: a tier needing more will fail static)`;
       }
+      // What a failover of each routed pipeline would lose now: fed to the decision, and shown.
+      const data = new Map<string, DataEstimate>();
+      const positions = await readPositions(config, store, [...config.topology.rooms.keys()]).catch(() => undefined);
+      for (const pipeline of config.topology.pipelines.values()) {
+        const route = routes.get(pipeline.name)?.route;
+        const target = route && failoverTarget(pipeline, route);
+        if (route && target && positions) data.set(pipeline.name, estimateFromPositions(config, positions, pipeline, route, target).estimate);
+      }
       const decision = decide(config.topology, INITIAL_STATE, {
         now: Date.now(),
         observations,
         routes: new Map([...config.topology.pipelines.keys()].map((p) => [p, routes.get(p)?.route])),
         intents,
+        ...(positions && { estimates: new Map([...data].map(([p, e]) => [p, e.kind === 'known' ? e.partitions : e.reason])) }),
       });
       const rows = decision.verdicts.map((v) => {
         const action = decision.actions.find((a) => a.route.pipeline === v.pipeline);
-        return { ...v, action: action ? `${action.kind} -> ${action.route.chain}@${action.route.room} (epoch ${action.route.epoch})` : null };
+        const estimate = data.get(v.pipeline);
+        return {
+          ...v,
+          action: action ? `${action.kind} -> ${action.route.chain}@${action.route.room} (epoch ${action.route.epoch})` : null,
+          data: estimate ? describeEstimate(estimate) : null,
+          estimate: estimate ?? null,
+        };
       });
       if (!printData(args.output, { observations: source, verdicts: rows })) {
         process.stdout.write(`observations: ${source}\n\n`);
         process.stdout.write(table(['PIPELINE', 'STATE', 'RULE', 'ACTION', 'REASON'], rows.map((r) => [r.pipeline, r.state, r.rule, r.action ?? '-', r.reason])) + '\n');
+        const lines = rows.filter((r) => r.data).map((r) => `  ${r.pipeline}: ${r.data}`);
+        if (lines.length > 0) process.stdout.write(`\nif it failed over now:\n${lines.join('\n')}\n`);
       }
       process.exitCode = decision.actions.length > 0 ? EXIT.FAILURE : EXIT.OK;
     } finally {
