@@ -8,6 +8,7 @@ import { historyCommand } from './commands/history.js';
 import { switchoverCommand } from './commands/switchover.js';
 import { failoverCommand } from './commands/failover.js';
 import { drillCommand } from './commands/drill.js';
+import { backfillCommand } from './commands/backfill.js';
 import { EXIT } from './output.js';
 
 // Each command has its own argument type.
@@ -19,6 +20,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   switchoverCommand,
   failoverCommand,
   drillCommand,
+  backfillCommand,
   pauseCommand,
   resumeCommand,
   historyCommand,

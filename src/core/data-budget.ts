@@ -15,6 +15,9 @@ export interface PartitionEstimate {
   readonly unreplicatedRecords?: number;
   /** The span reaches past the oldest sample kept: the numbers are lower bounds. */
   readonly atLeast?: boolean;
+  /** The lost span itself: timestamps above `lossAfterTs`, up to `lossUpToTs`, in the active room. */
+  readonly lossAfterTs?: number;
+  readonly lossUpToTs?: number;
   /**
    * Event-time span the consumer will replay in the target: last processed event time minus
    * where the target's offsets for (watermark - margin) actually land.

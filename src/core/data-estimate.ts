@@ -137,7 +137,8 @@ export function estimateSwitch(input: EstimateInput): DataEstimate {
         if (!Number.isFinite(covered)) atLeast = true;
       }
       const replayMs = wm === undefined ? 0 : Math.max(0, Math.min(wm, Number.isFinite(targetNewest) ? targetNewest : wm) - (wm - input.marginMs));
-      partitions.push({ topic, partition: a.partition, unreplicatedMs, unreplicatedRecords, ...(atLeast && { atLeast }), replayMs });
+      const range = unreplicatedRecords > 0 || unreplicatedMs > 0 ? { lossAfterTs: Number.isFinite(covered) ? covered : 0, lossUpToTs: activeNewest! } : {};
+      partitions.push({ topic, partition: a.partition, unreplicatedMs, unreplicatedRecords, ...(atLeast && { atLeast }), replayMs, ...range });
     }
   }
   return { kind: 'known', fromRoom, toRoom, partitions, activeSampleAgeMs: activeAge, targetSampleAgeMs: targetAge };
@@ -193,4 +194,17 @@ export function estimatePipelines(
     out.set(p.pipeline, e.kind === 'known' ? e.partitions : e.reason);
   }
   return out;
+}
+
+/** Records a switch left behind in the room it left: what a backfill copies once that room returns. */
+export interface DataGap {
+  readonly sourceRoom: string;
+  readonly partitions: readonly { readonly topic: string; readonly partition: number; readonly afterTs: number; readonly upToTs: number; readonly records: number }[];
+}
+
+/** The gap of a known estimate, if it says anything would be lost. */
+export function gapOf(fromRoom: string, partitions: readonly PartitionEstimate[]): DataGap | undefined {
+  const lost = partitions.filter((p) => p.lossAfterTs !== undefined && p.lossUpToTs !== undefined && p.lossUpToTs > p.lossAfterTs);
+  if (lost.length === 0) return undefined;
+  return { sourceRoom: fromRoom, partitions: lost.map((p) => ({ topic: p.topic, partition: p.partition, afterTs: p.lossAfterTs!, upToTs: p.lossUpToTs!, records: p.unreplicatedRecords ?? 0 })) };
 }

@@ -4,6 +4,7 @@
 
 import { arbitrate, canServe, worstOf, type Arbitrated, type ObserverView } from './arbitration.js';
 import { dataBudgetGate, type PartitionEstimate } from './data-budget.js';
+import { gapOf, type DataGap } from './data-estimate.js';
 import { outsideChangeWindow } from './change-window.js';
 import { foldObservation, withStaleness, UNKNOWN_HEALTH, type Component, type ComponentHealth, type Observation } from './health.js';
 import { HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from './model.js';
@@ -60,6 +61,8 @@ export type Action =
       readonly reason: string;
       /** Milliseconds from the first failed probe of the active chain to this decision (0 for failback). */
       readonly detectedAfterMs: number;
+      /** What the data estimate said this switch leaves behind in the room it leaves (backfill). */
+      readonly gap?: DataGap;
     };
 
 /** The rule that settled a pipeline's verdict; stable across ticks, unlike the sentence. */
@@ -394,7 +397,10 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   const data = input.estimates ? `; data: ${gateAnswer.reason}` : '';
   const reason = `failing over ${pipeline.name} from ${describeChain(active)} to ${describeChain(target.chain)}: ${down}; ${target.v.reason}${data}`;
   const detectedAfterMs = health.firstBadAt === undefined ? 0 : now - health.firstBadAt;
-  return switchTo(topology, pipeline, route, base, target.chain, event, 'failover', reason, detectedAfterMs, now);
+  const estimate = input.estimates?.get(pipeline.name);
+  const gap = Array.isArray(estimate) ? gapOf(route.room, estimate) : undefined;
+  const verdict = switchTo(topology, pipeline, route, base, target.chain, event, 'failover', reason, detectedAfterMs, now);
+  return gap && verdict.action?.kind === 'switch-route' ? { ...verdict, action: { ...verdict.action, gap } } : verdict;
 }
 
 /** One tick: fold observations, then decide every pipeline. */

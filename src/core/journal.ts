@@ -2,6 +2,7 @@
 // which steps are done, by whom and when. Any leader can look at it and know what comes next.
 
 import type { Route } from './model.js';
+import type { DataGap } from './data-estimate.js';
 
 export const SWITCH_STEPS = ['intent', 'gate', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'record'] as const;
 export type SwitchStep = (typeof SWITCH_STEPS)[number];
@@ -43,6 +44,8 @@ export interface SwitchJournal {
   readonly detectedAfterMs: number;
   readonly steps: readonly StepRecord[];
   readonly status: 'running' | 'done';
+  /** Records the data estimate said this switch leaves behind in the room it leaves. */
+  readonly gap?: DataGap;
 }
 
 /** A finished switch, as kept in history. */
@@ -70,6 +73,8 @@ export interface SwitchRecord {
   readonly rtoMs: number | undefined;
   readonly outcome: 'verified' | 'unverified';
   readonly note: string;
+  /** Records left behind in the room it left, for a backfill once that room returns. */
+  readonly gap?: DataGap;
 }
 
 export function journalId(pipeline: string, epoch: number): string {
@@ -115,5 +120,6 @@ export function toRecord(j: SwitchJournal, ackAt: number | undefined, note: stri
     rtoMs: ackAt === undefined ? undefined : ackAt - j.createdAt + j.detectedAfterMs,
     outcome: ackAt === undefined ? 'unverified' : 'verified',
     note,
+    ...(j.gap && { gap: j.gap }),
   };
 }

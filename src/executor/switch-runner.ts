@@ -105,6 +105,7 @@ export class SwitchRunner {
       ...(request.id !== undefined && { request: request.id }),
       createdAt: now,
       detectedAfterMs: action.detectedAfterMs,
+      ...(action.gap && { gap: action.gap }),
       steps: [],
       status: 'running',
     };

@@ -9,11 +9,11 @@ import type { PartitionPosition, PositionReader, RoomPositions } from '../../por
 import { withTimeout } from '../../sdk/timeout.js';
 import { createKafka, type KafkaClient } from './kafka-client.js';
 
-interface KafkajsBroker {
+export interface KafkajsBroker {
   fetch(req: unknown): Promise<{ responses: { topicName: string; partitions: { partition: number; errorCode: number; highWatermark: string; messages: { offset: string; timestamp: string }[] }[] }[] }>;
 }
 
-interface KafkajsCluster {
+export interface KafkajsCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   addMultipleTargetTopics(topics: string[]): Promise<void>;
@@ -23,7 +23,7 @@ interface KafkajsCluster {
   fetchTopicsOffset(q: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
 }
 
-function clusterOf(kafka: KafkaClient): KafkajsCluster {
+export function clusterOf(kafka: KafkaClient): KafkajsCluster {
   const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
   const create = sym && (kafka as unknown as Record<symbol, unknown>)[sym];
   if (typeof create !== 'function') throw new Error('kafkajs cluster layer not found: the position reader needs kafkajs 2.2.x');

@@ -7,7 +7,7 @@ import { noMetrics } from '../../ports/metrics.js';
 import { confirmed, EXIT, fail, unknownPipeline } from '../output.js';
 import { describeLeader } from '../time.js';
 import { estimatedLoss, estimateFromCli } from '../data-estimate.js';
-import { describeEstimate } from '../../core/data-estimate.js';
+import { describeEstimate, gapOf } from '../../core/data-estimate.js';
 
 interface Args {
   config: string;
@@ -78,6 +78,7 @@ export const failoverCommand: CommandModule<object, Args> = {
       if ((loss === undefined || loss > 0) && !args['accept-loss']) {
         return fail(EXIT.FAILURE, `${loss === undefined ? 'the loss cannot be estimated' : `this switch would lose about ${loss} record(s)`}: nothing done; add --accept-loss to switch anyway (recorded in history)`);
       }
+      const gap = estimate.kind === 'known' ? gapOf(route.room, estimate.partitions) : undefined;
       const dataNote = `data: ${describeEstimate(estimate)}${loss === undefined || loss > 0 ? `; loss accepted by ${operator}` : ''}`;
       if (!(await confirmed(args.yes, 'nothing done'))) return;
       const leadership = await lock.campaign(deadline.signal);
@@ -92,7 +93,7 @@ export const failoverCommand: CommandModule<object, Args> = {
           ? await runner.advance(leadership.fence, current, leadership.lost)
           : await runner.start(
               leadership.fence,
-              { kind: 'switch-route', from: fresh, route: routeFor(config.topology, pipeline, target, fresh.epoch + 1, Date.now(), reason, [...fresh.history, Date.now()]), reason, detectedAfterMs: 0 },
+              { kind: 'switch-route', from: fresh, route: routeFor(config.topology, pipeline, target, fresh.epoch + 1, Date.now(), reason, [...fresh.history, Date.now()]), reason, detectedAfterMs: 0, ...(gap && { gap }) },
               'failover',
               current,
               leadership.lost,
