@@ -8,21 +8,11 @@ import type { RouteDelivery } from '../../src/ports/route-store.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { routeTo } from '../support/sdk-stack.js';
 import { createQueryRouter } from '../../src/sdk/query-router.js';
 
-function route(pipeline: string, epoch: number, room = epoch % 2 === 1 ? 'room-a' : 'room-b'): Route {
-  return {
-    pipeline,
-    chain: room === 'room-a' ? 'primary' : 'standby',
-    room,
-    epoch,
-    since: Date.now(),
-    reason: `test epoch ${epoch}`,
-    kafka: { brokers: [...LOCAL.rooms[room as 'room-a' | 'room-b'].brokers], topics: ['t'] },
-    consumerGroup: 'g',
-    history: [],
-  };
-}
+/** A consumer route at `epoch`: odd epochs in room-a, even ones in room-b. */
+const route = (pipeline: string, epoch: number): Route => routeTo(pipeline, epoch, epoch % 2 === 1 ? 'room-a' : 'room-b', 't', 'g');
 
 /** Compacts etcd's history past every write so far, physically, as a retention job would. */
 async function compactNow(etcd: Etcd3): Promise<string> {
@@ -42,6 +32,20 @@ describe('route following survives what etcd does to watches (real etcd)', () =>
     proxy = new TcpProxy('127.0.0.1', Number(new URL(LOCAL.etcd).port));
     await proxy.start();
   });
+  /**
+   * The issue's reproduction: the client's connection is cut, epoch 2 is written, etcd compacts
+   * past it, the connection comes back, epochs 3 and 4 are written.
+   */
+  async function breakAndCompact(put: (epoch: number) => Promise<unknown>): Promise<void> {
+    proxy.cutAll();
+    await put(2);
+    await compactNow(etcd);
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.restore();
+    await put(3);
+    await put(4);
+  }
+
   afterAll(async () => {
     await proxy.stop();
     await etcd.delete().prefix(prefix).exec();
@@ -61,13 +65,7 @@ describe('route following survives what etcd does to watches (real etcd)', () =>
     const stop = await new EtcdRouteStore(viaProxy, prefix).watch(pipeline, (r) => seen.push(r.epoch), (e) => errors.push(e.message), { resyncMs: 600_000 });
     try {
       expect(seen).toEqual([1]);
-      proxy.cutAll();
-      await put(2);
-      await compactNow(etcd);
-      await new Promise((r) => setTimeout(r, 300));
-      proxy.restore();
-      await put(3);
-      await put(4);
+      await breakAndCompact(put);
       await waitFor('the client to follow the route to epoch 4', 15_000, () => seen.at(-1) === 4);
       console.log(`route follow after compaction: delivered ${seen.join(',')}; watch errors: ${errors.length} (${errors[0] ?? ''})`);
       expect(seen.at(-1)).toBe(4);
@@ -92,13 +90,7 @@ describe('route following survives what etcd does to watches (real etcd)', () =>
     await router.start();
     try {
       expect(router.route?.epoch).toBe(1);
-      proxy.cutAll();
-      await put(2);
-      await compactNow(etcd);
-      await new Promise((r) => setTimeout(r, 300));
-      proxy.restore();
-      await put(3);
-      await put(4);
+      await breakAndCompact(put);
       await waitFor('the router to follow the query route to epoch 4', 15_000, () => router.route?.epoch === 4);
       expect(router.route?.url).toBe(LOCAL.rooms['room-b'].olap);
       expect(await router.query('SELECT 1')).toBe('1\n');
