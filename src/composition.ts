@@ -14,6 +14,8 @@ import { EtcdWatermarkStore } from './adapters/etcd/watermark-store.js';
 import { KafkaGroupInspector } from './adapters/kafka/group-inspector.js';
 import { KafkaPositionReader } from './adapters/kafka/position-reader.js';
 import { PositionTracker } from './controller/position-tracker.js';
+import { LagTracker } from './controller/lag-tracker.js';
+import { KafkaGroupOffsetReader } from './adapters/kafka/group-offsets.js';
 import { EtcdPositionStore } from './adapters/etcd/position-store.js';
 import type { RoomSample } from './core/data-estimate.js';
 import { EtcdConsumerRegistry } from './adapters/etcd/consumer-registry.js';
@@ -249,6 +251,11 @@ export function buildController(flags: ControllerFlags): BuiltController {
     countError: (site) => loopErrors.inc({ site }),
     positions: buildPositionTracker(config, log, (rooms) => new EtcdPositionStore(store.etcd, config.etcd.prefix).publish(observer, rooms)),
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
+    lag: new LagTracker({
+      readers: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'lag', room: r.name }))])),
+      timeoutMs: 2000,
+      log: log.child({ component: 'lag' }),
+    }),
   });
   return {
     config,

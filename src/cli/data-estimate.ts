@@ -7,7 +7,8 @@ import type { StoreHandles } from '../composition.js';
 import { EtcdPositionStore } from '../adapters/etcd/position-store.js';
 import { EtcdWatermarkStore } from '../adapters/etcd/watermark-store.js';
 import { KafkaPositionReader } from '../adapters/kafka/position-reader.js';
-import { appendSample, estimateSwitch, type DataEstimate, type RoomSample } from '../core/data-estimate.js';
+import { appendSample, estimateSwitch, timeLagMs, type DataEstimate, type RoomSample } from '../core/data-estimate.js';
+import { KafkaGroupOffsetReader } from '../adapters/kafka/group-offsets.js';
 import type { Pipeline, Route } from '../core/model.js';
 import { silentLogger } from '../ports/logger.js';
 
@@ -93,4 +94,30 @@ export function estimatedLoss(e: DataEstimate): number | undefined {
 export function failoverTarget(pipeline: Pipeline, route: Route): string | undefined {
   const active = pipeline.chains.find((c) => c.name === route.chain);
   return pipeline.chains.find((c) => c.name !== route.chain && c.role === (active?.role === 'primary' ? 'standby' : 'primary'))?.room;
+}
+
+/** A point reading of a pipeline's consumer lag in the room its route names (records, and time when the samples reach back). */
+export async function readLag(config: LoadedConfig, positions: CliPositions, pipeline: Pipeline, route: Route): Promise<{ records: number; timeLagMs?: number } | undefined> {
+  const history = positions.histories.get(route.room) ?? [];
+  const ends = history.at(-1);
+  if (!ends || !positions.answering.has(route.room)) return undefined;
+  const reader = new KafkaGroupOffsetReader(route.room, config.topology.rooms.get(route.room)?.kafka.brokers ?? [], silentLogger);
+  try {
+    const committed = (await reader.read([{ group: pipeline.consumerGroup, topics: pipeline.topics }], 2000)).get(pipeline.consumerGroup);
+    if (!committed) return undefined;
+    let records = 0;
+    let time: number | undefined;
+    for (const e of ends.partitions) {
+      const offset = committed.get(e.topic)?.get(e.partition) ?? -1;
+      if (offset < 0 || !pipeline.topics.includes(e.topic)) continue;
+      records += Math.max(0, e.logEnd - offset);
+      const t = timeLagMs(history, e.topic, e.partition, offset);
+      if (t !== undefined) time = Math.max(time ?? 0, t);
+    }
+    return { records, ...(time !== undefined && { timeLagMs: time }) };
+  } catch {
+    return undefined;
+  } finally {
+    await reader.close();
+  }
 }

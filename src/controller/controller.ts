@@ -7,6 +7,8 @@ import type { Observation } from '../core/health.js';
 import type { Route, Topology } from '../core/model.js';
 import { estimatePipelines, type PipelineEstimateInput } from '../core/data-estimate.js';
 import type { PositionTracker } from './position-tracker.js';
+import type { LagTracker } from './lag-tracker.js';
+import type { PartitionEstimate } from '../core/data-budget.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
 import type { ApplyResult, Executor } from '../executor/executor.js';
 import type { RunResult, SwitchRunner } from '../executor/switch-runner.js';
@@ -45,6 +47,8 @@ export interface ControllerDeps {
   /** Replication positions per room and the consumers' watermarks: the data estimate (issue 12). */
   readonly positions?: PositionTracker;
   readonly watermarks?: WatermarkStore;
+  /** Consumer lag per pipeline (Burrow-style windows), sampled in the background. */
+  readonly lag?: LagTracker;
   /**
    * /healthz and /readyz fail when no tick has completed for this long. Default: 5 intervals,
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
@@ -59,6 +63,17 @@ const FENCED = 'a write was refused as fenced: etcd no longer holds the election
 /** How many of its own recent observations an observer publishes: several ticks' worth. */
 const RECENT_KEPT = 32;
 
+/** What the controller knows of a pipeline's data: its consumers' lag and a failover's cost now. */
+export interface PipelineData {
+  readonly pipeline: string;
+  readonly lag?: { readonly status: string; readonly rule: string; readonly records: number; readonly timeLagMs?: number; readonly reason: string };
+  /** Records a failover now would lose, and the longest span; absent when unknown. */
+  readonly lossRecords?: number;
+  readonly lossMs?: number;
+  /** The estimate in one sentence (or why it is unknown). */
+  readonly estimate?: string;
+}
+
 export interface ControllerStatus {
   readonly observer: string;
   readonly leader: boolean;
@@ -70,6 +85,8 @@ export interface ControllerStatus {
   readonly unhealthyReason: string;
   /** When the last tick completed (epoch ms). */
   readonly lastTickAt: number;
+  /** Per pipeline: consumer lag and what a failover now would lose (data-aware switching). */
+  readonly data: readonly PipelineData[];
   readonly lastObservations: readonly Observation[];
 }
 
@@ -82,6 +99,7 @@ export class Controller {
   private notReadyReason = 'starting';
   private ticks = 0;
   private lastObservations: Observation[] = [];
+  private data = new Map<string, PipelineData>();
   /** This observer's recent observations, published each tick (see ObservationStore). */
   private recent: Observation[] = [];
   private readonly lastVerdicts = new Map<string, string>();
@@ -114,6 +132,7 @@ export class Controller {
       unhealthyReason: health.reason,
       lastTickAt: this.lastTickAt,
       lastObservations: this.lastObservations,
+      data: [...this.data.values()],
     };
   }
 
@@ -179,6 +198,7 @@ export class Controller {
       await campaigning;
       await Promise.all(this.deps.probes.map((p) => p.close()));
       await this.deps.positions?.close();
+      await this.deps.lag?.close();
       await this.deps.observationStore.close();
       log.info('controller stopped', { observer: this.deps.observer });
     }
@@ -309,6 +329,11 @@ export class Controller {
     }
     // Re-reading an observation already folded is harmless: the core ignores any not newer than the last.
     const estimates = this.deps.positions ? this.estimates(routes, watermarks, now) : undefined;
+    if (this.deps.positions) {
+      // In the background: a slow group coordinator must not hold the tick up.
+      void this.deps.lag?.sample(topology, routes, this.deps.positions.history(), now).catch(() => undefined);
+      this.recordData(estimates, routes);
+    }
     const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, ...(intents && { intents }), ...(estimates && { estimates }) });
     this.state = decision.next;
     for (const policy of topology.policies.values()) {
@@ -473,6 +498,29 @@ export class Controller {
     return out;
   }
 
+  private recordData(estimates: ReadonlyMap<string, readonly PartitionEstimate[] | string> | undefined, routes: ReadonlyMap<string, Route | undefined>): void {
+    const lags = this.deps.lag?.lags();
+    const data = new Map<string, PipelineData>();
+    for (const [pipeline, route] of routes) {
+      if (!route) continue;
+      const e = estimates?.get(pipeline);
+      const l = lags?.get(pipeline);
+      const known = Array.isArray(e) ? e : undefined;
+      const lossRecords = known?.reduce((n, p) => n + (p.unreplicatedRecords ?? 0), 0);
+      const lossMs = known ? Math.max(0, ...known.map((p) => p.unreplicatedMs)) : undefined;
+      const d: PipelineData = {
+        pipeline,
+        ...(l && { lag: { status: l.status, rule: l.rule, records: l.totalLag, ...(l.timeLagMs !== undefined && { timeLagMs: l.timeLagMs }), reason: l.reasons.join('; ') } }),
+        ...(lossRecords !== undefined && { lossRecords }),
+        ...(lossMs !== undefined && { lossMs }),
+        ...(e !== undefined && { estimate: typeof e === 'string' ? `unknown: ${e}` : lossRecords === 0 ? 'no loss' : `${lossRecords} record(s), up to ${lossMs} ms` }),
+      };
+      data.set(pipeline, d);
+      this.deps.metrics.pipelineData?.(pipeline, { lagRecords: l?.totalLag, lagSeconds: l?.timeLagMs === undefined ? undefined : l.timeLagMs / 1000, lossRecords, standbyGapSeconds: lossMs === undefined ? undefined : lossMs / 1000 });
+    }
+    this.data = data;
+  }
+
   private setReady(ready: boolean, reason: string): void {
     if (ready !== this.ready) {
       if (ready) this.deps.log.info('ready: store reachable');
@@ -498,7 +546,8 @@ export class Controller {
       const gist = `${v.state}|${v.rule}|${rooms}|${v.reason.replace(/\d+/g, '#')}`;
       if (this.lastVerdicts.get(v.pipeline) === gist) continue;
       this.lastVerdicts.set(v.pipeline, gist);
-      this.deps.log.info('verdict', { pipeline: v.pipeline, state: v.state, rule: v.rule, rooms, reason: v.reason });
+      const data = this.data.get(v.pipeline);
+      this.deps.log.info('verdict', { pipeline: v.pipeline, state: v.state, rule: v.rule, rooms, reason: v.reason, ...(data?.lag && { lag: `${data.lag.rule}, ${data.lag.records} record(s)${data.lag.timeLagMs !== undefined ? `, ${data.lag.timeLagMs} ms` : ''}` }), ...(data?.estimate && { failoverLoss: data.estimate }) });
     }
   }
 }

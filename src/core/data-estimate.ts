@@ -208,3 +208,21 @@ export function gapOf(fromRoom: string, partitions: readonly PartitionEstimate[]
   if (lost.length === 0) return undefined;
   return { sourceRoom: fromRoom, partitions: lost.map((p) => ({ topic: p.topic, partition: p.partition, afterTs: p.lossAfterTs!, upToTs: p.lossUpToTs!, records: p.unreplicatedRecords ?? 0 })) };
 }
+
+/**
+ * How far behind in time a consumer committed at `committed` is: the newest timestamp of the room
+ * now minus the newest timestamp it had when its log end was at `committed` (from the samples).
+ * 0 when caught up; undefined when the samples do not reach back that far.
+ */
+export function timeLagMs(history: readonly RoomSample[], topic: string, partition: number, committed: number): number | undefined {
+  const last = history.at(-1)?.partitions.find((p) => p.topic === topic && p.partition === partition);
+  if (!last) return undefined;
+  if (committed >= last.logEnd) return 0;
+  let at: PartitionSample | undefined;
+  for (const s of history) {
+    const e = s.partitions.find((p) => p.topic === topic && p.partition === partition);
+    if (e && e.logEnd <= committed) at = e;
+  }
+  if (!at || at.newestTs === undefined || last.newestTs === undefined) return undefined;
+  return Math.max(0, last.newestTs - at.newestTs);
+}

@@ -14,6 +14,8 @@ export interface ControllerMetrics {
   step(step: SwitchStep, ms: number): void;
   recorded(record: SwitchRecord): void;
   ready(isReady: boolean): void;
+  /** A pipeline's consumer lag and what a failover now would lose (undefined: not known). */
+  pipelineData?(pipeline: string, d: { lagRecords: number | undefined; lagSeconds: number | undefined; lossRecords: number | undefined; standbyGapSeconds: number | undefined }): void;
 }
 
 export const noMetrics: ControllerMetrics = {

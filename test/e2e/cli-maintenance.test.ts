@@ -100,7 +100,11 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     expect((await cli('switchover', '--list', '-c', config)).stdout).toMatch(new RegExp(`${id}\\s+live-dashboard\\s+standby`));
     expect((await cli('switchover', '--cancel', id, '-c', config)).stdout).toBe(`cancelled ${id}\n`);
     expect((await cli('switchover', '--list', '-c', config)).stdout).toBe('no pending switchovers\n');
-    expect((await cli('switchover', 'live-dashboard', '--dry-run', '-c', config)).code).toBe(0);
+    const dry = await cli('switchover', 'live-dashboard', '--dry-run', '-c', config);
+    expect(dry.code).toBe(0);
+    // The dry run says what switching now would leave behind (nothing: both rooms answer, in sync).
+    expect(dry.stdout).toMatch(/^data: switching room-a -> room-b now: no loss/m);
+    expect(dry.stdout).toContain('dry run: nothing recorded');
 
     // A window that is closed now: starts two hours from now (UTC), one hour long.
     const h = (new Date().getUTCHours() + 2) % 24;

@@ -65,6 +65,15 @@ describe('data-aware failover on real Kafka', () => {
       slow = true;
       await produce(onlyA, 10_000, true);
       await sleep(300);
+      // Before anything fails, the controller already says it: consumers behind, the standby
+      // behind, and what a failover now would lose.
+      const lagNow = await stack.metric(ctl, 'switchyard_consumer_lag_records');
+      const lossNow = await stack.metric(ctl, 'switchyard_failover_loss_estimate_records');
+      const gapNow = await stack.metric(ctl, 'switchyard_standby_gap_seconds');
+      console.log(`before the kill: lag ${lagNow} record(s), failover loss estimate ${lossNow} record(s), standby gap ${gapNow} s`);
+      expect(lagNow).toBeGreaterThan(100);
+      expect(lossNow).toBeGreaterThan(100);
+      expect(gapNow).toBeGreaterThan(3);
       const killedAt = killService(LOCAL.rooms['room-a'].service);
       slow = false;
       const stop = await waitFor('the data budget to refuse', 30_000, () =>
@@ -88,7 +97,7 @@ describe('data-aware failover on real Kafka', () => {
       expect((await stack.routes.get(stack.cfg.pipeline))!.route).toMatchObject({ room: 'room-a', epoch: 1 });
 
       // `plan` shows the same: it would wait for the standby, and what a failover now would lose.
-      const plan = JSON.parse((await cli('plan', '-c', stack.configFile(), '-o', 'json')).stdout) as { verdicts: { rule: string; data: string | null }[] };
+      const plan = JSON.parse((await cli('plan', '-c', stack.configFile(), '-o', 'json')).stdout) as { verdicts: { rule: string; data: string | null; lag: unknown }[] };
       expect(plan.verdicts[0]!.rule).toMatch(/^data-budget-(retry|stop)$/);
       expect(plan.verdicts[0]!.data).toMatch(/^switching room-a -> room-b now: \d+ record\(s\) lost/);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendSample, describeEstimate, estimateSwitch, type RoomSample } from '../../src/core/data-estimate.js';
+import { appendSample, describeEstimate, estimateSwitch, timeLagMs, type RoomSample } from '../../src/core/data-estimate.js';
 import { dataBudgetGate } from '../../src/core/data-budget.js';
 
 // A producer writing 100 records/s to partition 0 of 't' with event time = wall time; room-a is
@@ -76,5 +76,17 @@ describe('data-budget gate with estimates that may be unknown', () => {
   it('names the records an over-budget loss would cost', () => {
     const a = dataBudgetGate({ estimates: [{ topic: 't', partition: 0, unreplicatedMs: 20_000, unreplicatedRecords: 2000, replayMs: 2000 }], budget, forced: false, waitedMs: 10_000, maxWaitMs: 10_000 });
     expect(a).toEqual({ kind: 'stop', reason: 'estimated loss 20000 ms on t/0 (2000 record(s) in all) exceeds the budget 0 ms; refusing without --force' });
+  });
+});
+
+describe('consumer lag in time, from the position samples', () => {
+  it('is how much older the committed position is than the newest record', () => {
+    const { a } = history(0, 60_000);
+    // Committed at offset 5000 (event time ~50 s), newest ~60 s: ~10 s behind, within a sample.
+    const t = timeLagMs(a, 't', 0, 5000)!;
+    expect(Math.abs(t - 10_000)).toBeLessThanOrEqual(250);
+    expect(timeLagMs(a, 't', 0, 6000)).toBe(0);
+    // Older than every kept sample: not known.
+    expect(timeLagMs(a.slice(-4), 't', 0, 10)).toBeUndefined();
   });
 });

@@ -48,8 +48,24 @@ export function createPromMetrics(): PromMetrics {
   const rto = new Histogram({ name: 'switchyard_rto_seconds', help: 'First failed probe to first record processed in the new chain (verified switches)', buckets: [0.5, 1, 1.5, 2, 3, 5, 10, 30, 60], registers: [registry] });
   const recorded = new Counter({ name: 'switchyard_switches_recorded_total', help: 'Switches finished and recorded, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] });
   const rejected = new Counter({ name: 'switchyard_writes_rejected_total', help: 'Route writes not applied', labelNames: ['reason'], registers: [registry] });
+  const lagRecords = new Gauge({ name: 'switchyard_consumer_lag_records', help: 'Consumer group lag of a pipeline in its active room, records (all partitions)', labelNames: ['pipeline'], registers: [registry] });
+  const lagSeconds = new Gauge({ name: 'switchyard_consumer_lag_seconds', help: 'Consumer group lag of a pipeline in time, worst partition', labelNames: ['pipeline'], registers: [registry] });
+  const lossRecords = new Gauge({
+    name: 'switchyard_failover_loss_estimate_records',
+    help: 'Records a failover of the pipeline now would lose (neither in the target room nor processed); absent when unknown',
+    labelNames: ['pipeline'],
+    registers: [registry],
+  });
+  const gapSeconds = new Gauge({ name: 'switchyard_standby_gap_seconds', help: 'How far the failover target is behind the active room, beyond what consumers processed (worst partition)', labelNames: ['pipeline'], registers: [registry] });
+  const setOrDrop = (g: Gauge, pipeline: string, v: number | undefined) => (v === undefined ? g.remove({ pipeline }) : g.set({ pipeline }, v));
   return {
     registry,
+    pipelineData: (pipeline, d) => {
+      setOrDrop(lagRecords, pipeline, d.lagRecords);
+      setOrDrop(lagSeconds, pipeline, d.lagSeconds);
+      setOrDrop(lossRecords, pipeline, d.lossRecords);
+      setOrDrop(gapSeconds, pipeline, d.standbyGapSeconds);
+    },
     tick: (outcome) => ticks.inc({ outcome }),
     decision: (rule) => decisions.inc({ rule }),
     leader: (is) => leader.set(is ? 1 : 0),

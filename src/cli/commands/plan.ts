@@ -9,7 +9,7 @@ import { EXIT, outputOption, printData, table, type OutputFormat } from '../outp
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import type { Intents } from '../../core/safety.js';
 import { describeEstimate, type DataEstimate } from '../../core/data-estimate.js';
-import { estimateFromPositions, failoverTarget, readPositions } from '../data-estimate.js';
+import { estimateFromPositions, failoverTarget, readLag, readPositions } from '../data-estimate.js';
 
 interface Args {
   config: string;
@@ -73,11 +73,14 @@ export const planCommand: CommandModule<object, Args> = {
       }
       // What a failover of each routed pipeline would lose now: fed to the decision, and shown.
       const data = new Map<string, DataEstimate>();
+      const lag = new Map<string, { records: number; timeLagMs?: number }>();
       const positions = await readPositions(config, store, [...config.topology.rooms.keys()]).catch(() => undefined);
       for (const pipeline of config.topology.pipelines.values()) {
         const route = routes.get(pipeline.name)?.route;
         const target = route && failoverTarget(pipeline, route);
         if (route && target && positions) data.set(pipeline.name, estimateFromPositions(config, positions, pipeline, route, target).estimate);
+        const l = route && positions ? await readLag(config, positions, pipeline, route) : undefined;
+        if (l) lag.set(pipeline.name, l);
       }
       const decision = decide(config.topology, INITIAL_STATE, {
         now: Date.now(),
@@ -94,12 +97,15 @@ export const planCommand: CommandModule<object, Args> = {
           action: action ? `${action.kind} -> ${action.route.chain}@${action.route.room} (epoch ${action.route.epoch})` : null,
           data: estimate ? describeEstimate(estimate) : null,
           estimate: estimate ?? null,
+          lag: lag.get(v.pipeline) ?? null,
         };
       });
       if (!printData(args.output, { observations: source, verdicts: rows })) {
         process.stdout.write(`observations: ${source}\n\n`);
         process.stdout.write(table(['PIPELINE', 'STATE', 'RULE', 'ACTION', 'REASON'], rows.map((r) => [r.pipeline, r.state, r.rule, r.action ?? '-', r.reason])) + '\n');
-        const lines = rows.filter((r) => r.data).map((r) => `  ${r.pipeline}: ${r.data}`);
+        const lines = rows
+          .filter((r) => r.data || r.lag)
+          .map((r) => `  ${r.pipeline}: ${r.data ?? 'no estimate'}${r.lag ? `; consumers ${r.lag.records} record(s) behind${r.lag.timeLagMs !== undefined ? ` (${r.lag.timeLagMs} ms)` : ''}` : ''}`);
         if (lines.length > 0) process.stdout.write(`\nif it failed over now:\n${lines.join('\n')}\n`);
       }
       process.exitCode = decision.actions.length > 0 ? EXIT.FAILURE : EXIT.OK;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandModule } from 'yargs';
+import { estimateFromCli } from '../data-estimate.js';
+import { describeEstimate } from '../../core/data-estimate.js';
 import { loadConfig } from '../../config/load.js';
 import { buildStore, createLogger, operatorName } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
@@ -103,7 +105,12 @@ export const switchoverCommand: CommandModule<object, Args> = {
         if (at <= now) return fail(EXIT.FAILURE, 'no controller leads, so nobody would carry it out; nothing recorded (start a controller, or use switchyard failover --force)');
         process.stderr.write('switchyard: warning: no controller leads now; the switchover runs only if one leads at that time\n');
       }
-      if (args['dry-run']) return;
+      if (args['dry-run']) {
+        // What switching now would leave behind: records only the current room holds that no consumer processed.
+        const { estimate, sources } = await estimateFromCli(config, store, pipeline, checked.route, target.room);
+        process.stdout.write(`data: ${describeEstimate(estimate)}\n${sources.map((s) => `  ${s}\n`).join('')}dry run: nothing recorded\n`);
+        return;
+      }
       if (!(await confirmed(args.yes, 'nothing recorded'))) return;
       await intents.addSwitchovers([intent]);
       process.stdout.write(`recorded ${intent.id}\n`);

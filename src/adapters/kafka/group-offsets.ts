@@ -1,0 +1,54 @@
+import type { Admin } from 'kafkajs';
+import type { CommittedOffsets, GroupOffsetReader } from '../../ports/group-offsets.js';
+import type { Logger } from '../../ports/logger.js';
+import { createKafka } from './kafka-client.js';
+
+/** GroupOffsetReader on one long-lived kafkajs admin client per room. */
+export class KafkaGroupOffsetReader implements GroupOffsetReader {
+  private admin: Admin | undefined;
+
+  constructor(
+    private readonly room: string,
+    private readonly brokers: readonly string[],
+    private readonly log: Logger,
+    private readonly concurrency = 64,
+  ) {}
+
+  async read(groups: readonly { readonly group: string; readonly topics: readonly string[] }[], timeoutMs: number): Promise<CommittedOffsets> {
+    const deadline = Date.now() + timeoutMs;
+    if (!this.admin) {
+      const admin = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 0, quiet: true }).admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    const admin = this.admin;
+    const out: CommittedOffsets = new Map();
+    let next = 0;
+    let failure: Error | undefined;
+    const worker = async () => {
+      while (next < groups.length && Date.now() < deadline && !failure) {
+        const { group, topics } = groups[next++]!;
+        try {
+          const res = await admin.fetchOffsets({ groupId: group, topics: [...topics] });
+          const byTopic = new Map<string, Map<number, number>>();
+          for (const t of res) byTopic.set(t.topic, new Map(t.partitions.map((p) => [p.partition, Number(p.offset)])));
+          out.set(group, byTopic);
+        } catch (err) {
+          failure = err as Error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, groups.length) }, worker));
+    if (failure && out.size === 0) {
+      await this.close();
+      throw failure;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const a = this.admin;
+    this.admin = undefined;
+    await a?.disconnect().catch(() => undefined);
+  }
+}
