@@ -118,8 +118,8 @@ async function lagFanOut(): Promise<number[]> {
   const names = Array.from({ length: groups }, (_, i) => `lag-bench-${topic}-${i}`);
   try {
     await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
-    for (let i = 0; i < names.length; i += 50) {
-      await Promise.all(names.slice(i, i + 50).map((g, j) => admin.setOffsets({ groupId: g, topic, partitions: [0, 1, 2].map((p) => ({ partition: p, offset: String(i + j) })) })));
+    for (let i = 0; i < names.length; i += 100) {
+      await Promise.all(names.slice(i, i + 100).map((g, j) => admin.setOffsets({ groupId: g, topic, partitions: [0, 1, 2].map((p) => ({ partition: p, offset: String(i + j) })) })));
     }
     const reader = new KafkaGroupOffsetReader('room-a', LOCAL.rooms['room-a'].brokers, silentLogger);
     const times: number[] = [];

@@ -15,6 +15,10 @@ import { KafkaGroupInspector } from './adapters/kafka/group-inspector.js';
 import { KafkaPositionReader } from './adapters/kafka/position-reader.js';
 import { PositionTracker } from './controller/position-tracker.js';
 import { LagTracker } from './controller/lag-tracker.js';
+import { BackfillReconciler } from './controller/backfill-reconciler.js';
+import { BackfillRunner } from './executor/backfill.js';
+import { EtcdBackfillStore } from './adapters/etcd/backfill-store.js';
+import { KafkaRecordCopier } from './adapters/kafka/record-copier.js';
 import { KafkaGroupOffsetReader } from './adapters/kafka/group-offsets.js';
 import { EtcdPositionStore } from './adapters/etcd/position-store.js';
 import type { RoomSample } from './core/data-estimate.js';
@@ -251,6 +255,18 @@ export function buildController(flags: ControllerFlags): BuiltController {
     countError: (site) => loopErrors.inc({ site }),
     positions: buildPositionTracker(config, log, (rooms) => new EtcdPositionStore(store.etcd, config.etcd.prefix).publish(observer, rooms)),
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
+    backfills: new BackfillReconciler({
+      topology: config.topology,
+      journals,
+      store: new EtcdBackfillStore(store.etcd, config.etcd.prefix),
+      runner: new BackfillRunner({
+        copier: new KafkaRecordCopier(new Map([...config.topology.rooms.values()].map((r) => [r.name, r.kafka.brokers])), log.child({ component: 'backfill' })),
+        store: new EtcdBackfillStore(store.etcd, config.etcd.prefix),
+        log: log.child({ component: 'backfill' }),
+      }),
+      by: observer,
+      log: log.child({ component: 'backfill' }),
+    }),
     lag: new LagTracker({
       readers: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'lag', room: r.name }))])),
       timeoutMs: 2000,

@@ -77,6 +77,8 @@ export interface ScenarioConfig {
   /** P0 data budget: largest estimated loss (default 60000 ms) and how long to wait for it (default 10000 ms). */
   readonly maxLossMs?: number;
   readonly maxWaitMs?: number;
+  /** P0 backfill: automatic or manual (default manual). */
+  readonly backfill?: 'automatic' | 'manual';
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -99,6 +101,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `duplicateMarginMs: ${c.marginMs}`,
       `dataBudget: { maxLossMs: ${c.maxLossMs ?? 60000}, maxDuplicateMs: ${Math.max(c.marginMs, 10000)}, maxWaitMs: ${c.maxWaitMs ?? 10000} }`,
       `changeWindows: { timeZone: UTC, windows: ["${c.changeWindow ?? '00:00-24:00'}"] }`,
+      `backfill: ${c.backfill ?? 'manual'}`,
       '',
     ].join('\n'),
   );

@@ -131,6 +131,7 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
     maxSwitchesPerHour: p.maxSwitchesPerHour,
     rtoObjectiveMs: p.rtoObjectiveMs,
     dataBudget: p.dataBudget,
+    backfill: p.backfill,
     changeWindows: { timeZone: p.changeWindows.timeZone, windows },
     shedOrder: p.shedOrder,
     capHeadroom: p.capHeadroom,

@@ -50,6 +50,10 @@ export const policySchema = z.strictObject({
       windows: z.array(clockRange),
     })
     .default({ timeZone: 'UTC', windows: ['00:00-24:00'] }),
+  backfill: z
+    .enum(['automatic', 'manual'])
+    .default('manual')
+    .describe('records a lossy switch left in the old room: copied by the leader once that room is healthy again (automatic), or by `switchyard backfill` (manual)'),
   shedOrder: z.number().int().min(0).max(9).default(0).describe('tiers are shed in ascending order under shortage; 0 = never'),
   capHeadroom: z.number().gt(0).max(1).default(0.8).describe('fraction of the stress-tested baseline enforced as the source cap'),
 });

@@ -8,6 +8,7 @@ import type { Route, Topology } from '../core/model.js';
 import { estimatePipelines, type PipelineEstimateInput } from '../core/data-estimate.js';
 import type { PositionTracker } from './position-tracker.js';
 import type { LagTracker } from './lag-tracker.js';
+import type { BackfillReconciler } from './backfill-reconciler.js';
 import type { PartitionEstimate } from '../core/data-budget.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
 import type { ApplyResult, Executor } from '../executor/executor.js';
@@ -49,6 +50,8 @@ export interface ControllerDeps {
   readonly watermarks?: WatermarkStore;
   /** Consumer lag per pipeline (Burrow-style windows), sampled in the background. */
   readonly lag?: LagTracker;
+  /** Copies what lossy switches left in a room once it is back (tiers with automatic backfill); leader only. */
+  readonly backfills?: BackfillReconciler;
   /**
    * /healthz and /readyz fail when no tick has completed for this long. Default: 5 intervals,
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
@@ -348,6 +351,15 @@ export class Controller {
       metrics.tick('follower');
       return decision;
     }
+    this.deps.backfills?.poke(
+      routes,
+      (pipeline, room) => {
+        const tier = topology.pipelines.get(pipeline)?.tier;
+        const policy = tier ? topology.policies.get(tier) : undefined;
+        return policy !== undefined && componentVerdict(this.state, policy, room, 'kafka', now).status === 'OK';
+      },
+      now,
+    );
     if (this.announced !== leadership) {
       this.announced = leadership;
       log.info('first tick as leader', { observer: this.deps.observer });

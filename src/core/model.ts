@@ -43,6 +43,8 @@ export interface TierPolicy {
   /** What the tier promises: failure to serving again, in ms. Reported against, not enforced. */
   readonly rtoObjectiveMs: number;
   readonly dataBudget: DataBudget & { readonly maxWaitMs: number; readonly onUnknown?: 'refuse' | 'allow' };
+  /** Who copies what a lossy switch left in the old room, once it is back (ADR 0009). */
+  readonly backfill?: 'automatic' | 'manual';
   /** When planned changes (releases, manual switchovers, automatic failback) are allowed. */
   readonly changeWindows: ChangeWindows;
   /** Under resource shortage, tiers are shed in ascending order; 0 = never shed. */

@@ -87,7 +87,7 @@ describe('switchyard drill (built CLI, real stack)', () => {
     expect(records[1]!.decidedAt - records[0]!.finishedAt).toBeGreaterThanOrEqual(1000);
     expect(records[0]!.reason).toBe(`drill ${report.drill} (leg 1/2) of live-dashboard from primary@room-a to standby@room-b by erin: monthly drill`);
     await waitFor('the consumer back in room-a', 10_000, () => (consumer.route?.room === 'room-a' && consumer.route.epoch === 3 ? true : undefined));
-    expect((await cli('history', 'live-dashboard', '-c', config)).stdout).toMatch(/live-dashboard\s+drill\s+standby@room-b\s+primary@room-a\s+3\s+-\s+\d+ms\s+\d+ms\s+verified\s+erin/);
+    expect((await cli('history', 'live-dashboard', '-c', config)).stdout).toMatch(/live-dashboard\s+drill\s+standby@room-b\s+primary@room-a\s+3\s+-\s+\d+ms\s+\d+ms\s+verified\s+-\s+erin/);
   });
 
   it('cancelling the way back during the hold: the drill reports it, says how to get home, and that command works', async () => {

@@ -8,9 +8,67 @@ import { cli } from '../support/cli.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const both = Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers }));
 
+/**
+ * A consumer and two producers on the stack's pipeline: 3 s written to both rooms, then 10 s to
+ * room-a only (room-b's feed broken) while the consumer is slow (60 ms a record against ~50
+ * records/s), so that it falls a few hundred records behind, as consumers do under load.
+ */
+async function withGap(stack: FaultStack) {
+  const processed = new Set<number>();
+  const counts = new Map<number, number>();
+  let slow = false;
+  const consumer = createRoutedConsumer({
+    pipeline: stack.cfg.pipeline,
+    etcd: { endpoints: [LOCAL.etcd], prefix: stack.cfg.prefix },
+    marginMs: 2000,
+    fromBeginning: true,
+    eachMessage: async (m) => {
+      if (slow) await sleep(60);
+      const n = Number(m.value!.toString());
+      processed.add(n);
+      counts.set(n, (counts.get(n) ?? 0) + 1);
+    },
+  });
+  const everywhere = createDualProducer({ rooms: both, sendTimeoutMs: 500 });
+  // Room-b's feed broken: a producer that writes to room-a only.
+  const onlyA = createDualProducer({ rooms: both.filter((r) => r.room === 'room-a'), sendTimeoutMs: 500 });
+  const writtenOnlyToA: number[] = [];
+  let seq = 0;
+  const produce = async (p: typeof everywhere, ms: number, onlyInA: boolean) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      seq++;
+      const ok = await p.send(stack.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]).then(
+        () => true,
+        () => false,
+      );
+      if (ok && onlyInA) writtenOnlyToA.push(seq);
+      await sleep(20);
+    }
+  };
+  await consumer.start();
+  await produce(everywhere, 3000, false);
+  slow = true;
+  await produce(onlyA, 10_000, true);
+  await sleep(300);
+  return {
+    consumer,
+    processed,
+    counts,
+    writtenOnlyToA,
+    fast: () => (slow = false),
+    close: async () => {
+      await consumer.close();
+      await everywhere.close(0);
+      await onlyA.close(0);
+    },
+  };
+}
+
 // Issue 12 (a, c): the standby stopped receiving 10 s before the primary died. P0 (maxLossMs 0)
 // must wait maxWaitMs for it to catch up, then refuse, naming the estimate; the estimate must be
-// within 10% of what a consumer switched to the standby would really have lost.
+// within 10% of what a consumer switched to the standby would really have lost. Then the records
+// only room-a held reach the consumers after all, by an operator's backfill or the leader's.
 describe('data-aware failover on real Kafka', () => {
   let stack: FaultStack | undefined;
   afterAll(async () => {
@@ -25,46 +83,8 @@ describe('data-aware failover on real Kafka', () => {
     await stack.leader();
     await stack.steady();
 
-    const processed = new Set<number>();
-    const counts = new Map<number, number>();
-    // From the broken feed on, the consumer is slow (60 ms a record against ~50 records/s): it
-    // falls a few hundred records behind, as consumers do under load.
-    let slow = false;
-    const consumer = createRoutedConsumer({
-      pipeline: stack.cfg.pipeline,
-      etcd: { endpoints: [LOCAL.etcd], prefix: stack.cfg.prefix },
-      marginMs: 2000,
-      fromBeginning: true,
-      eachMessage: async (m) => {
-        if (slow) await sleep(60);
-        const n = Number(m.value!.toString());
-        processed.add(n);
-        counts.set(n, (counts.get(n) ?? 0) + 1);
-      },
-    });
-    const everywhere = createDualProducer({ rooms: both, sendTimeoutMs: 500 });
-    // Room-b's feed broken: a producer that writes to room-a only.
-    const onlyA = createDualProducer({ rooms: both.filter((r) => r.room === 'room-a'), sendTimeoutMs: 500 });
-    const writtenOnlyToA: number[] = [];
-    let seq = 0;
-    const produce = async (p: typeof everywhere, ms: number, onlyInA: boolean) => {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        seq++;
-        const ok = await p.send(stack!.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]).then(
-          () => true,
-          () => false,
-        );
-        if (ok && onlyInA) writtenOnlyToA.push(seq);
-        await sleep(20);
-      }
-    };
+    const { consumer, processed, counts, writtenOnlyToA, fast, close } = await withGap(stack);
     try {
-      await consumer.start();
-      await produce(everywhere, 3000, false);
-      slow = true;
-      await produce(onlyA, 10_000, true);
-      await sleep(300);
       // Before anything fails, the controller already says it: consumers behind, the standby
       // behind, and what a failover now would lose.
       const lagNow = await stack.metric(ctl, 'switchyard_consumer_lag_records');
@@ -75,7 +95,7 @@ describe('data-aware failover on real Kafka', () => {
       expect(lossNow).toBeGreaterThan(100);
       expect(gapNow).toBeGreaterThan(3);
       const killedAt = killService(LOCAL.rooms['room-a'].service);
-      slow = false;
+      fast();
       const stop = await waitFor('the data budget to refuse', 30_000, () =>
         ctl.logs.find((l) => l['msg'] === 'verdict' && l['rule'] === 'data-budget-stop' && Date.parse(String(l['time'])) >= killedAt),
       );
@@ -135,12 +155,45 @@ describe('data-aware failover on real Kafka', () => {
       await waitFor('every record only room-a had, processed after all', 30_000, () => writtenOnlyToA.every((s) => processed.has(s)));
       const again = await cli('backfill', stack.cfg.pipeline, '-c', config);
       expect(again.stdout).toContain('every gap is copied');
+      // History shows the estimate made before the switch against what the backfill found after it.
+      const [shown] = JSON.parse((await cli('history', stack.cfg.pipeline, '-c', config, '-o', 'json')).stdout) as { data: { estimatedLoss: number; backfill: { status: string; foundInOldRoom: number; copied: number } } }[];
+      expect(shown!.data.backfill.status).toBe('done');
+      expect(shown!.data.estimatedLoss).toBeGreaterThan(0);
+      expect(shown!.data.backfill.copied).toBeGreaterThanOrEqual(lostBefore);
       console.log(`backfill: lost before ${lostBefore}, after ${writtenOnlyToA.filter((s) => !processed.has(s)).length}; processed twice ${[...counts.values()].filter((n) => n > 1).length}`);
       expect([...counts.values()].filter((n) => n > 1).length).toBe(0);
     } finally {
-      await consumer.close();
-      await everywhere.close(0);
-      await onlyA.close(0);
+      await close();
+    }
+  });
+
+  it('a loss within the tier\'s budget: the automatic failover records the gap, and the leader backfills it once room-a is back', async () => {
+    await stack?.stop();
+    stack = new FaultStack({ observersRequired: 1, maxLossMs: 60_000, backfill: 'automatic', marginMs: 2000 });
+    await stack.createTopic();
+    const ctl = stack.start('ctl-a', 'room-a');
+    await stack.leader();
+    await stack.steady();
+    const { consumer, processed, counts, writtenOnlyToA, fast, close } = await withGap(stack);
+    try {
+      killService(LOCAL.rooms['room-a'].service);
+      fast();
+      const [record] = await waitFor('the automatic failover', 30_000, async () => {
+        const h = await stack!.journals.history(stack!.cfg.pipeline);
+        return h.length > 0 ? h : undefined;
+      });
+      expect(record!.gap?.sourceRoom).toBe('room-a');
+      expect(record!.reason).toMatch(/data: within the data budget: estimated loss \d+ ms \(\d+ record\(s\) in all\)/);
+      await waitFor('the consumer in room-b', 20_000, () => consumer.route?.room === 'room-b');
+      const lostBefore = writtenOnlyToA.filter((s) => !processed.has(s)).length;
+      expect(lostBefore).toBeGreaterThan(50);
+      await services('start', LOCAL.rooms['room-a'].service);
+      await waitFor('the leader to backfill what only room-a had', 60_000, () => writtenOnlyToA.every((s) => processed.has(s)));
+      expect(ctl.logs.some((l) => l['msg'] === 'backfill finished')).toBe(true);
+      console.log(`automatic backfill: lost before ${lostBefore}, after 0; processed twice ${[...counts.values()].filter((n) => n > 1).length}`);
+      expect([...counts.values()].filter((n) => n > 1).length).toBe(0);
+    } finally {
+      await close();
     }
   });
 });

@@ -17,7 +17,7 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
   async read(groups: readonly { readonly group: string; readonly topics: readonly string[] }[], timeoutMs: number): Promise<CommittedOffsets> {
     const deadline = Date.now() + timeoutMs;
     if (!this.admin) {
-      const admin = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 0, quiet: true }).admin();
+      const admin = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 2, quiet: true }).admin();
       await admin.connect();
       this.admin = admin;
     }

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { buildStore } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
+import { EtcdBackfillStore } from '../../adapters/etcd/backfill-store.js';
 import { EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
 import { ms } from '../time.js';
 
@@ -21,14 +22,35 @@ export const historyCommand: CommandModule<object, Args> = {
       .option('output', outputOption)
       .example('$0 history live-dashboard -c examples/local-two-rooms.yaml', 'One pipeline\'s switches, oldest first')
       .example('$0 history -c examples/local-two-rooms.yaml -o json', 'Every switch as JSON (with each one\'s full reason)')
-      .epilogue('RTO is first failed probe to first record processed in the new chain, for switches a consumer verified. Exit codes: 0, 2 unknown pipeline, 3 etcd unreachable.'),
+      .epilogue(
+        'RTO is first failed probe to first record processed in the new chain, for switches a consumer verified. ' +
+          'DATA: for a switch whose estimate said records would be lost, the estimate made before it and what the backfill found in the old room and copied after it. ' +
+          'Exit codes: 0, 2 unknown pipeline, 3 etcd unreachable.',
+      ),
   handler: async (args) => {
     const config = loadConfig(args.config);
     if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
     const store = buildStore(config);
     try {
-      const records = await new EtcdJournalStore(store.etcd, config.etcd.prefix).history(args.pipeline);
-      records.sort((a, b) => a.decidedAt - b.decidedAt);
+      const found = await new EtcdJournalStore(store.etcd, config.etcd.prefix).history(args.pipeline);
+      found.sort((a, b) => a.decidedAt - b.decidedAt);
+      // For a switch that left a gap: what the estimate said before it, and what the backfill found
+      // in the old room and copied after it (the measured side).
+      const backfills = new EtcdBackfillStore(store.etcd, config.etcd.prefix);
+      const records = await Promise.all(
+        found.map(async (r) => {
+          if (!r.gap) return { ...r, data: null };
+          const b = (await backfills.get(r.pipeline, r.id))?.state;
+          const estimated = r.gap.partitions.reduce((n, p) => n + p.records, 0);
+          return {
+            ...r,
+            data: {
+              estimatedLoss: estimated,
+              backfill: b ? { status: b.status, foundInOldRoom: b.partitions.reduce((n, p) => n + (p.endOffset - p.startOffset), 0), copied: b.partitions.reduce((n, p) => n + p.copied, 0) } : null,
+            },
+          };
+        }),
+      );
       if (printData(args.output, records)) return;
       if (records.length === 0) {
         process.stdout.write('no switches recorded\n');
@@ -36,7 +58,7 @@ export const historyCommand: CommandModule<object, Args> = {
       }
       process.stdout.write(
         table(
-          ['DECIDED', 'PIPELINE', 'KIND', 'FROM', 'TO', 'EPOCH', 'DETECT', 'FLIP', 'RTO', 'OUTCOME', 'BY', 'REASON'],
+          ['DECIDED', 'PIPELINE', 'KIND', 'FROM', 'TO', 'EPOCH', 'DETECT', 'FLIP', 'RTO', 'OUTCOME', 'DATA', 'BY', 'REASON'],
           records.map((r) => [
             new Date(r.decidedAt).toISOString(),
             r.pipeline,
@@ -48,6 +70,7 @@ export const historyCommand: CommandModule<object, Args> = {
             ms(r.flipMs),
             ms(r.rtoMs),
             r.outcome,
+            !r.data ? '-' : `est. ${r.data.estimatedLoss} lost${r.data.backfill ? `; backfill ${r.data.backfill.status}: ${r.data.backfill.copied} copied` : '; not backfilled'}`,
             `${r.requestedBy} (${r.leaders.join(',')})`,
             r.reason.length > 100 ? `${r.reason.slice(0, 97)}...` : r.reason,
           ]),
