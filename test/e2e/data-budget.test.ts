@@ -94,6 +94,9 @@ describe('data-aware failover on real Kafka', () => {
       expect(lagNow).toBeGreaterThan(100);
       expect(lossNow).toBeGreaterThan(100);
       expect(gapNow).toBeGreaterThan(3);
+      const status = JSON.parse((await cli('status', '-c', stack.configFile(), '-o', 'json')).stdout) as { pipelines: { data: { lagRecords: number; failoverLossRecords: number } }[] };
+      expect(status.pipelines[0]!.data.lagRecords).toBeGreaterThan(100);
+      expect(status.pipelines[0]!.data.failoverLossRecords).toBeGreaterThan(100);
       const killedAt = killService(LOCAL.rooms['room-a'].service);
       fast();
       const stop = await waitFor('the data budget to refuse', 30_000, () =>

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { estimatedLoss, estimateFromPositions, failoverTarget, readLag, readPositions } from '../data-estimate.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { buildProbes, buildStore, createLogger } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
@@ -39,6 +40,8 @@ export interface PipelineStatus {
   readonly pendingSwitchovers: readonly SwitchoverIntent[];
   /** Live SDK consumer instances (presence keys), and how many read under the route's epoch. */
   readonly consumers: { readonly live: number; readonly onRouteEpoch: number } | null;
+  /** Consumer lag in the active room, and what a failover now would lose (from the rooms' positions). */
+  readonly data: { readonly lagRecords: number | null; readonly lagMs: number | null; readonly failoverLossRecords: number | null; readonly failoverNow: string } | null;
 }
 
 interface StatusReport {
@@ -74,7 +77,26 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
       return undefined;
     }
   })();
-  const [observations, s] = await Promise.all([Promise.all(probes.map((p) => p.probe())), fromStore]);
+  const [observations, s, positions] = await Promise.all([
+    Promise.all(probes.map((p) => p.probe())),
+    fromStore,
+    readPositions(config, store, [...config.topology.rooms.keys()]).catch(() => undefined),
+  ]);
+  const data = new Map<string, PipelineStatus['data']>();
+  for (const p of config.topology.pipelines.values()) {
+    const r = s?.routes.get(p.name)?.route;
+    const target = r && failoverTarget(p, r);
+    if (!r || !positions) continue;
+    const lag = await readLag(config, positions, p, r);
+    const estimate = target ? estimateFromPositions(config, positions, p, r, target).estimate : undefined;
+    const loss = estimate && estimatedLoss(estimate);
+    data.set(p.name, {
+      lagRecords: lag?.records ?? null,
+      lagMs: lag?.timeLagMs ?? null,
+      failoverLossRecords: loss ?? null,
+      failoverNow: !estimate ? 'no failover target' : estimate.kind === 'unknown' ? `unknown: ${estimate.reason}` : loss === 0 ? 'no loss' : `${loss} record(s) lost`,
+    });
+  }
   const now = Date.now();
   const pauseOf = (p: string) => s?.pauses.find((x) => x.pipeline === p) ?? s?.pauses.find((x) => x.pipeline === undefined);
   const pipelines = [...config.topology.pipelines.values()].map((p, i): PipelineStatus => {
@@ -94,6 +116,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
       lastSwitch: s?.last[i] ?? null,
       pendingSwitchovers: s?.switchovers.filter((x) => x.pipeline === p.name) ?? [],
       consumers: s ? countConsumers(s.consumers[i] ?? [], r?.epoch) : null,
+      data: data.get(p.name) ?? null,
     };
   });
   const l = s?.leader;
@@ -123,6 +146,8 @@ export function notes(p: PipelineStatus, now: number): string {
     out.push(`switchover ${i.id} to ${i.to} ${when}`);
   }
   if (p.consumers && p.consumers.live > 0) out.push(`consumers: ${p.consumers.live} live (${p.consumers.onRouteEpoch} on epoch ${p.epoch ?? '-'})`);
+  if (p.data?.lagRecords) out.push(`lag ${p.data.lagRecords} record(s)${p.data.lagMs !== null ? ` (${age(p.data.lagMs)})` : ''}`);
+  if (p.data && p.data.failoverNow !== 'no loss' && p.data.failoverNow !== 'no failover target') out.push(`failover now: ${p.data.failoverNow}`);
   return out.join('; ') || '-';
 }
 
@@ -171,7 +196,7 @@ export const statusCommand: CommandModule<object, Args> = {
       .example('$0 status -c examples/local-two-rooms.yaml -o json | jq .pipelines', 'The same as JSON')
       .example('$0 status -c examples/local-two-rooms.yaml --watch', 'Refresh every 2 s during an incident')
       .epilogue(
-        'Probes the rooms itself, so it works while no controller runs. NOTES shows live SDK consumers (and how many read under the current epoch), a switch under way, a pause, and scheduled or refused switchovers. ' +
+        'Probes the rooms itself, so it works while no controller runs. NOTES shows live SDK consumers (and how many read under the current epoch), a switch under way, a pause, scheduled or refused switchovers, consumer lag, and what a failover now would lose when it would lose anything. ' +
           'Exit codes: 0 all rooms OK, 1 some room not OK, 2 bad configuration, 3 etcd unreachable (with --watch: of the last refresh).',
       ),
   handler: async (args) => {
