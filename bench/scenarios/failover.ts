@@ -45,6 +45,8 @@ export interface FailoverResult {
   readonly toRoom: string;
   /** The switches the controllers recorded in etcd for the pipeline. */
   readonly history: readonly SwitchRecord[];
+  /** Verdicts where the data-budget gate held the switch (waiting or refusing). */
+  readonly budgetWaits: number;
 }
 
 const PARTITIONS = 3;
@@ -71,6 +73,8 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     fallAfter: opts.fallAfter ?? 3,
     marginMs: opts.marginMs ?? 2000,
     observersRequired: 2,
+    // P0 as shipped: a switch that would lose a record waits; in sync, it must not wait at all.
+    maxLossMs: 0,
   };
   const rate = opts.rate ?? 500;
   const perBatch = Math.max(1, Math.round(rate / 100));
@@ -185,6 +189,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
       fromRoom: report.fromRoom ?? 'room-a',
       toRoom: report.toRoom,
       history,
+      budgetWaits: allLogs().filter((l) => l['msg'] === 'verdict' && String(l['rule']).startsWith('data-budget')).length,
     };
   } catch (err) {
     const tail = controllers.flatMap((c) => c.logs.slice(-8)).map((l) => JSON.stringify(l)).join('\n');

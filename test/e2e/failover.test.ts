@@ -25,5 +25,9 @@ describe('two-room failover on real Kafka and etcd', () => {
     // Exactly one switch, journaled to the end and verified by the consumer's acknowledgement.
     expect(r.history).toHaveLength(1);
     expect(r.history[0]).toMatchObject({ kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b', epoch: 2, outcome: 'verified' });
+    // In sync, P0's data budget (no loss allowed) passes at once: the estimate says 0 ms lost and
+    // the gate never held the switch, so it added no delay.
+    expect(r.history[0]!.reason).toMatch(/data: within the data budget: estimated loss 0 ms/);
+    expect(r.budgetWaits).toBe(0);
   });
 });
