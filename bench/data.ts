@@ -11,8 +11,7 @@
 import { FaultStack } from './support/fault-stack.js';
 import { LOCAL, killService, randomId, services, waitFor } from './support/local-stack.js';
 import { flag, median, percentile } from './stats.js';
-import { createDualProducer } from '../src/sdk/dual-producer.js';
-import { createRoutedConsumer } from '../src/sdk/routed-consumer.js';
+import { withGap } from './scenarios/data-gap.js';
 import { createKafka } from '../src/adapters/kafka/kafka-client.js';
 import { KafkaGroupOffsetReader } from '../src/adapters/kafka/group-offsets.js';
 import { silentLogger } from '../src/ports/logger.js';
@@ -25,8 +24,6 @@ const runs = flag(argv, 'runs', 3);
 const gapMs = flag(argv, 'gap-ms', 8000);
 const groups = flag(argv, 'groups', 1000);
 const lagRounds = flag(argv, 'lag-rounds', 20);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const both = Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers }));
 const run = promisify(execFile);
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -47,64 +44,34 @@ interface RunResult {
 
 async function once(): Promise<RunResult> {
   const stack = new FaultStack({ observersRequired: 1, maxLossMs: 0, maxWaitMs: 1000, marginMs: 2000 });
-  const processed = new Set<number>();
-  let slow = false;
-  const consumer = createRoutedConsumer({
-    pipeline: stack.cfg.pipeline,
-    etcd: { endpoints: [LOCAL.etcd], prefix: stack.cfg.prefix },
-    marginMs: 2000,
-    fromBeginning: true,
-    eachMessage: async (m) => {
-      if (slow) await sleep(60);
-      processed.add(Number(m.value!.toString()));
-    },
-  });
-  const everywhere = createDualProducer({ rooms: both, sendTimeoutMs: 500 });
-  const onlyA = createDualProducer({ rooms: both.filter((r) => r.room === 'room-a'), sendTimeoutMs: 500 });
-  const onlyInA: number[] = [];
-  let seq = 0;
-  const produce = async (p: typeof everywhere, ms: number, mark: boolean) => {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      seq++;
-      const ok = await p.send(stack.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]).then(
-        () => true,
-        () => false,
-      );
-      if (ok && mark) onlyInA.push(seq);
-      await sleep(20);
-    }
-  };
   try {
     await stack.createTopic();
     const ctl = stack.start('ctl-a', 'room-a');
     await stack.leader();
     await stack.steady();
-    await consumer.start();
-    await produce(everywhere, 2000, false);
-    slow = true;
-    await produce(onlyA, gapMs, true);
-    await sleep(300);
-    const killedAt = killService(LOCAL.rooms['room-a'].service);
-    slow = false;
-    const stop = await waitFor('the data budget to refuse', 30_000, () =>
-      ctl.logs.find((l) => l['msg'] === 'verdict' && l['rule'] === 'data-budget-stop' && Date.parse(String(l['time'])) >= killedAt),
-    );
-    const estimated = Number(/\((?:at least )?(\d+) record\(s\) in all\)/.exec(String(stop['reason']))?.[1]);
-    const measured = onlyInA.filter((s) => !processed.has(s)).length;
-    await ctl.stop();
-    const config = stack.configFile();
-    const forced = await cli('failover', stack.cfg.pipeline, '--to', 'standby', '--force', '--accept-loss', '-c', config, '--yes', '--reason', 'bench');
-    if (forced.code !== 0) throw new Error(`forced failover failed: ${forced.stderr}`);
-    await services('start', LOCAL.rooms['room-a'].service);
-    const backfill = await cli('backfill', stack.cfg.pipeline, '-c', config);
-    if (backfill.code !== 0) throw new Error(`backfill failed: ${backfill.stderr}`);
-    await waitFor('the backfilled records', 30_000, () => onlyInA.every((s) => processed.has(s))).catch(() => undefined);
-    return { estimated, measured, lostAfterBackfill: onlyInA.filter((s) => !processed.has(s)).length };
+    const gap = await withGap(stack, gapMs);
+    try {
+      const killedAt = killService(LOCAL.rooms['room-a'].service);
+      gap.fast();
+      const stop = await waitFor('the data budget to refuse', 30_000, () =>
+        ctl.logs.find((l) => l['msg'] === 'verdict' && l['rule'] === 'data-budget-stop' && Date.parse(String(l['time'])) >= killedAt),
+      );
+      const estimated = Number(/\((?:at least )?(\d+) record\(s\) in all\)/.exec(String(stop['reason']))?.[1]);
+      const lost = () => gap.writtenOnlyToA.filter((s) => !gap.processed.has(s)).length;
+      const measured = lost();
+      await ctl.stop();
+      const config = stack.configFile();
+      const forced = await cli('failover', stack.cfg.pipeline, '--to', 'standby', '--force', '--accept-loss', '-c', config, '--yes', '--reason', 'bench');
+      if (forced.code !== 0) throw new Error(`forced failover failed: ${forced.stderr}`);
+      await services('start', LOCAL.rooms['room-a'].service);
+      const backfill = await cli('backfill', stack.cfg.pipeline, '-c', config);
+      if (backfill.code !== 0) throw new Error(`backfill failed: ${backfill.stderr}`);
+      await waitFor('the backfilled records', 30_000, () => lost() === 0).catch(() => undefined);
+      return { estimated, measured, lostAfterBackfill: lost() };
+    } finally {
+      await gap.close();
+    }
   } finally {
-    await consumer.close().catch(() => undefined);
-    await everywhere.close(0);
-    await onlyA.close(0);
     await stack.stop();
     await services('start', LOCAL.rooms['room-a'].service);
   }

@@ -1,69 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { FaultStack } from '../../bench/support/fault-stack.js';
 import { LOCAL, killService, services, waitFor } from '../../bench/support/local-stack.js';
-import { createDualProducer } from '../../src/sdk/dual-producer.js';
-import { createRoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import { withGap } from '../../bench/scenarios/data-gap.js';
 import { cli } from '../support/cli.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const both = Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers }));
-
-/**
- * A consumer and two producers on the stack's pipeline: 3 s written to both rooms, then 10 s to
- * room-a only (room-b's feed broken) while the consumer is slow (60 ms a record against ~50
- * records/s), so that it falls a few hundred records behind, as consumers do under load.
- */
-async function withGap(stack: FaultStack) {
-  const processed = new Set<number>();
-  const counts = new Map<number, number>();
-  let slow = false;
-  const consumer = createRoutedConsumer({
-    pipeline: stack.cfg.pipeline,
-    etcd: { endpoints: [LOCAL.etcd], prefix: stack.cfg.prefix },
-    marginMs: 2000,
-    fromBeginning: true,
-    eachMessage: async (m) => {
-      if (slow) await sleep(60);
-      const n = Number(m.value!.toString());
-      processed.add(n);
-      counts.set(n, (counts.get(n) ?? 0) + 1);
-    },
-  });
-  const everywhere = createDualProducer({ rooms: both, sendTimeoutMs: 500 });
-  // Room-b's feed broken: a producer that writes to room-a only.
-  const onlyA = createDualProducer({ rooms: both.filter((r) => r.room === 'room-a'), sendTimeoutMs: 500 });
-  const writtenOnlyToA: number[] = [];
-  let seq = 0;
-  const produce = async (p: typeof everywhere, ms: number, onlyInA: boolean) => {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      seq++;
-      const ok = await p.send(stack.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]).then(
-        () => true,
-        () => false,
-      );
-      if (ok && onlyInA) writtenOnlyToA.push(seq);
-      await sleep(20);
-    }
-  };
-  await consumer.start();
-  await produce(everywhere, 3000, false);
-  slow = true;
-  await produce(onlyA, 10_000, true);
-  await sleep(300);
-  return {
-    consumer,
-    processed,
-    counts,
-    writtenOnlyToA,
-    fast: () => (slow = false),
-    close: async () => {
-      await consumer.close();
-      await everywhere.close(0);
-      await onlyA.close(0);
-    },
-  };
-}
 
 // Issue 12 (a, c): the standby stopped receiving 10 s before the primary died. P0 (maxLossMs 0)
 // must wait maxWaitMs for it to catch up, then refuse, naming the estimate; the estimate must be
@@ -174,6 +115,7 @@ describe('data-aware failover on real Kafka', () => {
 
   it('a loss within the tier\'s budget: the automatic failover records the gap, and the leader backfills it once room-a is back', async () => {
     await stack?.stop();
+    await services('start', LOCAL.rooms['room-a'].service);
     stack = new FaultStack({ observersRequired: 1, maxLossMs: 60_000, backfill: 'automatic', marginMs: 2000 });
     await stack.createTopic();
     const ctl = stack.start('ctl-a', 'room-a');
