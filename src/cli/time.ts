@@ -2,20 +2,34 @@
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
-/** "90s", "10m", "2h", "500ms" -> milliseconds; undefined if it is none of those. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
+/** The longest duration or lead time the CLI takes (a week): anything longer is a typo. */
+export const MAX_AHEAD_MS = 7 * 24 * 3_600_000;
+
+/** "90s", "10m", "2h", "500ms" -> milliseconds, at most `maxMs`; undefined if it is none of those. */
+export function parseDuration(text: string, maxMs = MAX_AHEAD_MS): number | undefined {
+  const m = /^(\d{1,9})(ms|s|m|h)$/.exec(text.trim());
+  if (!m) return undefined;
+  const v = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+  return v <= maxMs ? v : undefined;
 }
 
-/** "2026-11-23T01:00:00Z", or relative "+10m", "+30s", "+2h". */
+/** ISO 8601 with a date, a time and an explicit offset ("Z" or "+08:00"). */
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * "2026-11-23T01:00:00Z" (an offset is required), or relative "+10m", "+30s", "+2h"; within a
+ * week from now and not more than a minute in the past. Anything else (a bare number, "March 5")
+ * is refused rather than read as some past date that would run at once.
+ */
 export function parseAt(text: string, now: number): number | undefined {
   if (text.startsWith('+')) {
     const d = parseDuration(text.slice(1));
     return d === undefined ? undefined : now + d;
   }
+  if (!ISO_WITH_OFFSET.test(text.trim())) return undefined;
   const t = Date.parse(text);
-  return Number.isNaN(t) ? undefined : t;
+  if (Number.isNaN(t) || t < now - 60_000 || t > now + MAX_AHEAD_MS) return undefined;
+  return t;
 }
 
 /** A short age: "42s", "17m", "5h", "3d". */

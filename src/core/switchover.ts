@@ -79,6 +79,10 @@ export function planSwitchover(
   now: number,
   predecessor: Predecessor = { kind: 'missing' },
 ): SwitchoverPlan {
+  // Stored data, written by any CLI version or by hand: refuse what no rule can reason about,
+  // rather than let it throw in every tick (a date past the end of time, a hold of centuries).
+  const malformed = malformedIntent(intent);
+  if (malformed) return { kind: 'refuse', reason: `malformed intent: ${malformed}` };
   const pipeline = topology.pipelines.get(intent.pipeline);
   if (!pipeline) return { kind: 'refuse', reason: `unknown pipeline ${intent.pipeline}` };
   const target = pipeline.chains.find((c) => c.name === intent.to);
@@ -112,4 +116,19 @@ export function planSwitchover(
   const reason = `${what} of ${pipeline.name} from ${route.chain}@${route.room} to ${target.name}@${target.room} by ${intent.by}${window}: ${intent.reason || 'no reason given'}`;
   const next = routeFor(topology, pipeline, target, route.epoch + 1, now, reason, [...switchesInLastHour(route, now), now]);
   return { kind: 'switch', action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs: 0 } };
+}
+
+/** Largest hold or lead time a stored intent may carry (a week, as the CLI allows; a day's slack). */
+const MAX_INTENT_SPAN_MS = 8 * 24 * 3_600_000;
+/** Any time this side of year 275,760 is a valid JavaScript date; ours must also be sane. */
+const MAX_DATE_MS = 8.64e15;
+
+/** Why an intent's fields cannot be used, or "" when they can. */
+export function malformedIntent(i: SwitchoverIntent): string {
+  if (typeof i.id !== 'string' || typeof i.pipeline !== 'string' || typeof i.to !== 'string') return 'id, pipeline and to must be strings';
+  if (!Number.isFinite(i.at) || Math.abs(i.at) > MAX_DATE_MS) return `at ${String(i.at)} is not a time`;
+  if (!Number.isFinite(i.createdAt) || Math.abs(i.createdAt) > MAX_DATE_MS) return `createdAt ${String(i.createdAt)} is not a time`;
+  if (i.at - i.createdAt > MAX_INTENT_SPAN_MS) return `at is more than 8 days after it was asked for`;
+  if (i.holdMs !== undefined && (!Number.isFinite(i.holdMs) || i.holdMs < 0 || i.holdMs > MAX_INTENT_SPAN_MS)) return `holdMs ${String(i.holdMs)} is not a hold of at most 8 days`;
+  return '';
 }

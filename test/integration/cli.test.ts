@@ -56,6 +56,22 @@ describe('switchyard CLI (built, as a child process)', () => {
     });
   }
 
+  it('input is checked at the door: absurd holds, times that are not times, and pause with both a name and --all exit 2, recording nothing', async () => {
+    const example = PROJECT.resolve('examples/local-two-rooms.yaml');
+    const cases: [string[], RegExp][] = [
+      [['drill', 'live-dashboard', '--and-back', '--hold', '9999999999h', '-c', example, '--yes'], /--hold '9999999999h' is not a duration like 30s, 5m or 1h, of at most a week/],
+      [['switchover', 'live-dashboard', '--at', '1', '-c', example, '--yes'], /--at '1' is neither an ISO 8601 time with an offset/],
+      [['switchover', 'live-dashboard', '--at', 'March 5', '-c', example, '--yes'], /--at 'March 5' is neither/],
+      [['pause', 'live-dashboard', '--all', '-c', example], /name a pipeline or pass --all, not both/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+
   it('policy validate summarizes valid policies, and rejects a bad one with exit 2', async () => {
     const ok = await cli('policy', 'validate', PROJECT.resolve('policies'), '-o', 'json');
     expect(ok.code).toBe(0);

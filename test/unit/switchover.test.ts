@@ -32,6 +32,22 @@ describe('manual switchover plan', () => {
     }
   });
 
+  it('refuses a stored intent no rule can reason about, instead of throwing every tick', () => {
+    // What `drill --and-back --hold 9999999999h` used to record: a hold past the end of time.
+    const poisoned = [
+      intent({ holdMs: 9_999_999_999 * 3_600_000, after: 'so-0' }),
+      intent({ at: Number.NaN }),
+      intent({ at: 8.64e15 + 1 }),
+      intent({ at: NOW + 30 * 24 * 3_600_000 }),
+      intent({ holdMs: -5 }),
+    ];
+    for (const i of poisoned) {
+      const p = planSwitchover(topology, healthy, route, i, NOW, { kind: 'done', endedAt: NOW } as never);
+      expect(p.kind).toBe('refuse');
+      expect(p.kind === 'refuse' && p.reason).toMatch(/^malformed intent: /);
+    }
+  });
+
   it('waits for its time, and says it is already done when the route is there', () => {
     expect(planSwitchover(topology, healthy, route, intent({ at: NOW + 60_000 }), NOW).kind).toBe('wait');
     expect(planSwitchover(topology, healthy, routeOn(topology, 'live', 'standby', 2, 0), intent(), NOW)).toEqual({ kind: 'done', reason: 'live already runs on standby@room-b' });

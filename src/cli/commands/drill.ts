@@ -126,7 +126,7 @@ export const drillCommand: CommandModule<object, Args> = {
       ),
   handler: async (args) => {
     const hold = parseDuration(args.hold);
-    if (hold === undefined) return fail(EXIT.USAGE, `--hold '${args.hold}' is not a duration like 30s, 5m or 1h`);
+    if (hold === undefined) return fail(EXIT.USAGE, `--hold '${args.hold}' is not a duration like 30s, 5m or 1h, of at most a week`);
     if (!args['and-back'] && hold > 0) return fail(EXIT.USAGE, '--hold only makes sense with --and-back');
     if (!(args.wait > 0)) return fail(EXIT.USAGE, `--wait must be a positive number of seconds, got ${args.wait}`);
     const config = loadConfig(args.config);

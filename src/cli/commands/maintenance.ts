@@ -23,6 +23,7 @@ function common(y: Argv): Argv<Args> {
 
 async function run(args: Args, action: 'pause' | 'resume'): Promise<void> {
   if (!args.all && !args.pipeline) return fail(EXIT.USAGE, 'name a pipeline or pass --all');
+  if (args.all && args.pipeline) return fail(EXIT.USAGE, `name a pipeline or pass --all, not both (got '${args.pipeline}' and --all)`);
   const config = loadConfig(args.config);
   if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
   const store = buildStore(config);

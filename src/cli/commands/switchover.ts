@@ -78,7 +78,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
       if (!args.pipeline) return fail(EXIT.USAGE, 'name the pipeline to switch over (or use --list / --cancel)');
       const now = Date.now();
       const at = args.at ? parseAt(args.at, now) : now;
-      if (at === undefined) return fail(EXIT.USAGE, `--at '${args.at}' is neither an ISO time nor +Ns/+Nm/+Nh`);
+      if (at === undefined) return fail(EXIT.USAGE, `--at '${args.at}' is neither an ISO 8601 time with an offset (2026-11-23T01:00:00Z) nor +Ns/+Nm/+Nh, within the next week`);
       // Before reading etcd: an unknown name is a usage error whatever the store says.
       if (!config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
       const [stored, leader] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo()]);
