@@ -37,7 +37,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
       .positional('pipeline', { type: 'string', describe: 'The pipeline to move' })
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
       .option('to', { type: 'string', describe: 'Target chain (default: the primary, or the standby when on the primary)' })
-      .option('at', { type: 'string', describe: 'Not before this time: ISO 8601, or +30s / +10m / +2h' })
+      .option('at', { type: 'string', describe: 'Not before this time, within the next week: ISO 8601 with an offset (2026-11-23T01:00:00Z, ...+08:00), or +30s / +10m / +2h' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Show the plan; record nothing' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('reason', { type: 'string', describe: 'Why, for the record (required with --emergency)' })
