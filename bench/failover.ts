@@ -2,7 +2,7 @@
 // Repeats kill-and-flip on the local stack; prints a table, then ONE JSON line as the last line.
 
 import { runFailover, type FailoverResult } from './scenarios/failover.js';
-import { flag, median, percentile } from './stats.js';
+import { flag, median, percentile, tail } from './stats.js';
 import { createPinoLogger } from '../src/adapters/system/pino-logger.js';
 
 const log = process.env['SWITCHYARD_BENCH_LOG'] ? createPinoLogger(process.env['SWITCHYARD_BENCH_LOG']) : undefined;
@@ -36,7 +36,7 @@ const summary = {
   detect_ms_p50: median(results.map((r) => r.detectMs)),
   flip_ms_p50: median(results.map((r) => r.flipMs)),
   rto_ms_p50: median(results.map((r) => r.rtoMs)),
-  rto_ms_p95: percentile(results.map((r) => r.rtoMs), 95),
+  ...tail('rto_ms', results.map((r) => r.rtoMs)),
   lost: results.reduce((n, r) => n + r.lost, 0),
   duplicates_max: Math.max(...results.map((r) => r.duplicates)),
   duplicates_outside_margin: results.reduce((n, r) => n + r.duplicatesOutsideMargin, 0),

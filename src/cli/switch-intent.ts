@@ -46,7 +46,7 @@ export function checkManualSwitch(topology: Topology, route: Route | undefined, 
   const policy = topology.policies.get(pipeline.tier)!;
   const outside = outsideChangeWindow(req.at, policy.changeWindows);
   if (outside && !req.emergency) {
-    return { code: EXIT.USAGE, message: `${outside}; tier ${pipeline.tier} changes only in ${describeWindows(policy.changeWindows)} — pass --emergency --reason "..." to proceed` };
+    return { code: EXIT.FAILURE, message: `${outside}; tier ${pipeline.tier} changes only in ${describeWindows(policy.changeWindows)} — pass --emergency --reason "..." to proceed` };
   }
   return { pipeline, target, route };
 }

@@ -544,9 +544,9 @@ export class Controller {
   }
 
   /**
-   * Logs a pipeline's verdict when its rule or the health behind it changes (not when only its
-   * numbers do), so that a steady
-   * state stays quiet while every turn of events is on record.
+   * Logs a pipeline's verdict when its state, rule or the rooms' health changes (not when only its
+   * numbers or a probe's wording do), so that a steady state and a long outage stay quiet while
+   * every turn of events is on record.
    */
   private logVerdicts(decision: Decision): void {
     const now = this.deps.clock.now();
@@ -554,8 +554,9 @@ export class Controller {
       const pipeline = this.deps.topology.pipelines.get(v.pipeline);
       const policy = pipeline && this.deps.topology.policies.get(pipeline.tier);
       const rooms = pipeline && policy ? pipeline.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(',') : '';
-      // Numbers masked: a new status or cause is logged, a streak counter ticking up is not.
-      const gist = `${v.state}|${v.rule}|${rooms}|${v.reason.replace(/\d+/g, '#')}`;
+      // Rule and health only: a probe reason that alternates (connection refused, circuit open) is
+      // not news, and an outage must not log a verdict a tick.
+      const gist = `${v.state}|${v.rule}|${rooms}`;
       if (this.lastVerdicts.get(v.pipeline) === gist) continue;
       this.lastVerdicts.set(v.pipeline, gist);
       const data = this.data.get(v.pipeline);

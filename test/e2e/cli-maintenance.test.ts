@@ -111,7 +111,7 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     const closed = `${String(h).padStart(2, '0')}:00-${String(h + 1).padStart(2, '0')}:00`;
     const strict = writeScenarioConfig({ ...stack!.cfg, changeWindow: closed });
     const refused = await cli('switchover', 'live-dashboard', '-c', strict, '--yes');
-    expect(refused.code).toBe(2);
+    expect(refused.code).toBe(1); // a refusal, not bad arguments
     expect(refused.stderr).toContain(`outside the change window ${closed} UTC`);
     expect(refused.stderr).toContain('pass --emergency --reason');
     expect((await cli('switchover', 'live-dashboard', '-c', strict, '--yes', '--emergency')).stderr).toContain('--emergency needs --reason');
