@@ -183,6 +183,8 @@ function compileTopology(
   const rooms = new Map<string, Room>();
   for (const [name, r] of Object.entries(t.rooms)) rooms.set(name, { name, kafka: { brokers: r.kafka.brokers }, ...(r.olap && { olap: { ...r.olap, url: r.olap.url.replace(/\/$/, '') } }) });
 
+  checkRoomsMeaning(file, t, problems);
+
   const pipelines = new Map<string, Pipeline>();
   for (const [name, p] of Object.entries(t.pipelines)) {
     const at = `pipelines.${name}`;
@@ -200,6 +202,13 @@ function compileTopology(
     const policy = policies.get(p.tier as TierName);
     if (policy && policy.failover !== 'none' && !chains.some((c) => c.role !== 'primary')) {
       problems.push({ file, path: `${at}.chains`, reason: `tier ${p.tier} fails over ${policy.failover === 'automatic' ? 'automatically' : 'manually'}, so the pipeline needs a standby or fallback chain` });
+    }
+    const primaryRoom = chains.find((c) => c.role === 'primary')?.room;
+    for (const c of chains) {
+      // A standby in the primary's room fails with it: no failover would save anything.
+      if (c.role !== 'primary' && c.room === primaryRoom) {
+        problems.push({ file, path: `${at}.chains.${c.name}.room`, reason: `the ${c.role} chain is in the primary's room '${c.room}': it would fail together with it` });
+      }
     }
     const primaries = chains.filter((c) => c.role === 'primary').length;
     if (primaries !== 1) {
@@ -227,6 +236,42 @@ function compileTopology(
     }
   }
   return { rooms, pipelines, policies };
+}
+
+/** Broker addresses "host:port", with the port in range. */
+function badBroker(address: string): string {
+  const m = /^(.+):(\d+)$/.exec(address);
+  if (!m) return `'${address}' is not host:port`;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65535 ? '' : `port ${port} of '${address}' is out of range (1-65535)`;
+}
+
+/** What the schema cannot see: rooms that are not really apart, addresses that cannot work. */
+function checkRoomsMeaning(file: string, t: TopologyFile, problems: ConfigProblem[]): void {
+  const owner = new Map<string, string>();
+  for (const [name, r] of Object.entries(t.rooms)) {
+    r.kafka.brokers.forEach((b, i) => {
+      const bad = badBroker(b);
+      if (bad) problems.push({ file, path: `rooms.${name}.kafka.brokers.${i}`, reason: bad });
+      const other = owner.get(b);
+      if (other !== undefined && other !== name) problems.push({ file, path: `rooms.${name}.kafka.brokers.${i}`, reason: `broker '${b}' is also room '${other}''s: two rooms sharing a broker are one failure domain` });
+      owner.set(b, name);
+    });
+    if (r.olap) {
+      const scheme = new URL(r.olap.url).protocol;
+      if (scheme !== 'http:' && scheme !== 'https:') problems.push({ file, path: `rooms.${name}.olap.url`, reason: `scheme '${scheme}' is not http or https` });
+    }
+  }
+  t.etcd.endpoints.forEach((e, i) => {
+    let u: URL | undefined;
+    try {
+      u = new URL(e);
+    } catch {
+      problems.push({ file, path: `etcd.endpoints.${i}`, reason: `'${e}' is not a URL` });
+      return;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push({ file, path: `etcd.endpoints.${i}`, reason: `scheme '${u.protocol}' is not http or https` });
+  });
 }
 
 /**

@@ -63,6 +63,10 @@ const CASES: Case[] = [
   { name: 'lease TTL too short for the probe timeout', file: 'topology.yaml', edit: replace('etcd: { endpoints: ["http://127.0.0.1:23790"] }', 'etcd: { endpoints: ["http://127.0.0.1:23790"], leaseTtlSeconds: 2 }'), path: 'etcd.leaseTtlSeconds', reason: 'must exceed 2 x probe.timeoutMs of tier P3 (4000 ms' },
   { name: 'unknown top-level field', file: 'topology.yaml', edit: replace('policies: policies', 'policies: policies\nroms: {}'), path: '', reason: 'Unrecognized key: "roms"' },
   { name: 'a Service actuator without Kubernetes settings', file: 'topology.yaml', edit: replace('    consumerGroup: reporter\n', '    consumerGroup: reporter\n    service: { namespace: data, name: report-olap }\n'), path: 'pipelines.nightly-report.service', reason: 'needs controller.kubernetes' },
+  { name: 'standby in the primary\'s room', file: 'topology.yaml', edit: replace('standby: { room: room-b, role: standby, jobs: [agg-b] }', 'standby: { room: room-a, role: standby, jobs: [agg-b] }'), path: 'pipelines.live-dashboard.chains.standby.room', reason: "in the primary's room 'room-a'" },
+  { name: 'two rooms sharing a broker', file: 'topology.yaml', edit: replace('room-b: { kafka: { brokers: ["127.0.0.1:29092"] } }', 'room-b: { kafka: { brokers: ["127.0.0.1:19092"] } }'), path: 'rooms.room-b.kafka.brokers.0', reason: 'two rooms sharing a broker are one failure domain' },
+  { name: 'broker port out of range', file: 'topology.yaml', edit: replace('127.0.0.1:29092', '127.0.0.1:99999'), path: 'rooms.room-b.kafka.brokers.0', reason: 'out of range (1-65535)' },
+  { name: 'etcd endpoint with another scheme', file: 'topology.yaml', edit: replace('http://127.0.0.1:23790', 'ftp://127.0.0.1:23790'), path: 'etcd.endpoints.0', reason: "scheme 'ftp:' is not http or https" },
   { name: 'missing policies directory', file: 'topology.yaml', edit: replace('policies: policies', 'policies: no-such-dir'), path: 'policies', reason: 'policy directory or file not found: ' },
 ];
 
