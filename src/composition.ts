@@ -2,7 +2,7 @@
 
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { loadConfig, type LoadedConfig } from './config/load.js';
+import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { createEtcdClient } from './adapters/etcd/client.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
@@ -154,6 +154,19 @@ function faultPause(): FaultPause | undefined {
   return { step: step as SwitchStep, ms: Number(ms), when };
 }
 
+/** The API server token, or a configuration error naming the file and field (exit 2, no stack). */
+function readToken(configFile: string, tokenFile: string): string {
+  try {
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    if (!token) throw new Error('the file is empty');
+    return token;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'not found' : e.code === 'EACCES' ? 'not readable (permission denied)' : e.message;
+    throw new ConfigError([{ file: configFile, path: 'controller.kubernetes.tokenFile', reason: `token file ${tokenFile}: ${why}` }]);
+  }
+}
+
 /**
  * The Service actuator, when the topology asks for one: (pipeline, chain, route epoch) -> a note
  * of what it did. A patch refused because the Service carries this epoch or a later one is a
@@ -166,7 +179,7 @@ function buildServicePointer(config: LoadedConfig, log: Logger): SwitchRunnerDep
   if (!k || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
   let kc: KubeConfig;
   if (k.server) {
-    kc = kubeConfigFor(k.server, k.tokenFile ? readFileSync(k.tokenFile, 'utf8').trim() : undefined);
+    kc = kubeConfigFor(k.server, k.tokenFile ? readToken(config.file, k.tokenFile) : undefined);
   } else {
     kc = new KubeConfig();
     kc.loadFromCluster();

@@ -6,7 +6,7 @@ import { cli } from '../support/cli.js';
 import { PROJECT } from '../../bench/support/local-stack.js';
 
 /** A copy of the example topology with one line replaced, and the shipped policies beside it. */
-function brokenConfig(replace: [string, string] | undefined, policyEdit?: [string, string]): string {
+function brokenConfig(replace: [string, string] | undefined, policyEdit?: [string, string], replace2?: [string, string]): string {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
   mkdirSync(join(dir, 'policies'));
   let policy = (copyFileSync(PROJECT.resolve('policies/p0.yaml'), join(dir, 'policies/p0.yaml')), '');
@@ -18,6 +18,10 @@ function brokenConfig(replace: [string, string] | undefined, policyEdit?: [strin
   if (replace) {
     expect(topo).toContain(replace[0]);
     topo = topo.replace(replace[0], replace[1]);
+  }
+  if (replace2) {
+    expect(topo).toContain(replace2[0]);
+    topo = topo.replace(replace2[0], replace2[1]);
   }
   writeFileSync(join(dir, 'topology.yaml'), topo);
   return join(dir, 'topology.yaml');
@@ -46,6 +50,15 @@ describe('switchyard CLI (built, as a child process)', () => {
     { name: 'unknown room', file: () => brokenConfig(['standby: { room: room-b', 'standby: { room: room-c']), expect: /topology\.yaml: pipelines\.live-dashboard\.chains\.standby\.room: unknown room 'room-c'/ },
     { name: 'unknown tier', file: () => brokenConfig(['tier: P0', 'tier: P9']), expect: /topology\.yaml: pipelines\.live-dashboard\.tier: unknown tier 'P9'/ },
     { name: 'bad policy', file: () => brokenConfig(undefined, ['fallAfter: 3', 'fallAfter: three']), expect: /p0\.yaml: fallAfter: / },
+    {
+      name: 'a missing Kubernetes token file',
+      file: () =>
+        brokenConfig(['  httpPort: 8787\n', '  httpPort: 8787\n  kubernetes: { server: "https://127.0.0.1:6443", tokenFile: /nonexistent/token }\n'], undefined, [
+          '    consumerGroup: dashboard-aggregator\n',
+          '    consumerGroup: dashboard-aggregator\n    service: { namespace: data, name: olap }\n',
+        ]),
+      expect: /topology\.yaml: controller\.kubernetes\.tokenFile: token file \/nonexistent\/token: not found/,
+    },
   ];
   for (const c of cases) {
     it(`controller refuses a config with ${c.name}: exit 2, naming file, field and reason`, async () => {
