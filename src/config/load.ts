@@ -45,12 +45,21 @@ export interface LoadedConfig {
   readonly controller: ControllerSettings;
 }
 
+/** Configuration files are small: anything bigger is a mistake (or an attack on the parser). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
 function readText(file: string): string {
   try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new ConfigError([{ file, path: '', reason: 'is a directory, not a file' }]);
+    if (!st.isFile()) throw new ConfigError([{ file, path: '', reason: 'is not a regular file (a device, pipe or socket?)' }]);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([{ file, path: '', reason: `is ${st.size} bytes; configuration files are limited to ${MAX_CONFIG_BYTES}` }]);
     return readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([{ file, path: '', reason: code === 'ENOENT' ? 'file not found' : `cannot read: ${String(err)}` }]);
+    const reason = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'not readable (permission denied)' : `cannot read: ${(err as Error).message}`;
+    throw new ConfigError([{ file, path: '', reason }]);
   }
 }
 
@@ -63,7 +72,12 @@ function parseYaml(file: string): unknown {
     const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError([{ file, path: pos ? `line ${pos.line} column ${pos.col}` : '', reason: `invalid YAML: ${message}` }]);
   }
-  return doc.toJS();
+  try {
+    // Aliases expand: a few lines can name a billion nodes. yaml refuses past maxAliasCount.
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', reason: `invalid YAML: ${(err as Error).message.split('\n')[0]}` }]);
+  }
 }
 
 function validate<T>(schema: z.ZodType<T>, file: string, data: unknown): T {
@@ -86,7 +100,14 @@ function policyFiles(path: string): string[] {
     throw new ConfigError([{ file: path, path: '', reason: 'policy directory or file not found' }]);
   }
   if (!st.isDirectory()) return [path];
-  return readdirSync(path)
+  let names: string[];
+  try {
+    names = readdirSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([{ file: path, path: '', reason: `policy directory not readable${code === 'EACCES' ? ' (permission denied)' : `: ${(err as Error).message}`}` }]);
+  }
+  return names
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()
     .map((f) => join(path, f));

@@ -90,6 +90,23 @@ describe('configuration fixtures: each mistake is rejected whole, naming file, p
     });
   }
 
+  it('a YAML alias bomb is refused, not expanded', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-bomb-'));
+    const lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    writeFileSync(join(dir, 'topology.yaml'), lines.join('\n') + '\n');
+    const [p] = problemsOf(join(dir, 'topology.yaml'));
+    expect(p!.reason).toMatch(/^invalid YAML: /);
+  });
+
+  it('a huge file, a directory and a special file are refused with the reason', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-odd-'));
+    writeFileSync(join(dir, 'big.yaml'), `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+    expect(problemsOf(join(dir, 'big.yaml'))[0]!.reason).toMatch(/configuration files are limited to 1048576/);
+    expect(problemsOf(dir)[0]!.reason).toBe('is a directory, not a file');
+    expect(problemsOf('/dev/null')[0]!.reason).toMatch(/not a regular file/);
+  });
+
   it('a missing topology file says so', () => {
     expect(problemsOf('/nonexistent/topology.yaml')).toEqual([{ file: '/nonexistent/topology.yaml', path: '', reason: 'file not found' }]);
   });
