@@ -139,6 +139,10 @@ describe('data-aware failover on real Kafka', () => {
       // The copy lands before the leader saves its last progress and says so.
       await waitFor('the leader to report the backfill', 10_000, () => ctl.logs.some((l) => l['msg'] === 'backfill finished'));
       console.log(`automatic backfill: lost before ${lostBefore}, after 0; processed twice ${[...counts.values()].filter((n) => n > 1).length}`);
+      // At 3 a.m. the next question is how to come back: plan says when, and what to run.
+      const plan = await cli('plan', '-c', stack.configFile());
+      expect(plan.stdout).toContain('not on the primary, and failback is manual:');
+      expect(plan.stdout).toMatch(/live-dashboard: once primary@room-a is healthy again .*run: switchyard switchover live-dashboard --to primary -c /);
       expect([...counts.values()].filter((n) => n > 1).length).toBe(0);
     } finally {
       await close();

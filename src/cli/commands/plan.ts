@@ -18,6 +18,15 @@ interface Args {
   probe: boolean;
 }
 
+/** For a pipeline off its primary whose tier fails back by hand: the condition and the command. */
+function comeBackHint(config: ReturnType<typeof loadConfig>, name: string, route: { chain: string } | undefined, configPath: string): string | null {
+  const pipeline = config.topology.pipelines.get(name);
+  const policy = pipeline && config.topology.policies.get(pipeline.tier);
+  const primary = pipeline?.chains.find((c) => c.role === 'primary');
+  if (!route || !pipeline || !policy || !primary || route.chain === primary.name || policy.failback !== 'manual') return null;
+  return `once ${primary.name}@${primary.room} is healthy again (status shows its room OK), run: switchyard switchover ${name} --to ${primary.name} -c ${configPath} --reason "failback"`;
+}
+
 export const planCommand: CommandModule<object, Args> = {
   command: 'plan',
   describe: 'Show what the controller would decide now for every pipeline, and why (changes nothing)',
@@ -98,11 +107,16 @@ export const planCommand: CommandModule<object, Args> = {
           data: estimate ? describeEstimate(estimate) : null,
           estimate: estimate ?? null,
           lag: lag.get(v.pipeline) ?? null,
+          comeBack: comeBackHint(config, v.pipeline, routes.get(v.pipeline)?.route, args.config),
         };
       });
       if (!printData(args.output, { observations: source, verdicts: rows })) {
         process.stdout.write(`observations: ${source}\n\n`);
-        process.stdout.write(table(['PIPELINE', 'STATE', 'RULE', 'ACTION', 'REASON'], rows.map((r) => [r.pipeline, r.state, r.rule, r.action ?? '-', r.reason])) + '\n');
+        // Reasons can be long: the table keeps a line per pipeline, -o json has every word.
+        const short = (t: string) => (t.length > 160 ? `${t.slice(0, 157)}...` : t);
+        process.stdout.write(table(['PIPELINE', 'STATE', 'RULE', 'ACTION', 'REASON'], rows.map((r) => [r.pipeline, r.state, r.rule, r.action ?? '-', short(r.reason)])) + '\n');
+        const back = rows.filter((r) => r.comeBack).map((r) => `  ${r.pipeline}: ${r.comeBack}`);
+        if (back.length > 0) process.stdout.write(`\nnot on the primary, and failback is manual:\n${back.join('\n')}\n`);
         const lines = rows
           .filter((r) => r.data || r.lag)
           .map((r) => `  ${r.pipeline}: ${r.data ?? 'no estimate'}${r.lag ? `; consumers ${r.lag.records} record(s) behind${r.lag.timeLagMs !== undefined ? ` (${r.lag.timeLagMs} ms)` : ''}` : ''}`);
