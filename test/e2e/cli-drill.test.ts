@@ -138,7 +138,7 @@ describe('switchyard drill (built CLI, real stack)', () => {
     const hold = await cli('drill', 'live-dashboard', '--hold', '10s', '-c', config, '--yes');
     expect([hold.code, hold.stderr]).toEqual([2, 'switchyard: --hold only makes sense with --and-back\n']);
     const bad = await cli('drill', 'live-dashboard', '--and-back', '--hold', 'soon', '-c', config, '--yes');
-    expect([bad.code, bad.stderr]).toEqual([2, "switchyard: --hold 'soon' is not a duration like 30s, 5m or 1h\n"]);
+    expect([bad.code, bad.stderr]).toEqual([2, "switchyard: --hold 'soon' is not a duration like 30s, 5m or 1h, of at most a week\n"]);
     const unknown = await cli('drill', 'nope', '-c', config, '--yes');
     expect([unknown.code, unknown.stderr]).toEqual([2, "switchyard: unknown pipeline 'nope' (known: live-dashboard)\n"]);
     const chain = await cli('drill', 'live-dashboard', '--to', 'primary', '-c', config, '--yes');
