@@ -554,9 +554,11 @@ export class Controller {
       const pipeline = this.deps.topology.pipelines.get(v.pipeline);
       const policy = pipeline && this.deps.topology.policies.get(pipeline.tier);
       const rooms = pipeline && policy ? pipeline.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(',') : '';
-      // Rule and health only: a probe reason that alternates (connection refused, circuit open) is
-      // not news, and an outage must not log a verdict a tick.
-      const gist = `${v.state}|${v.rule}|${rooms}`;
+      // Rule and health only: the statuses named in the reason (any component's, e.g. an OLAP that
+      // turns DEGRADED) are news; a probe's wording that alternates (connection refused, circuit
+      // open) is not, and an outage must not log a verdict a tick.
+      const health = (v.reason.match(/\b(OK|DEGRADED|DOWN|UNKNOWN|SUSPECT)\b/g) ?? []).join(',');
+      const gist = `${v.state}|${v.rule}|${rooms}|${health}`;
       if (this.lastVerdicts.get(v.pipeline) === gist) continue;
       this.lastVerdicts.set(v.pipeline, gist);
       const data = this.data.get(v.pipeline);
