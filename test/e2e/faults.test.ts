@@ -136,8 +136,10 @@ describe('HA controller under faults', () => {
       killService(LOCAL.rooms['room-a'].service);
       await sleep(Math.max(0, stoppedAt + 60_000 - Date.now()));
       expect(await stack.ready(a)).toBe(false);
-      await services('start', 'etcd');
+      // etcd is reachable somewhere between issuing the start and the script returning (it waits
+      // for readiness): a decision can only come after the former, since it needs etcd to read.
       const backAt = Date.now();
+      await services('start', 'etcd');
 
       await waitFor('both replicas ready again', 30_000, async () => ((await stack!.ready(a)) && (await stack!.ready(b)) ? true : undefined), 250);
       const history = await waitFor('the failover after etcd returned', 40_000, async () => {
