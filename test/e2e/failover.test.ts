@@ -22,9 +22,9 @@ describe('two-room failover on real Kafka and etcd', () => {
     expect(r.detectMs).toBeGreaterThanOrEqual(r.detectionWindowMs - 250);
     expect(r.detectMs).toBeLessThan(r.detectionWindowMs + 1000);
     // Within P0's objective (policies/p0.yaml rtoObjectiveMs: 5 s), and the flip itself (decision to
-    // first record in room-b) well under a second on loopback.
+    // first record in room-b: 350-600 ms measured on a 2-core machine) under 1.5 s.
     expect(r.rtoMs).toBeLessThan(5_000);
-    expect(r.flipMs).toBeLessThan(1_000);
+    expect(r.flipMs).toBeLessThan(1_500);
     // Exactly one switch, journaled to the end and verified by the consumer's acknowledgement.
     expect(r.history).toHaveLength(1);
     expect(r.history[0]).toMatchObject({ kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b', epoch: 2, outcome: 'verified' });
