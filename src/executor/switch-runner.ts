@@ -103,7 +103,8 @@ export class SwitchRunner {
       reason: action.reason,
       requestedBy: request.by,
       ...(request.id !== undefined && { request: request.id }),
-      createdAt: now,
+      // The decision's own time (the new route's since), which the dwell and rate rules count from.
+      createdAt: Math.min(now, action.route.since),
       detectedAfterMs: action.detectedAfterMs,
       ...(action.gap && { gap: action.gap }),
       steps: [],

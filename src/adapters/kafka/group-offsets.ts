@@ -2,6 +2,7 @@ import type { Admin } from 'kafkajs';
 import type { CommittedOffsets, GroupOffsetReader } from '../../ports/group-offsets.js';
 import type { Logger } from '../../ports/logger.js';
 import { createKafka } from './kafka-client.js';
+import { withTimeout } from '../../sdk/timeout.js';
 
 /** GroupOffsetReader on one long-lived kafkajs admin client per room. */
 export class KafkaGroupOffsetReader implements GroupOffsetReader {
@@ -40,7 +41,7 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, groups.length) }, worker));
     if (failure && out.size === 0) {
-      await this.close();
+      void this.close();
       throw failure;
     }
     return out;
@@ -49,6 +50,6 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
   async close(): Promise<void> {
     const a = this.admin;
     this.admin = undefined;
-    await a?.disconnect().catch(() => undefined);
+    if (a) await withTimeout(a.disconnect(), 1000).catch(() => undefined);
   }
 }

@@ -51,7 +51,9 @@ export class KafkaPositionReader implements PositionReader {
     try {
       return await withTimeout(this.sample(topics), timeoutMs);
     } catch (err) {
-      await this.close();
+      // Not awaited: disconnecting a cluster whose connect to a dead broker is still pending may
+      // never settle, and the caller's tick must not wait on it.
+      void this.close();
       throw err;
     }
   }
@@ -126,6 +128,6 @@ export class KafkaPositionReader implements PositionReader {
   async close(): Promise<void> {
     const c = this.cluster;
     this.cluster = undefined;
-    await c?.disconnect().catch(() => undefined);
+    if (c) await withTimeout(c.disconnect(), 1000).catch(() => undefined);
   }
 }
