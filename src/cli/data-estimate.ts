@@ -9,7 +9,7 @@ import { EtcdWatermarkStore } from '../adapters/etcd/watermark-store.js';
 import { KafkaPositionReader } from '../adapters/kafka/position-reader.js';
 import { appendSample, estimateSwitch, timeLagMs, type DataEstimate, type RoomSample } from '../core/data-estimate.js';
 import { KafkaGroupOffsetReader } from '../adapters/kafka/group-offsets.js';
-import type { Pipeline, Route } from '../core/model.js';
+import { failoverTargetOf, type Pipeline, type Route } from '../core/model.js';
 import { silentLogger } from '../ports/logger.js';
 
 export interface CliEstimate {
@@ -92,8 +92,7 @@ export function estimatedLoss(e: DataEstimate): number | undefined {
 
 /** The failover target of a route: the standby when on the primary, else the primary. */
 export function failoverTarget(pipeline: Pipeline, route: Route): string | undefined {
-  const active = pipeline.chains.find((c) => c.name === route.chain);
-  return pipeline.chains.find((c) => c.name !== route.chain && c.role === (active?.role === 'primary' ? 'standby' : 'primary'))?.room;
+  return failoverTargetOf(pipeline, route.chain)?.room;
 }
 
 /** A point reading of a pipeline's consumer lag in the room its route names (records, and time when the samples reach back). */

@@ -4,7 +4,7 @@
 
 import { componentVerdict, decide, INITIAL_STATE, type ControllerState, type Decision } from '../core/decide.js';
 import type { Observation } from '../core/health.js';
-import type { Route, Topology } from '../core/model.js';
+import { failoverTargetOf, type Route, type Topology } from '../core/model.js';
 import { estimatePipelines, type PipelineEstimateInput } from '../core/data-estimate.js';
 import type { PositionTracker } from './position-tracker.js';
 import type { LagTracker } from './lag-tracker.js';
@@ -486,8 +486,7 @@ export class Controller {
       const pipeline = topology.pipelines.get(name);
       const policy = pipeline && topology.policies.get(pipeline.tier);
       if (!route || !pipeline || !policy) continue;
-      const active = pipeline.chains.find((c) => c.name === route.chain);
-      const target = pipeline.chains.find((c) => c.name !== route.chain && c.role === (active?.role === 'primary' ? 'standby' : 'primary'));
+      const target = failoverTargetOf(pipeline, route.chain);
       if (!target) continue;
       if (!watermarks) {
         unknown.set(name, 'the consumers\' watermarks could not be read');

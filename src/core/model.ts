@@ -146,6 +146,12 @@ export function chainOf(pipeline: Pipeline, name: string): Chain | undefined {
   return pipeline.chains.find((c) => c.name === name);
 }
 
+/** Where a failover from `activeChain` would go: the standby from the primary, else the primary. */
+export function failoverTargetOf(pipeline: Pipeline, activeChain: string): Chain | undefined {
+  const role = chainOf(pipeline, activeChain)?.role === 'primary' ? 'standby' : 'primary';
+  return pipeline.chains.find((c) => c.name !== activeChain && c.role === role);
+}
+
 export function primaryChain(pipeline: Pipeline): Chain {
   const chain = pipeline.chains.find((c) => c.role === 'primary');
   // compile() guarantees exactly one primary chain per pipeline.

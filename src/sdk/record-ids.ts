@@ -36,8 +36,9 @@ export function recordIdOf(headers: Record<string, unknown> | undefined): Record
 
 /** The application's event time: `sy-et` when the producer set it, else the Kafka timestamp. */
 export function eventTimeOf(headers: Record<string, unknown> | undefined, kafkaTimestamp: number): number {
-  const et = Number(text(headers?.[HEADER_EVENT_TIME]));
-  return Number.isFinite(et) && text(headers?.[HEADER_EVENT_TIME]) !== undefined ? et : kafkaTimestamp;
+  const raw = text(headers?.[HEADER_EVENT_TIME]);
+  const et = raw === undefined ? Number.NaN : Number(raw);
+  return Number.isFinite(et) ? et : kafkaTimestamp;
 }
 
 /**
