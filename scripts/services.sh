@@ -10,8 +10,11 @@
 #
 # Services and their fixed loopback ports (one Kafka broker per room, KRaft mode):
 #   etcd      client 127.0.0.1:23790  peer 23800
-#   kafka-a   broker 127.0.0.1:19092  controller 19093   (room-a)
-#   kafka-b   broker 127.0.0.1:29092  controller 29093   (room-b)
+#   kafka-a   broker 127.0.0.1:19092  controller 19093  cuttable 19094 -> 19095   (room-a)
+#   kafka-b   broker 127.0.0.1:29092  controller 29093  cuttable 29094 -> 29095   (room-b)
+#   (cuttable: a second listener on n9094 that advertises n9095, where a test puts a proxy it can
+#   cut; a client bootstrapped at n9095 keeps every connection through that proxy, so one
+#   observer's path to a room can be cut while the others still reach it.)
 #   clickhouse-a  http 127.0.0.1:18123  tcp 19000  interserver 19009   (room-a)
 #   clickhouse-b  http 127.0.0.1:28123  tcp 29000  interserver 29009   (room-b)
 #
@@ -130,10 +133,10 @@ start_kafka() { # service room-letter
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${n}9093
-listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093
-advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092
+listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093,CUTTABLE://127.0.0.1:${n}9094
+advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092,CUTTABLE://127.0.0.1:${n}9095
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CUTTABLE:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3

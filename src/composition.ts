@@ -2,7 +2,7 @@
 
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
+import { ConfigError, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
 import { createEtcdClient } from './adapters/etcd/client.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
@@ -240,7 +240,13 @@ export function buildController(flags: ControllerFlags): BuiltController {
   const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
   // Observers that do not say where they run all count as one room: quorum cannot be faked.
   const observerRoom = flags.room ?? process.env['SWITCHYARD_ROOM'] ?? config.controller.room ?? 'unassigned';
+  const badSite = observerRoom === 'unassigned' ? '' : observerSiteProblem(observerRoom, [...config.topology.rooms.keys()], config.topology.witnesses ?? []);
+  if (badSite) {
+    const from = flags.room !== undefined ? '--room' : process.env['SWITCHYARD_ROOM'] !== undefined ? '$SWITCHYARD_ROOM' : 'controller.room';
+    throw new ConfigError([{ file: config.file, path: from, reason: badSite }]);
+  }
   const log = createLogger(flags.logLevel, { observer, observerRoom });
+  for (const warning of config.warnings) log.warn('configuration works against a promise', { file: config.file, warning });
   const store = buildStore(config);
   const metrics = createPromMetrics();
   const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);

@@ -83,8 +83,9 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
   await Promise.all(Object.values(LOCAL.rooms).map((r) => createTopic(r.brokers, cfg.topic)));
   const configFile = writeScenarioConfig(cfg);
   say(`topic ${cfg.topic} created in room-a and room-b; starting the controller`);
-  // One controller replica per room: P0 needs observers in two rooms to agree before failing over.
-  const controllers = (['room-a', 'room-b'] as const).map((room) =>
+  // One controller replica per room and one at a witness site, as the README deploys them: P0
+  // needs observers in two sites to agree before failing over, even when a room dies whole.
+  const controllers = (['room-a', 'room-b', 'witness'] as const).map((room) =>
     startController(configFile, `observer-${room}`, room, {}, (l) => {
       if (l['msg'] === 'verdict' || l['msg'] === 'route written' || l['msg'] === 'elected leader') {
         say(`controller@${room}: ${String(l['msg'])}: ${String(l['reason'] ?? l['fenceKey'] ?? '')}`);

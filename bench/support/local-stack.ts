@@ -30,8 +30,10 @@ export const STATE_DIR = process.env['SWITCHYARD_STATE'] ?? '/tmp/switchyard-loc
 export const LOCAL = {
   etcd: 'http://127.0.0.1:23790',
   rooms: {
-    'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a', olap: 'http://127.0.0.1:18123', olapService: 'clickhouse-a' },
-    'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b', olap: 'http://127.0.0.1:28123', olapService: 'clickhouse-b' },
+    // cuttable: the broker's second listener (port `listen`) advertises `via`, where a test runs a
+    // TcpProxy it can cut: a client bootstrapped at `via` talks to the broker only through it.
+    'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a', olap: 'http://127.0.0.1:18123', olapService: 'clickhouse-a', cuttable: { listen: 19094, via: 19095 } },
+    'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b', olap: 'http://127.0.0.1:28123', olapService: 'clickhouse-b', cuttable: { listen: 29094, via: 29095 } },
   },
 } as const;
 
@@ -112,6 +114,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `controller: { httpPort: 0, verifyTimeoutMs: ${c.verifyTimeoutMs ?? 10000} }`,
       `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: ${c.leaseTtlSeconds ?? 5} }`,
       'policies: policies',
+      'witnesses: [witness]',
       'rooms:',
       `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}", healthQuery: "${c.olapHealthQuery?.['room-a'] ?? 'SELECT 1'}" }` : ''} }`,
       `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''} }`,

@@ -43,6 +43,35 @@ export interface LoadedConfig {
   readonly topology: Topology;
   readonly etcd: EtcdSettings;
   readonly controller: ControllerSettings;
+  /** What is valid but works against a promise (see sizingWarnings); logged at start, printed by policy validate. */
+  readonly warnings: readonly string[];
+}
+
+/** Time a new leader needs after its election to decide and flip (measured: 0.4-0.7 s); a margin. */
+const TAKEOVER_FLIP_MS = 1000;
+
+/**
+ * Valid settings that cannot keep a tier's promise. A leader that dies together with its room is
+ * replaced only once its lease runs out, so a tier that fails over on its own cannot be serving
+ * again sooner than the lease TTL plus a flip (ADR 0010).
+ */
+export function sizingWarnings(topology: Topology, leaseTtlSeconds: number): string[] {
+  const used = [...topology.policies.values()].filter((p) => [...topology.pipelines.values()].some((x) => x.tier === p.tier));
+  // The TTL must also exceed 2 x every used tier's probe timeout (an error otherwise): name that tier when it is in the way.
+  const slowest = used.reduce<TierPolicy | undefined>((m, p) => (m === undefined || p.probeTimeoutMs > m.probeTimeoutMs ? p : m), undefined);
+  const out: string[] = [];
+  for (const policy of used) {
+    if (policy.failover !== 'automatic') continue;
+    const worst = leaseTtlSeconds * 1000 + TAKEOVER_FLIP_MS;
+    if (worst <= policy.rtoObjectiveMs) continue;
+    const fit = Math.max(2, Math.floor((policy.rtoObjectiveMs - TAKEOVER_FLIP_MS) / 1000));
+    const blocked = slowest && fit * 1000 <= 2 * slowest.probeTimeoutMs ? ` (tier ${slowest.tier}'s probe.timeoutMs ${slowest.probeTimeoutMs} needs a TTL above ${(2 * slowest.probeTimeoutMs) / 1000} s: shorten it too)` : '';
+    out.push(
+      `etcd.leaseTtlSeconds ${leaseTtlSeconds} s: when the leader dies with its room, tier ${policy.tier} serves again only after its lease runs out plus a flip ` +
+        `(about ${worst} ms), past its RTO objective of ${policy.rtoObjectiveMs} ms; lower the TTL to ${fit} s or less${blocked}`,
+    );
+  }
+  return out;
 }
 
 /** Configuration files are small: anything bigger is a mistake (or an attack on the parser). */
@@ -241,9 +270,12 @@ function compileTopology(
     pipelines.set(name, { name, tier: p.tier as TierName, topics: p.topics, consumerGroup: p.consumerGroup, chains, ...(p.service && { service: p.service }) });
   }
 
-  if (t.controller.room !== undefined && !rooms.has(t.controller.room)) {
-    problems.push({ file, path: 'controller.room', reason: `unknown room '${t.controller.room}'` });
-  }
+  t.witnesses.forEach((w, i) => {
+    if (rooms.has(w)) problems.push({ file, path: `witnesses.${i}`, reason: `'${w}' is a room: a witness must be a site apart from every room` });
+    if (t.witnesses.indexOf(w) !== i) problems.push({ file, path: `witnesses.${i}`, reason: `'${w}' is listed twice` });
+  });
+  const unknownSite = t.controller.room === undefined ? '' : observerSiteProblem(t.controller.room, [...rooms.keys()], t.witnesses);
+  if (unknownSite) problems.push({ file, path: 'controller.room', reason: unknownSite });
   const usedTiers = new Set([...pipelines.values()].map((p) => p.tier));
   for (const policy of policies.values()) {
     if (!usedTiers.has(policy.tier)) continue;
@@ -256,7 +288,16 @@ function compileTopology(
       });
     }
   }
-  return { rooms, pipelines, policies };
+  return { rooms, pipelines, policies, witnesses: t.witnesses };
+}
+
+/**
+ * Why `site` cannot be where a controller replica runs, or "": it must be a room or a witness. A
+ * typo ("rom-a") would otherwise count as a room of its own and fake an observer quorum.
+ */
+export function observerSiteProblem(site: string, rooms: readonly string[], witnesses: readonly string[]): string {
+  if (rooms.includes(site) || witnesses.includes(site)) return '';
+  return `unknown room or witness site '${site}' (rooms: ${rooms.join(', ')}; witnesses: ${witnesses.length > 0 ? witnesses.join(', ') : 'none declared'})`;
 }
 
 /** Broker addresses "host:port", with the port in range. */
@@ -321,5 +362,6 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     topology,
     etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds },
     controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs, kubernetes: raw.controller.kubernetes },
+    warnings: sizingWarnings(topology, raw.etcd.leaseTtlSeconds),
   };
 }

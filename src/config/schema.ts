@@ -118,6 +118,11 @@ export const topologySchema = z.strictObject({
   /** A directory (or one file) of tier policies, relative to this file. */
   policies: z.string().min(1).default('policies'),
   rooms: z.record(name, roomSchema).refine((r) => Object.keys(r).length > 0, 'must name at least one room'),
+  /**
+   * Sites that run a witness replica and nothing else (no Kafka or OLAP of their own), so that a
+   * room going dark together with its own replica still leaves observers in two places to agree.
+   */
+  witnesses: z.array(name).default([]).describe('sites outside the rooms that run a witness controller replica (a replica\'s --room must be a room or one of these)'),
   pipelines: z.record(name, pipelineSchema),
 });
 export type TopologyFile = z.infer<typeof topologySchema>;

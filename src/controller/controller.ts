@@ -561,7 +561,7 @@ export class Controller {
       if (this.lastVerdicts.get(v.pipeline) === gist) continue;
       this.lastVerdicts.set(v.pipeline, gist);
       const data = this.data.get(v.pipeline);
-      this.deps.log.info('verdict', { pipeline: v.pipeline, state: v.state, rule: v.rule, rooms, reason: v.reason, ...(data?.lag && { lag: `${data.lag.rule}, ${data.lag.records} record(s)${data.lag.timeLagMs !== undefined ? `, ${data.lag.timeLagMs} ms` : ''}` }), ...(data?.estimate && { failoverLoss: data.estimate }) });
+      this.deps.log.info('verdict', { pipeline: v.pipeline, state: v.state, rule: v.rule, rooms, reason: v.reason, ...(data?.lag && { lag: `${data.lag.rule}, ${data.lag.records} record(s)${data.lag.timeLagMs !== undefined ? `, ${data.lag.timeLagMs} ms` : ''}` }), ...(data?.estimate && { failoverLoss: data.estimate }), ...(v.advice && { operatorCommand: v.advice.command, operatorRisk: v.advice.risk }) });
     }
   }
 }

@@ -7,7 +7,7 @@ import { dataBudgetGate, type PartitionEstimate } from './data-budget.js';
 import { gapOf, type DataGap } from './data-estimate.js';
 import { outsideChangeWindow } from './change-window.js';
 import { foldObservation, withStaleness, UNKNOWN_HEALTH, type Component, type ComponentHealth, type Observation } from './health.js';
-import { HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from './model.js';
+import { failoverTargetOf, HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from './model.js';
 import { dwellRule, gateRule, NO_INTENTS, pausedRule, rateRule, switchesInLastHour, type Intents } from './safety.js';
 import { stateOfRole, transition, type PipelineEvent, type PipelineState } from './state-machine.js';
 
@@ -90,6 +90,32 @@ export interface PipelineVerdict {
   readonly state: PipelineState;
   readonly rule: VerdictRule;
   readonly reason: string;
+  /** What an operator can do about a hold the controller will not lift on its own (no-quorum). */
+  readonly advice?: OperatorAdvice;
+}
+
+/** A command an operator can run, and what running it risks. */
+export interface OperatorAdvice {
+  /** The CLI command, without `-c <topology>` (the caller knows the file). */
+  readonly command: string;
+  readonly risk: string;
+}
+
+/**
+ * Short of observer quorum the controller holds the route (fail static), by design: it cannot tell
+ * a dead room from an observer cut off from it. A person who can (a phone call to the room, the
+ * power status page) can switch by hand; this says how, and what that costs if they are wrong.
+ */
+export function quorumAdvice(pipeline: Pipeline, active: Chain): OperatorAdvice | undefined {
+  const target = failoverTargetOf(pipeline, active.name);
+  if (!target) return undefined;
+  return {
+    command: `switchyard switchover ${pipeline.name} --to ${target.name} --emergency --reason "${active.room} confirmed down" --yes`,
+    risk:
+      `if ${active.room} is in fact alive and only cut off from some observers, consumers leave a working room: ` +
+      `records only ${active.room} accepted stay behind until backfilled (a manual switchover does not wait for the data budget), ` +
+      `and clients that cannot reach etcd keep reading in ${active.room} on their last route`,
+  };
 }
 
 export interface Decision {
@@ -279,6 +305,7 @@ interface Verdict {
   readonly state: PipelineState;
   readonly rule: VerdictRule;
   readonly reason: string;
+  readonly advice?: OperatorAdvice;
   readonly action?: Action;
   /** The budget gate said retry or stop: remember since when it first held the switch back. */
   readonly budgetWaiting?: boolean;
@@ -338,7 +365,8 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
 
   const health = chainVerdict(state, policy, active, now, cache);
   if (health.status === 'SUSPECT') {
-    return { state: 'FAIL_STATIC', rule: 'no-quorum', reason: `no action for ${pipeline.name} (fail static): ${health.reason}` };
+    const advice = quorumAdvice(pipeline, active);
+    return { state: 'FAIL_STATIC', rule: 'no-quorum', reason: `no action for ${pipeline.name} (fail static): ${health.reason}`, ...(advice && { advice }) };
   }
 
   if (health.status !== 'DOWN') {
@@ -416,7 +444,7 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
     const v = decidePipeline(topology, current, input, pipeline, cache);
     if (v.action) actions.push(v.action);
     if (v.budgetWaiting) budgetWaitSince.set(pipeline.name, state.budgetWaitSince.get(pipeline.name) ?? input.now);
-    verdicts.push({ pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason });
+    verdicts.push({ pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason, ...(v.advice && { advice: v.advice }) });
   }
   const reason =
     actions.length > 0

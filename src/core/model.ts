@@ -106,6 +106,8 @@ export interface Topology {
   readonly rooms: ReadonlyMap<string, Room>;
   readonly pipelines: ReadonlyMap<string, Pipeline>;
   readonly policies: ReadonlyMap<TierName, TierPolicy>;
+  /** Sites that run only a witness controller replica: observers there vote as a room of their own. */
+  readonly witnesses?: readonly string[];
 }
 
 /**

@@ -67,6 +67,9 @@ const CASES: Case[] = [
   { name: 'two rooms sharing a broker', file: 'topology.yaml', edit: replace('room-b: { kafka: { brokers: ["127.0.0.1:29092"] } }', 'room-b: { kafka: { brokers: ["127.0.0.1:19092"] } }'), path: 'rooms.room-b.kafka.brokers.0', reason: 'two rooms sharing a broker are one failure domain' },
   { name: 'broker port out of range', file: 'topology.yaml', edit: replace('127.0.0.1:29092', '127.0.0.1:99999'), path: 'rooms.room-b.kafka.brokers.0', reason: 'out of range (1-65535)' },
   { name: 'etcd endpoint with another scheme', file: 'topology.yaml', edit: replace('http://127.0.0.1:23790', 'ftp://127.0.0.1:23790'), path: 'etcd.endpoints.0', reason: "scheme 'ftp:' is not http or https" },
+  { name: 'a witness named like a room', file: 'topology.yaml', edit: replace('policies: policies', 'policies: policies\nwitnesses: [room-a]'), path: 'witnesses.0', reason: "'room-a' is a room: a witness must be a site apart from every room" },
+  { name: 'a witness listed twice', file: 'topology.yaml', edit: replace('policies: policies', 'policies: policies\nwitnesses: [w1, w1]'), path: 'witnesses.1', reason: "'w1' is listed twice" },
+  { name: 'a replica in an unknown site (a typo would fake a quorum)', file: 'topology.yaml', edit: replace('policies: policies', 'policies: policies\nwitnesses: [w1]\ncontroller: { room: rom-a }'), path: 'controller.room', reason: "unknown room or witness site 'rom-a' (rooms: room-a, room-b; witnesses: w1)" },
   { name: 'missing policies directory', file: 'topology.yaml', edit: replace('policies: policies', 'policies: no-such-dir'), path: 'policies', reason: 'policy directory or file not found: ' },
 ];
 
@@ -76,6 +79,26 @@ describe('configuration fixtures: each mistake is rejected whole, naming file, p
     expect([...c.topology.pipelines.keys()]).toEqual(['live-dashboard', 'nightly-report']);
     expect(c.topology.pipelines.get('live-dashboard')!.chains[0]!.jobs).toEqual(['agg-a']);
     expect(c.etcd).toEqual({ endpoints: ['http://127.0.0.1:23790'], prefix: '/switchyard', leaseTtlSeconds: 5 });
+    expect(c.topology.witnesses).toEqual([]);
+  });
+
+  it('a lease TTL that leaves no room in an automatic tier\'s RTO is valid but warned about, with the fix', () => {
+    // The good fixture keeps the default 5 s TTL with P0's 5 s objective: a leader that dies with its room costs 6 s.
+    expect(loadConfig(join(GOOD, 'topology.yaml')).warnings).toEqual([
+      "etcd.leaseTtlSeconds 5 s: when the leader dies with its room, tier P0 serves again only after its lease runs out plus a flip (about 6000 ms), past its RTO objective of 5000 ms; lower the TTL to 4 s or less (tier P3's probe.timeoutMs 2000 needs a TTL above 4 s: shorten it too)",
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-fixture-'));
+    cpSync(GOOD, dir, { recursive: true });
+    writeFileSync(join(dir, 'policies/p3.yaml'), readFileSync(join(dir, 'policies/p3.yaml'), 'utf8').replace('timeoutMs: 2000', 'timeoutMs: 1500'));
+    writeFileSync(join(dir, 'topology.yaml'), readFileSync(join(dir, 'topology.yaml'), 'utf8').replace('etcd: { endpoints: ["http://127.0.0.1:23790"] }', 'etcd: { endpoints: ["http://127.0.0.1:23790"], leaseTtlSeconds: 4 }'));
+    expect(loadConfig(join(dir, 'topology.yaml')).warnings).toEqual([]);
+  });
+
+  it('witness sites load into the topology, and a replica may run in one', () => {
+    const file = broken('topology.yaml', replace('policies: policies', 'policies: policies\nwitnesses: [witness]\ncontroller: { room: witness }'));
+    const c = loadConfig(file);
+    expect(c.topology.witnesses).toEqual(['witness']);
+    expect(c.controller.room).toBe('witness');
   });
 
   it(`has at least 15 cases (${CASES.length})`, () => {

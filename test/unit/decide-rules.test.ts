@@ -85,6 +85,9 @@ describe('decide: issue 3 rules', () => {
       if (i === 3) {
         expect(d.verdicts[0]).toMatchObject({ state: 'FAIL_STATIC', rule: 'no-quorum' });
         expect(d.verdicts[0]!.reason).toContain('DOWN per 1 observer room(s), short of the 2 required');
+        // The hold says how a person who knows better switches anyway, and what that risks.
+        expect(d.verdicts[0]!.advice?.command).toBe('switchyard switchover live --to standby --emergency --reason "room-a confirmed down" --yes');
+        expect(d.verdicts[0]!.advice?.risk).toMatch(/^if room-a is in fact alive and only cut off from some observers/);
       }
     }
     // Both observer rooms agree: now it fails over.

@@ -5,6 +5,7 @@ import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
 import { systemClock } from '../../adapters/system/system-clock.js';
 import { decide, INITIAL_STATE } from '../../core/decide.js';
 import type { Observation } from '../../core/health.js';
+import { adviceText } from '../advice.js';
 import { EXIT, outputOption, printData, table, type OutputFormat } from '../output.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import type { Intents } from '../../core/safety.js';
@@ -117,6 +118,8 @@ export const planCommand: CommandModule<object, Args> = {
         process.stdout.write(table(['PIPELINE', 'STATE', 'RULE', 'ACTION', 'REASON'], rows.map((r) => [r.pipeline, r.state, r.rule, r.action ?? '-', short(r.reason)])) + '\n');
         const back = rows.filter((r) => r.comeBack).map((r) => `  ${r.pipeline}: ${r.comeBack}`);
         if (back.length > 0) process.stdout.write(`\nnot on the primary, and failback is manual:\n${back.join('\n')}\n`);
+        const held = rows.filter((r) => r.advice);
+        if (held.length > 0) process.stdout.write(`\n${adviceText(held, args.config)}`);
         const lines = rows
           .filter((r) => r.data || r.lag)
           .map((r) => `  ${r.pipeline}: ${r.data ?? 'no estimate'}${r.lag ? `; consumers ${r.lag.records} record(s) behind${r.lag.timeLagMs !== undefined ? ` (${r.lag.timeLagMs} ms)` : ''}` : ''}`);
@@ -129,3 +132,4 @@ export const planCommand: CommandModule<object, Args> = {
     }
   },
 };
+

@@ -42,14 +42,18 @@ const validate: CommandModule<object, ValidateArgs> = {
       .epilogue('Exit codes: 0 valid, 2 invalid (each problem is printed as file: path: reason; nothing is applied).'),
   handler: (args) => {
     try {
-      const policies = args.topology ? loadConfig(args.topology, args.path).topology.policies : loadPolicies(args.path);
+      const loaded = args.topology ? loadConfig(args.topology, args.path) : undefined;
+      const policies = loaded ? loaded.topology.policies : loadPolicies(args.path);
+      const warnings = loaded?.warnings ?? [];
       const rows = [...policies.values()].sort((a, b) => a.tier.localeCompare(b.tier)).map(summarize);
-      if (!printData(args.output, { valid: true, policies: rows })) {
+      if (!printData(args.output, { valid: true, policies: rows, warnings })) {
         process.stdout.write(
           table(
             ['TIER', 'FAILOVER', 'FAILBACK', 'STANDBY', 'DETECT', 'OBSERVERS', 'DWELL', 'MAX/H', 'CHANGE WINDOW', 'SHED'],
             rows.map((r) => [r.tier, r.failover, r.failback, r.standby, `${r.detectMs}ms`, String(r.observersRequired), `${r.minDwellMs}ms`, String(r.maxSwitchesPerHour), r.changeWindows, r.shedOrder === 0 ? 'never' : `#${r.shedOrder}`]),
-          ) + `\n\nvalid: ${rows.length} polic${rows.length === 1 ? 'y' : 'ies'}${args.topology ? ` and ${args.topology}` : ''}\n`,
+          ) +
+            `\n\nvalid: ${rows.length} polic${rows.length === 1 ? 'y' : 'ies'}${args.topology ? ` and ${args.topology}` : ''}\n` +
+            warnings.map((w) => `warning: ${w}\n`).join(''),
         );
       }
     } catch (err) {

@@ -12,6 +12,10 @@ import type { SwitchoverIntent } from '../../core/switchover.js';
 import type { PauseIntent } from '../../ports/intent-store.js';
 import type { HealthProbe } from '../../ports/health-probe.js';
 import { stringify } from 'yaml';
+import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
+import type { ObservationStore } from '../../ports/observation-store.js';
+import { decide, INITIAL_STATE, type PipelineVerdict } from '../../core/decide.js';
+import { adviceText, observerSummary, type ObserverSeen } from '../advice.js';
 import { EXIT, fail, outputOption, printData, table, type OutputFormat } from '../output.js';
 import { age, describeLeader } from '../time.js';
 
@@ -42,6 +46,11 @@ export interface PipelineStatus {
   readonly consumers: { readonly live: number; readonly onRouteEpoch: number } | null;
   /** Consumer lag in the active room, and what a failover now would lose (from the rooms' positions). */
   readonly data: { readonly lagRecords: number | null; readonly lagMs: number | null; readonly failoverLossRecords: number | null; readonly failoverNow: string } | null;
+  /**
+   * The leader's view, judged again here from every observer's published observations: held for
+   * lack of observer quorum, with the command an operator can run and its risk. Null when not held.
+   */
+  readonly held: { readonly reason: string; readonly command: string; readonly risk: string } | null;
 }
 
 interface StatusReport {
@@ -49,11 +58,14 @@ interface StatusReport {
   readonly rooms: readonly { room: string; component: string; status: string; reason: string; latencyMs: number | null }[];
   readonly leader: { readonly id: string; readonly since: string | null; readonly ageMs: number | null; readonly leaseRemainingMs: number | null } | null;
   readonly storeError: string | null;
+  /** Controller replicas publishing observations, by site, and the rooms or witness sites nobody reports from. */
+  readonly observers: readonly ObserverSeen[];
+  readonly silentSites: readonly string[];
   readonly pipelines: readonly PipelineStatus[];
 }
 
 /** One look at everything: the rooms probed from here, and what etcd says about the rest. */
-async function collect(config: LoadedConfig, probes: readonly HealthProbe[], store: ReturnType<typeof buildStore>): Promise<StatusReport> {
+async function collect(config: LoadedConfig, probes: readonly HealthProbe[], store: ReturnType<typeof buildStore>, observationStore: ObservationStore): Promise<StatusReport> {
   const { prefix } = config.etcd;
   const intents = new EtcdIntentStore(store.etcd, prefix);
   const journals = new EtcdJournalStore(store.etcd, prefix);
@@ -62,7 +74,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
   let storeError: string | null = null;
   const fromStore = (async () => {
     try {
-      const [routes, leader, pauses, switchovers, running, last, consumers] = await Promise.all([
+      const [routes, leader, pauses, switchovers, running, last, consumers, published, wanted] = await Promise.all([
         store.routes.list(),
         store.lock('cli', createLogger('silent')).leaderInfo(),
         intents.pauses(),
@@ -70,8 +82,10 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
         journals.list(),
         Promise.all(names.map((p) => journals.history(p, 1).then((r) => r[0]))),
         Promise.all(names.map((p) => registry.live(p))),
+        observationStore.readAll(),
+        intents.read(),
       ]);
-      return { routes, leader, pauses, switchovers, running, last, consumers };
+      return { routes, leader, pauses, switchovers, running, last, consumers, published, wanted };
     } catch (err) {
       storeError = (err as Error).message;
       return undefined;
@@ -98,6 +112,12 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
     });
   }
   const now = Date.now();
+  const published = s?.published ?? [];
+  const { observers, silentSites } = observerSummary(published, config.topology, now);
+  // Judged as the leader would, from what every observer published (not from this CLI's probes).
+  const verdicts = s && published.length > 0
+    ? decide(config.topology, INITIAL_STATE, { now, observations: published, routes: new Map(names.map((p) => [p, s.routes.get(p)?.route])), intents: s.wanted }).verdicts
+    : [];
   const pauseOf = (p: string) => s?.pauses.find((x) => x.pipeline === p) ?? s?.pauses.find((x) => x.pipeline === undefined);
   const pipelines = [...config.topology.pipelines.values()].map((p, i): PipelineStatus => {
     const r = s?.routes.get(p.name)?.route;
@@ -117,6 +137,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
       pendingSwitchovers: s?.switchovers.filter((x) => x.pipeline === p.name) ?? [],
       consumers: s ? countConsumers(s.consumers[i] ?? [], r?.epoch) : null,
       data: data.get(p.name) ?? null,
+      held: heldOf(verdicts.find((v) => v.pipeline === p.name)),
     };
   });
   const l = s?.leader;
@@ -128,8 +149,14 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
     rooms: observations.map((o: Observation) => ({ room: o.room, component: o.component, status: o.status, reason: o.reason, latencyMs: o.latencyMs ?? null })),
     leader,
     storeError,
+    observers,
+    silentSites,
     pipelines,
   };
+}
+
+function heldOf(v: PipelineVerdict | undefined): PipelineStatus['held'] {
+  return v?.rule === 'no-quorum' && v.advice ? { reason: v.reason, command: v.advice.command, risk: v.advice.risk } : null;
 }
 
 export function countConsumers(live: readonly ConsumerPresence[], epoch: number | undefined): PipelineStatus['consumers'] {
@@ -157,7 +184,7 @@ function lastSwitch(r: SwitchRecord | null, now: number): string {
   return `${r.kind} ${age(now - r.decidedAt)} ago by ${r.requestedBy}, ${r.outcome}${rto}`;
 }
 
-function render(report: StatusReport): string {
+function render(report: StatusReport, config: string): string {
   const now = Date.parse(report.at);
   const rooms = table(['ROOM', 'COMPONENT', 'STATUS', 'LATENCY', 'REASON'], report.rooms.map((o) => [o.room, o.component, o.status, `${o.latencyMs ?? 0}ms`, o.reason]));
   const leader = report.storeError ? `unknown (etcd unreachable: ${report.storeError})` : report.leader ? describeLeader(report.leader) : 'none (no controller leads: nothing automatic happens)';
@@ -173,7 +200,11 @@ function render(report: StatusReport): string {
       notes(p, now),
     ]),
   );
-  return `${rooms}\n\nleader: ${leader}\n\n${pipelines}\n`;
+  const who = report.observers.map((o) => `${o.observer}@${o.site} (${age(o.ageMs)} ago)`).join(', ') || 'none publishing';
+  const silent = report.silentSites.length > 0 ? `; nobody reporting from ${report.silentSites.join(', ')}` : '';
+  const held = report.pipelines.filter((p) => p.held);
+  const advice = held.length > 0 ? `\n${adviceText(held.map((p) => ({ pipeline: p.pipeline, advice: p.held })), config)}` : '';
+  return `${rooms}\n\nleader: ${leader}\nobservers: ${who}${silent}\n\n${pipelines}\n${advice}`;
 }
 
 function exitCode(report: StatusReport): number {
@@ -204,23 +235,24 @@ export const statusCommand: CommandModule<object, Args> = {
     const config = loadConfig(args.config, args.policies);
     const probes = buildProbes(config, 'cli', 'cli', createLogger('silent'), args['probe-timeout']);
     const store = buildStore(config);
+    const observationStore = new EtcdObservationStore(store.etcd, config.etcd.prefix, config.etcd.leaseTtlSeconds);
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
       for (;;) {
-        const report = await collect(config, probes, store);
+        const report = await collect(config, probes, store, observationStore);
         process.exitCode = exitCode(report);
         if (!args.watch) {
-          if (!printData(args.output, report)) process.stdout.write(render(report));
+          if (!printData(args.output, report)) process.stdout.write(render(report, args.config));
           return;
         }
         if (args.output === 'json') process.stdout.write(JSON.stringify(report) + '\n');
         else if (args.output === 'yaml') process.stdout.write(`---\n${stringify(report)}`);
         else {
           const head = `every ${args.interval}s, ${report.at}; Ctrl-C to stop\n\n`;
-          process.stdout.write((process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n') + head + render(report));
+          process.stdout.write((process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n') + head + render(report, args.config));
         }
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, args.interval * 1000);
@@ -232,6 +264,7 @@ export const statusCommand: CommandModule<object, Args> = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await Promise.all(probes.map((p) => p.close()));
+      await observationStore.close();
       store.etcd.close();
     }
   },
