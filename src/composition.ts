@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import { ConfigError, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
-import { createEtcdClient } from './adapters/etcd/client.js';
+import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
@@ -259,6 +259,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
   });
   const controller = new Controller({
     topology: config.topology,
+    storeKeys: etcdKeys(config.etcd.prefix),
     observer,
     probes: buildProbes(config, observer, observerRoom, log),
     routes: store.routes,

@@ -24,7 +24,8 @@ import type { RouteStore, StoredRoute } from '../ports/route-store.js';
 import type { ObservationStore } from '../ports/observation-store.js';
 import type { IntentStore } from '../ports/intent-store.js';
 import type { Intents } from '../core/safety.js';
-import { planSwitchover, predecessorOf, type SwitchoverIntent } from '../core/switchover.js';
+import { planSwitchover, predecessorOf, REFUSED_INTENT_TTL_MS, type SwitchoverIntent, type SwitchoverPlan } from '../core/switchover.js';
+import { journalProblem } from '../core/stored.js';
 
 export interface ControllerDeps {
   readonly topology: Topology;
@@ -57,6 +58,8 @@ export interface ControllerDeps {
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
    */
   readonly stallAfterMs?: number;
+  /** Where a pipeline's route and journal are stored, to name them in a hold's reason. */
+  readonly storeKeys?: { readonly route: (pipeline: string) => string; readonly journal: (pipeline: string) => string };
 }
 
 export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 'tick';
@@ -106,6 +109,7 @@ export class Controller {
   /** This observer's recent observations, published each tick (see ObservationStore). */
   private recent: Observation[] = [];
   private readonly lastVerdicts = new Map<string, string>();
+  private readonly reported = new Set<string>();
   /** The leadership whose first acting tick has been logged (takeover time is measured to it). */
   private announced: Leadership | undefined;
   private readonly intervalMs: number;
@@ -268,13 +272,16 @@ export class Controller {
     let switchovers: SwitchoverIntent[] = [];
     let everyone: Observation[] = observations;
     let watermarks: Map<string, Map<string, Map<number, number>>> | undefined;
+    // Pipelines whose stored route or journal cannot be used: held with the reason (logged once, as a verdict).
+    const invalid = new Map<string, string>();
+    const prefix = this.deps.storeKeys;
     try {
       // Publish first, then read: the leader judges with every observer's latest news, its own included.
       await this.deps.observationStore.publish(this.deps.observer, this.recent);
       const [routes, published, js, wanted, manual] = await Promise.all([
-        this.deps.routes.list(),
-        this.deps.observationStore.readAll(),
-        this.deps.journals.list(),
+        this.deps.routes.list((p, why) => invalid.set(p, `its stored route is not valid (${why}); delete ${prefix?.route(p) ?? 'its route key'} and the leader starts it on its primary chain above the last epoch`)),
+        this.deps.observationStore.readAll((key, why) => this.reportOnce('observation left out', key, why)),
+        this.deps.journals.list((p, why) => invalid.set(p, `its stored switch journal is not valid (${why}); check where its consumers read, then delete ${prefix?.journal(p) ?? 'its journal key'}`)),
         this.deps.intents.read(),
         this.deps.intents.switchovers(),
         this.deps.positions && this.deps.watermarks ? this.deps.watermarks.readAll().then((w) => (watermarks = w)) : undefined,
@@ -282,6 +289,14 @@ export class Controller {
       switchovers = manual;
       read = routes;
       journals = js;
+      // A journal that parses but cannot be carried on: a running one holds its pipeline; a
+      // finished one only lends its version to the next switch, so it is kept for that.
+      for (const [p, stored] of js) {
+        const why = journalProblem(stored.journal);
+        if (!why || stored.journal.status === 'done') continue;
+        journals.delete(p);
+        invalid.set(p, `its stored switch journal cannot be carried on (${why}); check where its consumers read, then delete ${prefix?.journal(p) ?? 'its journal key'}`);
+      }
       intents = wanted;
       everyone = [...published.filter((o) => o.observer !== this.deps.observer), ...observations];
       this.setReady(true, '');
@@ -337,7 +352,7 @@ export class Controller {
       void this.deps.lag?.sample(topology, routes, this.deps.positions.history(), now).catch(() => undefined);
       this.recordData(estimates, routes);
     }
-    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, ...(intents && { intents }), ...(estimates && { estimates }) });
+    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, invalid, ...(intents && { intents }), ...(estimates && { estimates }) });
     this.state = decision.next;
     for (const policy of topology.policies.values()) {
       for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, componentVerdict(this.state, policy, room, 'kafka', now).status);
@@ -420,7 +435,13 @@ export class Controller {
     const { log } = this.deps;
     const busy = new Set([...inProgress.keys(), ...decision.actions.map((a) => a.route.pipeline)]);
     for (const intent of intents) {
-      if (intent.refused || busy.has(intent.pipeline) || leadership.lost.aborted) continue;
+      if (leadership.lost.aborted) return;
+      // Refused means a reason was written; any other value there is malformed and refused below.
+      if (typeof intent.refused === 'string') {
+        await this.expireRefused(intent, now);
+        continue;
+      }
+      if (busy.has(intent.pipeline)) continue;
       // One intent on its own: a store call that fails (or an intent that cannot be planned) is
       // logged, counted and tried again next tick; the other pipelines' intents go on.
       try {
@@ -444,8 +465,14 @@ export class Controller {
     now: number,
   ): Promise<'fenced' | 'handled' | 'not-due' | 'not-started'> {
     const { log } = this.deps;
-    const predecessor = intent.after === undefined ? undefined : predecessorOf(intent.after, intents, journals.get(intent.pipeline)?.journal);
-    const plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now, predecessor);
+    let plan: SwitchoverPlan;
+    try {
+      const predecessor = intent.after === undefined ? undefined : predecessorOf(intent.after, intents, journals.get(intent.pipeline)?.journal);
+      plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now, predecessor);
+    } catch (err) {
+      // A value no check foresaw: refuse this intent, with the error, rather than trip every tick.
+      plan = { kind: 'refuse', reason: `could not be planned: ${errorText(err)}` };
+    }
     if (plan.kind === 'wait') return 'not-due';
     if (plan.kind === 'done') {
       await this.deps.intents.removeSwitchover(intent.id);
@@ -453,8 +480,8 @@ export class Controller {
       return 'handled';
     }
     if (plan.kind === 'refuse') {
-      await this.deps.intents.updateSwitchover({ ...intent, refused: plan.reason });
-      log.warn('switchover refused', { id: intent.id, reason: plan.reason });
+      await this.deps.intents.updateSwitchover({ ...intent, refused: plan.reason, refusedAt: now });
+      log.warn('switchover refused', { id: intent.id, pipeline: intent.pipeline, reason: plan.reason, expiresAt: new Date(now + REFUSED_INTENT_TTL_MS).toISOString() });
       return 'handled';
     }
     const kind = intent.drill ? 'drill' : 'switchover';
@@ -472,6 +499,33 @@ export class Controller {
     await this.deps.intents.removeSwitchover(intent.id);
     log.info('switchover started', { id: intent.id, pipeline: intent.pipeline, to: intent.to, by: intent.by });
     return 'handled';
+  }
+
+  /**
+   * A refused intent stays listed for REFUSED_INTENT_TTL_MS after its refusal (so the operator
+   * sees why, and can cancel it), then the leader removes it. One refused before refusals carried
+   * a time counts from its creation; one with no usable time at all goes at once.
+   */
+  private async expireRefused(intent: SwitchoverIntent, now: number): Promise<void> {
+    const time = (t: unknown) => (typeof t === 'number' && Number.isFinite(t) ? t : undefined);
+    const since = time(intent.refusedAt) ?? time(intent.createdAt) ?? 0;
+    if (now < since + REFUSED_INTENT_TTL_MS) return;
+    try {
+      await this.deps.intents.removeSwitchover(intent.id);
+      this.deps.log.info('refused switchover expired', { id: intent.id, pipeline: intent.pipeline, refused: intent.refused });
+    } catch (err) {
+      this.countError('switchover');
+      this.deps.log.warn('refused switchover not removed; will retry', { id: intent.id, error: errorText(err) });
+    }
+  }
+
+  /** Logs a problem once per key and reason (a bad stored value is read again every tick). */
+  private reportOnce(msg: string, key: string, why: string): void {
+    const k = `${msg}|${key}|${why}`;
+    if (this.reported.has(k)) return;
+    if (this.reported.size > 1000) this.reported.clear();
+    this.reported.add(k);
+    this.deps.log.warn(msg, { key, why });
   }
 
   /**

@@ -9,6 +9,7 @@ import { outsideChangeWindow } from './change-window.js';
 import { foldObservation, withStaleness, UNKNOWN_HEALTH, type Component, type ComponentHealth, type Observation } from './health.js';
 import { failoverTargetOf, HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from './model.js';
 import { dwellRule, gateRule, NO_INTENTS, pausedRule, rateRule, switchesInLastHour, type Intents } from './safety.js';
+import { observationProblem } from './stored.js';
 import { stateOfRole, transition, type PipelineEvent, type PipelineState } from './state-machine.js';
 
 /** One observed thing, as each observer sees it: observer -> debounced view. */
@@ -50,6 +51,11 @@ export interface TickInput {
    * known (a sentence). Absent map: no estimator runs. Absent pipeline in a present map: unknown.
    */
   readonly estimates?: ReadonlyMap<string, readonly PartitionEstimate[] | string>;
+  /**
+   * Pipelines whose stored route or journal cannot be used, and why (see stored.ts): held, with
+   * the reason, and nothing is written for them until the value is repaired.
+   */
+  readonly invalid?: ReadonlyMap<string, string>;
 }
 
 export type Action =
@@ -70,6 +76,7 @@ export type VerdictRule =
   | 'init'
   | 'healthy'
   | 'no-policy'
+  | 'invalid-data'
   | 'unknown-chain'
   | 'paused'
   | 'no-quorum'
@@ -339,6 +346,8 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   const policy = topology.policies.get(pipeline.tier);
   const base = stateOfRole(route ? pipeline.chains.find((c) => c.name === route.chain)?.role : undefined);
   if (!policy) return { state: base, rule: 'no-policy', reason: `no action for ${pipeline.name}: tier ${pipeline.tier} has no policy` };
+  const invalid = input.invalid?.get(pipeline.name);
+  if (invalid !== undefined) return { state: base, rule: 'invalid-data', reason: `holding ${pipeline.name}: ${invalid}` };
 
   // A switch under way is finished by the switch runner (even when paused: a half-done switch is
   // the worst place to stop); nothing new is decided for the pipeline meanwhile.
@@ -431,9 +440,25 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   return gap && verdict.action?.kind === 'switch-route' ? { ...verdict, action: { ...verdict.action, gap } } : verdict;
 }
 
+/**
+ * One pipeline's verdict, with whatever stored data says: a rule that throws on a value no check
+ * foresaw holds this pipeline, with the error as its reason, and the others are decided as usual.
+ */
+function decideContained(topology: Topology, state: ControllerState, input: TickInput, pipeline: Pipeline, cache: VerdictCache): Verdict {
+  try {
+    return decidePipeline(topology, state, input, pipeline, cache);
+  } catch (err) {
+    const route = input.routes.get(pipeline.name);
+    const role = route && typeof route === 'object' ? pipeline.chains.find((c) => c.name === route.chain)?.role : undefined;
+    return { state: stateOfRole(role), rule: 'invalid-data', reason: `holding ${pipeline.name}: a rule failed on its stored data: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
 /** One tick: fold observations, then decide every pipeline. */
 export function decide(topology: Topology, state: ControllerState, input: TickInput): Decision {
-  const folded = foldHealth(topology, state, input.observations);
+  // Observations come from other replicas through the store: one that is not an observation is dropped, not folded.
+  const observations = input.observations.every((o) => !observationProblem(o)) ? input.observations : input.observations.filter((o) => !observationProblem(o));
+  const folded = foldHealth(topology, state, observations);
   // Verdicts read the previous tick's budget waits; the next state carries only those still waiting.
   const current: ControllerState = { ...folded, budgetWaitSince: state.budgetWaitSince };
   const budgetWaitSince = new Map<string, number>();
@@ -441,7 +466,7 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
   const verdicts: PipelineVerdict[] = [];
   const cache = newCache();
   for (const pipeline of topology.pipelines.values()) {
-    const v = decidePipeline(topology, current, input, pipeline, cache);
+    const v = decideContained(topology, current, input, pipeline, cache);
     if (v.action) actions.push(v.action);
     if (v.budgetWaiting) budgetWaitSince.set(pipeline.name, state.budgetWaitSince.get(pipeline.name) ?? input.now);
     verdicts.push({ pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason, ...(v.advice && { advice: v.advice }) });

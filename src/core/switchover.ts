@@ -8,6 +8,10 @@ import { chainVerdict } from './decide.js';
 import { stepAt, type SwitchJournal } from './journal.js';
 import { routeFor, type Route, type Topology } from './model.js';
 import { switchesInLastHour } from './safety.js';
+import { intentProblem } from './stored.js';
+
+/** A refused intent stays listed (with the reason and how to cancel it) this long, then the leader removes it. */
+export const REFUSED_INTENT_TTL_MS = 3_600_000;
 
 export interface SwitchoverIntent {
   readonly id: string;
@@ -21,8 +25,12 @@ export interface SwitchoverIntent {
   /** Allowed outside the tier's change window (needs a reason). */
   readonly emergency: boolean;
   readonly createdAt: number;
-  /** Set when the leader refused it; it stays listed until cancelled. */
+  /** Set when the leader refused it; it stays listed until cancelled or until it expires (REFUSED_INTENT_TTL_MS after refusedAt). */
   readonly refused?: string;
+  /** When the leader refused it. */
+  readonly refusedAt?: number;
+  /** Set by the store for a value that is not an intent at all (not JSON): why. */
+  readonly unreadable?: string;
   /** Part of a drill: the drill's id, this leg and how many legs it has. */
   readonly drill?: { readonly id: string; readonly leg: number; readonly legs: number };
   /**
@@ -118,17 +126,17 @@ export function planSwitchover(
   return { kind: 'switch', action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs: 0 } };
 }
 
-/** Largest hold or lead time a stored intent may carry (a week, as the CLI allows; a day's slack). */
-const MAX_INTENT_SPAN_MS = 8 * 24 * 3_600_000;
-/** Any time this side of year 275,760 is a valid JavaScript date; ours must also be sane. */
-const MAX_DATE_MS = 8.64e15;
-
-/** Why an intent's fields cannot be used, or "" when they can. */
+/** Why an intent's fields cannot be used, or "" when they can (see intentProblem). */
 export function malformedIntent(i: SwitchoverIntent): string {
-  if (typeof i.id !== 'string' || typeof i.pipeline !== 'string' || typeof i.to !== 'string') return 'id, pipeline and to must be strings';
-  if (!Number.isFinite(i.at) || Math.abs(i.at) > MAX_DATE_MS) return `at ${String(i.at)} is not a time`;
-  if (!Number.isFinite(i.createdAt) || Math.abs(i.createdAt) > MAX_DATE_MS) return `createdAt ${String(i.createdAt)} is not a time`;
-  if (i.at - i.createdAt > MAX_INTENT_SPAN_MS) return `at is more than 8 days after it was asked for`;
-  if (i.holdMs !== undefined && (!Number.isFinite(i.holdMs) || i.holdMs < 0 || i.holdMs > MAX_INTENT_SPAN_MS)) return `holdMs ${String(i.holdMs)} is not a hold of at most 8 days`;
-  return '';
+  return intentProblem(i);
+}
+
+/**
+ * What an operator needs about a refused intent: how to cancel it, and when it goes by itself.
+ * `now` and the times are epoch ms; the result is one sentence.
+ */
+export function refusedHint(i: SwitchoverIntent, now: number): string {
+  const since = typeof i.refusedAt === 'number' && Number.isFinite(i.refusedAt) ? i.refusedAt : typeof i.createdAt === 'number' && Number.isFinite(i.createdAt) ? i.createdAt : now;
+  const left = Math.max(0, since + REFUSED_INTENT_TTL_MS - now);
+  return `cancel it with \`switchyard switchover --cancel ${i.id}\`, or it is removed in ${Math.ceil(left / 60_000)} min (${new Date(now + left).toISOString()})`;
 }

@@ -18,6 +18,7 @@ export interface IntentStore {
   pause(intent: PauseIntent): Promise<void>;
   /** Removes the pause; returns false if there was none. */
   resume(pipeline: string | undefined): Promise<boolean>;
+  /** A pause whose value cannot be read still holds the pipeline its key names, with a reason saying so. */
   pauses(): Promise<PauseIntent[]>;
   /** What the core needs, in one read. */
   read(): Promise<Intents>;
@@ -32,5 +33,9 @@ export interface IntentStore {
    * waits for it (`after`, transitively). Returns the ids removed; empty if `id` was not there.
    */
   cancelSwitchover(id: string): Promise<string[]>;
+  /**
+   * Every switchover intent, its id taken from its key. A value that is not JSON comes back with
+   * `unreadable` set (and empty fields), so the leader refuses it like any malformed intent.
+   */
   switchovers(): Promise<SwitchoverIntent[]>;
 }

@@ -1,5 +1,5 @@
 import type { SwitchJournal, SwitchRecord } from '../core/journal.js';
-import type { Fence, WriteOutcome } from './route-store.js';
+import type { Fence, OnMalformed, WriteOutcome } from './route-store.js';
 
 export interface StoredJournal {
   readonly journal: SwitchJournal;
@@ -28,7 +28,8 @@ export interface ConsumerAck {
  * Timeouts: calls reject after the client's call timeout; a rejected write may have applied.
  */
 export interface JournalStore {
-  list(): Promise<Map<string, StoredJournal>>;
+  /** Journals that parse; one that does not is left out and told to `onMalformed` with its pipeline (shape: see journalProblem). */
+  list(onMalformed?: OnMalformed): Promise<Map<string, StoredJournal>>;
   put(fence: Fence, journal: SwitchJournal, expectedVersion: string | undefined): Promise<WriteOutcome & { version?: string }>;
   finish(fence: Fence, journal: SwitchJournal, record: SwitchRecord, expectedVersion: string): Promise<WriteOutcome>;
   /** Finished switches, oldest first; with `newest`, only that many of the latest (one pipeline's). */

@@ -1,4 +1,5 @@
 import type { Observation } from '../core/health.js';
+import type { OnMalformed } from './route-store.js';
 
 /**
  * Where observers publish what they see, so that the leader judges with every observer's eyes.
@@ -12,6 +13,7 @@ import type { Observation } from '../core/health.js';
  */
 export interface ObservationStore {
   publish(observer: string, recent: readonly Observation[]): Promise<void>;
-  readAll(): Promise<Observation[]>;
+  /** Every valid observation; an observer's value that does not parse, or an observation that is not one, is left out and told to `onMalformed`. */
+  readAll(onMalformed?: OnMalformed): Promise<Observation[]>;
   close(): Promise<void>;
 }

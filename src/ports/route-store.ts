@@ -13,6 +13,13 @@ export interface StoredRoute<T extends Routed = Route> {
   readonly version: string;
 }
 
+/**
+ * Told about a stored value that is not what it should be (hand-edited, truncated, written by a
+ * version that knew another shape): the key (or the pipeline it belongs to) and why. The read
+ * goes on without it, so one bad key never fails every pipeline's read.
+ */
+export type OnMalformed = (key: string, why: string) => void;
+
 /** The outcome of a fenced write. Only 'written' means the store changed. */
 export type WriteOutcome =
   | { readonly kind: 'written' }
@@ -39,7 +46,9 @@ export interface Fence {
  * may not have been applied — re-read before retrying.
  */
 export interface RouteStore<T extends Routed = Route> {
-  list(): Promise<Map<string, StoredRoute<T>>>;
+  /** Every valid route; one that is not (see routeProblem) is left out and told to `onMalformed` with its pipeline. */
+  list(onMalformed?: OnMalformed): Promise<Map<string, StoredRoute<T>>>;
+  /** Rejects, naming the key and the problem, when the stored value is not a valid route. */
   get(pipeline: string): Promise<StoredRoute<T> | undefined>;
   /** Writes `route` if the fence holds and the stored version is still `expectedVersion` (undefined = absent). */
   put(fence: Fence, route: T, expectedVersion: string | undefined): Promise<WriteOutcome>;

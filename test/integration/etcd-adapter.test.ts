@@ -22,6 +22,7 @@ function route(pipeline: string, epoch: number, room = 'room-a'): Route {
     reason: `test epoch ${epoch}`,
     kafka: { brokers: ['127.0.0.1:1'], topics: ['t'] },
     consumerGroup: 'g',
+    history: [],
   };
 }
 

@@ -2,6 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Intents } from '../../core/safety.js';
 import type { IntentStore, PauseIntent } from '../../ports/intent-store.js';
 import type { SwitchoverIntent } from '../../core/switchover.js';
+import { pauseProblem } from '../../core/stored.js';
 
 const ALL = '_all';
 
@@ -28,7 +29,20 @@ export class EtcdIntentStore implements IntentStore {
 
   async pauses(): Promise<PauseIntent[]> {
     const values = await this.client.getAll().prefix(this.pausePrefix).strings();
-    return Object.values(values).map((v) => JSON.parse(v) as PauseIntent);
+    return Object.entries(values).map(([key, v]) => {
+      const name = key.slice(this.pausePrefix.length);
+      const pipeline = name === ALL ? undefined : name;
+      let value: unknown;
+      try {
+        value = JSON.parse(v);
+      } catch {
+        value = undefined;
+      }
+      const why = value === undefined ? 'not JSON' : pauseProblem(value);
+      // Someone asked for a hold here: a pause that cannot be read still holds what its key names.
+      if (why) return { pipeline, by: 'unknown', reason: `unreadable pause record (${why}); \`switchyard resume${pipeline ? ` ${pipeline}` : ' --all'}\` clears it`, at: 0 };
+      return { ...(value as PauseIntent), pipeline };
+    });
   }
 
   async read(): Promise<Intents> {
@@ -74,8 +88,22 @@ export class EtcdIntentStore implements IntentStore {
 
   async switchovers(): Promise<SwitchoverIntent[]> {
     const values = await this.client.getAll().prefix(this.switchoverPrefix).strings();
-    return Object.values(values)
-      .map((v) => JSON.parse(v) as SwitchoverIntent)
-      .sort((a, b) => a.at - b.at || a.createdAt - b.createdAt);
+    const time = (t: unknown) => (typeof t === 'number' && Number.isFinite(t) ? t : 0);
+    return Object.entries(values)
+      .map(([key, v]): SwitchoverIntent => {
+        const id = key.slice(this.switchoverPrefix.length);
+        let value: unknown;
+        try {
+          value = JSON.parse(v);
+        } catch (err) {
+          return { id, pipeline: '', to: '', at: 0, createdAt: 0, reason: '', by: '', emergency: false, unreadable: `not JSON: ${(err as Error).message}` };
+        }
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+          return { id, pipeline: '', to: '', at: 0, createdAt: 0, reason: '', by: '', emergency: false, unreadable: 'not an intent object' };
+        }
+        // The key is the id: what the leader writes back (refused) and what --cancel removes.
+        return { ...(value as SwitchoverIntent), id };
+      })
+      .sort((a, b) => time(a.at) - time(b.at) || time(a.createdAt) - time(b.createdAt));
   }
 }

@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { SwitchJournal, SwitchRecord } from '../../core/journal.js';
 import type { ConsumerAck, JournalStore, StoredJournal } from '../../ports/journal-store.js';
-import type { Fence, WriteOutcome } from '../../ports/route-store.js';
+import type { Fence, OnMalformed, WriteOutcome } from '../../ports/route-store.js';
 import { etcdKeys } from './client.js';
 
 export class EtcdJournalStore implements JournalStore {
@@ -14,14 +14,16 @@ export class EtcdJournalStore implements JournalStore {
     this.keys = etcdKeys(prefix);
   }
 
-  async list(): Promise<Map<string, StoredJournal>> {
+  async list(onMalformed?: OnMalformed): Promise<Map<string, StoredJournal>> {
     const res = await this.client.getAll().prefix(this.keys.journals).exec();
     const out = new Map<string, StoredJournal>();
     for (const kv of res.kvs) {
       // A value that is not a journal (hand-edited, truncated) is left out rather than failing
-      // every pipeline's read; a new switch of that pipeline is then refused by the version check.
+      // every pipeline's read, and told with the pipeline its key names.
+      const pipeline = kv.key.toString().slice(this.keys.journals.length);
       const journal = parseJson<SwitchJournal>(kv.value.toString());
-      if (journal && typeof journal.pipeline === 'string') out.set(journal.pipeline, { journal, version: kv.mod_revision });
+      if (journal && typeof journal === 'object' && journal.pipeline === pipeline) out.set(pipeline, { journal, version: kv.mod_revision });
+      else onMalformed?.(pipeline, journal === undefined ? 'the stored journal is not JSON' : `the stored journal names pipeline ${JSON.stringify((journal as { pipeline?: unknown } | null)?.pipeline)}, not its key's`);
     }
     return out;
   }
@@ -59,7 +61,11 @@ export class EtcdJournalStore implements JournalStore {
     // Keys sort by decision time within a pipeline (zero-padded), so the newest are last.
     const range = this.client.getAll().prefix(this.keys.history(pipeline));
     const kvs = newest === undefined ? (await range.sort('Key', 'Ascend').exec()).kvs : (await range.sort('Key', 'Descend').limit(newest).exec()).kvs.reverse();
-    return kvs.map((kv) => JSON.parse(kv.value.toString()) as SwitchRecord);
+    // A record that does not parse is left out: history is for reading, and one bad key must not hide the rest.
+    return kvs.flatMap((kv) => {
+      const r = parseJson<SwitchRecord>(kv.value.toString());
+      return r && typeof r === 'object' ? [r] : [];
+    });
   }
 
   async acks(pipeline: string): Promise<ConsumerAck[]> {

@@ -1,5 +1,7 @@
 import type { Etcd3, Lease } from 'etcd3';
 import type { Observation } from '../../core/health.js';
+import { observationProblem } from '../../core/stored.js';
+import type { OnMalformed } from '../../ports/route-store.js';
 import type { ObservationStore } from '../../ports/observation-store.js';
 import { etcdKeys } from './client.js';
 
@@ -38,9 +40,26 @@ export class EtcdObservationStore implements ObservationStore {
     }
   }
 
-  async readAll(): Promise<Observation[]> {
+  async readAll(onMalformed?: OnMalformed): Promise<Observation[]> {
     const values = await this.client.getAll().prefix(this.keys.observations).strings();
-    return Object.values(values).flatMap((v) => JSON.parse(v) as Observation[]);
+    return Object.entries(values).flatMap(([key, v]) => {
+      let list: unknown;
+      try {
+        list = JSON.parse(v);
+      } catch (err) {
+        onMalformed?.(key, `not JSON: ${(err as Error).message}`);
+        return [];
+      }
+      if (!Array.isArray(list)) {
+        onMalformed?.(key, 'not a list of observations');
+        return [];
+      }
+      return list.filter((o): o is Observation => {
+        const why = observationProblem(o);
+        if (why) onMalformed?.(key, why);
+        return !why;
+      });
+    });
   }
 
   async close(): Promise<void> {

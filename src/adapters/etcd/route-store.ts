@@ -1,7 +1,19 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Route } from '../../core/model.js';
 import { etcdKeys } from './client.js';
-import type { Fence, Routed, RouteDelivery, RouteStore, StoredRoute, WatchOptions, WriteOutcome } from '../../ports/route-store.js';
+import { queryRouteProblem, routeProblem } from '../../core/stored.js';
+import type { Fence, OnMalformed, Routed, RouteDelivery, RouteStore, StoredRoute, WatchOptions, WriteOutcome } from '../../ports/route-store.js';
+
+/** A stored route that cannot be used: the key and why. */
+export class MalformedRouteError extends Error {
+  constructor(
+    readonly key: string,
+    readonly why: string,
+  ) {
+    super(`the route stored at ${key} is not valid: ${why}`);
+    this.name = 'MalformedRouteError';
+  }
+}
 
 /**
  * RouteStore on etcd: one JSON value per pipeline under `<prefix>/<space>/`, written in fenced
@@ -10,11 +22,14 @@ import type { Fence, Routed, RouteDelivery, RouteStore, StoredRoute, WatchOption
 export class EtcdRouteStore<T extends Routed = Route> implements RouteStore<T> {
   private readonly keys;
 
+  private readonly problemOf: (v: unknown) => string;
+
   constructor(
     private readonly client: Etcd3,
     prefix: string,
     space: 'routes' | 'query-routes' = 'routes',
   ) {
+    this.problemOf = space === 'routes' ? routeProblem : queryRouteProblem;
     this.keys = {
       routes: `${prefix}/${space}/`,
       route: (pipeline: string) => `${prefix}/${space}/${pipeline}`,
@@ -22,16 +37,32 @@ export class EtcdRouteStore<T extends Routed = Route> implements RouteStore<T> {
     };
   }
 
+  /** The stored route, or a MalformedRouteError naming the key and what is wrong with it. */
   private decode(kv: IKeyValue): StoredRoute<T> {
-    return { route: JSON.parse(kv.value.toString()) as T, version: kv.mod_revision };
+    const key = kv.key.toString();
+    let value: unknown;
+    try {
+      value = JSON.parse(kv.value.toString());
+    } catch (err) {
+      throw new MalformedRouteError(key, `not JSON: ${(err as Error).message}`);
+    }
+    const why = this.problemOf(value);
+    if (why) throw new MalformedRouteError(key, why);
+    if ((value as Routed).pipeline !== key.slice(this.keys.routes.length)) throw new MalformedRouteError(key, `it names pipeline ${JSON.stringify((value as Routed).pipeline)}, not its key's`);
+    return { route: value as T, version: kv.mod_revision };
   }
 
-  async list(): Promise<Map<string, StoredRoute<T>>> {
+  async list(onMalformed?: OnMalformed): Promise<Map<string, StoredRoute<T>>> {
     const res = await this.client.getAll().prefix(this.keys.routes).exec();
     const out = new Map<string, StoredRoute<T>>();
     for (const kv of res.kvs) {
-      const stored = this.decode(kv);
-      out.set(stored.route.pipeline, stored);
+      try {
+        const stored = this.decode(kv);
+        out.set(stored.route.pipeline, stored);
+      } catch (err) {
+        if (!(err instanceof MalformedRouteError)) throw err;
+        onMalformed?.(kv.key.toString().slice(this.keys.routes.length), err.why);
+      }
     }
     return out;
   }

@@ -8,7 +8,7 @@ import { EtcdConsumerRegistry } from '../../adapters/etcd/consumer-registry.js';
 import type { ConsumerPresence } from '../../ports/consumer-registry.js';
 import { nextStep, type SwitchRecord } from '../../core/journal.js';
 import type { Observation } from '../../core/health.js';
-import type { SwitchoverIntent } from '../../core/switchover.js';
+import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
 import type { PauseIntent } from '../../ports/intent-store.js';
 import type { HealthProbe } from '../../ports/health-probe.js';
 import { stringify } from 'yaml';
@@ -169,7 +169,7 @@ export function notes(p: PipelineStatus, now: number): string {
   if (p.switching) out.push(`SWITCHING (${p.switching.kind}) to ${p.switching.to}: at step ${p.switching.step}`);
   if (p.paused) out.push(`PAUSED by ${p.paused.by} ${age(now - p.paused.at)} ago${p.paused.reason ? `: ${p.paused.reason}` : ''}`);
   for (const i of p.pendingSwitchovers) {
-    const when = i.refused ? `REFUSED: ${i.refused}` : i.after ? `after ${i.after}` : i.at > now ? `in ${age(i.at - now)}` : 'due';
+    const when = i.refused ? `REFUSED: ${i.refused} (${refusedHint(i, now)})` : i.after ? `after ${i.after}` : i.at > now ? `in ${age(i.at - now)}` : 'due';
     out.push(`switchover ${i.id} to ${i.to} ${when}`);
   }
   if (p.consumers && p.consumers.live > 0) out.push(`consumers: ${p.consumers.live} live (${p.consumers.onRouteEpoch} on epoch ${p.epoch ?? '-'})`);

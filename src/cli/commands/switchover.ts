@@ -6,7 +6,7 @@ import { loadConfig } from '../../config/load.js';
 import { buildStore, createLogger, operatorName } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
-import type { SwitchoverIntent } from '../../core/switchover.js';
+import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
 import { checkManualSwitch, isRefusal, waitForSwitch } from '../switch-intent.js';
 import { parseAt } from '../time.js';
 import { confirmed, EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
@@ -27,7 +27,7 @@ interface Args {
   output: OutputFormat;
 }
 
-const describeState = (i: SwitchoverIntent) => (i.refused ? `refused: ${i.refused}` : i.after ? `after ${i.after}` : 'pending');
+const describeState = (i: SwitchoverIntent) => (i.refused ? `refused: ${i.refused} (${refusedHint(i, Date.now())})` : i.after ? `after ${i.after}` : 'pending');
 
 export const switchoverCommand: CommandModule<object, Args> = {
   command: 'switchover [pipeline]',
@@ -124,7 +124,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
           return;
         }
         case 'refused':
-          return fail(EXIT.FAILURE, `refused by the leader: ${result.reason}`);
+          return fail(EXIT.FAILURE, `refused by the leader: ${result.reason}\n${refusedHint({ ...intent, refusedAt: Date.now() }, Date.now())}`);
         case 'gone':
           return fail(EXIT.FAILURE, `${intent.id} was cancelled before it ran`);
         case 'timeout':

@@ -1,0 +1,163 @@
+// What the controller reads back from the store was written by other replicas, by other versions
+// of the CLI, or by hand. Each check says why a value cannot be used ("" when it can), so that a
+// bad value holds or refuses its own pipeline or intent, with the reason, and never throws inside
+// a tick. Shapes only: whether a value makes sense for the topology is the rules' business.
+
+import { SWITCH_STEPS } from './journal.js';
+import { COMPONENTS as HEALTH_COMPONENTS } from './health.js';
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Any time this side of year 275,760 is a valid JavaScript date; ours must also be sane. */
+export const MAX_DATE_MS = 8.64e15;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_DATE_MS;
+const isText = (v: unknown): v is string => typeof v === 'string';
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 253;
+const isTexts = (v: unknown): v is string[] => Array.isArray(v) && v.every(isText);
+
+function show(v: unknown): string {
+  const s = typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'missing' : JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+/** The first failed check, as "field is <value>, not <expected>". */
+function firstProblem(v: Obj, checks: readonly (readonly [string, (x: unknown) => boolean, string])[]): string {
+  for (const [field, ok, expected] of checks) if (!ok(v[field])) return `${field} is ${show(v[field])}, not ${expected}`;
+  return '';
+}
+
+/** Why a stored consumer route cannot be used, or "". */
+export function routeProblem(v: unknown): string {
+  if (!isObj(v)) return `not a route object (${show(v)})`;
+  const top = firstProblem(v, [
+    ['pipeline', isName, 'a name'],
+    ['chain', isName, 'a name'],
+    ['room', isName, 'a name'],
+    ['epoch', (x) => Number.isSafeInteger(x) && (x as number) >= 1, 'a whole number of at least 1'],
+    ['since', isTime, 'a time'],
+    ['reason', isText, 'text'],
+    ['consumerGroup', isName, 'a name'],
+    ['history', (x) => Array.isArray(x) && x.every(isTime), 'a list of times'],
+    ['kafka', isObj, 'an object'],
+  ]);
+  if (top) return top;
+  const kafka = v['kafka'] as Obj;
+  if (!isTexts(kafka['brokers']) || kafka['brokers'].length === 0) return `kafka.brokers is ${show(kafka['brokers'])}, not a list of host:port`;
+  if (!isTexts(kafka['topics'])) return `kafka.topics is ${show(kafka['topics'])}, not a list of topics`;
+  if (v['olap'] !== undefined && !(isObj(v['olap']) && isText(v['olap']['url']))) return `olap is ${show(v['olap'])}, not { url }`;
+  return '';
+}
+
+/** Why a stored query route cannot be used, or "". */
+export function queryRouteProblem(v: unknown): string {
+  if (!isObj(v)) return `not a query route object (${show(v)})`;
+  return firstProblem(v, [
+    ['pipeline', isName, 'a name'],
+    ['chain', isName, 'a name'],
+    ['room', isName, 'a name'],
+    ['epoch', (x) => Number.isSafeInteger(x) && (x as number) >= 1, 'a whole number of at least 1'],
+    ['since', isTime, 'a time'],
+    ['url', isText, 'a URL'],
+  ]);
+}
+
+const KINDS = new Set(['failover', 'failback', 'switchover', 'drill']);
+const STEPS = new Set<string>(SWITCH_STEPS);
+
+/** Why a stored switch journal cannot be carried on, or "". */
+export function journalProblem(v: unknown): string {
+  if (!isObj(v)) return `not a journal object (${show(v)})`;
+  const top = firstProblem(v, [
+    ['id', isName, 'an id'],
+    ['pipeline', isName, 'a name'],
+    ['kind', (x) => KINDS.has(x as string), 'failover, failback, switchover or drill'],
+    ['reason', isText, 'text'],
+    ['requestedBy', isText, 'text'],
+    ['createdAt', isTime, 'a time'],
+    ['detectedAfterMs', (x) => typeof x === 'number' && Number.isFinite(x), 'a number'],
+    ['status', (x) => x === 'running' || x === 'done', 'running or done'],
+    ['steps', Array.isArray, 'a list of steps'],
+  ]);
+  if (top) return top;
+  for (const side of ['from', 'to'] as const) {
+    const p = routeProblem(v[side]);
+    if (p) return `${side}: ${p}`;
+  }
+  if (v['request'] !== undefined && !isText(v['request'])) return `request is ${show(v['request'])}, not an intent id`;
+  const steps = v['steps'] as unknown[];
+  for (const [i, s] of steps.entries()) {
+    if (!isObj(s)) return `steps.${i} is ${show(s)}, not a step`;
+    const p = firstProblem(s, [
+      ['step', (x) => STEPS.has(x as string), SWITCH_STEPS.join('|')],
+      ['at', isTime, 'a time'],
+      ['ms', (x) => typeof x === 'number' && Number.isFinite(x), 'a number'],
+      ['by', isText, 'text'],
+      ['note', isText, 'text'],
+    ]);
+    if (p) return `steps.${i}.${p}`;
+    // Steps run in order: a journal whose steps are out of order cannot say what comes next.
+    if (s['step'] !== SWITCH_STEPS[i]) return `steps.${i}.step is ${show(s['step'])}, not ${SWITCH_STEPS[i]} (steps run in order)`;
+  }
+  return '';
+}
+
+/** Largest hold or lead time a stored intent may carry (a week, as the CLI allows; a day's slack). */
+export const MAX_INTENT_SPAN_MS = 8 * 24 * 3_600_000;
+
+/** Why a stored switchover intent cannot be carried out, or "". */
+export function intentProblem(v: unknown): string {
+  if (!isObj(v)) return `not an intent object (${show(v)})`;
+  if (isText(v['unreadable'])) return v['unreadable'];
+  const top = firstProblem(v, [
+    ['id', isName, 'an id'],
+    ['pipeline', isName, 'a name'],
+    ['to', isName, 'a chain name'],
+    ['at', isTime, 'a time'],
+    ['createdAt', isTime, 'a time'],
+    ['reason', isText, 'text'],
+    ['by', isText, 'text'],
+    ['emergency', (x) => typeof x === 'boolean', 'true or false'],
+    ['refused', (x) => x === undefined || isText(x), 'text'],
+    ['refusedAt', (x) => x === undefined || isTime(x), 'a time'],
+    ['after', (x) => x === undefined || isName(x), 'an intent id'],
+    ['holdMs', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= MAX_INTENT_SPAN_MS), 'a hold of at most 8 days'],
+  ]);
+  if (top) return top;
+  if ((v['at'] as number) - (v['createdAt'] as number) > MAX_INTENT_SPAN_MS) return 'at is more than 8 days after it was asked for';
+  const drill = v['drill'];
+  if (drill !== undefined) {
+    if (!isObj(drill) || !isName(drill['id']) || !Number.isSafeInteger(drill['leg']) || !Number.isSafeInteger(drill['legs'])) return `drill is ${show(drill)}, not { id, leg, legs }`;
+  }
+  return '';
+}
+
+/** Why a stored pause cannot be read, or "" (a pause that cannot be read still holds its pipeline). */
+export function pauseProblem(v: unknown): string {
+  if (!isObj(v)) return `not a pause object (${show(v)})`;
+  return firstProblem(v, [
+    ['pipeline', (x) => x === undefined || isName(x), 'a name (or absent, for all)'],
+    ['by', isText, 'text'],
+    ['reason', isText, 'text'],
+    ['at', isTime, 'a time'],
+  ]);
+}
+
+const COMPONENTS = new Set<string>(HEALTH_COMPONENTS);
+const STATUSES = new Set(['OK', 'DEGRADED', 'DOWN', 'UNKNOWN']);
+
+/** Why a published observation cannot be counted, or "". */
+export function observationProblem(v: unknown): string {
+  if (!isObj(v)) return `not an observation object (${show(v)})`;
+  return firstProblem(v, [
+    ['room', isName, 'a name'],
+    ['component', (x) => COMPONENTS.has(x as string), [...COMPONENTS].join('|')],
+    ['subject', (x) => x === undefined || isText(x), 'text'],
+    ['observer', isName, 'a name'],
+    ['observerRoom', isName, 'a name'],
+    ['at', isTime, 'a time'],
+    ['status', (x) => STATUSES.has(x as string), [...STATUSES].join('|')],
+    ['reason', isText, 'text'],
+    ['latencyMs', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
+  ]);
+}
