@@ -30,6 +30,29 @@ export const COMMANDS: readonly AnyCommand[] = [
 ];
 
 /**
+ * Bounds of every numeric option, whichever command has it: a value outside them (or not a
+ * number: yargs turns "abc" into NaN) is a usage error, exit 2, before anything is done.
+ */
+const NUMERIC: Readonly<Record<string, { min: number; max: number; integer?: boolean; unit: string }>> = {
+  'http-port': { min: 0, max: 65535, integer: true, unit: '(a TCP port)' },
+  wait: { min: 0, max: 86_400, unit: 'seconds' },
+  timeout: { min: 1, max: 3_600, unit: 'seconds' },
+  'probe-timeout': { min: 1, max: 60_000, unit: 'milliseconds' },
+  interval: { min: 0.1, max: 3_600, unit: 'seconds' },
+};
+
+/** Why a numeric option's value is not acceptable, or "". Exported for tests. */
+export function numericProblem(name: string, value: unknown): string {
+  const b = NUMERIC[name];
+  if (!b || value === undefined) return '';
+  const n = value as number;
+  if (typeof n !== 'number' || !Number.isFinite(n)) return `--${name} must be a number of ${b.unit.replace(/[()]/g, '')}, got ${String(value)}`;
+  if (b.integer && !Number.isInteger(n)) return `--${name} must be a whole number, got ${n}`;
+  if (n < b.min || n > b.max) return `--${name} must be between ${b.min} and ${b.max} ${b.unit}, got ${n}`;
+  return '';
+}
+
+/**
  * The `switchyard` parser. `onUsageError` decides what a usage error does (the binary prints one
  * line and exits 2); tests pass their own commands and handler to parse without side effects.
  */
@@ -44,6 +67,13 @@ export function buildParser(argv: readonly string[], commands: readonly AnyComma
   for (const c of commands) y = y.command(c);
   return y
     .demandCommand(1, 'Name a command; see the list above.')
+    .check((argv) => {
+      for (const name of Object.keys(NUMERIC)) {
+        const why = numericProblem(name, argv[name]);
+        if (why) return why;
+      }
+      return true;
+    }, true)
     .strict()
     .recommendCommands()
     .help()
@@ -56,7 +86,8 @@ export function buildParser(argv: readonly string[], commands: readonly AnyComma
         'Who acts is recorded: --operator, else $SWITCHYARD_OPERATOR, else the OS user. Docs: README.md, docs/operations.md',
     )
     .fail((msg, err) => {
-      if (err) throw err;
+      // A check that returns its reason reaches here with that text as `err`: a usage error too.
+      if (err instanceof Error) throw err;
       onUsageError(msg);
     });
 }

@@ -1,7 +1,7 @@
 // What `switchover` and `drill` share: checking a manual switch before anything is recorded, and
 // following the leader as it carries an intent out.
 
-import { describeWindows, outsideChangeWindow } from '../core/change-window.js';
+import { outsideChangeWindow } from '../core/change-window.js';
 import type { StepRecord, SwitchJournal, SwitchRecord } from '../core/journal.js';
 import type { Chain, Pipeline, Route, Topology } from '../core/model.js';
 import { defaultTarget } from '../core/switchover.js';
@@ -46,7 +46,7 @@ export function checkManualSwitch(topology: Topology, route: Route | undefined, 
   const policy = topology.policies.get(pipeline.tier)!;
   const outside = outsideChangeWindow(req.at, policy.changeWindows);
   if (outside && !req.emergency) {
-    return { code: EXIT.FAILURE, message: `${outside}; tier ${pipeline.tier} changes only in ${describeWindows(policy.changeWindows)} — pass --emergency --reason "..." to proceed` };
+    return { code: EXIT.FAILURE, message: `${outside}, where tier ${pipeline.tier} changes — pass --emergency --reason "..." to proceed` };
   }
   return { pipeline, target, route };
 }

@@ -51,3 +51,29 @@ export function describeLeader(l: { readonly id: string; readonly ageMs?: number
   if (l.leaseRemainingMs !== undefined && l.leaseRemainingMs !== null) parts.push(`lease ends in ${age(l.leaseRemainingMs)} unless renewed`);
   return parts.join(', ');
 }
+
+/** The operator's time zone: $SWITCHYARD_TZ, else $TZ, else the system's. */
+export function operatorZone(): string {
+  const z = process.env['SWITCHYARD_TZ'] ?? process.env['TZ'];
+  if (z) {
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone: z });
+      return z;
+    } catch {
+      // an unknown zone: fall back to the system's
+    }
+  }
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/**
+ * A time for people, in UTC (one zone everywhere, so tables line up and logs match), followed by
+ * the operator's own zone when that is not UTC: "2026-11-26 03:00:05 UTC (11:00 Asia/Shanghai)".
+ */
+export function stamp(ms: number, zone = operatorZone()): string {
+  if (!Number.isFinite(ms)) return '-';
+  const utc = `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+  if (zone === 'UTC' || zone === 'Etc/UTC') return utc;
+  const local = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23', day: '2-digit', month: 'short' }).format(new Date(ms));
+  return `${utc} (${local} ${zone})`;
+}

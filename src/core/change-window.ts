@@ -51,16 +51,28 @@ export function formatMinute(m: number): string {
   return `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 }
 
-export function describeWindows(cw: ChangeWindows): string {
+/**
+ * "00:00-08:00 Asia/Shanghai"; with `now`, and a zone other than UTC, also the same windows in UTC
+ * on that day ("00:00-08:00 Asia/Shanghai = 16:00-24:00 UTC"), so an operator elsewhere need not
+ * do the arithmetic at 3 a.m.
+ */
+export function describeWindows(cw: ChangeWindows, now?: number): string {
   if (cw.windows.length === 0) return `never (${cw.timeZone})`;
-  return `${cw.windows.map((w) => `${formatMinute(w.fromMinute)}-${formatMinute(w.toMinute)}`).join(', ')} ${cw.timeZone}`;
+  const local = `${cw.windows.map((w) => `${formatMinute(w.fromMinute)}-${formatMinute(w.toMinute)}`).join(', ')} ${cw.timeZone}`;
+  if (now === undefined || cw.timeZone === 'UTC' || cw.timeZone === 'Etc/UTC') return local;
+  const offset = (localMinuteOfDay(now, cw.timeZone) - localMinuteOfDay(now, 'UTC') + 1440) % 1440;
+  const utc = (m: number) => ((m - offset) % 1440 + 1440) % 1440;
+  const shown = (from: number, to: number) => `${formatMinute(utc(from))}-${to === 1440 && offset === 0 ? '24:00' : formatMinute(utc(to) === 0 ? 1440 : utc(to))}`;
+  if (offset === 0) return `${local} (= UTC)`;
+  return `${local} = ${cw.windows.map((w) => shown(w.fromMinute, w.toMinute)).join(', ')} UTC`;
 }
 
 /** "" when a planned change is allowed at `now`; otherwise why not. */
 export function outsideChangeWindow(now: number, cw: ChangeWindows): string {
   const minute = localMinuteOfDay(now, cw.timeZone);
   if (cw.windows.some((w) => contains(w, minute))) return '';
-  return `it is ${formatMinute(minute)} in ${cw.timeZone}, outside the change window ${describeWindows(cw)}`;
+  const utc = cw.timeZone === 'UTC' || cw.timeZone === 'Etc/UTC' ? '' : ` (${formatMinute(localMinuteOfDay(now, 'UTC'))} UTC)`;
+  return `it is ${formatMinute(minute)} in ${cw.timeZone}${utc}, outside the change window ${describeWindows(cw, now)}`;
 }
 
 /** Parses "HH:MM" into minutes after midnight; "24:00" is allowed as an end. */

@@ -69,13 +69,19 @@ describe('switchyard CLI (built, as a child process)', () => {
     });
   }
 
-  it('input is checked at the door: absurd holds, times that are not times, and pause with both a name and --all exit 2, recording nothing', async () => {
+  it('input is checked at the door: absurd holds, times that are not times, numbers out of range, an unknown site, and pause with both a name and --all exit 2, recording nothing', async () => {
     const example = PROJECT.resolve('examples/local-two-rooms.yaml');
     const cases: [string[], RegExp][] = [
       [['drill', 'live-dashboard', '--and-back', '--hold', '9999999999h', '-c', example, '--yes'], /--hold '9999999999h' is not a duration like 30s, 5m or 1h, of at most a week/],
       [['switchover', 'live-dashboard', '--at', '1', '-c', example, '--yes'], /--at '1' is neither an ISO 8601 time with an offset/],
       [['switchover', 'live-dashboard', '--at', 'March 5', '-c', example, '--yes'], /--at 'March 5' is neither/],
       [['pause', 'live-dashboard', '--all', '-c', example], /name a pipeline or pass --all, not both/],
+      [['switchover', 'live-dashboard', '--wait', '-1', '-c', example, '--yes'], /--wait must be between 0 and 86400 seconds, got -1/],
+      [['status', '-c', example, '--probe-timeout', 'soon'], /--probe-timeout must be a number of milliseconds, got NaN/],
+      [['status', '-c', example, '--watch', '--interval', '0'], /--interval must be between 0.1 and 3600 seconds, got 0/],
+      [['failover', 'live-dashboard', '--to', 'standby', '--force', '--timeout', '1e9', '-c', example, '--yes'], /--timeout must be between 1 and 3600 seconds/],
+      // A typo in a replica's site would vote as a site of its own and fake a quorum.
+      [['controller', '-c', example, '--room', 'rom-a'], /--room: unknown room or witness site 'rom-a' \(rooms: room-a, room-b; witnesses: witness\)/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(...args);

@@ -78,7 +78,7 @@ describe('change windows', () => {
   });
 
   it('outside 00:00-08:00 Shanghai at 09:30 local, inside at 07:59', () => {
-    expect(outsideChangeWindow(t, core)).toBe('it is 09:30 in Asia/Shanghai, outside the change window 00:00-08:00 Asia/Shanghai');
+    expect(outsideChangeWindow(t, core)).toBe('it is 09:30 in Asia/Shanghai (01:30 UTC), outside the change window 00:00-08:00 Asia/Shanghai = 16:00-24:00 UTC');
     expect(outsideChangeWindow(Date.UTC(2026, 10, 21, 23, 59), core)).toBe('');
   });
 

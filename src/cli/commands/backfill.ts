@@ -6,6 +6,7 @@ import { EtcdBackfillStore } from '../../adapters/etcd/backfill-store.js';
 import { KafkaRecordCopier } from '../../adapters/kafka/record-copier.js';
 import { BackfillRunner } from '../../executor/backfill.js';
 import type { BackfillState } from '../../ports/backfill-store.js';
+import { stamp } from '../time.js';
 import { EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
 
 interface Args {
@@ -78,7 +79,7 @@ export const backfillCommand: CommandModule<object, Args> = {
         } catch (err) {
           return fail(EXIT.FAILURE, `${record.id}: ${record.gap!.sourceRoom} does not answer, so its gap cannot be read yet (${(err as Error).message}); run this again once it is back`);
         }
-        const head = `${record.id}: ${record.gap!.sourceRoom} -> ${target}, switched ${new Date(record.decidedAt).toISOString()}`;
+        const head = `${record.id}: ${record.gap!.sourceRoom} -> ${target}, switched ${stamp(record.decidedAt)}`;
         if (args['dry-run']) {
           results.push(planned.state);
           if (args.output === 'table') process.stdout.write(`${head} (dry run: nothing copied)\n${table(['PARTITION', 'OFFSETS', 'RECORDS', 'ESTIMATED', 'COPIED', 'STATE'], rowsOf(planned.state))}\n`);

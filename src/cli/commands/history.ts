@@ -4,7 +4,7 @@ import { buildStore } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { EtcdBackfillStore } from '../../adapters/etcd/backfill-store.js';
 import { EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
-import { ms } from '../time.js';
+import { ms, stamp } from '../time.js';
 
 interface Args {
   config: string;
@@ -60,7 +60,7 @@ export const historyCommand: CommandModule<object, Args> = {
         table(
           ['DECIDED', 'PIPELINE', 'KIND', 'FROM', 'TO', 'EPOCH', 'DETECT', 'FLIP', 'RTO', 'OUTCOME', 'DATA', 'BY', 'REASON'],
           records.map((r) => [
-            new Date(r.decidedAt).toISOString(),
+            stamp(r.decidedAt),
             r.pipeline,
             r.kind,
             `${r.fromChain}@${r.fromRoom}`,

@@ -17,7 +17,7 @@ function summarize(p: TierPolicy) {
     observersRequired: p.observersRequired,
     minDwellMs: p.minDwellMs,
     maxSwitchesPerHour: p.maxSwitchesPerHour,
-    changeWindows: describeWindows(p.changeWindows),
+    changeWindows: describeWindows(p.changeWindows, Date.now()),
     shedOrder: p.shedOrder,
     source: p.source,
   };

@@ -8,7 +8,7 @@ import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
 import { checkManualSwitch, isRefusal, waitForSwitch } from '../switch-intent.js';
-import { parseAt } from '../time.js';
+import { parseAt, stamp } from '../time.js';
 import { confirmed, EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
 
 interface Args {
@@ -66,7 +66,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
         const pending = await intents.switchovers();
         if (printData(args.output, pending)) return;
         if (pending.length === 0) process.stdout.write('no pending switchovers\n');
-        else process.stdout.write(table(['ID', 'PIPELINE', 'TO', 'AT', 'BY', 'STATE', 'REASON'], pending.map((i) => [i.id, i.pipeline, i.to, new Date(i.at).toISOString(), i.by, describeState(i), i.reason])) + '\n');
+        else process.stdout.write(table(['ID', 'PIPELINE', 'TO', 'AT', 'BY', 'STATE', 'REASON'], pending.map((i) => [i.id, i.pipeline, i.to, stamp(i.at), i.by, describeState(i), i.reason])) + '\n');
         return;
       }
       if (args.cancel) {
@@ -98,7 +98,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
       };
       process.stdout.write(
         `switchover ${pipeline.name}: ${checked.route.chain}@${checked.route.room} (epoch ${checked.route.epoch}) -> ${target.name}@${target.room}` +
-          `${at > now ? ` at ${new Date(at).toISOString()}` : ' now'}, by ${intent.by}${args.emergency ? ', EMERGENCY' : ''}${intent.reason ? `: ${intent.reason}` : ''}\n`,
+          `${at > now ? ` at ${stamp(at)}` : ' now'}, by ${intent.by}${args.emergency ? ', EMERGENCY' : ''}${intent.reason ? `: ${intent.reason}` : ''}\n`,
       );
       if (!leader) {
         // Now means now: an intent nobody carries out would fire whenever a controller next leads.
