@@ -97,7 +97,7 @@ describe('switchyard drill (built CLI, real stack)', () => {
       await waitFor('leg 1 done', 20_000, async () => ((await history()).some((x) => x.request === `${id}-1`) ? true : undefined));
       const pending = JSON.parse((await cli('switchover', '--list', '-c', config, '-o', 'json')).stdout) as SwitchoverIntent[];
       expect(pending).toEqual([expect.objectContaining({ id: `${id}-2`, to: 'primary', after: `${id}-1`, holdMs: 60_000, drill: { id, leg: 2, legs: 2 } })]);
-      expect((await cli('switchover', '--list', '-c', config)).stdout).toMatch(new RegExp(`${id}-2\\s+live-dashboard\\s+primary\\s+\\S+\\s+erin\\s+after ${id}-1`));
+      expect((await cli('switchover', '--list', '-c', config)).stdout).toMatch(new RegExp(`${id}-2\\s+live-dashboard\\s+primary\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC(?: \\([^)]*\\))?\\s+erin\\s+after ${id}-1`));
       expect((await cli('switchover', '--cancel', `${id}-2`, '-c', config)).stdout).toBe(`cancelled ${id}-2\n`);
 
       expect(await drill.exited).toBe(1);
