@@ -20,6 +20,7 @@ const policy: TierPolicy = {
   tier: 'P0', failover: 'automatic', failback: 'manual', standby: 'hot', failoverOn: ['kafka', 'stream', 'olap'],
   probeIntervalMs: 250, probeTimeoutMs: 200, fallAfter: 3, riseAfter: 5, staleAfterMs: 2000, observersRequired: 2,
   minDwellMs: 60_000, maxSwitchesPerHour: 3, rtoObjectiveMs: 5000, duplicateMarginMs: 2000,
+  streamJobs: { maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 },
   dataBudget: { maxLossMs: 0, maxDuplicateMs: 10_000, maxWaitMs: 10_000 },
   changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] }, shedOrder: 0, capHeadroom: 0.8, source: 'bench',
 };

@@ -6,6 +6,7 @@
 #   scripts/services.sh down             stop everything and delete the state directory
 #   scripts/services.sh status           one line per service
 #   scripts/services.sh start|stop|kill SERVICE   (kill = SIGKILL, for fault tests)
+#   scripts/services.sh fault flink-a|flink-b poison|slow [MS]|ckstall|clear   (a room's stream job, for tests)
 #   scripts/services.sh env              the endpoints, as shell assignments
 #
 # Services and their fixed loopback ports (one Kafka broker per room, KRaft mode):
@@ -17,6 +18,10 @@
 #   observer's path to a room can be cut while the others still reach it.)
 #   clickhouse-a  http 127.0.0.1:18123  tcp 19000  interserver 19009   (room-a)
 #   clickhouse-b  http 127.0.0.1:28123  tcp 29000  interserver 29009   (room-b)
+#   flink-a   REST 127.0.0.1:18081, job dashboard-agg-a: dashboard-events -> dashboard-events-out in kafka-a
+#   flink-b   REST 127.0.0.1:28081, job dashboard-agg-b: the same in kafka-b
+#   (a Flink MiniCluster per room, built from Maven Central jars by scripts/flink/pom.xml; the
+#   job checkpoints every 2 s and restarts 3 times, 1 s apart, before it is FAILED.)
 #
 # State lives in $SWITCHYARD_STATE (default /tmp/switchyard-local); Kafka's jars are cached in
 # $SWITCHYARD_CACHE (default ~/.cache/switchyard). Every wait is bounded ($SWITCHYARD_WAIT_S, 40 s).
@@ -28,7 +33,13 @@ CACHE=${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}
 WAIT_S=${SWITCHYARD_WAIT_S:-40}
 KAFKA_VERSION=3.9.1
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
-ALL_SERVICES=(etcd kafka-a kafka-b clickhouse-a clickhouse-b)
+FLINK_VERSION=2.2.1
+FLINK_BUILD=$CACHE/flink-$FLINK_VERSION
+FLINK_JAR=$FLINK_BUILD/switchyard-local-flink-1-cluster.jar
+# Flink starts after the brokers it reads from.
+BASE_SERVICES=(etcd kafka-a kafka-b clickhouse-a clickhouse-b)
+FLINK_SERVICES=(flink-a flink-b)
+ALL_SERVICES=("${BASE_SERVICES[@]}" "${FLINK_SERVICES[@]}")
 
 die() { echo "services: $*" >&2; exit 1; }
 say() { echo "services: $*" >&2; }
@@ -40,6 +51,8 @@ port_of() {
     kafka-b) echo 29092 ;;
     clickhouse-a) echo 18123 ;;
     clickhouse-b) echo 28123 ;;
+    flink-a) echo 18081 ;;
+    flink-b) echo 28081 ;;
     *) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
   esac
 }
@@ -91,11 +104,26 @@ install_kafka() {
   touch "$KAFKA_LIBS/.complete"
 }
 
+install_flink() {
+  command -v java >/dev/null || die "java is missing; install a JDK 17+ (e.g. apt-get install -y openjdk-17-jdk-headless)"
+  # Rebuilt when the job's sources are newer than the jar (and only then).
+  if [[ -f $FLINK_JAR && -z $(find "$HERE/flink" -type f -newer "$FLINK_JAR" | head -1) ]]; then return 0; fi
+  command -v mvn >/dev/null || die "mvn is missing; install Maven (apt-get install -y maven) to build the local Flink cluster"
+  say "building the local Flink $FLINK_VERSION cluster from Maven Central jars into $FLINK_BUILD (first time: a few minutes)"
+  mkdir -p "$FLINK_BUILD"
+  if ! timeout 1200 mvn -q -B -f "$HERE/flink/pom.xml" package -Dout.dir="$FLINK_BUILD" >"$CACHE/flink-build.log" 2>&1; then
+    tail -n 30 "$CACHE/flink-build.log" >&2
+    die "Maven could not build the local Flink cluster (log: $CACHE/flink-build.log)"
+  fi
+  [[ -f $FLINK_JAR ]] || die "the Flink build produced no $FLINK_JAR (log: $CACHE/flink-build.log)"
+}
+
 cmd_install() {
   mkdir -p "$CACHE"
   install_etcd
   install_kafka
   install_clickhouse
+  install_flink
 }
 
 wait_port() { # service port
@@ -185,6 +213,46 @@ start_clickhouse() { # service
   echo $! >"$dir/pid"
 }
 
+start_flink() { # service
+  local svc=$1 n room dir
+  case $svc in flink-a) n=1 room=a ;; flink-b) n=2 room=b ;; esac
+  dir=$STATE/$svc
+  rm -rf "$dir/checkpoints" "$dir/flags" "$dir/job-id" && mkdir -p "$dir/flags"
+  setsid java -Xms64m -Xmx384m -XX:MaxDirectMemorySize=96m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    -cp "$FLINK_JAR" io.switchyard.flink.RoomCluster --dir "$dir" --rest-port "${n}8081" \
+    --bootstrap "127.0.0.1:${n}9092" --in dashboard-events --out dashboard-events-out \
+    --room "room-$room" --job-name "dashboard-agg-$room" >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+# The REST port opens before the job runs: wait until /jobs/overview shows it RUNNING with every task.
+wait_flink_job() { # service
+  local svc=$1 port deadline
+  port=$(port_of "$svc"); deadline=$((SECONDS + WAIT_S))
+  until node -e '
+    fetch(process.argv[1]).then((r) => r.json()).then((o) => {
+      const ok = o.jobs.some((j) => j.state === "RUNNING" && j.tasks.total > 0 && j.tasks.running === j.tasks.total);
+      process.exit(ok ? 0 : 1);
+    }, () => process.exit(1));' "http://127.0.0.1:$port/jobs/overview" 2>/dev/null; do
+    pid_of "$svc" >/dev/null || { tail -n 30 "$STATE/$svc/log" >&2; die "$svc exited during start-up (log: $STATE/$svc/log)"; }
+    ((SECONDS < deadline)) || { tail -n 30 "$STATE/$svc/log" >&2; die "$svc's job is not RUNNING within ${WAIT_S}s (log: $STATE/$svc/log)"; }
+    sleep 0.5
+  done
+}
+
+cmd_fault() { # flink-a|flink-b poison|slow [ms]|ckstall|clear
+  local svc=${1:?service} what=${2:?fault} flags
+  [[ $svc == flink-a || $svc == flink-b ]] || die "faults are for flink-a or flink-b, not '$svc'"
+  flags=$STATE/$svc/flags
+  mkdir -p "$flags"
+  case $what in
+    poison|ckstall) touch "$flags/$what" ;;
+    slow) echo "${3:-100}" >"$flags/slow" ;;
+    clear) rm -f "$flags"/* ;;
+    *) die "unknown fault '$what' (poison, slow [ms], ckstall, clear)" ;;
+  esac
+}
+
 cmd_start() {
   local svc=$1 port; port=$(port_of "$svc")
   if pid_of "$svc" >/dev/null && port_open "$port"; then return 0; fi
@@ -193,8 +261,10 @@ cmd_start() {
     etcd) install_etcd; start_etcd ;;
     kafka-*) install_kafka; start_kafka "$svc" ;;
     clickhouse-*) install_clickhouse; start_clickhouse "$svc" ;;
+    flink-*) install_flink; cmd_start "kafka-${svc#flink-}"; start_flink "$svc" ;;
   esac
   wait_port "$svc" "$port"
+  [[ $svc == flink-* ]] && wait_flink_job "$svc"
   say "$svc up on 127.0.0.1:$port"
 }
 
@@ -213,7 +283,11 @@ cmd_stop() { # service [signal]
 cmd_up() {
   cmd_install
   local pids=() svc rc=0
-  for svc in "${ALL_SERVICES[@]}"; do cmd_start "$svc" & pids+=($!); done
+  for svc in "${BASE_SERVICES[@]}"; do cmd_start "$svc" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  ((rc == 0)) || die "some services failed to start (see above)"
+  pids=()
+  for svc in "${FLINK_SERVICES[@]}"; do cmd_start "$svc" & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   ((rc == 0)) || die "some services failed to start (see above)"
 }
@@ -239,6 +313,8 @@ cmd_env() {
   echo "SWITCHYARD_KAFKA_ROOM_B=127.0.0.1:29092"
   echo "SWITCHYARD_CLICKHOUSE_ROOM_A=http://127.0.0.1:18123"
   echo "SWITCHYARD_CLICKHOUSE_ROOM_B=http://127.0.0.1:28123"
+  echo "SWITCHYARD_FLINK_ROOM_A=http://127.0.0.1:18081"
+  echo "SWITCHYARD_FLINK_ROOM_B=http://127.0.0.1:28081"
 }
 
 case ${1:-} in
@@ -250,5 +326,6 @@ case ${1:-} in
   stop) cmd_stop "${2:?service}" ;;
   kill) cmd_stop "${2:?service}" KILL ;;
   env) cmd_env ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  fault) shift; cmd_fault "$@" ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

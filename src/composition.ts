@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import { ConfigError, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
 import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
+import { FlinkJobProbe, type WatchedJob } from './adapters/flink/flink-job-probe.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
@@ -79,7 +80,8 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
   const olap = [...topology.rooms.values()].flatMap((room) =>
     room.olap ? [new ClickHouseHealthProbe({ ...room.olap, room: room.name, observer, observerRoom, timeoutMs: timeoutOverrideMs ?? probeTimeout, clock: systemClock })] : [],
   );
-  return [...olap, ...[...topology.rooms.values()].map((room) => {
+  const flink = buildFlinkProbes(config, observer, observerRoom, log, timeoutOverrideMs);
+  return [...olap, ...flink, ...[...topology.rooms.values()].map((room) => {
     const pipelines = [...topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room.name));
     const topics = [...new Set(pipelines.flatMap((p) => p.topics))].sort();
     const timeouts = pipelines.map((p) => topology.policies.get(p.tier)?.probeTimeoutMs ?? 1000);
@@ -94,6 +96,44 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
       log: log.child({ component: 'probe', room: room.name }),
     });
   })];
+}
+
+/**
+ * One Flink probe per room whose chains name stream jobs, watching those jobs with the limits of
+ * the tier that runs each. Its REST requests get at least a second: a busy JobManager answers
+ * slower than a broker, and a probe never holds a tick up anyway.
+ */
+export function buildFlinkProbes(config: LoadedConfig, observer: string, observerRoom: string, log: Logger, timeoutOverrideMs?: number): FlinkJobProbe[] {
+  const { topology } = config;
+  return [...topology.rooms.values()].flatMap((room) => {
+    if (!room.flink) return [];
+    const jobs: WatchedJob[] = [];
+    const timeouts: number[] = [];
+    for (const p of topology.pipelines.values()) {
+      const policy = topology.policies.get(p.tier);
+      if (!policy) continue;
+      for (const c of p.chains) {
+        if (c.room !== room.name) continue;
+        timeouts.push(policy.probeTimeoutMs);
+        const s = policy.streamJobs;
+        for (const name of c.jobs) jobs.push({ name, limits: { maxCheckpointAgeMs: s.maxCheckpointAgeMs, maxRestartsInWindow: s.maxRestarts, restartWindowMs: s.restartWindowMs, maxFailedCheckpointsInWindow: s.maxFailedCheckpoints } });
+      }
+    }
+    if (jobs.length === 0) return [];
+    return [
+      new FlinkJobProbe({
+        room: room.name,
+        url: room.flink.url,
+        jobs,
+        observer,
+        observerRoom,
+        timeoutMs: timeoutOverrideMs ?? Math.max(1000, ...timeouts),
+        concurrency: room.flink.concurrency,
+        clock: systemClock,
+        log: log.child({ component: 'flink-probe', room: room.name }),
+      }),
+    ];
+  });
 }
 
 /** Samples every room's replication positions for the pipeline topics it holds (data estimate). */

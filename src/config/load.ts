@@ -185,6 +185,7 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
     changeWindows: { timeZone: p.changeWindows.timeZone, windows },
     shedOrder: p.shedOrder,
     capHeadroom: p.capHeadroom,
+    streamJobs: p.streamJobs,
     probeIntervalMs: p.probe.intervalMs,
     probeTimeoutMs: p.probe.timeoutMs,
     fallAfter: p.fallAfter,
@@ -231,11 +232,20 @@ function compileTopology(
   problems: ConfigProblem[],
 ): Topology {
   const rooms = new Map<string, Room>();
-  for (const [name, r] of Object.entries(t.rooms)) rooms.set(name, { name, kafka: { brokers: r.kafka.brokers }, ...(r.olap && { olap: { ...r.olap, url: r.olap.url.replace(/\/$/, '') } }) });
+  for (const [name, r] of Object.entries(t.rooms)) {
+    rooms.set(name, {
+      name,
+      kafka: { brokers: r.kafka.brokers },
+      ...(r.olap && { olap: { ...r.olap, url: r.olap.url.replace(/\/$/, '') } }),
+      ...(r.flink && { flink: { url: r.flink.url.replace(/\/$/, ''), concurrency: r.flink.concurrency } }),
+    });
+  }
 
   checkRoomsMeaning(file, t, problems);
 
   const pipelines = new Map<string, Pipeline>();
+  // A stream job belongs to one chain: its health is judged once, by name.
+  const jobOwners = new Map<string, string>();
   for (const [name, p] of Object.entries(t.pipelines)) {
     const at = `pipelines.${name}`;
     if (!policies.has(p.tier as TierName)) {
@@ -248,6 +258,14 @@ function compileTopology(
         problems.push({ file, path: `${at}.chains.${chainName}.room`, reason: `unknown room '${c.room}' (rooms: ${[...rooms.keys()].join(', ')})` });
       }
       chains.push({ name: chainName, room: c.room, role: c.role, jobs: c.jobs });
+      if (c.jobs.length > 0 && rooms.has(c.room) && !rooms.get(c.room)!.flink) {
+        problems.push({ file, path: `${at}.chains.${chainName}.jobs`, reason: `names stream jobs (${c.jobs.join(', ')}), but room '${c.room}' has no flink endpoint (rooms.${c.room}.flink.url)` });
+      }
+      for (const [j, job] of c.jobs.entries()) {
+        const owner = jobOwners.get(job);
+        if (owner && owner !== `${name}.${chainName}`) problems.push({ file, path: `${at}.chains.${chainName}.jobs.${j}`, reason: `job '${job}' is also named by ${owner}: a job runs one chain` });
+        jobOwners.set(job, `${name}.${chainName}`);
+      }
     }
     const policy = policies.get(p.tier as TierName);
     if (policy && policy.failover !== 'none' && !chains.some((c) => c.role !== 'primary')) {

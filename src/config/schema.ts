@@ -56,11 +56,28 @@ export const policySchema = z.strictObject({
     .describe('records a lossy switch left in the old room: copied by the leader once that room is healthy again (automatic), or by `switchyard backfill` (manual)'),
   shedOrder: z.number().int().min(0).max(9).default(0).describe('tiers are shed in ascending order under shortage; 0 = never'),
   capHeadroom: z.number().gt(0).max(1).default(0.8).describe('fraction of the stress-tested baseline enforced as the source cap'),
+  streamJobs: z
+    .strictObject({
+      maxCheckpointAgeMs: positiveMs.default(60_000).describe('a job whose newest completed checkpoint is older is DOWN (over half: DEGRADED)'),
+      maxRestarts: z.number().int().min(0).default(3).describe('more restarts than this within restartWindowMs is a crash loop: DOWN'),
+      restartWindowMs: positiveMs.default(300_000),
+      maxFailedCheckpoints: z.number().int().min(0).default(5).describe('more failed checkpoints than this within restartWindowMs: DEGRADED'),
+    })
+    .default({ maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 })
+    .describe('how the stream jobs of this tier\'s chains are judged (Flink REST)'),
 });
 export type PolicyFile = z.infer<typeof policySchema>;
 
 const roomSchema = z.strictObject({
   kafka: z.strictObject({ brokers: z.array(hostPort).min(1) }),
+  /** The room's Flink cluster (REST API): needed when a chain in the room names stream jobs. */
+  flink: z
+    .strictObject({
+      url: z.url(),
+      /** How many REST requests one probe keeps in flight at most. */
+      concurrency: z.number().int().min(1).max(64).default(8),
+    })
+    .optional(),
   olap: z
     .strictObject({
       url: z.url(),

@@ -16,7 +16,7 @@ import type { RunResult, SwitchRunner } from '../executor/switch-runner.js';
 import type { SwitchJournal } from '../core/journal.js';
 import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Clock } from '../ports/clock.js';
-import type { HealthProbe } from '../ports/health-probe.js';
+import { observeAll, type HealthProbe } from '../ports/health-probe.js';
 import type { Leadership, LeaderLock } from '../ports/leader-lock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
@@ -259,7 +259,7 @@ export class Controller {
   async tick(): Promise<Decision | undefined> {
     const { clock, metrics, log, topology } = this.deps;
     this.ticks++;
-    const [observations] = await Promise.all([Promise.all(this.deps.probes.map((p) => p.probe())), this.deps.positions?.sample()]);
+    const [observations] = await Promise.all([observeAll(this.deps.probes), this.deps.positions?.sample()]);
     this.lastObservations = observations;
     for (const o of observations) metrics.probe(o.room, o.latencyMs ?? 0, o.status !== 'DOWN');
 

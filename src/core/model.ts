@@ -51,6 +51,8 @@ export interface TierPolicy {
   readonly shedOrder: number;
   /** The fraction of a stress-tested baseline enforced as the source cap. */
   readonly capHeadroom: number;
+  /** How this tier's stream jobs are judged. */
+  readonly streamJobs: StreamJobLimits;
   /** Where the policy came from, for messages. */
   readonly source: string;
 }
@@ -76,6 +78,8 @@ export interface Room {
   readonly name: string;
   readonly kafka: KafkaEndpoint;
   readonly olap?: OlapEndpoint;
+  /** The room's Flink REST API, when its chains run stream jobs. */
+  readonly flink?: { readonly url: string; readonly concurrency: number };
 }
 
 export interface Chain {
@@ -100,6 +104,13 @@ export interface Pipeline {
   readonly consumerGroup: string;
   readonly chains: readonly Chain[];
   readonly service?: ServiceRef;
+}
+
+export interface StreamJobLimits {
+  readonly maxCheckpointAgeMs: number;
+  readonly maxRestarts: number;
+  readonly restartWindowMs: number;
+  readonly maxFailedCheckpoints: number;
 }
 
 export interface Topology {

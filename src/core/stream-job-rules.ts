@@ -19,12 +19,24 @@ export interface StreamJobSample {
   };
   /** Highest backpressure ratio over the job's vertices, 0..1. */
   readonly backpressureRatio: number;
+  /** The vertex with that ratio, when known. */
+  readonly backpressuredVertex?: string;
+  /** When the newest entry of the job's exception history happened, and what it was. */
+  readonly lastException?: { readonly at: number; readonly name: string };
+  /** The cluster's task managers and free slots, when read. */
+  readonly taskManagers?: number;
+  readonly freeSlots?: number;
 }
 
 export interface StreamJobThresholds {
   readonly restartWindowMs: number;
   readonly maxRestartsInWindow: number;
   readonly maxFailedCheckpointsInWindow: number;
+  /**
+   * The tier's limit on the age of the newest completed checkpoint: older is DOWN. Without it the
+   * limit comes from the job's own checkpoint settings (see evaluateStreamJob).
+   */
+  readonly maxCheckpointAgeMs?: number;
 }
 
 export type BackpressureLevel = 'ok' | 'low' | 'high';
@@ -67,20 +79,36 @@ export function evaluateStreamJob(history: readonly StreamJobSample[], th: Strea
   }
 
   const cp = current.checkpoint;
-  const limit = Math.max(cp.intervalMs, cp.timeoutMs) * (cp.tolerableFailures + 2);
-  const formula = `max(interval ${cp.intervalMs}, timeout ${cp.timeoutMs}) x (tolerable failures ${cp.tolerableFailures} + 2)`;
-  if (cp.lastCompletedAt === undefined) {
-    // A job younger than the limit may simply not have checkpointed yet.
+  if (th.maxCheckpointAgeMs !== undefined) {
+    // The tier's own limit: a job whose newest checkpoint is older cannot be recovered to anything recent.
+    const limit = th.maxCheckpointAgeMs;
     const running = history.find((s) => s.state === 'RUNNING');
-    if (running && now - running.at > limit) flag('DEGRADED', `no completed checkpoint after ${now - running.at} ms of running; limit ${limit} ms = ${formula}`);
+    if (cp.lastCompletedAt === undefined) {
+      if (running && now - running.at > limit) flag('DOWN', `no completed checkpoint after ${now - running.at} ms of running (the tier allows ${limit} ms)`);
+    } else {
+      const age = now - cp.lastCompletedAt;
+      if (age > limit) flag('DOWN', `newest completed checkpoint is ${age} ms old (the tier allows ${limit} ms)`);
+      else if (age > limit / 2) flag('DEGRADED', `newest completed checkpoint is ${age} ms old (over half the tier's ${limit} ms)`);
+    }
   } else {
-    const age = now - cp.lastCompletedAt;
-    if (age > 2 * limit) flag('DOWN', `checkpoint age ${age} ms exceeds twice the limit ${limit} ms = ${formula}`);
-    else if (age > limit) flag('DEGRADED', `checkpoint age ${age} ms exceeds the limit ${limit} ms = ${formula}`);
+    const limit = Math.max(cp.intervalMs, cp.timeoutMs) * (cp.tolerableFailures + 2);
+    const formula = `max(interval ${cp.intervalMs}, timeout ${cp.timeoutMs}) x (tolerable failures ${cp.tolerableFailures} + 2)`;
+    if (cp.lastCompletedAt === undefined) {
+      // A job younger than the limit may simply not have checkpointed yet.
+      const running = history.find((s) => s.state === 'RUNNING');
+      if (running && now - running.at > limit) flag('DEGRADED', `no completed checkpoint after ${now - running.at} ms of running; limit ${limit} ms = ${formula}`);
+    } else {
+      const age = now - cp.lastCompletedAt;
+      if (age > 2 * limit) flag('DOWN', `checkpoint age ${age} ms exceeds twice the limit ${limit} ms = ${formula}`);
+      else if (age > limit) flag('DEGRADED', `checkpoint age ${age} ms exceeds the limit ${limit} ms = ${formula}`);
+    }
   }
 
+  // Back-pressure degrades a chain and never fails it: a flood slows a job, it does not kill it.
   const level = backpressureLevel(current.backpressureRatio);
-  if (level === 'high') flag('DEGRADED', `backpressure high (${current.backpressureRatio.toFixed(2)} > 0.50)`);
+  const where = current.backpressuredVertex ? ` at ${current.backpressuredVertex}` : '';
+  if (level === 'high') flag('DEGRADED', `backpressure high${where} (${current.backpressureRatio.toFixed(2)} > 0.50)`);
+  if (current.taskManagers === 0) flag('DOWN', 'the cluster has no task manager');
 
   if (reasons.length === 0) reasons.push(`RUNNING, ${restarts} restarts in window, backpressure ${level}`);
   return { status, reasons };

@@ -10,6 +10,13 @@ import type { Observation } from '../core/health.js';
  */
 export interface HealthProbe {
   readonly room: string;
-  probe(): Promise<Observation>;
+  /** One observation, or several for a probe that covers several subjects (a room's stream jobs). */
+  probe(): Promise<Observation | readonly Observation[]>;
   close(): Promise<void>;
+}
+
+/** Every probe's observations, in one flat list. */
+export async function observeAll(probes: readonly HealthProbe[]): Promise<Observation[]> {
+  const results = await Promise.all(probes.map((p) => p.probe()));
+  return results.flatMap((r) => (Array.isArray(r) ? (r as readonly Observation[]) : [r as Observation]));
 }

@@ -23,6 +23,7 @@ export function testPolicy(over: Partial<TierPolicy> = {}): TierPolicy {
     changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] },
     shedOrder: 0,
     capHeadroom: 0.8,
+    streamJobs: { maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 },
     source: 'test',
     ...over,
   };

@@ -5,6 +5,7 @@ import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
 import { systemClock } from '../../adapters/system/system-clock.js';
 import { decide, INITIAL_STATE } from '../../core/decide.js';
 import type { Observation } from '../../core/health.js';
+import { observeAll } from '../../ports/health-probe.js';
 import { adviceText } from '../advice.js';
 import { EXIT, outputOption, printData, table, type OutputFormat } from '../output.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
@@ -73,7 +74,7 @@ export const planCommand: CommandModule<object, Args> = {
         try {
           for (let i = 0; i < rounds; i++) {
             const started = Date.now();
-            observations.push(...(await Promise.all(probes.map((p) => p.probe()))));
+            observations.push(...(await observeAll(probes)));
             await systemClock.sleep(Math.max(0, interval - (Date.now() - started)));
           }
         } finally {

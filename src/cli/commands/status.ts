@@ -10,7 +10,7 @@ import { nextStep, type SwitchRecord } from '../../core/journal.js';
 import type { Observation } from '../../core/health.js';
 import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
 import type { PauseIntent } from '../../ports/intent-store.js';
-import type { HealthProbe } from '../../ports/health-probe.js';
+import { observeAll, type HealthProbe } from '../../ports/health-probe.js';
 import { stringify } from 'yaml';
 import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
 import type { ObservationStore } from '../../ports/observation-store.js';
@@ -92,7 +92,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
     }
   })();
   const [observations, s, positions] = await Promise.all([
-    Promise.all(probes.map((p) => p.probe())),
+    observeAll(probes),
     fromStore,
     readPositions(config, store, [...config.topology.rooms.keys()]).catch(() => undefined),
   ]);

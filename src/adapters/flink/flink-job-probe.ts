@@ -1,0 +1,251 @@
+import { bulkhead, type BulkheadPolicy } from 'cockatiel';
+import type { Observation } from '../../core/health.js';
+import { backpressureLevel, evaluateStreamJob, type FlinkJobState, type StreamJobSample, type StreamJobThresholds } from '../../core/stream-job-rules.js';
+import type { Clock } from '../../ports/clock.js';
+import type { HealthProbe } from '../../ports/health-probe.js';
+import type { Logger } from '../../ports/logger.js';
+
+/** A stream job this probe watches, with the limits of the strictest tier that runs it. */
+export interface WatchedJob {
+  readonly name: string;
+  readonly limits: StreamJobThresholds;
+}
+
+export interface FlinkProbeOptions {
+  readonly room: string;
+  /** The room's Flink REST API, e.g. http://127.0.0.1:18081. */
+  readonly url: string;
+  readonly jobs: readonly WatchedJob[];
+  readonly observer: string;
+  readonly observerRoom: string;
+  /** Each REST request gives up after this long; a whole probe after twice that. */
+  readonly timeoutMs: number;
+  /** REST requests in flight at most (per room). */
+  readonly concurrency: number;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** What the probe read of one job, for `status`, metrics and the verdicts. */
+export interface JobReading {
+  readonly job: string;
+  readonly room: string;
+  readonly jid?: string;
+  readonly state: FlinkJobState | 'MISSING' | 'UNREACHABLE';
+  readonly restarts?: number;
+  readonly completedCheckpoints?: number;
+  readonly failedCheckpoints?: number;
+  readonly checkpointAgeMs?: number;
+  readonly backpressure?: readonly { readonly vertex: string; readonly level: string; readonly ratio: number }[];
+  readonly lastExceptionAt?: number;
+  readonly taskManagers?: number;
+  readonly freeSlots?: number;
+  readonly at: number;
+}
+
+interface JobsOverview {
+  jobs: { jid: string; name: string; state: FlinkJobState; 'start-time': number }[];
+}
+interface ClusterOverview {
+  taskmanagers: number;
+  'slots-available': number;
+}
+interface JobDetail {
+  state: FlinkJobState;
+  vertices: { id: string; name: string }[];
+}
+interface Checkpoints {
+  counts: { completed: number; failed: number };
+  latest?: { completed?: { latest_ack_timestamp?: number } | null };
+}
+interface CheckpointConfig {
+  interval: number;
+  timeout: number;
+  tolerable_failed_checkpoints: number;
+}
+interface Backpressure {
+  backpressureLevel?: string;
+  subtasks?: { ratio?: number }[];
+}
+interface Exceptions {
+  exceptionHistory?: { entries?: { exceptionName?: string; timestamp?: number }[] };
+}
+
+/** How many samples of each job are kept: enough for the restart window at one probe a second. */
+const KEPT = 600;
+
+/**
+ * One room's stream jobs, read through Flink's REST API (field meanings: docs/flink.md). One
+ * probe reads the cluster and job overviews once, then each watched job's details, checkpoints,
+ * checkpoint settings (once per job run), restart count, newest exception and every vertex's
+ * back-pressure, with at most `concurrency` requests in flight. Each job becomes one observation
+ * (component `stream`, subject = job name) judged by the core's stream-job rules against its
+ * tier's limits; a job that is not there is reported DOWN by name.
+ *
+ * The probe never makes a tick wait: `probe()` starts a read when none is in flight and answers
+ * with the newest complete one (each observation carries the time it was read, so the core's
+ * staleness rule covers a read that hangs).
+ */
+export class FlinkJobProbe implements HealthProbe {
+  readonly room: string;
+  private readonly limiter: BulkheadPolicy;
+  private readonly history = new Map<string, StreamJobSample[]>();
+  private readonly configs = new Map<string, CheckpointConfig>();
+  private latest: Observation[] = [];
+  private readings: JobReading[] = [];
+  private inFlight: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: FlinkProbeOptions) {
+    this.room = opts.room;
+    this.limiter = bulkhead(opts.concurrency, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** The newest reading of every watched job. */
+  jobReadings(): readonly JobReading[] {
+    return this.readings;
+  }
+
+  async probe(): Promise<readonly Observation[]> {
+    if (!this.inFlight && !this.closed) {
+      const started = this.opts.clock.now();
+      const deadline = 2 * this.opts.timeoutMs;
+      this.inFlight = this.readAll(started)
+        .catch((err: unknown) => this.unreachable(started, errorText(err)))
+        .finally(() => (this.inFlight = undefined));
+      // The first read (nothing to answer with yet) and a quick one are waited for, within the deadline.
+      await Promise.race([this.inFlight, this.opts.clock.sleep(this.latest.length === 0 ? deadline : Math.min(deadline, 50))]);
+    }
+    return this.latest;
+  }
+
+  /** Reads everything now and waits for it (for the CLI, which probes once). */
+  async readNow(): Promise<readonly Observation[]> {
+    const started = this.opts.clock.now();
+    await this.readAll(started).catch((err: unknown) => this.unreachable(started, errorText(err)));
+    return this.latest;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.inFlight?.catch(() => undefined);
+  }
+
+  private observe(job: string, status: Observation['status'], reason: string, at: number, started: number): Observation {
+    return { room: this.room, component: 'stream', subject: job, observer: this.opts.observer, observerRoom: this.opts.observerRoom, at, status, reason, latencyMs: at - started };
+  }
+
+  private unreachable(started: number, why: string): void {
+    const at = this.opts.clock.now();
+    this.latest = this.opts.jobs.map((j) => this.observe(j.name, 'DOWN', `${this.room} Flink REST unreachable: ${why}`, at, started));
+    this.readings = this.opts.jobs.map((j) => ({ job: j.name, room: this.room, state: 'UNREACHABLE', at }));
+  }
+
+  private async get<T>(path: string): Promise<T> {
+    return this.limiter.execute(async () => {
+      const res = await fetch(`${this.opts.url}${path}`, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
+      if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
+      return (await res.json()) as T;
+    });
+  }
+
+  private async readAll(started: number): Promise<void> {
+    const [overview, cluster] = await Promise.all([this.get<JobsOverview>('/jobs/overview'), this.get<ClusterOverview>('/overview')]);
+    const newest = new Map<string, JobsOverview['jobs'][number]>();
+    for (const j of overview.jobs) {
+      const seen = newest.get(j.name);
+      if (!seen || j['start-time'] > seen['start-time']) newest.set(j.name, j);
+    }
+    const results = await Promise.all(
+      this.opts.jobs.map(async (watched): Promise<[Observation, JobReading]> => {
+        const entry = newest.get(watched.name);
+        if (!entry) {
+          const at = this.opts.clock.now();
+          const there = [...newest.keys()].slice(0, 5).join(', ') || 'none';
+          return [this.observe(watched.name, 'DOWN', `job ${watched.name} is not in ${this.room}'s Flink (jobs there: ${there})`, at, started), { job: watched.name, room: this.room, state: 'MISSING', at }];
+        }
+        try {
+          return await this.readJob(watched, entry.jid, cluster, started);
+        } catch (err) {
+          const at = this.opts.clock.now();
+          return [this.observe(watched.name, 'UNKNOWN', `job ${watched.name} could not be read: ${errorText(err)}`, at, started), { job: watched.name, room: this.room, jid: entry.jid, state: entry.state, at }];
+        }
+      }),
+    );
+    this.latest = results.map(([o]) => o);
+    this.readings = results.map(([, r]) => r);
+  }
+
+  private async readJob(watched: WatchedJob, jid: string, cluster: ClusterOverview, started: number): Promise<[Observation, JobReading]> {
+    const base = `/jobs/${jid}`;
+    const known = this.configs.get(jid);
+    const [detail, checkpoints, config, metrics, exceptions] = await Promise.all([
+      this.get<JobDetail>(base),
+      this.get<Checkpoints>(`${base}/checkpoints`),
+      known ? Promise.resolve(known) : this.get<CheckpointConfig>(`${base}/checkpoints/config`),
+      // A metric the JobManager caches (metrics.fetcher.update-interval, 10 s by default).
+      this.get<{ id: string; value: string }[]>(`${base}/metrics?get=numRestarts`),
+      this.get<Exceptions>(`${base}/exceptions?maxExceptions=1`),
+    ]);
+    if (!known) this.configs.set(jid, config);
+    const pressure = await Promise.all(
+      detail.vertices.map(async (v) => {
+        const bp = await this.get<Backpressure>(`${base}/vertices/${v.id}/backpressure`);
+        const ratio = Math.max(0, ...(bp.subtasks ?? []).map((s) => s.ratio ?? 0));
+        return { vertex: v.name, level: bp.backpressureLevel ?? backpressureLevel(ratio), ratio };
+      }),
+    );
+    const at = this.opts.clock.now();
+    const worst = pressure.reduce<(typeof pressure)[number] | undefined>((m, p) => (m === undefined || p.ratio > m.ratio ? p : m), undefined);
+    const restarts = Number(metrics.find((m) => m.id === 'numRestarts')?.value ?? 0);
+    const lastAck = checkpoints.latest?.completed?.latest_ack_timestamp;
+    const entry = exceptions.exceptionHistory?.entries?.[0];
+    const sample: StreamJobSample = {
+      at,
+      state: detail.state,
+      numRestarts: Number.isFinite(restarts) ? restarts : 0,
+      checkpoint: { lastCompletedAt: lastAck || undefined, intervalMs: config.interval, timeoutMs: config.timeout, tolerableFailures: config.tolerable_failed_checkpoints, failedCount: checkpoints.counts.failed },
+      backpressureRatio: worst?.ratio ?? 0,
+      ...(worst && { backpressuredVertex: worst.vertex }),
+      ...(entry?.timestamp !== undefined && { lastException: { at: entry.timestamp, name: shortName(entry.exceptionName ?? 'exception') } }),
+      taskManagers: cluster.taskmanagers,
+      freeSlots: cluster['slots-available'],
+    };
+    // A new run of the job (a new jid) starts a new history: its restart counter starts again.
+    const key = `${watched.name}/${jid}`;
+    const history = [...(this.history.get(key) ?? []), sample].slice(-KEPT);
+    if (!this.history.has(key)) for (const k of this.history.keys()) if (k.startsWith(`${watched.name}/`)) this.history.delete(k);
+    this.history.set(key, history);
+    const verdict = evaluateStreamJob(history, watched.limits, at);
+    const extra = sample.lastException && sample.lastException.at > at - watched.limits.restartWindowMs ? `; last exception ${Math.round((at - sample.lastException.at) / 1000)} s ago (${sample.lastException.name})` : '';
+    const reason = `job ${watched.name}: ${verdict.reasons.join('; ')}${extra}`;
+    const reading: JobReading = {
+      job: watched.name,
+      room: this.room,
+      jid,
+      state: detail.state,
+      restarts: sample.numRestarts,
+      completedCheckpoints: checkpoints.counts.completed,
+      failedCheckpoints: checkpoints.counts.failed,
+      ...(lastAck ? { checkpointAgeMs: at - lastAck } : {}),
+      backpressure: pressure,
+      ...(sample.lastException && { lastExceptionAt: sample.lastException.at }),
+      taskManagers: cluster.taskmanagers,
+      freeSlots: cluster['slots-available'],
+      at,
+    };
+    return [this.observe(watched.name, verdict.status, reason, at, started), reading];
+  }
+}
+
+function shortName(className: string): string {
+  return className.split('.').pop() ?? className;
+}
+
+function errorText(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string; errors?: { code?: string }[] } };
+  if (e.name === 'TimeoutError') return 'no answer in time';
+  // fetch wraps the socket error (or, trying several addresses, an AggregateError of them).
+  const code = e.cause?.code ?? e.cause?.errors?.find((x) => x.code)?.code ?? e.cause?.message;
+  return code ? `${e.message} (${code})` : e.message;
+}
