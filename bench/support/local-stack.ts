@@ -32,8 +32,9 @@ export const LOCAL = {
   rooms: {
     // cuttable: the broker's second listener (port `listen`) advertises `via`, where a test runs a
     // TcpProxy it can cut: a client bootstrapped at `via` talks to the broker only through it.
-    'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a', olap: 'http://127.0.0.1:18123', olapService: 'clickhouse-a', cuttable: { listen: 19094, via: 19095 } },
-    'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b', olap: 'http://127.0.0.1:28123', olapService: 'clickhouse-b', cuttable: { listen: 29094, via: 29095 } },
+    // flink: the room's Flink REST API and the stream job it runs (dashboard-events -> dashboard-events-out).
+    'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a', olap: 'http://127.0.0.1:18123', olapService: 'clickhouse-a', cuttable: { listen: 19094, via: 19095 }, flink: { url: 'http://127.0.0.1:18081', service: 'flink-a', job: 'dashboard-agg-a', in: 'dashboard-events' } },
+    'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b', olap: 'http://127.0.0.1:28123', olapService: 'clickhouse-b', cuttable: { listen: 29094, via: 29095 }, flink: { url: 'http://127.0.0.1:28081', service: 'flink-b', job: 'dashboard-agg-b', in: 'dashboard-events' } },
   },
 } as const;
 
@@ -81,6 +82,10 @@ export interface ScenarioConfig {
   readonly maxWaitMs?: number;
   /** P0 backfill: automatic or manual (default manual). */
   readonly backfill?: 'automatic' | 'manual';
+  /** Give each room its local Flink, and each chain that room's stream job. */
+  readonly flink?: boolean;
+  /** P0 stream-job limits (default: the schema's). */
+  readonly streamJobs?: { readonly maxCheckpointAgeMs?: number; readonly maxRestarts?: number; readonly restartWindowMs?: number };
 }
 
 /** Writes a topology and a P0 policy for one scenario into a temp dir; returns the topology path. */
@@ -104,6 +109,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `dataBudget: { maxLossMs: ${c.maxLossMs ?? 60000}, maxDuplicateMs: ${Math.max(c.marginMs, 10000)}, maxWaitMs: ${c.maxWaitMs ?? 10000} }`,
       `changeWindows: { timeZone: UTC, windows: ["${c.changeWindow ?? '00:00-24:00'}"] }`,
       `backfill: ${c.backfill ?? 'manual'}`,
+      ...(c.streamJobs ? [`streamJobs: { ${Object.entries(c.streamJobs).map(([k, v]) => `${k}: ${v}`).join(', ')} }`] : []),
       '',
     ].join('\n'),
   );
@@ -116,16 +122,16 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       'policies: policies',
       'witnesses: [witness]',
       'rooms:',
-      `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}", healthQuery: "${c.olapHealthQuery?.['room-a'] ?? 'SELECT 1'}" }` : ''} }`,
-      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''} }`,
+      `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}", healthQuery: "${c.olapHealthQuery?.['room-a'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-a'].flink.url}" }` : ''} }`,
+      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-b'].flink.url}" }` : ''} }`,
       'pipelines:',
       `  ${c.pipeline}:`,
       '    tier: P0',
       `    topics: [${c.topic}]`,
       `    consumerGroup: ${c.group}`,
       '    chains:',
-      '      primary: { room: room-a, role: primary }',
-      '      standby: { room: room-b, role: standby }',
+      `      primary: { room: room-a, role: primary${c.flink ? `, jobs: [${LOCAL.rooms['room-a'].flink.job}]` : ''} }`,
+      `      standby: { room: room-b, role: standby${c.flink ? `, jobs: [${LOCAL.rooms['room-b'].flink.job}]` : ''} }`,
       '',
     ].join('\n'),
   );

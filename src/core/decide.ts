@@ -408,7 +408,8 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   const fallbacks = candidates('fallback');
   const target = serving.find((c) => canServe(c.v)) ?? fallbacks.find((c) => canServe(c.v));
   if (!target) {
-    const seen = [...serving, ...fallbacks].map((c) => `${describeChain(c.chain)} ${c.v.status}`).join(', ') || 'none configured';
+    // Each candidate with why it cannot serve (its weakest component's reason: a failed job, a dead broker).
+    const seen = [...serving, ...fallbacks].map((c) => `${describeChain(c.chain)} ${c.v.status}: ${c.v.reason}`).join('; ') || 'none configured';
     // Never zero serving chains: the route stays on the down chain rather than point at nothing.
     return { state: base, rule: 'no-healthy-standby', reason: `no action for ${pipeline.name}: ${down}, and no other chain can serve (${seen}); keeping the route` };
   }

@@ -2,12 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FaultStack, type Replica } from '../../bench/support/fault-stack.js';
 import { killService, LOCAL, services, waitFor } from '../../bench/support/local-stack.js';
 import { loadPolicies } from '../../src/config/load.js';
-import { EtcdObservationStore } from '../../src/adapters/etcd/observation-store.js';
-import { createDualProducer } from '../../src/sdk/dual-producer.js';
-import { createRoutedConsumer, type FlipReport } from '../../src/sdk/routed-consumer.js';
 import { PROJECT } from '../../bench/support/local-stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { cli } from '../support/cli.js';
+import { allPublishing, traffic } from '../support/traffic.js';
 
 // Losing a whole room, and a room that only one replica cannot reach (issue 13, ADR 0010). Three
 // replicas as the README deploys them: one per room and a witness. Real etcd and Kafka on
@@ -26,60 +24,6 @@ afterEach(async () => {
   proxy = undefined;
   await services('start', LOCAL.rooms['room-a'].service);
 });
-
-/** Waits until every named replica has published observations (the leader judges with them). */
-async function allPublishing(s: FaultStack, names: readonly string[]): Promise<void> {
-  const store = new EtcdObservationStore(s.etcd, s.cfg.prefix, 2);
-  await waitFor(`observations from ${names.join(', ')}`, 20_000, async () => {
-    const seen = new Set((await store.readAll()).map((o) => o.observer));
-    return names.every((n) => seen.has(n)) ? true : undefined;
-  });
-}
-
-/** A dual-writing producer (500 records/s) and an SDK consumer that counts what it processed. */
-function traffic(s: FaultStack) {
-  const producer = createDualProducer({ rooms: Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers })), sendTimeoutMs: 300 });
-  const seen = new Set<number>();
-  const ackedByB = new Set<number>();
-  let flip: FlipReport | undefined;
-  const consumer = createRoutedConsumer({
-    pipeline: 'live-dashboard',
-    etcd: { endpoints: [LOCAL.etcd], prefix: s.cfg.prefix },
-    marginMs: 2000,
-    fromBeginning: true,
-    eachMessage: async (m) => {
-      seen.add(Number(m.value!.toString()));
-    },
-    onFlip: (r) => {
-      flip = r;
-    },
-  });
-  let producing = true;
-  const loop = (async () => {
-    for (let seq = 0; producing; seq++) {
-      const batch = Array.from({ length: 5 }, (_, i) => ({ value: String(seq * 5 + i), timestamp: Date.now(), partition: (seq * 5 + i) % 3 }));
-      const acked = await producer.send(s.cfg.topic, batch).catch(() => undefined);
-      if (acked?.['room-b']) for (const r of batch) ackedByB.add(Number(r.value));
-      await sleep(10);
-    }
-  })();
-  return {
-    seen,
-    ackedByB,
-    flip: () => flip,
-    consumer,
-    async stop() {
-      producing = false;
-      await loop;
-    },
-    async close() {
-      producing = false;
-      await loop;
-      await consumer.close().catch(() => undefined);
-      await producer.close(500).catch(() => undefined);
-    },
-  };
-}
 
 const verdicts = (r: Replica, rule: string) => r.logs.filter((l) => l['msg'] === 'verdict' && l['rule'] === rule);
 

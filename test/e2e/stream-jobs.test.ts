@@ -1,0 +1,171 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FaultStack, type Replica } from '../../bench/support/fault-stack.js';
+import { LOCAL, PROJECT, services, waitFor } from '../../bench/support/local-stack.js';
+import { loadPolicies } from '../../src/config/load.js';
+import { cli } from '../support/cli.js';
+import { allPublishing, traffic } from '../support/traffic.js';
+
+// Switching on what the stream jobs say (issue 14), on the local stack's real Flink per room:
+// room-a runs dashboard-agg-a, room-b dashboard-agg-b; the pipeline's chains name them.
+
+const P0 = loadPolicies(PROJECT.resolve('policies')).get('P0')!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let stack: FaultStack | undefined;
+const broken = new Set<'flink-a' | 'flink-b'>();
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+  // A job that failed stays FAILED: its cluster is started again, with a fresh job.
+  for (const svc of broken) {
+    await services('fault', svc, 'clear');
+    await services('stop', svc);
+    await services('start', svc);
+  }
+  broken.clear();
+});
+
+/** Records into a room's job input, so that a fault switch has records to act on. */
+async function feedJob(room: 'room-a' | 'room-b') {
+  const { createKafka } = await import('../../src/adapters/kafka/kafka-client.js');
+  const { silentLogger } = await import('../../src/ports/logger.js');
+  const producer = createKafka({ clientId: 'stream-e2e', brokers: LOCAL.rooms[room].brokers, log: silentLogger }).producer();
+  await producer.connect();
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      await producer.send({ topic: LOCAL.rooms[room].flink.in, messages: Array.from({ length: 20 }, (_, i) => ({ value: `e2e-${Date.now()}-${i}` })) }).catch(() => undefined);
+      await sleep(100);
+    }
+  })();
+  return async () => {
+    on = false;
+    await loop;
+    await producer.disconnect();
+  };
+}
+
+/** When Flink says the job reached FAILED (its own timestamp), once it has. */
+async function failedAt(room: 'room-a' | 'room-b'): Promise<number> {
+  const { url, job } = LOCAL.rooms[room].flink;
+  return waitFor(`${job} FAILED`, 60_000, async () => {
+    const overview = (await (await fetch(`${url}/jobs/overview`)).json()) as { jobs: { name: string; state: string; 'start-time': number; 'end-time': number }[] };
+    const j = overview.jobs.filter((x) => x.name === job).sort((a, b) => b['start-time'] - a['start-time'])[0];
+    // A terminal job's end-time is when it reached FAILED (-1 while it runs).
+    return j?.state === 'FAILED' && j['end-time'] > 0 ? j['end-time'] : undefined;
+  }, 200);
+}
+
+const verdicts = (r: Replica, rule: string) => r.logs.filter((l) => l['msg'] === 'verdict' && l['rule'] === rule);
+
+describe('switching on stream-job health (real Flink per room)', () => {
+  it(`the primary job fails: the pipeline flips within P0's RTO (${P0.rtoObjectiveMs} ms) of the failure, losing nothing`, async () => {
+    stack = new FaultStack({ flink: true, maxLossMs: 0, leaseTtlSeconds: 2 });
+    await stack.createTopic();
+    stack.start('ctl-a', 'room-a');
+    stack.start('ctl-b', 'room-b');
+    await stack.leader();
+    await stack.steady();
+    await allPublishing(stack, ['ctl-a', 'ctl-b']);
+    const t = traffic(stack);
+    const stopFeed = await feedJob('room-a');
+    try {
+      await t.consumer.start();
+      await waitFor('records processed in room-a', 20_000, () => (t.seen.size > 300 ? true : undefined));
+      broken.add('flink-a');
+      await services('fault', 'flink-a', 'poison');
+      const failed = await failedAt('room-a');
+      const flip = await waitFor('the consumer to resume in room-b', 30_000, () => t.flip());
+      const rto = flip.firstMessageAt - failed;
+      await sleep(1500);
+      await t.stop();
+      await waitFor('every record room-b acknowledged to be processed', 20_000, () => ([...t.ackedByB].every((s) => t.seen.has(s)) ? true : undefined)).catch(() => undefined);
+      const lost = [...t.ackedByB].filter((s) => !t.seen.has(s));
+      const history = await waitFor('the switch to be recorded', 20_000, async () => {
+        const h = await stack!.journals.history('live-dashboard');
+        return h.length > 0 ? h : undefined;
+      });
+      console.log(`job failure: FAILED -> first record in room-b ${rto} ms (objective ${P0.rtoObjectiveMs} ms); ${t.ackedByB.size} acknowledged by room-b, ${lost.length} lost; reason: ${history[0]!.reason}`);
+      expect(flip.toRoom).toBe('room-b');
+      expect(rto).toBeLessThan(P0.rtoObjectiveMs);
+      expect(lost).toEqual([]);
+      expect(t.ackedByB.size).toBeGreaterThan(500);
+      expect(history).toHaveLength(1);
+      expect(history[0]!.reason).toMatch(/room-a stream dashboard-agg-a is DOWN per 2\/2 observer room\(s\).*job is FAILED/);
+    } finally {
+      await stopFeed();
+      await t.close();
+    }
+  });
+
+  it('checkpoints that stall past the tier\'s limit: the pipeline flips', async () => {
+    stack = new FaultStack({ flink: true, streamJobs: { maxCheckpointAgeMs: 6000 } });
+    await stack.createTopic();
+    const a = stack.start('ctl-a', 'room-a');
+    stack.start('ctl-b', 'room-b');
+    await stack.leader();
+    await stack.steady();
+    broken.add('flink-a');
+    await services('fault', 'flink-a', 'ckstall');
+    const history = await waitFor('the failover', 40_000, async () => {
+      const h = await stack!.journals.history('live-dashboard');
+      return h.length > 0 ? h : undefined;
+    });
+    expect(history[0]).toMatchObject({ kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b' });
+    expect(history[0]!.reason).toMatch(/newest completed checkpoint is \d+ ms old \(the tier allows 6000 ms\)/);
+    expect(a.child.exitCode).toBeNull();
+  });
+
+  it('back-pressure alone degrades the chain and never flips it', async () => {
+    stack = new FaultStack({ flink: true });
+    await stack.createTopic();
+    const a = stack.start('ctl-a', 'room-a');
+    const b = stack.start('ctl-b', 'room-b');
+    await stack.leader();
+    await stack.steady();
+    const stopFeed = await feedJob('room-a');
+    try {
+      broken.add('flink-a');
+      await services('fault', 'flink-a', 'slow', '50');
+      const degraded = await waitFor('a verdict naming the back-pressure', 90_000, () =>
+        [a, b].flatMap((r) => r.logs).find((l) => l['msg'] === 'verdict' && String(l['reason']).includes('backpressure high')),
+      500);
+      expect(String(degraded['reason'])).toMatch(/DEGRADED/);
+      await sleep(8000);
+      expect(await stack.journals.history('live-dashboard')).toEqual([]);
+      expect((await stack.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 1, room: 'room-a' });
+    } finally {
+      await stopFeed();
+    }
+  });
+
+  it('the standby\'s job has failed: no failover to it, and a switchover to it is refused, saying why', async () => {
+    stack = new FaultStack({ flink: true });
+    await stack.createTopic();
+    const a = stack.start('ctl-a', 'room-a');
+    const b = stack.start('ctl-b', 'room-b');
+    await stack.leader();
+    await stack.steady();
+    const stopFeed = await feedJob('room-b');
+    try {
+      broken.add('flink-b');
+      await services('fault', 'flink-b', 'poison');
+      await failedAt('room-b');
+      // Now the primary's job fails too: there is nowhere healthy to go.
+      const stopFeedA = await feedJob('room-a');
+      broken.add('flink-a');
+      await services('fault', 'flink-a', 'poison');
+      await failedAt('room-a');
+      const held = await waitFor('the leader to find no healthy standby', 30_000, () => [a, b].flatMap((r) => verdicts(r, 'no-healthy-standby'))[0], 250);
+      await stopFeedA();
+      expect(String(held['reason'])).toMatch(/dashboard-agg-b/);
+      expect(String(held['reason'])).toMatch(/FAILED/);
+      const refused = await cli('switchover', 'live-dashboard', '--to', 'standby', '--reason', 'try anyway', '--yes', '-c', stack.configFile());
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/refused by the leader: target chain standby@room-b cannot serve: .*dashboard-agg-b.*FAILED/);
+      expect(await stack.journals.history('live-dashboard')).toEqual([]);
+    } finally {
+      await stopFeed();
+    }
+  });
+});
