@@ -16,7 +16,7 @@ import type { RunResult, SwitchRunner } from '../executor/switch-runner.js';
 import type { SwitchJournal } from '../core/journal.js';
 import type { JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Clock } from '../ports/clock.js';
-import { observeAll, type HealthProbe } from '../ports/health-probe.js';
+import { observeAll, type HealthProbe, type StreamJobReading } from '../ports/health-probe.js';
 import type { Leadership, LeaderLock } from '../ports/leader-lock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
@@ -94,6 +94,8 @@ export interface ControllerStatus {
   /** Per pipeline: consumer lag and what a failover now would lose (data-aware switching). */
   readonly data: readonly PipelineData[];
   readonly lastObservations: readonly Observation[];
+  /** Each watched stream job as its room's Flink last reported it. */
+  readonly jobs: readonly StreamJobReading[];
 }
 
 export class Controller {
@@ -140,6 +142,7 @@ export class Controller {
       lastTickAt: this.lastTickAt,
       lastObservations: this.lastObservations,
       data: [...this.data.values()],
+      jobs: this.deps.probes.flatMap((p) => p.jobReadings?.() ?? []),
     };
   }
 
@@ -177,6 +180,7 @@ export class Controller {
     const onStop = () => stop.abort(signal.reason);
     if (signal.aborted) onStop();
     else signal.addEventListener('abort', onStop, { once: true });
+    await this.checkJobs();
     this.lastTickAt = this.deps.clock.now();
     const campaigning = this.campaignLoop(stop.signal);
     try {
@@ -208,6 +212,25 @@ export class Controller {
       await this.deps.lag?.close();
       await this.deps.observationStore.close();
       log.info('controller stopped', { observer: this.deps.observer });
+    }
+  }
+
+  /**
+   * At start, every stream job a chain names should exist in its room's Flink: warn, by name, for
+   * each that does not (a typo in the topology would otherwise show only as a DOWN chain).
+   */
+  private async checkJobs(): Promise<void> {
+    for (const p of this.deps.probes) {
+      if (!p.jobReadings) continue;
+      try {
+        await p.probe();
+        for (const r of p.jobReadings()) {
+          if (r.state === 'MISSING') this.deps.log.warn('stream job not found', { room: r.room, job: r.job, hint: 'check the chain\'s jobs in the topology against the job names in that room\'s Flink (/jobs/overview)' });
+          if (r.state === 'UNREACHABLE') this.deps.log.warn('stream jobs not checked: Flink unreachable', { room: r.room, job: r.job });
+        }
+      } catch (err) {
+        this.deps.log.warn('stream jobs not checked', { room: p.room, error: errorText(err) });
+      }
     }
   }
 
@@ -262,6 +285,7 @@ export class Controller {
     const [observations] = await Promise.all([observeAll(this.deps.probes), this.deps.positions?.sample()]);
     this.lastObservations = observations;
     for (const o of observations) metrics.probe(o.room, o.latencyMs ?? 0, o.status !== 'DOWN');
+    for (const p of this.deps.probes) for (const r of p.jobReadings?.() ?? []) metrics.streamJob?.(r);
 
     this.recent = [...this.recent, ...observations].slice(-RECENT_KEPT);
 

@@ -1,4 +1,5 @@
 import type { Observation } from '../core/health.js';
+import type { FlinkJobState } from '../core/stream-job-rules.js';
 
 /**
  * Probes one component of one room.
@@ -12,8 +13,28 @@ export interface HealthProbe {
   readonly room: string;
   /** One observation, or several for a probe that covers several subjects (a room's stream jobs). */
   probe(): Promise<Observation | readonly Observation[]>;
+  /** A stream-job probe's newest reading of each job it watches (status, metrics). */
+  jobReadings?(): readonly StreamJobReading[];
   close(): Promise<void>;
 }
+
+/** What the probe read of one job, for `status`, metrics and the verdicts. */
+export interface StreamJobReading {
+  readonly job: string;
+  readonly room: string;
+  readonly jid?: string;
+  readonly state: FlinkJobState | 'MISSING' | 'UNREACHABLE';
+  readonly restarts?: number;
+  readonly completedCheckpoints?: number;
+  readonly failedCheckpoints?: number;
+  readonly checkpointAgeMs?: number;
+  readonly backpressure?: readonly { readonly vertex: string; readonly level: string; readonly ratio: number }[];
+  readonly lastExceptionAt?: number;
+  readonly taskManagers?: number;
+  readonly freeSlots?: number;
+  readonly at: number;
+}
+
 
 /** Every probe's observations, in one flat list. */
 export async function observeAll(probes: readonly HealthProbe[]): Promise<Observation[]> {

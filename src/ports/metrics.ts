@@ -1,5 +1,6 @@
 import type { ArbitratedStatus } from '../core/arbitration.js';
 import type { SwitchRecord, SwitchStep } from '../core/journal.js';
+import type { StreamJobReading } from './health-probe.js';
 
 /** What the controller reports; an adapter maps it to Prometheus. Calls never throw or block. */
 export interface ControllerMetrics {
@@ -16,6 +17,8 @@ export interface ControllerMetrics {
   ready(isReady: boolean): void;
   /** A pipeline's consumer lag and what a failover now would lose (undefined: not known). */
   pipelineData?(pipeline: string, d: { lagRecords: number | undefined; lagSeconds: number | undefined; lossRecords: number | undefined; standbyGapSeconds: number | undefined }): void;
+  /** What a stream-job probe last read of one job. */
+  streamJob?(reading: StreamJobReading): void;
 }
 
 export const noMetrics: ControllerMetrics = {

@@ -59,6 +59,24 @@ async function failedAt(room: 'room-a' | 'room-b'): Promise<number> {
 const verdicts = (r: Replica, rule: string) => r.logs.filter((l) => l['msg'] === 'verdict' && l['rule'] === rule);
 
 describe('switching on stream-job health (real Flink per room)', () => {
+  it('at start the controller warns, by name, about a job its room\'s Flink does not run; status shows every job', async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const { randomId, startController, writeScenarioConfig } = await import('../../bench/support/local-stack.js');
+    const id = randomId();
+    const file = writeScenarioConfig({ prefix: `/switchyard-jobs-${id}`, topic: `jobs-${id}`, group: `jobs-${id}`, pipeline: 'live-dashboard', probeIntervalMs: 250, fallAfter: 3, marginMs: 2000, observersRequired: 1, flink: true });
+    writeFileSync(file, readFileSync(file, 'utf8').replace('jobs: [dashboard-agg-b]', 'jobs: [dashboard-agg-typo]'));
+    const c = startController(file, 'ctl-check', 'room-a');
+    try {
+      const warned = await waitFor('the warning', 20_000, () => c.logs.find((l) => l['msg'] === 'stream job not found'));
+      expect(warned).toMatchObject({ room: 'room-b', job: 'dashboard-agg-typo' });
+      expect(c.logs.filter((l) => l['msg'] === 'stream job not found')).toHaveLength(1);
+      const status = JSON.parse((await cli('status', '-c', file, '-o', 'json')).stdout) as { jobs: { room: string; job: string; state: string }[] };
+      expect(status.jobs.map((j) => `${j.room}/${j.job}=${j.state}`)).toEqual(['room-a/dashboard-agg-a=RUNNING', 'room-b/dashboard-agg-typo=MISSING']);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it(`the primary job fails: the pipeline flips within P0's RTO (${P0.rtoObjectiveMs} ms) of the failure, losing nothing`, async () => {
     stack = new FaultStack({ flink: true, maxLossMs: 0, leaseTtlSeconds: 2 });
     await stack.createTopic();

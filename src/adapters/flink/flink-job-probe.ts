@@ -2,7 +2,7 @@ import { bulkhead, type BulkheadPolicy } from 'cockatiel';
 import type { Observation } from '../../core/health.js';
 import { backpressureLevel, evaluateStreamJob, type FlinkJobState, type StreamJobSample, type StreamJobThresholds } from '../../core/stream-job-rules.js';
 import type { Clock } from '../../ports/clock.js';
-import type { HealthProbe } from '../../ports/health-probe.js';
+import type { HealthProbe, StreamJobReading } from '../../ports/health-probe.js';
 import type { Logger } from '../../ports/logger.js';
 
 /** A stream job this probe watches, with the limits of the strictest tier that runs it. */
@@ -24,23 +24,6 @@ export interface FlinkProbeOptions {
   readonly concurrency: number;
   readonly clock: Clock;
   readonly log: Logger;
-}
-
-/** What the probe read of one job, for `status`, metrics and the verdicts. */
-export interface JobReading {
-  readonly job: string;
-  readonly room: string;
-  readonly jid?: string;
-  readonly state: FlinkJobState | 'MISSING' | 'UNREACHABLE';
-  readonly restarts?: number;
-  readonly completedCheckpoints?: number;
-  readonly failedCheckpoints?: number;
-  readonly checkpointAgeMs?: number;
-  readonly backpressure?: readonly { readonly vertex: string; readonly level: string; readonly ratio: number }[];
-  readonly lastExceptionAt?: number;
-  readonly taskManagers?: number;
-  readonly freeSlots?: number;
-  readonly at: number;
 }
 
 interface JobsOverview {
@@ -92,7 +75,7 @@ export class FlinkJobProbe implements HealthProbe {
   private readonly history = new Map<string, StreamJobSample[]>();
   private readonly configs = new Map<string, CheckpointConfig>();
   private latest: Observation[] = [];
-  private readings: JobReading[] = [];
+  private readings: StreamJobReading[] = [];
   private inFlight: Promise<void> | undefined;
   private closed = false;
 
@@ -102,7 +85,7 @@ export class FlinkJobProbe implements HealthProbe {
   }
 
   /** The newest reading of every watched job. */
-  jobReadings(): readonly JobReading[] {
+  jobReadings(): readonly StreamJobReading[] {
     return this.readings;
   }
 
@@ -157,7 +140,7 @@ export class FlinkJobProbe implements HealthProbe {
       if (!seen || j['start-time'] > seen['start-time']) newest.set(j.name, j);
     }
     const results = await Promise.all(
-      this.opts.jobs.map(async (watched): Promise<[Observation, JobReading]> => {
+      this.opts.jobs.map(async (watched): Promise<[Observation, StreamJobReading]> => {
         const entry = newest.get(watched.name);
         if (!entry) {
           const at = this.opts.clock.now();
@@ -176,7 +159,7 @@ export class FlinkJobProbe implements HealthProbe {
     this.readings = results.map(([, r]) => r);
   }
 
-  private async readJob(watched: WatchedJob, jid: string, cluster: ClusterOverview, started: number): Promise<[Observation, JobReading]> {
+  private async readJob(watched: WatchedJob, jid: string, cluster: ClusterOverview, started: number): Promise<[Observation, StreamJobReading]> {
     const base = `/jobs/${jid}`;
     const known = this.configs.get(jid);
     const [detail, checkpoints, config, metrics, exceptions] = await Promise.all([
@@ -219,7 +202,7 @@ export class FlinkJobProbe implements HealthProbe {
     const verdict = evaluateStreamJob(history, watched.limits, at);
     const extra = sample.lastException && sample.lastException.at > at - watched.limits.restartWindowMs ? `; last exception ${Math.round((at - sample.lastException.at) / 1000)} s ago (${sample.lastException.name})` : '';
     const reason = `job ${watched.name}: ${verdict.reasons.join('; ')}${extra}`;
-    const reading: JobReading = {
+    const reading: StreamJobReading = {
       job: watched.name,
       room: this.room,
       jid,

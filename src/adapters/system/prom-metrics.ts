@@ -57,6 +57,12 @@ export function createPromMetrics(): PromMetrics {
     registers: [registry],
   });
   const gapSeconds = new Gauge({ name: 'switchyard_standby_gap_seconds', help: 'How far the failover target is behind the active room, beyond what consumers processed (worst partition)', labelNames: ['pipeline'], registers: [registry] });
+  const jobLabels = ['room', 'job'];
+  const jobRunning = new Gauge({ name: 'switchyard_stream_job_running', help: 'A stream job as its room\'s Flink reports it: 1 RUNNING, 0 any other state (missing or unreachable included)', labelNames: jobLabels, registers: [registry] });
+  const jobRestarts = new Gauge({ name: 'switchyard_stream_job_restarts', help: 'Restarts of the job\'s current run (Flink numRestarts)', labelNames: jobLabels, registers: [registry] });
+  const jobCheckpointAge = new Gauge({ name: 'switchyard_stream_job_checkpoint_age_seconds', help: 'Age of the job\'s newest completed checkpoint', labelNames: jobLabels, registers: [registry] });
+  const jobBackpressure = new Gauge({ name: 'switchyard_stream_job_backpressure_ratio', help: 'Highest back-pressure ratio over the job\'s vertices (0..1)', labelNames: jobLabels, registers: [registry] });
+  const setJob = (g: Gauge, labels: { room: string; job: string }, v: number | undefined) => (v === undefined ? g.remove(labels) : g.set(labels, v));
   const setOrDrop = (g: Gauge, pipeline: string, v: number | undefined) => (v === undefined ? g.remove({ pipeline }) : g.set({ pipeline }, v));
   return {
     registry,
@@ -65,6 +71,13 @@ export function createPromMetrics(): PromMetrics {
       setOrDrop(lagSeconds, pipeline, d.lagSeconds);
       setOrDrop(lossRecords, pipeline, d.lossRecords);
       setOrDrop(gapSeconds, pipeline, d.standbyGapSeconds);
+    },
+    streamJob: (r) => {
+      const labels = { room: r.room, job: r.job };
+      jobRunning.set(labels, r.state === 'RUNNING' ? 1 : 0);
+      setJob(jobRestarts, labels, r.restarts);
+      setJob(jobCheckpointAge, labels, r.checkpointAgeMs === undefined ? undefined : r.checkpointAgeMs / 1000);
+      setJob(jobBackpressure, labels, r.backpressure ? Math.max(0, ...r.backpressure.map((b) => b.ratio)) : undefined);
     },
     tick: (outcome) => ticks.inc({ outcome }),
     decision: (rule) => decisions.inc({ rule }),

@@ -10,7 +10,7 @@ import { nextStep, type SwitchRecord } from '../../core/journal.js';
 import type { Observation } from '../../core/health.js';
 import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
 import type { PauseIntent } from '../../ports/intent-store.js';
-import { observeAll, type HealthProbe } from '../../ports/health-probe.js';
+import { observeAll, type HealthProbe, type StreamJobReading } from '../../ports/health-probe.js';
 import { stringify } from 'yaml';
 import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
 import type { ObservationStore } from '../../ports/observation-store.js';
@@ -61,6 +61,8 @@ interface StatusReport {
   /** Controller replicas publishing observations, by site, and the rooms or witness sites nobody reports from. */
   readonly observers: readonly ObserverSeen[];
   readonly silentSites: readonly string[];
+  /** Each stream job a chain names, as its room's Flink reports it now. */
+  readonly jobs: readonly StreamJobReading[];
   readonly pipelines: readonly PipelineStatus[];
 }
 
@@ -151,6 +153,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
     storeError,
     observers,
     silentSites,
+    jobs: probes.flatMap((p) => p.jobReadings?.() ?? []),
     pipelines,
   };
 }
@@ -204,7 +207,17 @@ function render(report: StatusReport, config: string): string {
   const silent = report.silentSites.length > 0 ? `; nobody reporting from ${report.silentSites.join(', ')}` : '';
   const held = report.pipelines.filter((p) => p.held);
   const advice = held.length > 0 ? `\n${adviceText(held.map((p) => ({ pipeline: p.pipeline, advice: p.held })), config)}` : '';
-  return `${rooms}\n\nleader: ${leader}\nobservers: ${who}${silent}\n\n${pipelines}\n${advice}`;
+  const jobs =
+    report.jobs.length === 0
+      ? ''
+      : `\n${table(
+          ['ROOM', 'JOB', 'STATE', 'RESTARTS', 'CHECKPOINT AGE', 'BACKPRESSURE', 'SLOTS FREE'],
+          report.jobs.map((j) => {
+            const worst = (j.backpressure ?? []).reduce<{ vertex: string; level: string; ratio: number } | undefined>((m, b) => (m === undefined || b.ratio > m.ratio ? b : m), undefined);
+            return [j.room, j.job, j.state, j.restarts === undefined ? '-' : String(j.restarts), j.checkpointAgeMs === undefined ? '-' : age(j.checkpointAgeMs), worst ? `${worst.level} ${worst.ratio.toFixed(2)} (${worst.vertex})` : '-', j.freeSlots === undefined ? '-' : `${j.freeSlots} (${j.taskManagers ?? '?'} TM)`];
+          }),
+        )}\n`;
+  return `${rooms}\n${jobs}\nleader: ${leader}\nobservers: ${who}${silent}\n\n${pipelines}\n${advice}`;
 }
 
 function exitCode(report: StatusReport): number {
