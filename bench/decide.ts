@@ -1,7 +1,8 @@
-// npm run bench:decide -- [--pipelines N] [--rooms N] [--ticks N]
+// npm run bench:decide -- [--pipelines N] [--rooms N] [--ticks N] [--jobs-per-chain N]
 // Times one decide() tick over every pipeline: observations from one observer per room (Kafka and
-// OLAP per room, one stream job per chain), all folded, arbitrated and judged. Prints a table, then
-// ONE JSON line as the last line.
+// OLAP per room, and each chain's stream jobs), all folded, arbitrated and judged. Prints a table,
+// then ONE JSON line as the last line; its median_ms is the tick with stream jobs (target: <= 20 ms
+// at 10,000 pipelines x 3 rooms x 2 jobs per chain).
 
 import { performance } from 'node:perf_hooks';
 import { decide, INITIAL_STATE, type ControllerState } from '../src/core/decide.js';
@@ -13,6 +14,7 @@ const argv = process.argv.slice(2);
 const pipelines = flag(argv, 'pipelines', 10_000);
 const roomCount = flag(argv, 'rooms', 3);
 const ticks = flag(argv, 'ticks', 60);
+const jobsPerChain = flag(argv, 'jobs-per-chain', 2);
 
 const warmup = 10;
 
@@ -33,8 +35,8 @@ function buildTopology(withJobs: boolean): { topology: Topology; routes: Map<str
     pipelineMap.set(name, {
       name, tier: 'P0', topics: [`topic-${i}`], consumerGroup: `group-${i}`,
       chains: [
-        { name: 'primary', room: roomNames[i % roomCount]!, role: 'primary', jobs: withJobs ? [`job-${i}-a`] : [] },
-        { name: 'standby', room: roomNames[(i + 1) % roomCount]!, role: 'standby', jobs: withJobs ? [`job-${i}-b`] : [] },
+        { name: 'primary', room: roomNames[i % roomCount]!, role: 'primary', jobs: withJobs ? Array.from({ length: jobsPerChain }, (_, j) => `job-${i}-a${j}`) : [] },
+        { name: 'standby', room: roomNames[(i + 1) % roomCount]!, role: 'standby', jobs: withJobs ? Array.from({ length: jobsPerChain }, (_, j) => `job-${i}-b${j}`) : [] },
       ],
     });
   }
@@ -51,7 +53,7 @@ function observationsAt(topology: Topology, at: number, withJobs: boolean): Obse
     }
     if (withJobs) {
       for (const p of topology.pipelines.values()) {
-        for (const c of p.chains) out.push({ room: c.room, component: 'stream', subject: c.jobs[0]!, observer, observerRoom, at, status: 'OK', reason: 'running' });
+        for (const c of p.chains) for (const job of c.jobs) out.push({ room: c.room, component: 'stream', subject: job, observer, observerRoom, at, status: 'OK', reason: 'running' });
       }
     }
   }
@@ -92,21 +94,24 @@ function run(withJobs: boolean): Run {
 // chain also names a stream job, observed by every observer every tick.
 const roomLevel = run(false);
 const withJobs = run(true);
-console.log('workload                  pipelines  rooms  observations/tick  median_ms  p95_ms  max_ms');
-for (const [name, r] of [['room-level', roomLevel], ['+ a job per chain, observed', withJobs]] as const) {
-  console.log(`${name.padEnd(25)} ${String(pipelines).padStart(9)}  ${String(roomCount).padStart(5)}  ${String(r.observations).padStart(17)}  ${String(r.median).padStart(9)}  ${String(r.p95).padStart(6)}  ${String(r.max).padStart(6)}`);
+console.log('workload                      pipelines  rooms  observations/tick  median_ms  p95_ms  max_ms');
+for (const [name, r] of [['room-level (no jobs)', roomLevel], [`+ ${jobsPerChain} job(s) per chain`, withJobs]] as const) {
+  console.log(`${name.padEnd(29)} ${String(pipelines).padStart(9)}  ${String(roomCount).padStart(5)}  ${String(r.observations).padStart(17)}  ${String(r.median).padStart(9)}  ${String(r.p95).padStart(6)}  ${String(r.max).padStart(6)}`);
 }
+console.log(`(${ticks} ticks each after ${warmup} warm-up ticks; p95 of ${ticks} samples)`);
 console.log(
   JSON.stringify({
     bench: 'decide',
     pipelines,
     rooms: roomCount,
     observers: roomCount,
+    jobs_per_chain: jobsPerChain,
     ticks,
-    observations_per_tick: roomLevel.observations,
-    median_ms: roomLevel.median,
-    p95_ms: roomLevel.p95,
-    with_job_observations: { observations_per_tick: withJobs.observations, median_ms: withJobs.median, p95_ms: withJobs.p95 },
+    observations_per_tick: withJobs.observations,
+    median_ms: withJobs.median,
+    ...(ticks >= 20 ? { p95_ms: withJobs.p95 } : { max_ms: withJobs.max }),
+    target_median_ms: 20,
+    room_level: { observations_per_tick: roomLevel.observations, median_ms: roomLevel.median },
     actions: roomLevel.actions + withJobs.actions,
   }),
 );

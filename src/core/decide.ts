@@ -9,7 +9,7 @@ import { outsideChangeWindow } from './change-window.js';
 import { foldObservation, withStaleness, UNKNOWN_HEALTH, type Component, type ComponentHealth, type Observation } from './health.js';
 import { failoverTargetOf, HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from './model.js';
 import { dwellRule, gateRule, NO_INTENTS, pausedRule, rateRule, switchesInLastHour, type Intents } from './safety.js';
-import { observationProblem } from './stored.js';
+import { isObservation } from './stored.js';
 import { stateOfRole, transition, type PipelineEvent, type PipelineState } from './state-machine.js';
 
 /** One observed thing, as each observer sees it: observer -> debounced view. */
@@ -458,7 +458,7 @@ function decideContained(topology: Topology, state: ControllerState, input: Tick
 /** One tick: fold observations, then decide every pipeline. */
 export function decide(topology: Topology, state: ControllerState, input: TickInput): Decision {
   // Observations come from other replicas through the store: one that is not an observation is dropped, not folded.
-  const observations = input.observations.every((o) => !observationProblem(o)) ? input.observations : input.observations.filter((o) => !observationProblem(o));
+  const observations = input.observations.every((o) => isObservation(o)) ? input.observations : input.observations.filter((o) => isObservation(o));
   const folded = foldHealth(topology, state, observations);
   // Verdicts read the previous tick's budget waits; the next state carries only those still waiting.
   const current: ControllerState = { ...folded, budgetWaitSince: state.budgetWaitSince };

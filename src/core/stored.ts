@@ -4,7 +4,7 @@
 // a tick. Shapes only: whether a value makes sense for the topology is the rules' business.
 
 import { SWITCH_STEPS } from './journal.js';
-import { COMPONENTS as HEALTH_COMPONENTS } from './health.js';
+import { COMPONENTS as HEALTH_COMPONENTS, type Observation } from './health.js';
 
 type Obj = Record<string, unknown>;
 
@@ -160,4 +160,23 @@ export function observationProblem(v: unknown): string {
     ['reason', isText, 'text'],
     ['latencyMs', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
   ]);
+}
+
+/**
+ * The same judgement as observationProblem, as a fast yes or no: the core checks every
+ * observation of every tick (tens of thousands with stream jobs), so no reason is built here.
+ */
+export function isObservation(v: unknown): v is Observation {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  const at = o['at'];
+  const latency = o['latencyMs'];
+  const subject = o['subject'];
+  return (
+    typeof at === 'number' && at - at === 0 && at <= MAX_DATE_MS && at >= -MAX_DATE_MS &&
+    typeof o['room'] === 'string' && typeof o['observer'] === 'string' && typeof o['observerRoom'] === 'string' &&
+    typeof o['reason'] === 'string' && STATUSES.has(o['status'] as string) && COMPONENTS.has(o['component'] as string) &&
+    (subject === undefined || typeof subject === 'string') && (latency === undefined || (typeof latency === 'number' && latency - latency === 0)) &&
+    o['room'] !== '' && o['observer'] !== '' && o['observerRoom'] !== ''
+  );
 }
