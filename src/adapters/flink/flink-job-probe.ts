@@ -74,6 +74,7 @@ export class FlinkJobProbe implements HealthProbe {
   private readonly limiter: BulkheadPolicy;
   private readonly history = new Map<string, StreamJobSample[]>();
   private readonly configs = new Map<string, CheckpointConfig>();
+  private readonly slow = new Map<string, SlowRead>();
   private latest: Observation[] = [];
   private readings: StreamJobReading[] = [];
   private inFlight: Promise<void> | undefined;
@@ -132,6 +133,22 @@ export class FlinkJobProbe implements HealthProbe {
     });
   }
 
+  private async readSlow(base: string, detail: JobDetail): Promise<SlowRead> {
+    const [metrics, exceptions, pressure] = await Promise.all([
+      // A metric the JobManager caches (metrics.fetcher.update-interval, 10 s by default).
+      this.get<{ id: string; value: string }[]>(`${base}/metrics?get=numRestarts`),
+      this.get<Exceptions>(`${base}/exceptions?maxExceptions=1`),
+      Promise.all(
+        detail.vertices.map(async (v) => {
+          const bp = await this.get<Backpressure>(`${base}/vertices/${v.id}/backpressure`);
+          const ratio = Math.max(0, ...(bp.subtasks ?? []).map((s) => s.ratio ?? 0));
+          return { vertex: v.name, level: bp.backpressureLevel ?? backpressureLevel(ratio), ratio };
+        }),
+      ),
+    ]);
+    return { at: this.opts.clock.now(), state: detail.state, metrics, exceptions, pressure };
+  }
+
   private async readAll(started: number): Promise<void> {
     const [overview, cluster] = await Promise.all([this.get<JobsOverview>('/jobs/overview'), this.get<ClusterOverview>('/overview')]);
     const newest = new Map<string, JobsOverview['jobs'][number]>();
@@ -157,27 +174,31 @@ export class FlinkJobProbe implements HealthProbe {
     );
     this.latest = results.map(([o]) => o);
     this.readings = results.map(([, r]) => r);
+    // Forget what belongs to job runs that are gone (a restarted service, a resubmitted job).
+    const current = new Set(this.readings.flatMap((r) => (r.jid ? [r.jid] : [])));
+    for (const jid of this.configs.keys()) if (!current.has(jid)) this.configs.delete(jid);
+    for (const jid of this.slow.keys()) if (!current.has(jid)) this.slow.delete(jid);
   }
 
   private async readJob(watched: WatchedJob, jid: string, cluster: ClusterOverview, started: number): Promise<[Observation, StreamJobReading]> {
     const base = `/jobs/${jid}`;
     const known = this.configs.get(jid);
-    const [detail, checkpoints, config, metrics, exceptions] = await Promise.all([
+    const [detail, checkpoints, config] = await Promise.all([
       this.get<JobDetail>(base),
       this.get<Checkpoints>(`${base}/checkpoints`),
       known ? Promise.resolve(known) : this.get<CheckpointConfig>(`${base}/checkpoints/config`),
-      // A metric the JobManager caches (metrics.fetcher.update-interval, 10 s by default).
-      this.get<{ id: string; value: string }[]>(`${base}/metrics?get=numRestarts`),
-      this.get<Exceptions>(`${base}/exceptions?maxExceptions=1`),
     ]);
     if (!known) this.configs.set(jid, config);
-    const pressure = await Promise.all(
-      detail.vertices.map(async (v) => {
-        const bp = await this.get<Backpressure>(`${base}/vertices/${v.id}/backpressure`);
-        const ratio = Math.max(0, ...(bp.subtasks ?? []).map((s) => s.ratio ?? 0));
-        return { vertex: v.name, level: bp.backpressureLevel ?? backpressureLevel(ratio), ratio };
-      }),
-    );
+    // Restarts, exceptions and back-pressure change slowly for a running job (Flink itself
+    // refreshes the metrics behind them every few seconds): read them at most every
+    // SLOW_READ_MS then, and every time for a job that is not RUNNING.
+    const cached = this.slow.get(jid);
+    const fresh = cached !== undefined && detail.state === 'RUNNING' && cached.state === 'RUNNING' && this.opts.clock.now() - cached.at < SLOW_READ_MS;
+    const slow = fresh ? cached : await this.readSlow(base, detail);
+    // A job seen for the first time counts as read at a random point of the last period, so
+    // that the slow reads of many jobs spread over the period instead of all coming at once.
+    if (!fresh) this.slow.set(jid, cached ? slow : { ...slow, at: slow.at - Math.floor(Math.random() * SLOW_READ_MS) });
+    const { metrics, exceptions, pressure } = slow;
     const at = this.opts.clock.now();
     const worst = pressure.reduce<(typeof pressure)[number] | undefined>((m, p) => (m === undefined || p.ratio > m.ratio ? p : m), undefined);
     const restarts = Number(metrics.find((m) => m.id === 'numRestarts')?.value ?? 0);
@@ -220,6 +241,17 @@ export class FlinkJobProbe implements HealthProbe {
     return [this.observe(watched.name, verdict.status, reason, at, started), reading];
   }
 }
+
+interface SlowRead {
+  readonly at: number;
+  readonly state: FlinkJobState;
+  readonly metrics: { id: string; value: string }[];
+  readonly exceptions: Exceptions;
+  readonly pressure: { vertex: string; level: string; ratio: number }[];
+}
+
+/** How long a running job's restarts, exceptions and back-pressure are reused. */
+const SLOW_READ_MS = 5000;
 
 function shortName(className: string): string {
   return className.split('.').pop() ?? className;
