@@ -2,6 +2,7 @@
 
 import { runFailover } from '../bench/scenarios/failover.js';
 import { runQueryFailover } from '../bench/scenarios/query-failover.js';
+import { runJobFailover } from '../bench/scenarios/job-failover.js';
 
 const started = Date.now();
 const say = (line: string) => {
@@ -33,4 +34,12 @@ Result
   queries     ${q.queries} answered, failed per caller: ${q.failedPerCaller.join('/')} (an idempotent query that fails mid-flip is retried once on the new route)
   switch      ${q.history[0]?.id}: ${q.history[0]?.outcome}; ${q.history[0]?.reason.slice(0, 120)}...
 `);
-process.exit(r.lost === 0 && r.duplicatesOutsideMargin === 0 && Math.max(...q.failedPerCaller) <= 1 ? 0 : 1);
+say('Act three: a stream job dies. Room-a\'s Flink job dashboard-agg-a starts failing on every record.');
+const j = await runJobFailover(say);
+process.stdout.write(`
+Result
+  job RTO     ${String(j.failedToFirstRecordMs).padStart(6)} ms   job FAILED -> first record processed in room-b
+  records     ${j.acknowledged} acknowledged by room-b, ${j.lost} lost
+  why         ${j.reason.slice(0, 160)}...
+`);
+process.exit(r.lost === 0 && r.duplicatesOutsideMargin === 0 && Math.max(...q.failedPerCaller) <= 1 && j.lost === 0 ? 0 : 1);

@@ -109,12 +109,14 @@ export function buildFlinkProbes(config: LoadedConfig, observer: string, observe
     if (!room.flink) return [];
     const jobs: WatchedJob[] = [];
     const timeouts: number[] = [];
+    const intervals: number[] = [];
     for (const p of topology.pipelines.values()) {
       const policy = topology.policies.get(p.tier);
       if (!policy) continue;
       for (const c of p.chains) {
         if (c.room !== room.name) continue;
         timeouts.push(policy.probeTimeoutMs);
+        intervals.push(policy.probeIntervalMs);
         const s = policy.streamJobs;
         for (const name of c.jobs) jobs.push({ name, limits: { maxCheckpointAgeMs: s.maxCheckpointAgeMs, maxRestartsInWindow: s.maxRestarts, restartWindowMs: s.restartWindowMs, maxFailedCheckpointsInWindow: s.maxFailedCheckpoints } });
       }
@@ -128,6 +130,8 @@ export function buildFlinkProbes(config: LoadedConfig, observer: string, observe
         observer,
         observerRoom,
         timeoutMs: timeoutOverrideMs ?? Math.max(1000, ...timeouts),
+        // Within the tick: the fastest tier's probe interval bounds how long a tick waits.
+        waitMs: Math.floor(0.6 * Math.min(...intervals)),
         concurrency: room.flink.concurrency,
         clock: systemClock,
         log: log.child({ component: 'flink-probe', room: room.name }),

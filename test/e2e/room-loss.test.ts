@@ -5,7 +5,7 @@ import { loadPolicies } from '../../src/config/load.js';
 import { PROJECT } from '../../bench/support/local-stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { cli } from '../support/cli.js';
-import { allPublishing, traffic } from '../support/traffic.js';
+import { allPublishing, traffic } from '../../bench/support/traffic.js';
 
 // Losing a whole room, and a room that only one replica cannot reach (issue 13, ADR 0010). Three
 // replicas as the README deploys them: one per room and a witness. Real etcd and Kafka on

@@ -3,7 +3,7 @@ import { FaultStack, type Replica } from '../../bench/support/fault-stack.js';
 import { LOCAL, PROJECT, services, waitFor } from '../../bench/support/local-stack.js';
 import { loadPolicies } from '../../src/config/load.js';
 import { cli } from '../support/cli.js';
-import { allPublishing, traffic } from '../support/traffic.js';
+import { jobFailedAt, runJobFailover } from '../../bench/scenarios/job-failover.js';
 
 // Switching on what the stream jobs say (issue 14), on the local stack's real Flink per room:
 // room-a runs dashboard-agg-a, room-b dashboard-agg-b; the pipeline's chains name them.
@@ -45,17 +45,6 @@ async function feedJob(room: 'room-a' | 'room-b') {
   };
 }
 
-/** When Flink says the job reached FAILED (its own timestamp), once it has. */
-async function failedAt(room: 'room-a' | 'room-b'): Promise<number> {
-  const { url, job } = LOCAL.rooms[room].flink;
-  return waitFor(`${job} FAILED`, 60_000, async () => {
-    const overview = (await (await fetch(`${url}/jobs/overview`)).json()) as { jobs: { name: string; state: string; 'start-time': number; 'end-time': number }[] };
-    const j = overview.jobs.filter((x) => x.name === job).sort((a, b) => b['start-time'] - a['start-time'])[0];
-    // A terminal job's end-time is when it reached FAILED (-1 while it runs).
-    return j?.state === 'FAILED' && j['end-time'] > 0 ? j['end-time'] : undefined;
-  }, 200);
-}
-
 const verdicts = (r: Replica, rule: string) => r.logs.filter((l) => l['msg'] === 'verdict' && l['rule'] === rule);
 
 describe('switching on stream-job health (real Flink per room)', () => {
@@ -78,42 +67,13 @@ describe('switching on stream-job health (real Flink per room)', () => {
   });
 
   it(`the primary job fails: the pipeline flips within P0's RTO (${P0.rtoObjectiveMs} ms) of the failure, losing nothing`, async () => {
-    stack = new FaultStack({ flink: true, maxLossMs: 0, leaseTtlSeconds: 2 });
-    await stack.createTopic();
-    stack.start('ctl-a', 'room-a');
-    stack.start('ctl-b', 'room-b');
-    await stack.leader();
-    await stack.steady();
-    await allPublishing(stack, ['ctl-a', 'ctl-b']);
-    const t = traffic(stack);
-    const stopFeed = await feedJob('room-a');
-    try {
-      await t.consumer.start();
-      await waitFor('records processed in room-a', 20_000, () => (t.seen.size > 300 ? true : undefined));
-      broken.add('flink-a');
-      await services('fault', 'flink-a', 'poison');
-      const failed = await failedAt('room-a');
-      const flip = await waitFor('the consumer to resume in room-b', 30_000, () => t.flip());
-      const rto = flip.firstMessageAt - failed;
-      await sleep(1500);
-      await t.stop();
-      await waitFor('every record room-b acknowledged to be processed', 20_000, () => ([...t.ackedByB].every((s) => t.seen.has(s)) ? true : undefined)).catch(() => undefined);
-      const lost = [...t.ackedByB].filter((s) => !t.seen.has(s));
-      const history = await waitFor('the switch to be recorded', 20_000, async () => {
-        const h = await stack!.journals.history('live-dashboard');
-        return h.length > 0 ? h : undefined;
-      });
-      console.log(`job failure: FAILED -> first record in room-b ${rto} ms (objective ${P0.rtoObjectiveMs} ms); ${t.ackedByB.size} acknowledged by room-b, ${lost.length} lost; reason: ${history[0]!.reason}`);
-      expect(flip.toRoom).toBe('room-b');
-      expect(rto).toBeLessThan(P0.rtoObjectiveMs);
-      expect(lost).toEqual([]);
-      expect(t.ackedByB.size).toBeGreaterThan(500);
-      expect(history).toHaveLength(1);
-      expect(history[0]!.reason).toMatch(/room-a stream dashboard-agg-a is DOWN per 2\/2 observer room\(s\).*job is FAILED/);
-    } finally {
-      await stopFeed();
-      await t.close();
-    }
+    // Three replicas (a room each and a witness), as the README deploys them; the demo's third act.
+    const r = await runJobFailover();
+    console.log(`job failure: FAILED -> decision ${r.failedToDecisionMs} ms, -> first record in room-b ${r.failedToFirstRecordMs} ms (objective ${P0.rtoObjectiveMs} ms); ${r.acknowledged} acknowledged by room-b, ${r.lost} lost; reason: ${r.reason}`);
+    expect(r.failedToFirstRecordMs).toBeLessThan(P0.rtoObjectiveMs);
+    expect(r.lost).toBe(0);
+    expect(r.acknowledged).toBeGreaterThan(500);
+    expect(r.reason).toMatch(/room-a stream dashboard-agg-a is DOWN per [23]\/2 observer room\(s\).*job is FAILED/);
   });
 
   it('checkpoints that stall past the tier\'s limit: the pipeline flips', async () => {
@@ -168,12 +128,12 @@ describe('switching on stream-job health (real Flink per room)', () => {
     try {
       broken.add('flink-b');
       await services('fault', 'flink-b', 'poison');
-      await failedAt('room-b');
+      await jobFailedAt('room-b');
       // Now the primary's job fails too: there is nowhere healthy to go.
       const stopFeedA = await feedJob('room-a');
       broken.add('flink-a');
       await services('fault', 'flink-a', 'poison');
-      await failedAt('room-a');
+      await jobFailedAt('room-a');
       const held = await waitFor('the leader to find no healthy standby', 30_000, () => [a, b].flatMap((r) => verdicts(r, 'no-healthy-standby'))[0], 250);
       await stopFeedA();
       expect(String(held['reason'])).toMatch(/dashboard-agg-b/);

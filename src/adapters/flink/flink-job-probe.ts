@@ -22,6 +22,12 @@ export interface FlinkProbeOptions {
   readonly timeoutMs: number;
   /** REST requests in flight at most (per room). */
   readonly concurrency: number;
+  /**
+   * How long `probe()` waits for the read it starts before answering with the previous one
+   * (default 150 ms): a read that fits gives each tick fresh news, one that does not never holds
+   * the tick up.
+   */
+  readonly waitMs?: number;
   readonly clock: Clock;
   readonly log: Logger;
 }
@@ -98,7 +104,7 @@ export class FlinkJobProbe implements HealthProbe {
         .catch((err: unknown) => this.unreachable(started, errorText(err)))
         .finally(() => (this.inFlight = undefined));
       // The first read (nothing to answer with yet) and a quick one are waited for, within the deadline.
-      await Promise.race([this.inFlight, this.opts.clock.sleep(this.latest.length === 0 ? deadline : Math.min(deadline, 50))]);
+      await Promise.race([this.inFlight, this.opts.clock.sleep(this.latest.length === 0 ? deadline : Math.min(deadline, this.opts.waitMs ?? 150))]);
     }
     return this.latest;
   }
@@ -138,8 +144,9 @@ export class FlinkJobProbe implements HealthProbe {
       // A metric the JobManager caches (metrics.fetcher.update-interval, 10 s by default).
       this.get<{ id: string; value: string }[]>(`${base}/metrics?get=numRestarts`),
       this.get<Exceptions>(`${base}/exceptions?maxExceptions=1`),
+      // Only a running job has back-pressure; for a failed one Flink would only be slow to say so.
       Promise.all(
-        detail.vertices.map(async (v) => {
+        (detail.state === 'RUNNING' ? detail.vertices : []).map(async (v) => {
           const bp = await this.get<Backpressure>(`${base}/vertices/${v.id}/backpressure`);
           const ratio = Math.max(0, ...(bp.subtasks ?? []).map((s) => s.ratio ?? 0));
           return { vertex: v.name, level: bp.backpressureLevel ?? backpressureLevel(ratio), ratio };
@@ -165,7 +172,7 @@ export class FlinkJobProbe implements HealthProbe {
           return [this.observe(watched.name, 'DOWN', `job ${watched.name} is not in ${this.room}'s Flink (jobs there: ${there})`, at, started), { job: watched.name, room: this.room, state: 'MISSING', at }];
         }
         try {
-          return await this.readJob(watched, entry.jid, cluster, started);
+          return await this.readJob(watched, entry.jid, entry.state, cluster, started);
         } catch (err) {
           const at = this.opts.clock.now();
           return [this.observe(watched.name, 'UNKNOWN', `job ${watched.name} could not be read: ${errorText(err)}`, at, started), { job: watched.name, room: this.room, jid: entry.jid, state: entry.state, at }];
@@ -180,15 +187,19 @@ export class FlinkJobProbe implements HealthProbe {
     for (const jid of this.slow.keys()) if (!current.has(jid)) this.slow.delete(jid);
   }
 
-  private async readJob(watched: WatchedJob, jid: string, cluster: ClusterOverview, started: number): Promise<[Observation, StreamJobReading]> {
+  private async readJob(watched: WatchedJob, jid: string, state: FlinkJobState, cluster: ClusterOverview, started: number): Promise<[Observation, StreamJobReading]> {
     const base = `/jobs/${jid}`;
     const known = this.configs.get(jid);
-    const [detail, checkpoints, config] = await Promise.all([
+    // The job's state comes from /jobs/overview, served by the dispatcher as it is. A job's details
+    // and checkpoint statistics come from a cache the REST API refreshes every web.refresh-interval
+    // (3 s by default): there a FAILED job still looked RESTARTING for 1.6 s.
+    const [fetched, checkpoints, config] = await Promise.all([
       this.get<JobDetail>(base),
       this.get<Checkpoints>(`${base}/checkpoints`),
       known ? Promise.resolve(known) : this.get<CheckpointConfig>(`${base}/checkpoints/config`),
     ]);
     if (!known) this.configs.set(jid, config);
+    const detail: JobDetail = { ...fetched, state };
     // Restarts, exceptions and back-pressure change slowly for a running job (Flink itself
     // refreshes the metrics behind them every few seconds): read them at most every
     // SLOW_READ_MS then, and every time for a job that is not RUNNING.

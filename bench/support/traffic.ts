@@ -1,8 +1,8 @@
 // A dual-writing producer and an SDK consumer for e2e tests on a FaultStack, counting what room-b
 // acknowledged and what the consumer processed, and a wait for every replica's observations.
 
-import type { FaultStack } from '../../bench/support/fault-stack.js';
-import { LOCAL, waitFor } from '../../bench/support/local-stack.js';
+import type { FaultStack } from './fault-stack.js';
+import { LOCAL, waitFor } from './local-stack.js';
 import { EtcdObservationStore } from '../../src/adapters/etcd/observation-store.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer, type FlipReport } from '../../src/sdk/routed-consumer.js';
