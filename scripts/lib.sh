@@ -22,6 +22,6 @@ with_services() {
   if [[ $before == *" down "* ]]; then
     trap 'echo "==> stopping services" >&2; bash scripts/services.sh down' EXIT
   fi
-  echo "==> services up (etcd; Kafka and ClickHouse in room-a and room-b)" >&2
+  echo "==> services up (etcd; Kafka, ClickHouse and Flink in room-a and room-b)" >&2
   bash scripts/services.sh up
 }

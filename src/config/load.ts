@@ -271,6 +271,16 @@ function compileTopology(
     if (policy && policy.failover !== 'none' && !chains.some((c) => c.role !== 'primary')) {
       problems.push({ file, path: `${at}.chains`, reason: `tier ${p.tier} fails over ${policy.failover === 'automatic' ? 'automatically' : 'manually'}, so the pipeline needs a standby or fallback chain` });
     }
+    // A warm standby's job is stopped until a failover starts it from its checkpoint; that start
+    // is not built yet (see docs/flink.md), and a stopped job would keep the chain from ever
+    // serving. Refuse rather than fail over to a chain that processes nothing.
+    if (policy?.standby === 'warm') {
+      for (const c of chains) {
+        if (c.role !== 'primary' && c.jobs.length > 0) {
+          problems.push({ file, path: `${at}.chains.${c.name}.jobs`, reason: `tier ${p.tier} keeps its standby warm (standby: warm in ${policy.source}): starting a stopped stream job on failover is not supported yet; run the standby's jobs hot (a tier with standby: hot) or leave jobs off the standby chain` });
+        }
+      }
+    }
     const primaryRoom = chains.find((c) => c.role === 'primary')?.room;
     for (const c of chains) {
       // A standby in the primary's room fails with it: no failover would save anything.

@@ -72,6 +72,7 @@ const CASES: Case[] = [
   { name: 'a replica in an unknown site (a typo would fake a quorum)', file: 'topology.yaml', edit: replace('policies: policies', 'policies: policies\nwitnesses: [w1]\ncontroller: { room: rom-a }'), path: 'controller.room', reason: "unknown room or witness site 'rom-a' (rooms: room-a, room-b; witnesses: w1)" },
   { name: 'stream jobs in a room without Flink', file: 'topology.yaml', edit: replace(', flink: { url: "http://127.0.0.1:28081" }', ''), path: 'pipelines.live-dashboard.chains.standby.jobs', reason: "names stream jobs (agg-b), but room 'room-b' has no flink endpoint (rooms.room-b.flink.url)" },
   { name: 'one job named by two chains', file: 'topology.yaml', edit: replace('jobs: [agg-b]', 'jobs: [agg-a]'), path: 'pipelines.live-dashboard.chains.standby.jobs.0', reason: "job 'agg-a' is also named by live-dashboard.primary" },
+  { name: 'stream jobs on a warm standby (starting them is not built)', file: 'topology.yaml', edit: replace('  live-dashboard:\n    tier: P0', '  live-dashboard:\n    tier: P1'), path: 'pipelines.live-dashboard.chains.standby.jobs', reason: 'tier P1 keeps its standby warm' },
   { name: 'missing policies directory', file: 'topology.yaml', edit: replace('policies: policies', 'policies: no-such-dir'), path: 'policies', reason: 'policy directory or file not found: ' },
 ];
 
