@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Every test: unit (pure core, no servers), then integration and e2e against real etcd, Kafka,
-# ClickHouse and Flink
-# started here and torn down afterwards. Ends with one line: "N passed, N failed".
+# ClickHouse and Flink, started here and torn down afterwards. Ends with one line: "N passed, N failed".
 source "$(dirname "$0")/lib.sh"
 ensure_built
 mkdir -p .test-results && rm -f .test-results/*.json
