@@ -11,7 +11,7 @@ export interface ProbeVerdict {
  * least 3 calls in 5 s fail, the breaker opens for 1 s and probes answer at once (DOWN) instead
  * of piling up on a dead endpoint.
  */
-export function probeBreaker(check: () => Promise<ProbeVerdict>, timeoutMs: number): CircuitBreaker<[], ProbeVerdict> {
+export function probeBreaker<T = ProbeVerdict>(check: () => Promise<T>, timeoutMs: number): CircuitBreaker<[], T> {
   const breaker = new CircuitBreaker(check, {
     timeout: timeoutMs,
     resetTimeout: 1000,

@@ -119,10 +119,11 @@ describe('switchyard CLI (built, as a child process)', () => {
     expect(r.code).toBe(1);
   });
 
-  it('status -o json reports both rooms and the pipelines', async () => {
+  it('status -o json reports both rooms (Kafka, OLAP, stream jobs) and the pipelines', async () => {
     const r = await cli('status', '--config', PROJECT.resolve('examples/local-two-rooms.yaml'), '-o', 'json');
     const out = JSON.parse(r.stdout) as { rooms: { room: string; component: string; status: string }[]; pipelines: { pipeline: string }[]; storeError: string | null };
-    expect(out.rooms.map((x) => `${x.room}/${x.component}`).sort()).toEqual(['room-a/kafka', 'room-a/olap', 'room-b/kafka', 'room-b/olap']);
+    // Kafka, OLAP and (the example names each chain's Flink job) stream, per room.
+    expect(out.rooms.map((x) => `${x.room}/${x.component}`).sort()).toEqual(['room-a/kafka', 'room-a/olap', 'room-a/stream', 'room-b/kafka', 'room-b/olap', 'room-b/stream']);
     expect(out.rooms.filter((x) => x.component === 'olap').map((x) => x.status)).toEqual(['OK', 'OK']);
     expect(out.pipelines.map((p) => p.pipeline)).toEqual(['live-dashboard']);
     expect(out.storeError).toBeNull();

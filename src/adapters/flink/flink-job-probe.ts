@@ -1,4 +1,6 @@
 import { bulkhead, type BulkheadPolicy } from 'cockatiel';
+import type CircuitBreaker from 'opossum';
+import { isOpenBreaker, probeBreaker } from '../probe-breaker.js';
 import type { Observation } from '../../core/health.js';
 import { backpressureLevel, evaluateStreamJob, type FlinkJobState, type StreamJobSample, type StreamJobThresholds } from '../../core/stream-job-rules.js';
 import type { Clock } from '../../ports/clock.js';
@@ -86,9 +88,12 @@ export class FlinkJobProbe implements HealthProbe {
   private inFlight: Promise<void> | undefined;
   private closed = false;
 
+  private readonly breaker: CircuitBreaker<[], [Observation, StreamJobReading][]>;
+
   constructor(private readonly opts: FlinkProbeOptions) {
     this.room = opts.room;
     this.limiter = bulkhead(opts.concurrency, Number.MAX_SAFE_INTEGER);
+    this.breaker = probeBreaker(() => this.readAll(this.opts.clock.now()), 2 * opts.timeoutMs);
   }
 
   /** The newest reading of every watched job. */
@@ -100,8 +105,14 @@ export class FlinkJobProbe implements HealthProbe {
     if (!this.inFlight && !this.closed) {
       const started = this.opts.clock.now();
       const deadline = 2 * this.opts.timeoutMs;
-      this.inFlight = this.readAll(started)
-        .catch((err: unknown) => this.unreachable(started, errorText(err)))
+      // Behind the same breaker as every probe: a read past the deadline fails, and a room whose
+      // reads keep failing is answered at once (DOWN) for a second instead of being piled on.
+      this.inFlight = this.breaker
+        .fire()
+        .then(
+          (read) => this.apply(read),
+          (err: unknown) => this.unreachable(started, isOpenBreaker(err) ? 'circuit open after repeated failures' : (err as { code?: string }).code === 'ETIMEDOUT' ? `no answer within ${deadline} ms` : errorText(err)),
+        )
         .finally(() => (this.inFlight = undefined));
       // The first read (nothing to answer with yet) and a quick one are waited for, within the deadline.
       await Promise.race([this.inFlight, this.opts.clock.sleep(this.latest.length === 0 ? deadline : Math.min(deadline, this.opts.waitMs ?? 150))]);
@@ -112,13 +123,17 @@ export class FlinkJobProbe implements HealthProbe {
   /** Reads everything now and waits for it (for the CLI, which probes once). */
   async readNow(): Promise<readonly Observation[]> {
     const started = this.opts.clock.now();
-    await this.readAll(started).catch((err: unknown) => this.unreachable(started, errorText(err)));
+    await this.readAll(started).then(
+      (read) => this.apply(read),
+      (err: unknown) => this.unreachable(started, errorText(err)),
+    );
     return this.latest;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.inFlight?.catch(() => undefined);
+    this.breaker.shutdown();
   }
 
   private observe(job: string, status: Observation['status'], reason: string, at: number, started: number): Observation {
@@ -156,7 +171,7 @@ export class FlinkJobProbe implements HealthProbe {
     return { at: this.opts.clock.now(), state: detail.state, metrics, exceptions, pressure };
   }
 
-  private async readAll(started: number): Promise<void> {
+  private async readAll(started: number): Promise<[Observation, StreamJobReading][]> {
     const [overview, cluster] = await Promise.all([this.get<JobsOverview>('/jobs/overview'), this.get<ClusterOverview>('/overview')]);
     const newest = new Map<string, JobsOverview['jobs'][number]>();
     for (const j of overview.jobs) {
@@ -179,6 +194,11 @@ export class FlinkJobProbe implements HealthProbe {
         }
       }),
     );
+    return results;
+  }
+
+  /** Makes a complete read the one `probe()` answers with. */
+  private apply(results: readonly [Observation, StreamJobReading][]): void {
     this.latest = results.map(([o]) => o);
     this.readings = results.map(([, r]) => r);
     // Forget what belongs to job runs that are gone (a restarted service, a resubmitted job).
