@@ -218,7 +218,9 @@ start_flink() { # service
   case $svc in flink-a) n=1 room=a ;; flink-b) n=2 room=b ;; esac
   dir=$STATE/$svc
   rm -rf "$dir/checkpoints" "$dir/flags" "$dir/job-id" && mkdir -p "$dir/flags"
-  setsid java -Xms64m -Xmx384m -XX:MaxDirectMemorySize=96m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+  # --add-opens: what Flink's own scripts pass on Java 17; a job run through REST needs them.
+  setsid java --add-opens java.base/java.util=ALL-UNNAMED --add-opens java.base/java.lang=ALL-UNNAMED \
+    -Xms64m -Xmx384m -XX:MaxDirectMemorySize=96m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -cp "$FLINK_JAR" io.switchyard.flink.RoomCluster --dir "$dir" --rest-port "${n}8081" \
     --bootstrap "127.0.0.1:${n}9092" --in dashboard-events --out dashboard-events-out \
     --room "room-$room" --job-name "dashboard-agg-$room" >"$dir/log" 2>&1 </dev/null &
