@@ -5,6 +5,9 @@ import type { Etcd3 } from 'etcd3';
 import { ConfigError, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
 import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
 import { FlinkJobProbe, type WatchedJob } from './adapters/flink/flink-job-probe.js';
+import { FlinkJobControl } from './adapters/flink/flink-job-control.js';
+import { EtcdSavepointStore } from './adapters/etcd/savepoint-store.js';
+import { createJobStarter } from './executor/job-starter.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
@@ -257,8 +260,15 @@ export function buildSwitchRunner(
   pause?: FaultPause,
 ): SwitchRunner {
   const pointService = buildServicePointer(config, log.child({ component: 'service-selector' }));
+  const startJobs = createJobStarter({
+    topology: config.topology,
+    control: (_room, url) => new FlinkJobControl({ url, timeoutMs: 30_000 }),
+    savepoints: new EtcdSavepointStore(store.etcd, config.etcd.prefix),
+    log: log.child({ component: 'job-starter' }),
+  });
   return new SwitchRunner({
     ...(pointService && { pointService }),
+    startJobs,
     journals,
     routes: store.routes,
     queryRoutes: new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'),

@@ -84,6 +84,11 @@ export interface ScenarioConfig {
   readonly backfill?: 'automatic' | 'manual';
   /** Give each room its local Flink, and each chain that room's stream job. */
   readonly flink?: boolean;
+  /**
+   * P0 keeps a warm standby: room-b's job (named like the local stack's) is stopped until a
+   * failover starts it with these arguments from the job jar.
+   */
+  readonly warm?: { readonly jar: string; readonly args: readonly string[] };
   /** P0 stream-job limits (default: the schema's). */
   readonly streamJobs?: { readonly maxCheckpointAgeMs?: number; readonly maxRestarts?: number; readonly restartWindowMs?: number };
 }
@@ -97,6 +102,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
     [
       'tier: P0',
       'failover: automatic',
+      ...(c.warm ? ['standby: warm'] : []),
       'failback: manual',
       `probe: { intervalMs: ${c.probeIntervalMs}, timeoutMs: ${Math.max(20, Math.floor(c.probeIntervalMs * 0.8))} }`,
       `fallAfter: ${c.fallAfter}`,
@@ -123,7 +129,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       'witnesses: [witness]',
       'rooms:',
       `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}", healthQuery: "${c.olapHealthQuery?.['room-a'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-a'].flink.url}" }` : ''} }`,
-      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-b'].flink.url}" }` : ''} }`,
+      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-b'].flink.url}"${c.warm ? `, launch: { ${LOCAL.rooms['room-b'].flink.job}: { jar: "${c.warm.jar}", entryClass: io.switchyard.flink.PipelineJob, args: [${c.warm.args.map((a) => JSON.stringify(a)).join(', ')}] } }` : ''} }` : ''} }`,
       'pipelines:',
       `  ${c.pipeline}:`,
       '    tier: P0',

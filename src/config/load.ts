@@ -2,7 +2,7 @@
 // and compiles them into the core's model. All or nothing: any problem rejects the whole set,
 // with the file, the path inside it and the reason, before anything is applied.
 
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -237,7 +237,15 @@ function compileTopology(
       name,
       kafka: { brokers: r.kafka.brokers },
       ...(r.olap && { olap: { ...r.olap, url: r.olap.url.replace(/\/$/, '') } }),
-      ...(r.flink && { flink: { url: r.flink.url.replace(/\/$/, ''), concurrency: r.flink.concurrency } }),
+      ...(r.flink && {
+        flink: {
+          url: r.flink.url.replace(/\/$/, ''),
+          concurrency: r.flink.concurrency,
+          ...(r.flink.launch && {
+            launch: Object.fromEntries(Object.entries(r.flink.launch).map(([job, l]) => [job, { jarFile: isAbsolute(l.jar) ? l.jar : resolve(dirname(file), l.jar), entryClass: l.entryClass, args: l.args }])),
+          }),
+        },
+      }),
     });
   }
 
@@ -271,13 +279,19 @@ function compileTopology(
     if (policy && policy.failover !== 'none' && !chains.some((c) => c.role !== 'primary')) {
       problems.push({ file, path: `${at}.chains`, reason: `tier ${p.tier} fails over ${policy.failover === 'automatic' ? 'automatically' : 'manually'}, so the pipeline needs a standby or fallback chain` });
     }
-    // A warm standby's job is stopped until a failover starts it from its checkpoint; that start
-    // is not built yet (see docs/flink.md), and a stopped job would keep the chain from ever
-    // serving. Refuse rather than fail over to a chain that processes nothing.
+    // A warm standby's jobs are stopped until a failover starts them (switch step start-jobs):
+    // the controller must know how, or the chain could never serve.
     if (policy?.standby === 'warm') {
       for (const c of chains) {
-        if (c.role !== 'primary' && c.jobs.length > 0) {
-          problems.push({ file, path: `${at}.chains.${c.name}.jobs`, reason: `tier ${p.tier} keeps its standby warm (standby: warm in ${policy.source}): starting a stopped stream job on failover is not supported yet; run the standby's jobs hot (a tier with standby: hot) or leave jobs off the standby chain` });
+        if (c.role === 'primary') continue;
+        const launch = rooms.get(c.room)?.flink?.launch ?? {};
+        for (const [j, job] of c.jobs.entries()) {
+          const how = launch[job];
+          if (!how) {
+            problems.push({ file, path: `${at}.chains.${c.name}.jobs.${j}`, reason: `tier ${p.tier} keeps its standby warm (${policy.source}), so job '${job}' is started on failover: say how in rooms.${c.room}.flink.launch.${job} (jar, entryClass, args)` });
+          } else if (!existsSync(how.jarFile)) {
+            problems.push({ file, path: `rooms.${c.room}.flink.launch.${job}.jar`, reason: `jar not found: ${how.jarFile}` });
+          }
         }
       }
     }

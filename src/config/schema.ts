@@ -76,6 +76,14 @@ const roomSchema = z.strictObject({
       url: z.url(),
       /** How many REST requests one probe keeps in flight at most. */
       concurrency: z.number().int().min(1).max(64).default(8),
+      /**
+       * How to start a job of this room that runs as a warm standby (stopped until a failover
+       * starts it from its newest savepoint): by job name, the jar (relative to this file), its
+       * entry class and its arguments.
+       */
+      launch: z
+        .record(z.string().min(1), z.strictObject({ jar: z.string().min(1), entryClass: z.string().min(1), args: z.array(z.string()).default([]) }))
+        .optional(),
     })
     .optional(),
   olap: z

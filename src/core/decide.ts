@@ -308,6 +308,16 @@ export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: 
   return verdict;
 }
 
+/**
+ * A chain's health as a switch target. A warm standby's stream jobs are stopped until the switch
+ * starts them (its start-jobs step, before any route flips), so as a target it is judged by its
+ * room's Kafka and OLAP; once active, its jobs count like any chain's.
+ */
+export function targetVerdict(state: ControllerState, policy: TierPolicy, chain: Chain, now: number, cache?: VerdictCache): Arbitrated {
+  const warm = policy.standby === 'warm' && chain.role !== 'primary' && chain.jobs.length > 0;
+  return chainVerdict(state, policy, warm ? { ...chain, jobs: [] } : chain, now, cache);
+}
+
 interface Verdict {
   readonly state: PipelineState;
   readonly rule: VerdictRule;
@@ -402,7 +412,7 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   if (gate) return { state: base, rule: 'gate-closed', reason: `no action for ${pipeline.name}: ${down}, but ${gate}` };
 
   const candidates = (role: 'primary' | 'standby' | 'fallback') =>
-    pipeline.chains.filter((c) => c.role === role && c.name !== active.name).map((chain) => ({ chain, v: chainVerdict(state, policy, chain, now, cache) }));
+    pipeline.chains.filter((c) => c.role === role && c.name !== active.name).map((chain) => ({ chain, v: targetVerdict(state, policy, chain, now, cache) }));
   // Serving chains first (the primary, when we are not on it), then the fallback.
   const serving = [...candidates('primary'), ...candidates('standby')];
   const fallbacks = candidates('fallback');

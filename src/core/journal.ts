@@ -4,7 +4,7 @@
 import type { Route } from './model.js';
 import type { DataGap } from './data-estimate.js';
 
-export const SWITCH_STEPS = ['intent', 'gate', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'record'] as const;
+export const SWITCH_STEPS = ['intent', 'gate', 'start-jobs', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'record'] as const;
 export type SwitchStep = (typeof SWITCH_STEPS)[number];
 
 export interface StepRecord {
@@ -82,9 +82,14 @@ export function journalId(pipeline: string, epoch: number): string {
 }
 
 /** The next step to run, or undefined when the journal is finished. */
+/**
+ * The step after the last one recorded. Journals written before a step existed (start-jobs came
+ * later) lack it, so this follows the last recorded step rather than counting steps.
+ */
 export function nextStep(j: SwitchJournal): SwitchStep | undefined {
   if (j.status === 'done') return undefined;
-  return SWITCH_STEPS[j.steps.length];
+  const last = j.steps.at(-1)?.step;
+  return last === undefined ? SWITCH_STEPS[0] : SWITCH_STEPS[SWITCH_STEPS.indexOf(last) + 1];
 }
 
 export function withStep(j: SwitchJournal, rec: StepRecord): SwitchJournal {

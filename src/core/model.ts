@@ -79,7 +79,12 @@ export interface Room {
   readonly kafka: KafkaEndpoint;
   readonly olap?: OlapEndpoint;
   /** The room's Flink REST API, when its chains run stream jobs. */
-  readonly flink?: { readonly url: string; readonly concurrency: number };
+  readonly flink?: {
+    readonly url: string;
+    readonly concurrency: number;
+    /** Warm standby jobs: how to start each (jar path resolved, entry class, arguments). */
+    readonly launch?: Readonly<Record<string, { readonly jarFile: string; readonly entryClass: string; readonly args: readonly string[] }>>;
+  };
 }
 
 export interface Chain {

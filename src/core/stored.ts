@@ -96,8 +96,12 @@ export function journalProblem(v: unknown): string {
       ['note', isText, 'text'],
     ]);
     if (p) return `steps.${i}.${p}`;
-    // Steps run in order: a journal whose steps are out of order cannot say what comes next.
-    if (s['step'] !== SWITCH_STEPS[i]) return `steps.${i}.step is ${show(s['step'])}, not ${SWITCH_STEPS[i]} (steps run in order)`;
+    // Steps run in order (one written before a step existed may lack it): a journal whose steps
+    // go backwards cannot say what comes next.
+    const prev = i === 0 ? -1 : SWITCH_STEPS.indexOf((steps[i - 1] as Obj)['step'] as (typeof SWITCH_STEPS)[number]);
+    if (i === 0 ? s['step'] !== SWITCH_STEPS[0] : SWITCH_STEPS.indexOf(s['step'] as (typeof SWITCH_STEPS)[number]) <= prev) {
+      return `steps.${i}.step is ${show(s['step'])}, out of order (steps run in the order ${SWITCH_STEPS.join(', ')})`;
+    }
   }
   return '';
 }

@@ -4,7 +4,7 @@
 import { canServe } from './arbitration.js';
 import { outsideChangeWindow, describeWindows } from './change-window.js';
 import type { Action, ControllerState } from './decide.js';
-import { chainVerdict } from './decide.js';
+import { targetVerdict } from './decide.js';
 import { stepAt, type SwitchJournal } from './journal.js';
 import { routeFor, type Route, type Topology } from './model.js';
 import { switchesInLastHour } from './safety.js';
@@ -117,7 +117,7 @@ export function planSwitchover(
   if (outside && !intent.emergency) {
     return { kind: 'refuse', reason: `${outside}; a switchover of tier ${policy.tier} needs --emergency and a reason` };
   }
-  const health = chainVerdict(state, policy, target, now);
+  const health = targetVerdict(state, policy, target, now);
   if (!canServe(health)) return { kind: 'refuse', reason: `target chain ${intent.to}@${target.room} cannot serve: ${health.reason}` };
   const window = intent.emergency ? ` (emergency${outside ? `, outside the change window ${describeWindows(policy.changeWindows)}` : ''})` : '';
   const what = intent.drill ? `drill ${intent.drill.id} (leg ${intent.drill.leg}/${intent.drill.legs})` : 'manual switchover';

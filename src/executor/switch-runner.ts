@@ -66,6 +66,12 @@ export interface SwitchRunnerDeps {
   readonly pointService?: (pipeline: string, chain: string, epoch: number) => Promise<string | undefined>;
   /** Does this OLAP endpoint answer a query now? (verify step) */
   readonly olapAnswers: (url: string) => Promise<boolean>;
+  /**
+   * Step start-jobs: makes sure the target chain's stream jobs run before any route flips (a warm
+   * standby's are started from their newest savepoint). Resolves with a note; rejects to retry.
+   * Absent: nothing to start (no Flink jobs are started by this controller).
+   */
+  readonly startJobs?: (journal: SwitchJournal) => Promise<string>;
   readonly observer: string;
   readonly verifyTimeoutMs: number;
   readonly clock: Clock;
@@ -226,6 +232,8 @@ export class SwitchRunner {
       case 'gate':
         // The core applied every gate (quorum, pause, dwell, rate, data budget) before deciding.
         return done(`passed at decision time: ${j.reason}`);
+      case 'start-jobs':
+        return done(this.deps.startJobs ? await this.deps.startJobs(j) : 'no stream jobs to start');
       case 'fence-old': {
         // Nothing here stops a consumer: each SDK consumer fences itself, letting go of a route
         // once it sees a higher epoch. This step says who there is to move.

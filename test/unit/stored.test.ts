@@ -21,7 +21,11 @@ describe('stored values: each check names the field, the value and what it shoul
     const journal = { id: 'j', pipeline: 'live', kind: 'failover', from: route, to: { ...route, epoch: 4 }, reason: 'r', requestedBy: 'o', createdAt: 1, detectedAfterMs: 0, status: 'running', steps: [{ step: 'intent', at: 1, ms: 0, by: 'o', note: '' }] };
     expect(journalProblem(journal)).toBe('');
     expect(journalProblem({ ...journal, to: undefined })).toBe('to: not a route object (missing)');
-    expect(journalProblem({ ...journal, steps: [{ ...journal.steps[0], step: 'gate' }] })).toBe('steps.0.step is "gate", not intent (steps run in order)');
+    expect(journalProblem({ ...journal, steps: [{ ...journal.steps[0], step: 'gate' }] })).toMatch(/^steps\.0\.step is "gate", out of order/);
+    // One written before start-jobs existed (intent, gate, fence-old) is still in order.
+    const older = ['intent', 'gate', 'fence-old'].map((step) => ({ ...journal.steps[0], step }));
+    expect(journalProblem({ ...journal, steps: older })).toBe('');
+    expect(journalProblem({ ...journal, steps: [...older, { ...journal.steps[0], step: 'gate' }] })).toMatch(/^steps\.3\.step is "gate", out of order/);
     expect(journalProblem({ ...journal, status: 'stuck' })).toBe('status is "stuck", not running or done');
   });
 

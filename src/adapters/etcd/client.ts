@@ -37,6 +37,7 @@ export function etcdKeys(prefix: string) {
     epochs: (space: string, pipeline: string) => `${prefix}/epochs/${space}/${pipeline}`,
     observations: `${prefix}/observations/`,
     positions: `${prefix}/positions/`,
+    savepoint: (job: string) => `${prefix}/savepoints/${job}`,
     backfills: `${prefix}/backfills/`,
     observation: (observer: string) => `${prefix}/observations/${observer}`,
   };

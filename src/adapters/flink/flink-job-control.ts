@@ -69,19 +69,31 @@ export class FlinkJobControl {
     return res.jobid;
   }
 
+  /** The newest run of the job with this name, if the cluster has one. */
+  async newestRun(name: string): Promise<{ jid: string; state: string } | undefined> {
+    const overview = await this.call<{ jobs: { jid: string; name: string; state: string; 'start-time': number }[] }>('GET', '/jobs/overview');
+    const runs = overview.jobs.filter((j) => j.name === name).sort((a, b) => b['start-time'] - a['start-time']);
+    return runs[0] && { jid: runs[0].jid, state: runs[0].state };
+  }
+
   /** The job's state as the dispatcher has it now (not the cached job details). */
   async state(jid: string): Promise<string | undefined> {
     const overview = await this.call<{ jobs: { jid: string; state: string }[] }>('GET', '/jobs/overview');
     return overview.jobs.find((j) => j.jid === jid)?.state;
   }
 
-  /** Waits until the job is RUNNING; rejects with its state if it ends or `withinMs` passes. */
+  /**
+   * Waits until the job is RUNNING with every task running (the job turns RUNNING before its
+   * tasks are deployed); rejects with its state if it ends or `withinMs` passes.
+   */
   async untilRunning(jid: string, withinMs: number, pollMs = 200): Promise<void> {
     const deadline = Date.now() + withinMs;
     let state: string | undefined;
     while (Date.now() < deadline) {
-      state = await this.state(jid);
-      if (state === 'RUNNING') return;
+      const overview = await this.call<{ jobs: { jid: string; state: string; tasks?: { total: number; running: number } }[] }>('GET', '/jobs/overview');
+      const job = overview.jobs.find((j) => j.jid === jid);
+      state = job?.state;
+      if (state === 'RUNNING' && job?.tasks && job.tasks.total > 0 && job.tasks.running === job.tasks.total) return;
       if (state === 'FAILED' || state === 'CANCELED' || state === 'FINISHED') throw new Error(`job ${jid} is ${state}, not RUNNING`);
       await new Promise((r) => setTimeout(r, pollMs));
     }
