@@ -7,7 +7,7 @@ import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
 import { FlinkJobProbe, type WatchedJob } from './adapters/flink/flink-job-probe.js';
 import { FlinkJobControl } from './adapters/flink/flink-job-control.js';
 import { EtcdSavepointStore } from './adapters/etcd/savepoint-store.js';
-import { createJobStarter } from './executor/job-starter.js';
+import { createJobStarter, createJobStopper } from './executor/job-starter.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
@@ -260,15 +260,19 @@ export function buildSwitchRunner(
   pause?: FaultPause,
 ): SwitchRunner {
   const pointService = buildServicePointer(config, log.child({ component: 'service-selector' }));
-  const startJobs = createJobStarter({
+  const jobs = {
     topology: config.topology,
-    control: (_room, url) => new FlinkJobControl({ url, timeoutMs: 30_000 }),
+    control: (_room: string, url: string) => new FlinkJobControl({ url, timeoutMs: 30_000 }),
     savepoints: new EtcdSavepointStore(store.etcd, config.etcd.prefix),
-    log: log.child({ component: 'job-starter' }),
-  });
+    observer,
+    log: log.child({ component: 'stream-jobs' }),
+  };
+  const startJobs = createJobStarter(jobs);
+  const stopJobs = createJobStopper(jobs);
   return new SwitchRunner({
     ...(pointService && { pointService }),
     startJobs,
+    stopJobs,
     journals,
     routes: store.routes,
     queryRoutes: new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'),

@@ -88,7 +88,7 @@ export interface ScenarioConfig {
    * P0 keeps a warm standby: room-b's job (named like the local stack's) is stopped until a
    * failover starts it with these arguments from the job jar.
    */
-  readonly warm?: { readonly jar: string; readonly args: readonly string[] };
+  readonly warm?: { readonly jar: string; readonly args: readonly string[]; readonly savepointDir: string };
   /** P0 stream-job limits (default: the schema's). */
   readonly streamJobs?: { readonly maxCheckpointAgeMs?: number; readonly maxRestarts?: number; readonly restartWindowMs?: number };
 }
@@ -129,7 +129,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       'witnesses: [witness]',
       'rooms:',
       `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}", healthQuery: "${c.olapHealthQuery?.['room-a'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-a'].flink.url}" }` : ''} }`,
-      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-b'].flink.url}"${c.warm ? `, launch: { ${LOCAL.rooms['room-b'].flink.job}: { jar: "${c.warm.jar}", entryClass: io.switchyard.flink.PipelineJob, args: [${c.warm.args.map((a) => JSON.stringify(a)).join(', ')}] } }` : ''} }` : ''} }`,
+      `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-b'].flink.url}"${c.warm ? `, savepointDir: "${c.warm.savepointDir}", launch: { ${LOCAL.rooms['room-b'].flink.job}: { jar: "${c.warm.jar}", entryClass: io.switchyard.flink.PipelineJob, args: [${c.warm.args.map((a) => JSON.stringify(a)).join(', ')}] } }` : ''} }` : ''} }`,
       'pipelines:',
       `  ${c.pipeline}:`,
       '    tier: P0',

@@ -241,6 +241,7 @@ function compileTopology(
         flink: {
           url: r.flink.url.replace(/\/$/, ''),
           concurrency: r.flink.concurrency,
+          ...(r.flink.savepointDir && { savepointDir: r.flink.savepointDir }),
           ...(r.flink.launch && {
             launch: Object.fromEntries(Object.entries(r.flink.launch).map(([job, l]) => [job, { jarFile: isAbsolute(l.jar) ? l.jar : resolve(dirname(file), l.jar), entryClass: l.entryClass, args: l.args }])),
           }),
@@ -292,6 +293,9 @@ function compileTopology(
           } else if (!existsSync(how.jarFile)) {
             problems.push({ file, path: `rooms.${c.room}.flink.launch.${job}.jar`, reason: `jar not found: ${how.jarFile}` });
           }
+        }
+        if (c.jobs.length > 0 && !rooms.get(c.room)?.flink?.savepointDir) {
+          problems.push({ file, path: `rooms.${c.room}.flink.savepointDir`, reason: `tier ${p.tier}'s warm standby jobs in ${c.room} are stopped with a savepoint when the pipeline leaves them: say where (a URL the cluster can write)` });
         }
       }
     }

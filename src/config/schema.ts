@@ -84,6 +84,8 @@ const roomSchema = z.strictObject({
       launch: z
         .record(z.string().min(1), z.strictObject({ jar: z.string().min(1), entryClass: z.string().min(1), args: z.array(z.string()).default([]) }))
         .optional(),
+      /** Where a warm standby's jobs are stopped with a savepoint when the pipeline leaves them (a URL the cluster can write, e.g. file:///var/flink/savepoints). */
+      savepointDir: z.string().min(1).optional(),
     })
     .optional(),
   olap: z

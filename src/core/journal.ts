@@ -4,7 +4,7 @@
 import type { Route } from './model.js';
 import type { DataGap } from './data-estimate.js';
 
-export const SWITCH_STEPS = ['intent', 'gate', 'start-jobs', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'record'] as const;
+export const SWITCH_STEPS = ['intent', 'gate', 'start-jobs', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'stop-jobs', 'record'] as const;
 export type SwitchStep = (typeof SWITCH_STEPS)[number];
 
 export interface StepRecord {

@@ -84,6 +84,8 @@ export interface Room {
     readonly concurrency: number;
     /** Warm standby jobs: how to start each (jar path resolved, entry class, arguments). */
     readonly launch?: Readonly<Record<string, { readonly jarFile: string; readonly entryClass: string; readonly args: readonly string[] }>>;
+    /** Where a warm standby's jobs are stopped with a savepoint. */
+    readonly savepointDir?: string;
   };
 }
 

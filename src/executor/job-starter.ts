@@ -9,6 +9,7 @@ import type { Logger } from '../ports/logger.js';
 /** What the step needs of a room's Flink (FlinkJobControl) and of the savepoint store. */
 export interface JobControl {
   newestRun(job: string): Promise<{ readonly jid: string; readonly state: string } | undefined>;
+  stopWithSavepoint(jid: string, targetDirectory: string, withinMs: number): Promise<string>;
   start(launch: { readonly jarFile: string; readonly entryClass: string; readonly args: readonly string[] }, restoreFrom?: string): Promise<string>;
   untilRunning(jid: string, withinMs: number): Promise<void>;
 }
@@ -16,7 +17,12 @@ export interface JobControl {
 export interface JobStarterDeps {
   readonly topology: Topology;
   readonly control: (room: string, url: string) => JobControl;
-  readonly savepoints: { get(job: string): Promise<{ readonly path: string; readonly at: number } | undefined> };
+  readonly savepoints: {
+    get(job: string): Promise<{ readonly path: string; readonly at: number } | undefined>;
+    put(job: string, record: { readonly path: string; readonly at: number; readonly by: string }): Promise<void>;
+  };
+  /** Who stops a job (recorded with its savepoint). */
+  readonly observer?: string;
   /** How long one job may take to reach RUNNING (default 60 s); past it the step fails and is retried. */
   readonly runningWithinMs?: number;
   readonly log: Logger;
@@ -58,5 +64,35 @@ export function createJobStarter(deps: JobStarterDeps): (journal: SwitchJournal)
       notes.push(`${job} started from ${from}, RUNNING after ${Date.now() - started} ms (${jid})`);
     }
     return `warm standby in ${chain.room}: ${notes.join('; ')}`;
+  };
+}
+
+/**
+ * Switch step stop-jobs: when a switch leaves a warm standby chain (a failback, or a move to
+ * another chain), that chain's jobs are stopped with a savepoint, recorded for their next start.
+ * Runs after verify: consumers have moved before anything they could still need stops.
+ */
+export function createJobStopper(deps: JobStarterDeps): (journal: SwitchJournal) => Promise<string> {
+  return async (j) => {
+    const pipeline = deps.topology.pipelines.get(j.pipeline);
+    const policy = pipeline && deps.topology.policies.get(pipeline.tier);
+    const chain = pipeline?.chains.find((c) => c.name === j.from.chain);
+    if (!pipeline || !policy || !chain || chain.jobs.length === 0 || policy.standby !== 'warm' || chain.role === 'primary') return 'no warm standby jobs left behind';
+    const flink = deps.topology.rooms.get(chain.room)?.flink;
+    if (!flink?.savepointDir) throw new Error(`room ${chain.room} has no flink.savepointDir`);
+    const control = deps.control(chain.room, flink.url);
+    const notes: string[] = [];
+    for (const job of chain.jobs) {
+      const run = await control.newestRun(job);
+      if (!run || run.state !== 'RUNNING') {
+        notes.push(`${job} not running (${run?.state ?? 'no run'})`);
+        continue;
+      }
+      const path = await control.stopWithSavepoint(run.jid, flink.savepointDir, deps.runningWithinMs ?? 60_000);
+      await deps.savepoints.put(job, { path, at: Date.now(), by: deps.observer ?? 'controller' });
+      deps.log.info('stream job stopped with a savepoint', { room: chain.room, job, jid: run.jid, savepoint: path });
+      notes.push(`${job} stopped with savepoint ${path}`);
+    }
+    return `warm standby in ${chain.room} left: ${notes.join('; ')}`;
   };
 }

@@ -72,6 +72,11 @@ export interface SwitchRunnerDeps {
    * Absent: nothing to start (no Flink jobs are started by this controller).
    */
   readonly startJobs?: (journal: SwitchJournal) => Promise<string>;
+  /**
+   * Step stop-jobs: once consumers have moved, stops the stream jobs of a warm standby chain the
+   * switch left, with a savepoint its next start restores from. Resolves with a note; rejects to retry.
+   */
+  readonly stopJobs?: (journal: SwitchJournal) => Promise<string>;
   readonly observer: string;
   readonly verifyTimeoutMs: number;
   readonly clock: Clock;
@@ -234,6 +239,8 @@ export class SwitchRunner {
         return done(`passed at decision time: ${j.reason}`);
       case 'start-jobs':
         return done(this.deps.startJobs ? await this.deps.startJobs(j) : 'no stream jobs to start');
+      case 'stop-jobs':
+        return done(this.deps.stopJobs ? await this.deps.stopJobs(j) : 'no stream jobs to stop');
       case 'fence-old': {
         // Nothing here stops a consumer: each SDK consumer fences itself, letting go of a route
         // once it sees a higher epoch. This step says who there is to move.

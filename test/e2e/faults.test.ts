@@ -50,7 +50,7 @@ describe('HA controller under faults', () => {
     const journal = (await stack.journals.list()).get('live-dashboard')!.journal;
     expect(journal.status).toBe('done');
     expect(journal.steps.map((s) => s.step)).toEqual([...SWITCH_STEPS]);
-    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
+    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
     expect((await stack.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 2, room: 'room-b' });
     expect(b.firstLog('elected leader')).toBeDefined();
   });
@@ -88,7 +88,7 @@ describe('HA controller under faults', () => {
     expect(await stack.journals.history('live-dashboard')).toHaveLength(1);
     expect(history[0]!.leaders).toEqual(['ctl-a', 'ctl-b']);
     const journal = (await stack.journals.list()).get('live-dashboard')!.journal;
-    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
+    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
     expect((await stack.routes.get('live-dashboard'))!.route.epoch).toBe(2);
     expect(await stack.metric(a, 'switchyard_writes_rejected_total{reason="fenced"}')).toBeGreaterThanOrEqual(1);
     expect(b.firstLog('elected leader')).toBeDefined();

@@ -60,7 +60,7 @@ async function distinctOutput(topic: string): Promise<Set<string>> {
 }
 
 describe('warm standby on real Flink', () => {
-  it('room-a\'s job fails: the switch starts room-b\'s stopped job from its savepoint before the route flips, and its output has no gap', async () => {
+  it('room-a\'s job fails: the switch starts room-b\'s stopped job from its savepoint before the route flips, its output has no gap; going back stops it with a savepoint', async () => {
     const id = randomId();
     const topics = { in: `warm-in-${id}`, out: `warm-out-${id}` };
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-warm-e2e-'));
@@ -75,7 +75,7 @@ describe('warm standby on real Flink', () => {
 
     const args = ['--bootstrap', B.brokers[0]!, '--in', topics.in, '--out', topics.out, '--room', 'room-b', '--job-name', B.flink.job, '--flags', join(dir, 'flags'), '--checkpoint-ms', '1000'];
     const jar = join(BUILD, 'switchyard-flink.jar');
-    stack = new FaultStack({ flink: true, warm: { jar, args } });
+    stack = new FaultStack({ flink: true, warm: { jar, args, savepointDir: `file://${join(dir, 'savepoints')}` } });
     // Its last run: 100 records processed, then stopped with a savepoint (as a failback leaves it).
     const control = new FlinkJobControl({ url: B.flink.url, timeoutMs: 30_000 });
     const earlier = await control.start({ jarFile: jar, entryClass: 'io.switchyard.flink.PipelineJob', args });
@@ -125,6 +125,26 @@ describe('warm standby on real Flink', () => {
         return o.size >= 200 ? o : undefined;
       }, 500);
       expect(Array.from({ length: 200 }, (_, i) => `r${i}`).filter((v) => !out.has(v))).toEqual([]);
+
+      // Back to the primary (its job healthy again): the warm standby's job is stopped with a
+      // savepoint, recorded for its next start.
+      feeding = false;
+      await loop;
+      await services('fault', 'flink-a', 'clear');
+      await services('stop', 'flink-a');
+      await services('start', 'flink-a');
+      const { cli } = await import('../support/cli.js');
+      const back = await waitFor('the switchover back to be accepted', 60_000, async () => {
+        const r = await cli('switchover', 'live-dashboard', '--to', 'primary', '--reason', 'room-a job fixed', '--yes', '--wait', '60', '-c', stack!.configFile());
+        return r.code === 0 ? r : undefined;
+      }, 2000);
+      expect(back.stdout).toMatch(/done: .* standby@room-b -> primary@room-a/);
+      const stopped = (await stack.journals.list()).get('live-dashboard')!.journal.steps.find((s) => s.step === 'stop-jobs')!;
+      expect(stopped.note).toMatch(new RegExp(`^warm standby in room-b left: ${B.flink.job} stopped with savepoint .*savepoint-`));
+      const recorded = await new EtcdSavepointStore(stack.etcd, stack.cfg.prefix).get(B.flink.job);
+      expect(recorded?.path).not.toBe(savepoint);
+      expect(stopped.note).toContain(recorded!.path);
+      expect((await control.newestRun(B.flink.job))?.state).toBe('FINISHED');
     } finally {
       feeding = false;
       await loop;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createJobStarter, type JobControl } from '../../src/executor/job-starter.js';
+import { createJobStarter, createJobStopper, type JobControl } from '../../src/executor/job-starter.js';
 import type { SwitchJournal } from '../../src/core/journal.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { routeOn, testPipeline, testPolicy, testTopology } from '../support/model.js';
@@ -11,7 +11,7 @@ const chains = [
 function topology(standby: 'hot' | 'warm') {
   const t = testTopology([testPipeline('live', {}, chains)], [testPolicy({ standby })]);
   const rooms = new Map(t.rooms);
-  rooms.set('room-b', { ...rooms.get('room-b')!, flink: { url: 'http://flink-b', concurrency: 8, launch: { 'agg-b': { jarFile: '/jobs/agg.jar', entryClass: 'x.Job', args: ['--in', 't'] } } } });
+  rooms.set('room-b', { ...rooms.get('room-b')!, flink: { url: 'http://flink-b', concurrency: 8, savepointDir: 'file:///sp', launch: { 'agg-b': { jarFile: '/jobs/agg.jar', entryClass: 'x.Job', args: ['--in', 't'] } } } });
   return { ...t, rooms };
 }
 const journal = (t: ReturnType<typeof topology>, to: string): SwitchJournal => ({
@@ -29,6 +29,10 @@ function fakeControl(runs: { jid: string; state: string }[]) {
       return 'j-new';
     },
     untilRunning: async (jid) => void calls.push(`wait ${jid}`),
+    stopWithSavepoint: async (jid, dir) => {
+      calls.push(`stop ${jid} into ${dir}`);
+      return `${dir}/savepoint-${jid}`;
+    },
   };
   return { control, calls };
 }
@@ -37,7 +41,7 @@ describe('start-jobs: a warm standby\'s jobs run before the route flips', () => 
   it('starts a stopped job from its newest savepoint and waits for it', async () => {
     const t = topology('warm');
     const f = fakeControl([{ jid: 'j0', state: 'FINISHED' }]);
-    const start = createJobStarter({ topology: t, control: () => f.control, savepoints: { get: async () => ({ path: 'file:/sp/savepoint-1', at: 0 }) }, log: silentLogger });
+    const start = createJobStarter({ topology: t, control: () => f.control, savepoints: { get: async () => ({ path: 'file:/sp/savepoint-1', at: 0 }), put: async () => undefined }, log: silentLogger });
     const note = await start(journal(t, 'standby'));
     expect(f.calls).toEqual(['start /jobs/agg.jar x.Job --in t from file:/sp/savepoint-1', 'wait j-new']);
     expect(note).toMatch(/^warm standby in room-b: agg-b started from savepoint file:\/sp\/savepoint-1 \(taken .*\), RUNNING after \d+ ms \(j-new\)$/);
@@ -46,7 +50,7 @@ describe('start-jobs: a warm standby\'s jobs run before the route flips', () => 
   it('is repeatable: a job already RUNNING is kept, one still coming up is waited for, never started twice', async () => {
     const t = topology('warm');
     const running = fakeControl([{ jid: 'j7', state: 'RUNNING' }]);
-    const starter = (c: JobControl) => createJobStarter({ topology: t, control: () => c, savepoints: { get: async () => undefined }, log: silentLogger });
+    const starter = (c: JobControl) => createJobStarter({ topology: t, control: () => c, savepoints: { get: async () => undefined, put: async () => undefined }, log: silentLogger });
     expect(await starter(running.control)(journal(t, 'standby'))).toBe('warm standby in room-b: agg-b already RUNNING (j7)');
     expect(running.calls).toEqual([]);
     const coming = fakeControl([{ jid: 'j8', state: 'INITIALIZING' }]);
@@ -59,11 +63,28 @@ describe('start-jobs: a warm standby\'s jobs run before the route flips', () => 
   it('does nothing for a hot standby, or when going back to the primary', async () => {
     const hot = topology('hot');
     const f = fakeControl([]);
-    const start = createJobStarter({ topology: hot, control: () => f.control, savepoints: { get: async () => undefined }, log: silentLogger });
+    const start = createJobStarter({ topology: hot, control: () => f.control, savepoints: { get: async () => undefined, put: async () => undefined }, log: silentLogger });
     expect(await start(journal(hot, 'standby'))).toBe('jobs agg-b run hot in room-b: nothing to start');
     const warm = topology('warm');
-    const back = createJobStarter({ topology: warm, control: () => f.control, savepoints: { get: async () => undefined }, log: silentLogger });
+    const back = createJobStarter({ topology: warm, control: () => f.control, savepoints: { get: async () => undefined, put: async () => undefined }, log: silentLogger });
     expect(await back({ ...journal(warm, 'primary'), to: routeOn(warm, 'live', 'primary', 3) })).toBe('jobs agg-a run hot in room-a: nothing to start');
     expect(f.calls).toEqual([]);
+  });
+});
+
+describe('stop-jobs: leaving a warm standby stops its jobs with a savepoint', () => {
+  it('on the way back to the primary: stopped into the room\'s savepoint directory, recorded for the next start', async () => {
+    const t = topology('warm');
+    const f = fakeControl([{ jid: 'j5', state: 'RUNNING' }]);
+    const recorded: string[] = [];
+    const stop = createJobStopper({ topology: t, control: () => f.control, savepoints: { get: async () => undefined, put: async (job, r) => void recorded.push(`${job} ${r.path} by ${r.by}`) }, observer: 'ctl-b', log: silentLogger });
+    const back = { ...journal(t, 'primary'), from: routeOn(t, 'live', 'standby', 2), to: routeOn(t, 'live', 'primary', 3) };
+    expect(await stop(back)).toBe('warm standby in room-b left: agg-b stopped with savepoint file:///sp/savepoint-j5');
+    expect(f.calls).toEqual(['stop j5 into file:///sp']);
+    expect(recorded).toEqual(['agg-b file:///sp/savepoint-j5 by ctl-b']);
+    // Leaving the primary (a failover) stops nothing; nor does a hot standby.
+    expect(await stop(journal(t, 'standby'))).toBe('no warm standby jobs left behind');
+    const hot = topology('hot');
+    expect(await createJobStopper({ topology: hot, control: () => f.control, savepoints: { get: async () => undefined, put: async () => undefined }, log: silentLogger })({ ...back, from: routeOn(hot, 'live', 'standby', 2) })).toBe('no warm standby jobs left behind');
   });
 });

@@ -134,10 +134,10 @@ describe('drill legs: the way back waits for the way out', () => {
     };
     let j = withStep(opened, { step: 'intent', at: NOW, ms: 0, by: 'ctl-a', note: '' });
     expect(predecessorOf('dr-1-1', [back], j)).toEqual({ kind: 'pending' });
-    for (const [i, step] of (['gate', 'start-jobs', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'record'] as const).entries()) {
+    for (const [i, step] of (['gate', 'start-jobs', 'fence-old', 'place-offsets', 'flip-consumers', 'flip-queries', 'verify', 'stop-jobs', 'record'] as const).entries()) {
       j = withStep(j, { step, at: NOW + 100 * (i + 1), ms: 1, by: 'ctl-a', note: '' });
     }
-    expect(predecessorOf('dr-1-1', [back], j)).toEqual({ kind: 'finished', at: NOW + 800 });
+    expect(predecessorOf('dr-1-1', [back], j)).toEqual({ kind: 'finished', at: NOW + 900 });
     expect(predecessorOf('dr-1-1', [back], { ...j, request: 'so-other' })).toEqual({ kind: 'missing' });
     expect(predecessorOf('dr-1-1', [back], undefined)).toEqual({ kind: 'missing' });
   });
