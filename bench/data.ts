@@ -51,14 +51,15 @@ async function once(): Promise<RunResult> {
     await stack.steady();
     const gap = await withGap(stack, gapMs);
     try {
+      gap.hold();
       const killedAt = killService(LOCAL.rooms['room-a'].service);
-      gap.fast();
       const stop = await waitFor('the data budget to refuse', 30_000, () =>
         ctl.logs.find((l) => l['msg'] === 'verdict' && l['rule'] === 'data-budget-stop' && Date.parse(String(l['time'])) >= killedAt),
       );
       const estimated = Number(/\((?:at least )?(\d+) record\(s\) in all\)/.exec(String(stop['reason']))?.[1]);
       const lost = () => gap.writtenOnlyToA.filter((s) => !gap.processed.has(s)).length;
       const measured = lost();
+      gap.fast();
       await ctl.stop();
       const config = stack.configFile();
       const forced = await cli('failover', stack.cfg.pipeline, '--to', 'standby', '--force', '--accept-loss', '-c', config, '--yes', '--reason', 'bench');

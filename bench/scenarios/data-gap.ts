@@ -18,12 +18,16 @@ export async function withGap(stack: FaultStack, gapMs = 10_000) {
   const processed = new Set<number>();
   const counts = new Map<number, number>();
   let slow = false;
+  // While held, the consumer processes nothing (what it has fetched waits in memory).
+  let held: Promise<void> | undefined;
+  let release: (() => void) | undefined;
   const consumer = createRoutedConsumer({
     pipeline: stack.cfg.pipeline,
     etcd: { endpoints: [LOCAL.etcd], prefix: stack.cfg.prefix },
     marginMs: 2000,
     fromBeginning: true,
     eachMessage: async (m) => {
+      if (held) await held;
       if (slow) await sleep(60);
       const n = Number(m.value!.toString());
       processed.add(n);
@@ -60,7 +64,20 @@ export async function withGap(stack: FaultStack, gapMs = 10_000) {
     processed,
     counts,
     writtenOnlyToA,
-    fast: () => (slow = false),
+    /**
+     * Stops processing until fast(). Hold before the kill: a consumer that works through the
+     * records it had already fetched from room-a while the controller decides would change the
+     * loss under the decision (it once caught up entirely, so the failover lost nothing).
+     */
+    hold: () => {
+      held ??= new Promise<void>((r) => (release = r));
+    },
+    /** Processing again, at full speed. */
+    fast: () => {
+      slow = false;
+      release?.();
+      held = undefined;
+    },
     close: async () => {
       await consumer.close();
       await everywhere.close(0);
