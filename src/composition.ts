@@ -54,6 +54,20 @@ export interface CommonFlags {
 }
 
 /** Who is acting, for the record: --operator, else $SWITCHYARD_OPERATOR, else the OS user. */
+/** The operator's time zone: $SWITCHYARD_TZ, else $TZ, else the system's. */
+export function operatorZone(): string {
+  const z = process.env['SWITCHYARD_TZ'] ?? process.env['TZ'];
+  if (z) {
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone: z });
+      return z;
+    } catch {
+      // an unknown zone: fall back to the system's
+    }
+  }
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
 export function operatorName(flag: string | undefined): string {
   if (flag) return flag;
   const env = process.env['SWITCHYARD_OPERATOR'];

@@ -52,25 +52,11 @@ export function describeLeader(l: { readonly id: string; readonly ageMs?: number
   return parts.join(', ');
 }
 
-/** The operator's time zone: $SWITCHYARD_TZ, else $TZ, else the system's. */
-export function operatorZone(): string {
-  const z = process.env['SWITCHYARD_TZ'] ?? process.env['TZ'];
-  if (z) {
-    try {
-      new Intl.DateTimeFormat('en-GB', { timeZone: z });
-      return z;
-    } catch {
-      // an unknown zone: fall back to the system's
-    }
-  }
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
-}
-
 /**
  * A time for people, in UTC (one zone everywhere, so tables line up and logs match), followed by
  * the operator's own zone when that is not UTC: "2026-11-26 03:00:05 UTC (11:00 Asia/Shanghai)".
  */
-export function stamp(ms: number, zone = operatorZone()): string {
+export function stamp(ms: number, zone: string): string {
   if (!Number.isFinite(ms)) return '-';
   const utc = `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
   if (zone === 'UTC' || zone === 'Etc/UTC') return utc;

@@ -24,7 +24,7 @@ import type { RouteStore, StoredRoute } from '../ports/route-store.js';
 import type { ObservationStore } from '../ports/observation-store.js';
 import type { IntentStore } from '../ports/intent-store.js';
 import type { Intents } from '../core/safety.js';
-import { planSwitchover, predecessorOf, REFUSED_INTENT_TTL_MS, type SwitchoverIntent, type SwitchoverPlan } from '../core/switchover.js';
+import { planSwitchover, predecessorOf, refusedUntil, type SwitchoverIntent, type SwitchoverPlan } from '../core/switchover.js';
 import { journalProblem } from '../core/stored.js';
 
 export interface ControllerDeps {
@@ -299,13 +299,14 @@ export class Controller {
     // Pipelines whose stored route or journal cannot be used: held with the reason (logged once, as a verdict).
     const invalid = new Map<string, string>();
     const prefix = this.deps.storeKeys;
+    const journalHold = (p: string, what: string) => `its stored switch journal ${what}; check where its consumers read, then delete ${prefix?.journal(p) ?? 'its journal key'}`;
     try {
       // Publish first, then read: the leader judges with every observer's latest news, its own included.
       await this.deps.observationStore.publish(this.deps.observer, this.recent);
       const [routes, published, js, wanted, manual] = await Promise.all([
         this.deps.routes.list((p, why) => invalid.set(p, `its stored route is not valid (${why}); delete ${prefix?.route(p) ?? 'its route key'} and the leader starts it on its primary chain above the last epoch`)),
         this.deps.observationStore.readAll((key, why) => this.reportOnce('observation left out', key, why)),
-        this.deps.journals.list((p, why) => invalid.set(p, `its stored switch journal is not valid (${why}); check where its consumers read, then delete ${prefix?.journal(p) ?? 'its journal key'}`)),
+        this.deps.journals.list((p, why) => invalid.set(p, journalHold(p, `is not valid (${why})`))),
         this.deps.intents.read(),
         this.deps.intents.switchovers(),
         this.deps.positions && this.deps.watermarks ? this.deps.watermarks.readAll().then((w) => (watermarks = w)) : undefined,
@@ -319,7 +320,7 @@ export class Controller {
         const why = journalProblem(stored.journal);
         if (!why || stored.journal.status === 'done') continue;
         journals.delete(p);
-        invalid.set(p, `its stored switch journal cannot be carried on (${why}); check where its consumers read, then delete ${prefix?.journal(p) ?? 'its journal key'}`);
+        invalid.set(p, journalHold(p, `cannot be carried on (${why})`));
       }
       intents = wanted;
       everyone = [...published.filter((o) => o.observer !== this.deps.observer), ...observations];
@@ -504,8 +505,9 @@ export class Controller {
       return 'handled';
     }
     if (plan.kind === 'refuse') {
-      await this.deps.intents.updateSwitchover({ ...intent, refused: plan.reason, refusedAt: now });
-      log.warn('switchover refused', { id: intent.id, pipeline: intent.pipeline, reason: plan.reason, expiresAt: new Date(now + REFUSED_INTENT_TTL_MS).toISOString() });
+      const refused = { ...intent, refused: plan.reason, refusedAt: now };
+      await this.deps.intents.updateSwitchover(refused);
+      log.warn('switchover refused', { id: intent.id, pipeline: intent.pipeline, reason: plan.reason, expiresAt: new Date(refusedUntil(refused)).toISOString() });
       return 'handled';
     }
     const kind = intent.drill ? 'drill' : 'switchover';
@@ -525,15 +527,9 @@ export class Controller {
     return 'handled';
   }
 
-  /**
-   * A refused intent stays listed for REFUSED_INTENT_TTL_MS after its refusal (so the operator
-   * sees why, and can cancel it), then the leader removes it. One refused before refusals carried
-   * a time counts from its creation; one with no usable time at all goes at once.
-   */
+  /** A refused intent stays listed (so the operator sees why, and can cancel it) until refusedUntil, then goes. */
   private async expireRefused(intent: SwitchoverIntent, now: number): Promise<void> {
-    const time = (t: unknown) => (typeof t === 'number' && Number.isFinite(t) ? t : undefined);
-    const since = time(intent.refusedAt) ?? time(intent.createdAt) ?? 0;
-    if (now < since + REFUSED_INTENT_TTL_MS) return;
+    if (now < refusedUntil(intent)) return;
     try {
       await this.deps.intents.removeSwitchover(intent.id);
       this.deps.log.info('refused switchover expired', { id: intent.id, pipeline: intent.pipeline, refused: intent.refused });

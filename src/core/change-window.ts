@@ -62,8 +62,9 @@ export function describeWindows(cw: ChangeWindows, now?: number): string {
   if (now === undefined || cw.timeZone === 'UTC' || cw.timeZone === 'Etc/UTC') return local;
   const offset = (localMinuteOfDay(now, cw.timeZone) - localMinuteOfDay(now, 'UTC') + 1440) % 1440;
   const utc = (m: number) => ((m - offset) % 1440 + 1440) % 1440;
-  const shown = (from: number, to: number) => `${formatMinute(utc(from))}-${to === 1440 && offset === 0 ? '24:00' : formatMinute(utc(to) === 0 ? 1440 : utc(to))}`;
   if (offset === 0) return `${local} (= UTC)`;
+  // A window's end at UTC midnight reads 24:00, as windows are written.
+  const shown = (from: number, to: number) => `${formatMinute(utc(from))}-${formatMinute(utc(to) === 0 ? 1440 : utc(to))}`;
   return `${local} = ${cw.windows.map((w) => shown(w.fromMinute, w.toMinute)).join(', ')} UTC`;
 }
 

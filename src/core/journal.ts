@@ -81,9 +81,8 @@ export function journalId(pipeline: string, epoch: number): string {
   return `${pipeline}-e${epoch}`;
 }
 
-/** The next step to run, or undefined when the journal is finished. */
 /**
- * The step after the last one recorded. Journals written before a step existed (start-jobs came
+ * The next step to run (undefined when the journal is finished): the step after the last one recorded. Journals written before a step existed (start-jobs came
  * later) lack it, so this follows the last recorded step rather than counting steps.
  */
 export function nextStep(j: SwitchJournal): SwitchStep | undefined {

@@ -22,20 +22,27 @@ function show(v: unknown): string {
 }
 
 /** The first failed check, as "field is <value>, not <expected>". */
-function firstProblem(v: Obj, checks: readonly (readonly [string, (x: unknown) => boolean, string])[]): string {
+function firstProblem(v: Obj, checks: readonly Check[]): string {
   for (const [field, ok, expected] of checks) if (!ok(v[field])) return `${field} is ${show(v[field])}, not ${expected}`;
   return '';
 }
+
+type Check = readonly [string, (x: unknown) => boolean, string];
+
+/** What consumer and query routes both carry: which chain, in which room, at which epoch, since when. */
+const ROUTED: readonly Check[] = [
+  ['pipeline', isName, 'a name'],
+  ['chain', isName, 'a name'],
+  ['room', isName, 'a name'],
+  ['epoch', (x) => Number.isSafeInteger(x) && (x as number) >= 1, 'a whole number of at least 1'],
+  ['since', isTime, 'a time'],
+];
 
 /** Why a stored consumer route cannot be used, or "". */
 export function routeProblem(v: unknown): string {
   if (!isObj(v)) return `not a route object (${show(v)})`;
   const top = firstProblem(v, [
-    ['pipeline', isName, 'a name'],
-    ['chain', isName, 'a name'],
-    ['room', isName, 'a name'],
-    ['epoch', (x) => Number.isSafeInteger(x) && (x as number) >= 1, 'a whole number of at least 1'],
-    ['since', isTime, 'a time'],
+    ...ROUTED,
     ['reason', isText, 'text'],
     ['consumerGroup', isName, 'a name'],
     ['history', (x) => Array.isArray(x) && x.every(isTime), 'a list of times'],
@@ -52,14 +59,7 @@ export function routeProblem(v: unknown): string {
 /** Why a stored query route cannot be used, or "". */
 export function queryRouteProblem(v: unknown): string {
   if (!isObj(v)) return `not a query route object (${show(v)})`;
-  return firstProblem(v, [
-    ['pipeline', isName, 'a name'],
-    ['chain', isName, 'a name'],
-    ['room', isName, 'a name'],
-    ['epoch', (x) => Number.isSafeInteger(x) && (x as number) >= 1, 'a whole number of at least 1'],
-    ['since', isTime, 'a time'],
-    ['url', isText, 'a URL'],
-  ]);
+  return firstProblem(v, [...ROUTED, ['url', isText, 'a URL']]);
 }
 
 const KINDS = new Set(['failover', 'failback', 'switchover', 'drill']);

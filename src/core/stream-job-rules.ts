@@ -79,10 +79,11 @@ export function evaluateStreamJob(history: readonly StreamJobSample[], th: Strea
   }
 
   const cp = current.checkpoint;
+  // A job younger than the limit may simply not have checkpointed yet: counted from its first RUNNING sample.
+  const running = history.find((s) => s.state === 'RUNNING');
   if (th.maxCheckpointAgeMs !== undefined) {
     // The tier's own limit: a job whose newest checkpoint is older cannot be recovered to anything recent.
     const limit = th.maxCheckpointAgeMs;
-    const running = history.find((s) => s.state === 'RUNNING');
     if (cp.lastCompletedAt === undefined) {
       if (running && now - running.at > limit) flag('DOWN', `no completed checkpoint after ${now - running.at} ms of running (the tier allows ${limit} ms)`);
     } else {
@@ -94,8 +95,6 @@ export function evaluateStreamJob(history: readonly StreamJobSample[], th: Strea
     const limit = Math.max(cp.intervalMs, cp.timeoutMs) * (cp.tolerableFailures + 2);
     const formula = `max(interval ${cp.intervalMs}, timeout ${cp.timeoutMs}) x (tolerable failures ${cp.tolerableFailures} + 2)`;
     if (cp.lastCompletedAt === undefined) {
-      // A job younger than the limit may simply not have checkpointed yet.
-      const running = history.find((s) => s.state === 'RUNNING');
       if (running && now - running.at > limit) flag('DEGRADED', `no completed checkpoint after ${now - running.at} ms of running; limit ${limit} ms = ${formula}`);
     } else {
       const age = now - cp.lastCompletedAt;

@@ -89,7 +89,7 @@ export function planSwitchover(
 ): SwitchoverPlan {
   // Stored data, written by any CLI version or by hand: refuse what no rule can reason about,
   // rather than let it throw in every tick (a date past the end of time, a hold of centuries).
-  const malformed = malformedIntent(intent);
+  const malformed = intentProblem(intent);
   if (malformed) return { kind: 'refuse', reason: `malformed intent: ${malformed}` };
   const pipeline = topology.pipelines.get(intent.pipeline);
   if (!pipeline) return { kind: 'refuse', reason: `unknown pipeline ${intent.pipeline}` };
@@ -126,9 +126,13 @@ export function planSwitchover(
   return { kind: 'switch', action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs: 0 } };
 }
 
-/** Why an intent's fields cannot be used, or "" when they can (see intentProblem). */
-export function malformedIntent(i: SwitchoverIntent): string {
-  return intentProblem(i);
+/**
+ * When the leader removes a refused intent: REFUSED_INTENT_TTL_MS after its refusal. One refused
+ * before refusals carried a time counts from its creation; one with no usable time at all, at once.
+ */
+export function refusedUntil(i: SwitchoverIntent): number {
+  const time = (t: unknown) => (typeof t === 'number' && Number.isFinite(t) ? t : undefined);
+  return (time(i.refusedAt) ?? time(i.createdAt) ?? -REFUSED_INTENT_TTL_MS) + REFUSED_INTENT_TTL_MS;
 }
 
 /**
@@ -136,7 +140,6 @@ export function malformedIntent(i: SwitchoverIntent): string {
  * `now` and the times are epoch ms; the result is one sentence.
  */
 export function refusedHint(i: SwitchoverIntent, now: number): string {
-  const since = typeof i.refusedAt === 'number' && Number.isFinite(i.refusedAt) ? i.refusedAt : typeof i.createdAt === 'number' && Number.isFinite(i.createdAt) ? i.createdAt : now;
-  const left = Math.max(0, since + REFUSED_INTENT_TTL_MS - now);
+  const left = Math.max(0, refusedUntil(i) - now);
   return `cancel it with \`switchyard switchover --cancel ${i.id}\`, or it is removed in ${Math.ceil(left / 60_000)} min (${new Date(now + left).toISOString()})`;
 }

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
-import { buildStore, createLogger, operatorName } from '../../composition.js';
+import { buildStore, createLogger, operatorName, operatorZone } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { EtcdBackfillStore } from '../../adapters/etcd/backfill-store.js';
 import { KafkaRecordCopier } from '../../adapters/kafka/record-copier.js';
@@ -79,7 +79,7 @@ export const backfillCommand: CommandModule<object, Args> = {
         } catch (err) {
           return fail(EXIT.FAILURE, `${record.id}: ${record.gap!.sourceRoom} does not answer, so its gap cannot be read yet (${(err as Error).message}); run this again once it is back`);
         }
-        const head = `${record.id}: ${record.gap!.sourceRoom} -> ${target}, switched ${stamp(record.decidedAt)}`;
+        const head = `${record.id}: ${record.gap!.sourceRoom} -> ${target}, switched ${stamp(record.decidedAt, operatorZone())}`;
         if (args['dry-run']) {
           results.push(planned.state);
           if (args.output === 'table') process.stdout.write(`${head} (dry run: nothing copied)\n${table(['PARTITION', 'OFFSETS', 'RECORDS', 'ESTIMATED', 'COPIED', 'STATE'], rowsOf(planned.state))}\n`);

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
-import { buildStore } from '../../composition.js';
+import { buildStore, operatorZone } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { EtcdBackfillStore } from '../../adapters/etcd/backfill-store.js';
 import { EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
@@ -56,11 +56,12 @@ export const historyCommand: CommandModule<object, Args> = {
         process.stdout.write('no switches recorded\n');
         return;
       }
+      const zone = operatorZone();
       process.stdout.write(
         table(
           ['DECIDED', 'PIPELINE', 'KIND', 'FROM', 'TO', 'EPOCH', 'DETECT', 'FLIP', 'RTO', 'OUTCOME', 'DATA', 'BY', 'REASON'],
           records.map((r) => [
-            stamp(r.decidedAt),
+            stamp(r.decidedAt, zone),
             r.pipeline,
             r.kind,
             `${r.fromChain}@${r.fromRoom}`,

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { estimateFromCli } from '../data-estimate.js';
 import { describeEstimate } from '../../core/data-estimate.js';
 import { loadConfig } from '../../config/load.js';
-import { buildStore, createLogger, operatorName } from '../../composition.js';
+import { buildStore, createLogger, operatorName, operatorZone } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
@@ -66,7 +66,8 @@ export const switchoverCommand: CommandModule<object, Args> = {
         const pending = await intents.switchovers();
         if (printData(args.output, pending)) return;
         if (pending.length === 0) process.stdout.write('no pending switchovers\n');
-        else process.stdout.write(table(['ID', 'PIPELINE', 'TO', 'AT', 'BY', 'STATE', 'REASON'], pending.map((i) => [i.id, i.pipeline, i.to, stamp(i.at), i.by, describeState(i), i.reason])) + '\n');
+        const zone = operatorZone();
+        if (pending.length > 0) process.stdout.write(table(['ID', 'PIPELINE', 'TO', 'AT', 'BY', 'STATE', 'REASON'], pending.map((i) => [i.id, i.pipeline, i.to, stamp(i.at, zone), i.by, describeState(i), i.reason])) + '\n');
         return;
       }
       if (args.cancel) {
@@ -98,7 +99,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
       };
       process.stdout.write(
         `switchover ${pipeline.name}: ${checked.route.chain}@${checked.route.room} (epoch ${checked.route.epoch}) -> ${target.name}@${target.room}` +
-          `${at > now ? ` at ${stamp(at)}` : ' now'}, by ${intent.by}${args.emergency ? ', EMERGENCY' : ''}${intent.reason ? `: ${intent.reason}` : ''}\n`,
+          `${at > now ? ` at ${stamp(at, operatorZone())}` : ' now'}, by ${intent.by}${args.emergency ? ', EMERGENCY' : ''}${intent.reason ? `: ${intent.reason}` : ''}\n`,
       );
       if (!leader) {
         // Now means now: an intent nobody carries out would fire whenever a controller next leads.
