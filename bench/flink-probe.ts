@@ -121,7 +121,7 @@ for (let i = 0; i < warmup + rounds; i++) {
 }
 await Promise.all(probes.map((p) => p.close()));
 stop();
-const requests = '2 per job, + 2 and 1 per vertex every 5 s';
+const requests = '1 per job (+ 2 and 1 per vertex every 5 s, and 2 per new job run)';
 
 const r2 = (x: number) => Number(x.toFixed(1));
 const p50 = r2(median(times));

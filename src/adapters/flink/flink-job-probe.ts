@@ -80,8 +80,10 @@ const KEPT = 600;
 export class FlinkJobProbe implements HealthProbe {
   readonly room: string;
   private readonly limiter: BulkheadPolicy;
-  private readonly history = new Map<string, StreamJobSample[]>();
-  private readonly configs = new Map<string, CheckpointConfig>();
+  /** Each job's samples, for the run (jid) they belong to: a new run starts a new history. */
+  private readonly history = new Map<string, { readonly jid: string; readonly samples: StreamJobSample[] }>();
+  /** What does not change within a job run: its checkpoint settings and its vertices. */
+  private readonly runs = new Map<string, { readonly config: CheckpointConfig; readonly vertices: JobDetail['vertices'] }>();
   private readonly slow = new Map<string, SlowRead>();
   private latest: Observation[] = [];
   private readings: StreamJobReading[] = [];
@@ -203,23 +205,28 @@ export class FlinkJobProbe implements HealthProbe {
     this.readings = results.map(([, r]) => r);
     // Forget what belongs to job runs that are gone (a restarted service, a resubmitted job).
     const current = new Set(this.readings.flatMap((r) => (r.jid ? [r.jid] : [])));
-    for (const jid of this.configs.keys()) if (!current.has(jid)) this.configs.delete(jid);
+    for (const jid of this.runs.keys()) if (!current.has(jid)) this.runs.delete(jid);
     for (const jid of this.slow.keys()) if (!current.has(jid)) this.slow.delete(jid);
   }
 
   private async readJob(watched: WatchedJob, jid: string, state: FlinkJobState, cluster: ClusterOverview, started: number): Promise<[Observation, StreamJobReading]> {
     const base = `/jobs/${jid}`;
-    const known = this.configs.get(jid);
     // The job's state comes from /jobs/overview, served by the dispatcher as it is. A job's details
     // and checkpoint statistics come from a cache the REST API refreshes every web.refresh-interval
-    // (3 s by default): there a FAILED job still looked RESTARTING for 1.6 s.
-    const [fetched, checkpoints, config] = await Promise.all([
-      this.get<JobDetail>(base),
+    // (3 s by default): there a FAILED job still looked RESTARTING for 1.6 s. Its details are read
+    // once per run, for the vertices; its checkpoints on every probe.
+    const known = this.runs.get(jid);
+    const [run, checkpoints] = await Promise.all([
+      known ??
+        Promise.all([this.get<CheckpointConfig>(`${base}/checkpoints/config`), this.get<JobDetail>(base)]).then(([config, d]) => {
+          const r = { config, vertices: d.vertices };
+          this.runs.set(jid, r);
+          return r;
+        }),
       this.get<Checkpoints>(`${base}/checkpoints`),
-      known ? Promise.resolve(known) : this.get<CheckpointConfig>(`${base}/checkpoints/config`),
     ]);
-    if (!known) this.configs.set(jid, config);
-    const detail: JobDetail = { ...fetched, state };
+    const { config } = run;
+    const detail: JobDetail = { state, vertices: run.vertices };
     // Restarts, exceptions and back-pressure change slowly for a running job (Flink itself
     // refreshes the metrics behind them every few seconds): read them at most every
     // SLOW_READ_MS then, and every time for a job that is not RUNNING.
@@ -247,10 +254,9 @@ export class FlinkJobProbe implements HealthProbe {
       freeSlots: cluster['slots-available'],
     };
     // A new run of the job (a new jid) starts a new history: its restart counter starts again.
-    const key = `${watched.name}/${jid}`;
-    const history = [...(this.history.get(key) ?? []), sample].slice(-KEPT);
-    if (!this.history.has(key)) for (const k of this.history.keys()) if (k.startsWith(`${watched.name}/`)) this.history.delete(k);
-    this.history.set(key, history);
+    const kept = this.history.get(watched.name);
+    const history = [...(kept?.jid === jid ? kept.samples : []), sample].slice(-KEPT);
+    this.history.set(watched.name, { jid, samples: history });
     const verdict = evaluateStreamJob(history, watched.limits, at);
     const extra = sample.lastException && sample.lastException.at > at - watched.limits.restartWindowMs ? `; last exception ${Math.round((at - sample.lastException.at) / 1000)} s ago (${sample.lastException.name})` : '';
     const reason = `job ${watched.name}: ${verdict.reasons.join('; ')}${extra}`;
