@@ -6,9 +6,7 @@
 
 import { FaultStack } from '../support/fault-stack.js';
 import { LOCAL, services, waitFor } from '../support/local-stack.js';
-import { allPublishing, traffic } from '../support/traffic.js';
-import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
-import { silentLogger } from '../../src/ports/logger.js';
+import { allPublishing, feedJob, traffic } from '../support/traffic.js';
 
 export interface JobFailoverResult {
   readonly failedToFirstRecordMs: number;
@@ -38,20 +36,12 @@ export async function runJobFailover(say: (line: string) => void = () => undefin
   await stack.createTopic();
   for (const [name, room] of [['ctl-a', 'room-a'], ['ctl-b', 'room-b'], ['ctl-w', 'witness']] as const) stack.start(name, room);
   const t = traffic(stack);
-  const feeder = createKafka({ clientId: 'job-act', brokers: LOCAL.rooms['room-a'].brokers, log: silentLogger }).producer();
-  let feeding = true;
-  let feed: Promise<void> | undefined;
+  let stopFeed: (() => Promise<void>) | undefined;
   try {
     await stack.leader();
     await stack.steady();
     await allPublishing(stack, ['ctl-a', 'ctl-b', 'ctl-w']);
-    await feeder.connect();
-    feed = (async () => {
-      while (feeding) {
-        await feeder.send({ topic: LOCAL.rooms['room-a'].flink.in, messages: [{ value: `act3-${Date.now()}` }] }).catch(() => undefined);
-        await sleep(50);
-      }
-    })();
+    stopFeed = await feedJob('room-a', 1, 50);
     await t.consumer.start();
     await waitFor('records processed in room-a', 20_000, () => (t.seen.size > 300 ? true : undefined));
     say(`steady: ${t.seen.size} records processed in room-a; job dashboard-agg-a RUNNING in both rooms' Flink. Poisoning room-a's job now`);
@@ -76,9 +66,7 @@ export async function runJobFailover(say: (line: string) => void = () => undefin
       reason: history[0]!.reason,
     };
   } finally {
-    feeding = false;
-    await feed;
-    await feeder.disconnect().catch(() => undefined);
+    await stopFeed?.();
     await t.close();
     await stack.stop();
     // A FAILED job stays FAILED: start room-a's Flink again with a fresh job.

@@ -2,8 +2,10 @@
 // acknowledged and what the consumer processed, and a wait for every replica's observations.
 
 import type { FaultStack } from './fault-stack.js';
-import { LOCAL, waitFor } from './local-stack.js';
+import { LOCAL, waitFor, type LocalRoom } from './local-stack.js';
 import { EtcdObservationStore } from '../../src/adapters/etcd/observation-store.js';
+import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
+import { silentLogger } from '../../src/ports/logger.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer, type FlipReport } from '../../src/sdk/routed-consumer.js';
 
@@ -63,3 +65,23 @@ export function traffic(s: FaultStack) {
   };
 }
 
+/**
+ * Records into a room's stream-job input (the local stack's job topic), `perBatch` every
+ * `everyMs`, until the returned stop is called: a job only fails or backs up on records.
+ */
+export async function feedJob(room: LocalRoom, perBatch = 20, everyMs = 100): Promise<() => Promise<void>> {
+  const producer = createKafka({ clientId: `feed-${room}`, brokers: LOCAL.rooms[room].brokers, log: silentLogger }).producer();
+  await producer.connect();
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      await producer.send({ topic: LOCAL.rooms[room].flink.in, messages: Array.from({ length: perBatch }, (_, i) => ({ value: `feed-${Date.now()}-${i}` })) }).catch(() => undefined);
+      await sleep(everyMs);
+    }
+  })();
+  return async () => {
+    on = false;
+    await loop;
+    await producer.disconnect().catch(() => undefined);
+  };
+}

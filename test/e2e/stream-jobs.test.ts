@@ -4,6 +4,7 @@ import { LOCAL, PROJECT, services, waitFor } from '../../bench/support/local-sta
 import { loadPolicies } from '../../src/config/load.js';
 import { cli } from '../support/cli.js';
 import { jobFailedAt, runJobFailover } from '../../bench/scenarios/job-failover.js';
+import { feedJob } from '../../bench/support/traffic.js';
 
 // Switching on what the stream jobs say (issue 14), on the local stack's real Flink per room:
 // room-a runs dashboard-agg-a, room-b dashboard-agg-b; the pipeline's chains name them.
@@ -25,24 +26,15 @@ afterEach(async () => {
   broken.clear();
 });
 
-/** Records into a room's job input, so that a fault switch has records to act on. */
-async function feedJob(room: 'room-a' | 'room-b') {
-  const { createKafka } = await import('../../src/adapters/kafka/kafka-client.js');
-  const { silentLogger } = await import('../../src/ports/logger.js');
-  const producer = createKafka({ clientId: 'stream-e2e', brokers: LOCAL.rooms[room].brokers, log: silentLogger }).producer();
-  await producer.connect();
-  let on = true;
-  const loop = (async () => {
-    while (on) {
-      await producer.send({ topic: LOCAL.rooms[room].flink.in, messages: Array.from({ length: 20 }, (_, i) => ({ value: `e2e-${Date.now()}-${i}` })) }).catch(() => undefined);
-      await sleep(100);
-    }
-  })();
-  return async () => {
-    on = false;
-    await loop;
-    await producer.disconnect();
-  };
+/** Two replicas (room-a's and room-b's) on a stack whose chains name the rooms' Flink jobs, in steady state. */
+async function twoReplicas(over: ConstructorParameters<typeof FaultStack>[0] = {}): Promise<{ s: FaultStack; a: Replica; b: Replica }> {
+  const s = (stack = new FaultStack({ flink: true, ...over }));
+  await s.createTopic();
+  const a = s.start('ctl-a', 'room-a');
+  const b = s.start('ctl-b', 'room-b');
+  await s.leader();
+  await s.steady();
+  return { s, a, b };
 }
 
 const verdicts = (r: Replica, rule: string) => r.logs.filter((l) => l['msg'] === 'verdict' && l['rule'] === rule);
@@ -77,12 +69,7 @@ describe('switching on stream-job health (real Flink per room)', () => {
   });
 
   it('checkpoints that stall past the tier\'s limit: the pipeline flips', async () => {
-    stack = new FaultStack({ flink: true, streamJobs: { maxCheckpointAgeMs: 6000 } });
-    await stack.createTopic();
-    const a = stack.start('ctl-a', 'room-a');
-    stack.start('ctl-b', 'room-b');
-    await stack.leader();
-    await stack.steady();
+    const { a } = await twoReplicas({ streamJobs: { maxCheckpointAgeMs: 6000 } });
     broken.add('flink-a');
     await services('fault', 'flink-a', 'ckstall');
     const history = await waitFor('the failover', 40_000, async () => {
@@ -95,12 +82,7 @@ describe('switching on stream-job health (real Flink per room)', () => {
   });
 
   it('back-pressure alone degrades the chain and never flips it', async () => {
-    stack = new FaultStack({ flink: true });
-    await stack.createTopic();
-    const a = stack.start('ctl-a', 'room-a');
-    const b = stack.start('ctl-b', 'room-b');
-    await stack.leader();
-    await stack.steady();
+    const { s, a, b } = await twoReplicas();
     const stopFeed = await feedJob('room-a');
     try {
       broken.add('flink-a');
@@ -110,20 +92,15 @@ describe('switching on stream-job health (real Flink per room)', () => {
       500);
       expect(String(degraded['reason'])).toMatch(/DEGRADED/);
       await sleep(8000);
-      expect(await stack.journals.history('live-dashboard')).toEqual([]);
-      expect((await stack.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 1, room: 'room-a' });
+      expect(await s.journals.history('live-dashboard')).toEqual([]);
+      expect((await s.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 1, room: 'room-a' });
     } finally {
       await stopFeed();
     }
   });
 
   it('the standby\'s job has failed: no failover to it, and a switchover to it is refused, saying why', async () => {
-    stack = new FaultStack({ flink: true });
-    await stack.createTopic();
-    const a = stack.start('ctl-a', 'room-a');
-    const b = stack.start('ctl-b', 'room-b');
-    await stack.leader();
-    await stack.steady();
+    const { s, a, b } = await twoReplicas();
     const stopFeed = await feedJob('room-b');
     try {
       broken.add('flink-b');
@@ -138,10 +115,10 @@ describe('switching on stream-job health (real Flink per room)', () => {
       await stopFeedA();
       expect(String(held['reason'])).toMatch(/dashboard-agg-b/);
       expect(String(held['reason'])).toMatch(/FAILED/);
-      const refused = await cli('switchover', 'live-dashboard', '--to', 'standby', '--reason', 'try anyway', '--yes', '-c', stack.configFile());
+      const refused = await cli('switchover', 'live-dashboard', '--to', 'standby', '--reason', 'try anyway', '--yes', '-c', s.configFile());
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/refused by the leader: target chain standby@room-b cannot serve: .*dashboard-agg-b.*FAILED/);
-      expect(await stack.journals.history('live-dashboard')).toEqual([]);
+      expect(await s.journals.history('live-dashboard')).toEqual([]);
     } finally {
       await stopFeed();
     }

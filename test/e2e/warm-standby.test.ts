@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FaultStack } from '../../bench/support/fault-stack.js';
 import { LOCAL, randomId, services, waitFor } from '../../bench/support/local-stack.js';
 import { jobFailedAt } from '../../bench/scenarios/job-failover.js';
+import { feedJob } from '../../bench/support/traffic.js';
 import { EtcdSavepointStore } from '../../src/adapters/etcd/savepoint-store.js';
 import { FlinkJobControl } from '../../src/adapters/flink/flink-job-control.js';
 import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
@@ -93,15 +94,7 @@ describe('warm standby on real Flink', () => {
     await stack.leader();
     // Room-b can take over although its job is stopped: as a warm target it is judged by its Kafka.
     await stack.steady();
-    const feed = createKafka({ clientId: 'warm-e2e-feed', brokers: LOCAL.rooms['room-a'].brokers, log: silentLogger }).producer();
-    await feed.connect();
-    let feeding = true;
-    const loop = (async () => {
-      while (feeding) {
-        await feed.send({ topic: LOCAL.rooms['room-a'].flink.in, messages: [{ value: `warm-${Date.now()}` }] }).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    const stopFeed = await feedJob('room-a', 1, 50);
     try {
       await services('fault', 'flink-a', 'poison');
       const failed = await jobFailedAt('room-a');
@@ -128,8 +121,7 @@ describe('warm standby on real Flink', () => {
 
       // Back to the primary (its job healthy again): the warm standby's job is stopped with a
       // savepoint, recorded for its next start.
-      feeding = false;
-      await loop;
+      await stopFeed();
       await services('fault', 'flink-a', 'clear');
       await services('stop', 'flink-a');
       await services('start', 'flink-a');
@@ -146,9 +138,7 @@ describe('warm standby on real Flink', () => {
       expect(stopped.note).toContain(recorded!.path);
       expect((await control.newestRun(B.flink.job))?.state).toBe('FINISHED');
     } finally {
-      feeding = false;
-      await loop;
-      await feed.disconnect();
+      await stopFeed();
     }
   });
 });

@@ -3,7 +3,7 @@ import { FlinkJobProbe, type WatchedJob } from '../../src/adapters/flink/flink-j
 import { systemClock } from '../../src/adapters/system/system-clock.js';
 import type { Observation } from '../../src/core/health.js';
 import { silentLogger } from '../../src/ports/logger.js';
-import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
+import { feedJob } from '../../bench/support/traffic.js';
 import { services, waitFor } from '../../bench/support/local-stack.js';
 
 // The Flink REST probe against the local stack's real Flink clusters (scripts/services.sh
@@ -14,24 +14,6 @@ const limits = (over: Partial<WatchedJob['limits']> = {}): WatchedJob['limits'] 
 const probeOf = (jobs: WatchedJob[], url = A) =>
   new FlinkJobProbe({ room: 'room-a', url, jobs, observer: 'test', observerRoom: 'room-c', timeoutMs: 1000, concurrency: 8, clock: systemClock, log: silentLogger });
 const byJob = (obs: readonly Observation[], job: string) => obs.find((o) => o.subject === job)!;
-
-/** Records into room-a's dashboard-events until stopped (the job only fails or backs up on records). */
-async function traffic(perBatch = 50) {
-  const producer = createKafka({ clientId: 'flink-probe-test', brokers: ['127.0.0.1:19092'], log: silentLogger }).producer();
-  await producer.connect();
-  let producing = true;
-  const loop = (async () => {
-    while (producing) {
-      await producer.send({ topic: 'dashboard-events', messages: Array.from({ length: perBatch }, (_, i) => ({ value: `t-${Date.now()}-${i}` })) }).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  return async () => {
-    producing = false;
-    await loop;
-    await producer.disconnect();
-  };
-}
 
 afterAll(async () => {
   await services('fault', 'flink-a', 'clear');
@@ -77,7 +59,7 @@ describe('Flink REST probe (real Flink 2.2 per room)', () => {
 
   it('back-pressure makes the job DEGRADED, never DOWN', async () => {
     const probe = probeOf([{ name: 'dashboard-agg-a', limits: limits() }]);
-    const stopTraffic = await traffic();
+    const stopTraffic = await feedJob('room-a', 50);
     try {
       await services('fault', 'flink-a', 'slow', '50');
       const seen: string[] = [];
@@ -114,7 +96,7 @@ describe('Flink REST probe (real Flink 2.2 per room)', () => {
 
   it('a job that fails for good (poison: 3 restarts, then FAILED) is DOWN, naming the state and the last exception', async () => {
     const probe = probeOf([{ name: 'dashboard-agg-a', limits: limits() }]);
-    const stopTraffic = await traffic(5);
+    const stopTraffic = await feedJob('room-a', 5);
     try {
       await services('fault', 'flink-a', 'poison');
       const o = await waitFor('the job FAILED', 60_000, async () => {
