@@ -9,6 +9,15 @@ export interface PauseIntent {
   readonly at: number;
 }
 
+/** What the core needs of the pauses. */
+export function intentsOf(pauses: readonly PauseIntent[]): Intents {
+  return {
+    paused: new Set(pauses.flatMap((p) => (p.pipeline ? [p.pipeline] : []))),
+    pausedAll: pauses.some((p) => p.pipeline === undefined),
+    automaticGateClosed: false,
+  };
+}
+
 /**
  * Operators' intents. The CLI records them; the controller reads them every tick and carries them
  * out. Not fenced by leadership (they are inputs, not actions); each intent is one key, so a

@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Intents } from '../../core/safety.js';
-import type { IntentStore, PauseIntent } from '../../ports/intent-store.js';
+import { intentsOf, type IntentStore, type PauseIntent } from '../../ports/intent-store.js';
 import type { SwitchoverIntent } from '../../core/switchover.js';
 import { pauseProblem } from '../../core/stored.js';
 
@@ -46,12 +46,7 @@ export class EtcdIntentStore implements IntentStore {
   }
 
   async read(): Promise<Intents> {
-    const pauses = await this.pauses();
-    return {
-      paused: new Set(pauses.flatMap((p) => (p.pipeline ? [p.pipeline] : []))),
-      pausedAll: pauses.some((p) => p.pipeline === undefined),
-      automaticGateClosed: false,
-    };
+    return intentsOf(await this.pauses());
   }
 
   async addSwitchovers(intents: readonly SwitchoverIntent[]): Promise<void> {

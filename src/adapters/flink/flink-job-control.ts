@@ -8,6 +8,15 @@ export interface JobLaunch {
   readonly args: readonly string[];
 }
 
+/** One entry of /jobs/overview. */
+interface JobRun {
+  readonly jid: string;
+  readonly name: string;
+  readonly state: string;
+  readonly 'start-time': number;
+  readonly tasks?: { readonly total: number; readonly running: number };
+}
+
 export interface FlinkControlOptions {
   /** The room's Flink REST API. */
   readonly url: string;
@@ -69,50 +78,64 @@ export class FlinkJobControl {
     return res.jobid;
   }
 
-  /** The newest run of the job with this name, if the cluster has one. */
-  async newestRun(name: string): Promise<{ jid: string; state: string } | undefined> {
-    const overview = await this.call<{ jobs: { jid: string; name: string; state: string; 'start-time': number }[] }>('GET', '/jobs/overview');
-    const runs = overview.jobs.filter((j) => j.name === name).sort((a, b) => b['start-time'] - a['start-time']);
-    return runs[0] && { jid: runs[0].jid, state: runs[0].state };
+  /** Every job run the dispatcher lists now (not the cached job details). */
+  private async runs(): Promise<JobRun[]> {
+    return (await this.call<{ jobs: JobRun[] }>('GET', '/jobs/overview')).jobs;
   }
 
-  /** The job's state as the dispatcher has it now (not the cached job details). */
+  /** Calls `check` every `pollMs` until it gives an answer; rejects with `late()` after `withinMs`. */
+  private async until<T>(withinMs: number, check: () => Promise<T | undefined>, late: () => string, pollMs = 200): Promise<T> {
+    const deadline = Date.now() + withinMs;
+    while (Date.now() < deadline) {
+      const answer = await check();
+      if (answer !== undefined) return answer;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+    throw new Error(late());
+  }
+
+  /** The newest run of the job with this name, if the cluster has one. */
+  async newestRun(name: string): Promise<{ jid: string; state: string } | undefined> {
+    const newest = (await this.runs()).filter((j) => j.name === name).sort((a, b) => b['start-time'] - a['start-time'])[0];
+    return newest && { jid: newest.jid, state: newest.state };
+  }
+
+  /** The job's state as the dispatcher has it now. */
   async state(jid: string): Promise<string | undefined> {
-    const overview = await this.call<{ jobs: { jid: string; state: string }[] }>('GET', '/jobs/overview');
-    return overview.jobs.find((j) => j.jid === jid)?.state;
+    return (await this.runs()).find((j) => j.jid === jid)?.state;
   }
 
   /**
    * Waits until the job is RUNNING with every task running (the job turns RUNNING before its
    * tasks are deployed); rejects with its state if it ends or `withinMs` passes.
    */
-  async untilRunning(jid: string, withinMs: number, pollMs = 200): Promise<void> {
-    const deadline = Date.now() + withinMs;
+  async untilRunning(jid: string, withinMs: number): Promise<void> {
     let state: string | undefined;
-    while (Date.now() < deadline) {
-      const overview = await this.call<{ jobs: { jid: string; state: string; tasks?: { total: number; running: number } }[] }>('GET', '/jobs/overview');
-      const job = overview.jobs.find((j) => j.jid === jid);
-      state = job?.state;
-      if (state === 'RUNNING' && job?.tasks && job.tasks.total > 0 && job.tasks.running === job.tasks.total) return;
-      if (state === 'FAILED' || state === 'CANCELED' || state === 'FINISHED') throw new Error(`job ${jid} is ${state}, not RUNNING`);
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
-    throw new Error(`job ${jid} not RUNNING within ${withinMs} ms (last state: ${state ?? 'not listed'})`);
+    await this.until(
+      withinMs,
+      async () => {
+        const job = (await this.runs()).find((j) => j.jid === jid);
+        state = job?.state;
+        if (state === 'FAILED' || state === 'CANCELED' || state === 'FINISHED') throw new Error(`job ${jid} is ${state}, not RUNNING`);
+        return state === 'RUNNING' && job?.tasks && job.tasks.total > 0 && job.tasks.running === job.tasks.total ? true : undefined;
+      },
+      () => `job ${jid} not RUNNING within ${withinMs} ms (last state: ${state ?? 'not listed'})`,
+    );
   }
 
   /** Stops the job with a savepoint into `targetDirectory`; returns the savepoint's path. */
   async stopWithSavepoint(jid: string, targetDirectory: string, withinMs: number): Promise<string> {
     const { 'request-id': trigger } = await this.call<{ 'request-id': string }>('POST', `/jobs/${jid}/stop`, { targetDirectory, drain: false });
-    const deadline = Date.now() + withinMs;
-    while (Date.now() < deadline) {
-      const s = await this.call<{ status: { id: string }; operation?: { location?: string; 'failure-cause'?: { 'stack-trace'?: string } } }>('GET', `/jobs/${jid}/savepoints/${trigger}`);
-      if (s.status.id === 'COMPLETED') {
+    return this.until(
+      withinMs,
+      async () => {
+        const s = await this.call<{ status: { id: string }; operation?: { location?: string; 'failure-cause'?: { 'stack-trace'?: string } } }>('GET', `/jobs/${jid}/savepoints/${trigger}`);
+        if (s.status.id !== 'COMPLETED') return undefined;
         if (s.operation?.location) return s.operation.location;
         throw new Error(`stop with savepoint of ${jid} failed: ${firstLine(s.operation?.['failure-cause']?.['stack-trace'] ?? 'no location')}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`stop with savepoint of ${jid} not done within ${withinMs} ms`);
+      },
+      () => `stop with savepoint of ${jid} not done within ${withinMs} ms`,
+    );
   }
 }
 

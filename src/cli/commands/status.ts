@@ -9,7 +9,7 @@ import type { ConsumerPresence } from '../../ports/consumer-registry.js';
 import { nextStep, type SwitchRecord } from '../../core/journal.js';
 import type { Observation } from '../../core/health.js';
 import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
-import type { PauseIntent } from '../../ports/intent-store.js';
+import { intentsOf, type PauseIntent } from '../../ports/intent-store.js';
 import { observeAll, type HealthProbe, type StreamJobReading } from '../../ports/health-probe.js';
 import { stringify } from 'yaml';
 import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
@@ -76,7 +76,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
   let storeError: string | null = null;
   const fromStore = (async () => {
     try {
-      const [routes, leader, pauses, switchovers, running, last, consumers, published, wanted] = await Promise.all([
+      const [routes, leader, pauses, switchovers, running, last, consumers, published] = await Promise.all([
         store.routes.list(),
         store.lock('cli', createLogger('silent')).leaderInfo(),
         intents.pauses(),
@@ -85,9 +85,8 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
         Promise.all(names.map((p) => journals.history(p, 1).then((r) => r[0]))),
         Promise.all(names.map((p) => registry.live(p))),
         observationStore.readAll(),
-        intents.read(),
       ]);
-      return { routes, leader, pauses, switchovers, running, last, consumers, published, wanted };
+      return { routes, leader, pauses, switchovers, running, last, consumers, published };
     } catch (err) {
       storeError = (err as Error).message;
       return undefined;
@@ -118,7 +117,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
   const { observers, silentSites } = observerSummary(published, config.topology, now);
   // Judged as the leader would, from what every observer published (not from this CLI's probes).
   const verdicts = s && published.length > 0
-    ? decide(config.topology, INITIAL_STATE, { now, observations: published, routes: new Map(names.map((p) => [p, s.routes.get(p)?.route])), intents: s.wanted }).verdicts
+    ? decide(config.topology, INITIAL_STATE, { now, observations: published, routes: new Map(names.map((p) => [p, s.routes.get(p)?.route])), intents: intentsOf(s.pauses) }).verdicts
     : [];
   const pauseOf = (p: string) => s?.pauses.find((x) => x.pipeline === p) ?? s?.pauses.find((x) => x.pipeline === undefined);
   const pipelines = [...config.topology.pipelines.values()].map((p, i): PipelineStatus => {
