@@ -356,6 +356,17 @@ function badBroker(address: string): string {
 
 /** What the schema cannot see: rooms that are not really apart, addresses that cannot work. */
 function checkRoomsMeaning(file: string, t: TopologyFile, problems: ConfigProblem[]): void {
+  /** An endpoint the controller speaks HTTP to: a URL, with scheme http or https. */
+  const httpUrl = (url: string, path: string) => {
+    let scheme: string;
+    try {
+      scheme = new URL(url).protocol;
+    } catch {
+      problems.push({ file, path, reason: `'${url}' is not a URL` });
+      return;
+    }
+    if (scheme !== 'http:' && scheme !== 'https:') problems.push({ file, path, reason: `scheme '${scheme}' is not http or https` });
+  };
   const owner = new Map<string, string>();
   for (const [name, r] of Object.entries(t.rooms)) {
     r.kafka.brokers.forEach((b, i) => {
@@ -365,21 +376,10 @@ function checkRoomsMeaning(file: string, t: TopologyFile, problems: ConfigProble
       if (other !== undefined && other !== name) problems.push({ file, path: `rooms.${name}.kafka.brokers.${i}`, reason: `broker '${b}' is also room '${other}''s: two rooms sharing a broker are one failure domain` });
       owner.set(b, name);
     });
-    if (r.olap) {
-      const scheme = new URL(r.olap.url).protocol;
-      if (scheme !== 'http:' && scheme !== 'https:') problems.push({ file, path: `rooms.${name}.olap.url`, reason: `scheme '${scheme}' is not http or https` });
-    }
+    if (r.olap) httpUrl(r.olap.url, `rooms.${name}.olap.url`);
+    if (r.flink) httpUrl(r.flink.url, `rooms.${name}.flink.url`);
   }
-  t.etcd.endpoints.forEach((e, i) => {
-    let u: URL | undefined;
-    try {
-      u = new URL(e);
-    } catch {
-      problems.push({ file, path: `etcd.endpoints.${i}`, reason: `'${e}' is not a URL` });
-      return;
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push({ file, path: `etcd.endpoints.${i}`, reason: `scheme '${u.protocol}' is not http or https` });
-  });
+  t.etcd.endpoints.forEach((e, i) => httpUrl(e, `etcd.endpoints.${i}`));
 }
 
 /**

@@ -75,6 +75,7 @@ const CASES: Case[] = [
   { name: 'a warm standby job with no launch settings', file: 'topology.yaml', edit: replace('  live-dashboard:\n    tier: P0', '  live-dashboard:\n    tier: P1'), path: 'pipelines.live-dashboard.chains.standby.jobs.0', reason: "so job 'agg-b' is started on failover: say how in rooms.room-b.flink.launch.agg-b" },
   { name: 'a warm standby job whose jar is missing', file: 'topology.yaml', edit: (t) => t.replace('  live-dashboard:\n    tier: P0', '  live-dashboard:\n    tier: P1').replace('flink: { url: "http://127.0.0.1:28081" }', 'flink: { url: "http://127.0.0.1:28081", launch: { agg-b: { jar: no-such.jar, entryClass: x.Y } } }'), path: 'rooms.room-b.flink.launch.agg-b.jar', reason: 'jar not found: ' },
   { name: 'warm standby jobs with nowhere to put their savepoints', file: 'topology.yaml', edit: (t) => t.replace('  live-dashboard:\n    tier: P0', '  live-dashboard:\n    tier: P1'), path: 'rooms.room-b.flink.savepointDir', reason: 'are stopped with a savepoint when the pipeline leaves them' },
+  { name: 'a Flink endpoint with another scheme', file: 'topology.yaml', edit: replace('flink: { url: "http://127.0.0.1:28081" }', 'flink: { url: "ftp://127.0.0.1:28081" }'), path: 'rooms.room-b.flink.url', reason: "scheme 'ftp:' is not http or https" },
   { name: 'missing policies directory', file: 'topology.yaml', edit: replace('policies: policies', 'policies: no-such-dir'), path: 'policies', reason: 'policy directory or file not found: ' },
 ];
 
