@@ -41,3 +41,10 @@ export async function observeAll(probes: readonly HealthProbe[]): Promise<Observ
   const results = await Promise.all(probes.map((p) => p.probe()));
   return results.flatMap((r) => (Array.isArray(r) ? (r as readonly Observation[]) : [r as Observation]));
 }
+
+/** The most back-pressured of a job's vertices, if any was read. */
+export function worstVertex<T extends { readonly ratio: number }>(vertices: readonly T[] | undefined): T | undefined {
+  let worst: T | undefined;
+  for (const v of vertices ?? []) if (worst === undefined || v.ratio > worst.ratio) worst = v;
+  return worst;
+}

@@ -4,7 +4,7 @@ import { isOpenBreaker, probeBreaker } from '../probe-breaker.js';
 import type { Observation } from '../../core/health.js';
 import { backpressureLevel, evaluateStreamJob, type FlinkJobState, type StreamJobSample, type StreamJobThresholds } from '../../core/stream-job-rules.js';
 import type { Clock } from '../../ports/clock.js';
-import type { HealthProbe, StreamJobReading } from '../../ports/health-probe.js';
+import { worstVertex, type HealthProbe, type StreamJobReading } from '../../ports/health-probe.js';
 import type { Logger } from '../../ports/logger.js';
 
 /** A stream job this probe watches, with the limits of the strictest tier that runs it. */
@@ -238,7 +238,7 @@ export class FlinkJobProbe implements HealthProbe {
     if (!fresh) this.slow.set(jid, cached ? slow : { ...slow, at: slow.at - Math.floor(Math.random() * SLOW_READ_MS) });
     const { metrics, exceptions, pressure } = slow;
     const at = this.opts.clock.now();
-    const worst = pressure.reduce<(typeof pressure)[number] | undefined>((m, p) => (m === undefined || p.ratio > m.ratio ? p : m), undefined);
+    const worst = worstVertex(pressure);
     const restarts = Number(metrics.find((m) => m.id === 'numRestarts')?.value ?? 0);
     const lastAck = checkpoints.latest?.completed?.latest_ack_timestamp;
     const entry = exceptions.exceptionHistory?.entries?.[0];

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ArbitratedStatus } from '../../core/arbitration.js';
 import type { ControllerMetrics } from '../../ports/metrics.js';
+import { worstVertex } from '../../ports/health-probe.js';
 
 const HEALTH_VALUE: Record<ArbitratedStatus, number> = { OK: 0, DEGRADED: 1, DOWN: 2, UNKNOWN: 3, SUSPECT: 4 };
 
@@ -77,7 +78,7 @@ export function createPromMetrics(): PromMetrics {
       jobRunning.set(labels, r.state === 'RUNNING' ? 1 : 0);
       setJob(jobRestarts, labels, r.restarts);
       setJob(jobCheckpointAge, labels, r.checkpointAgeMs === undefined ? undefined : r.checkpointAgeMs / 1000);
-      setJob(jobBackpressure, labels, r.backpressure ? Math.max(0, ...r.backpressure.map((b) => b.ratio)) : undefined);
+      setJob(jobBackpressure, labels, r.backpressure ? (worstVertex(r.backpressure)?.ratio ?? 0) : undefined);
     },
     tick: (outcome) => ticks.inc({ outcome }),
     decision: (rule) => decisions.inc({ rule }),

@@ -10,7 +10,7 @@ import { nextStep, type SwitchRecord } from '../../core/journal.js';
 import type { Observation } from '../../core/health.js';
 import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
 import { intentsOf, type PauseIntent } from '../../ports/intent-store.js';
-import { observeAll, type HealthProbe, type StreamJobReading } from '../../ports/health-probe.js';
+import { observeAll, worstVertex, type HealthProbe, type StreamJobReading } from '../../ports/health-probe.js';
 import { stringify } from 'yaml';
 import { EtcdObservationStore } from '../../adapters/etcd/observation-store.js';
 import type { ObservationStore } from '../../ports/observation-store.js';
@@ -212,7 +212,7 @@ function render(report: StatusReport, config: string): string {
       : `\n${table(
           ['ROOM', 'JOB', 'STATE', 'RESTARTS', 'CHECKPOINT AGE', 'BACKPRESSURE', 'SLOTS FREE'],
           report.jobs.map((j) => {
-            const worst = (j.backpressure ?? []).reduce<{ vertex: string; level: string; ratio: number } | undefined>((m, b) => (m === undefined || b.ratio > m.ratio ? b : m), undefined);
+            const worst = worstVertex(j.backpressure);
             return [j.room, j.job, j.state, j.restarts === undefined ? '-' : String(j.restarts), j.checkpointAgeMs === undefined ? '-' : age(j.checkpointAgeMs), worst ? `${worst.level} ${worst.ratio.toFixed(2)} (${worst.vertex})` : '-', j.freeSlots === undefined ? '-' : `${j.freeSlots} (${j.taskManagers ?? '?'} TM)`];
           }),
         )}\n`;
