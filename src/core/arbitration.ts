@@ -71,14 +71,20 @@ export function arbitrate(views: readonly ObserverView[], required: number, what
 
 const RANK: Record<ArbitratedStatus, number> = { OK: 0, DEGRADED: 1, UNKNOWN: 2, SUSPECT: 3, DOWN: 4 };
 
+/** The worse of two components' verdicts (on a tie, the one fewer observer rooms see up). */
+export function worse(a: Arbitrated, b: Arbitrated): Arbitrated {
+  return RANK[b.status] > RANK[a.status] || (b.status === a.status && b.upRooms < a.upRooms) ? b : a;
+}
+
 /** The worst of several components' verdicts: a chain is as healthy as its weakest part. */
 export function worstOf(parts: readonly Arbitrated[]): Arbitrated {
-  const [head, ...rest] = parts;
-  if (!head) return { status: 'UNKNOWN', reason: 'no component observed', firstBadAt: undefined, upRooms: 0, downRooms: 0 };
-  let worst = head;
-  for (const p of rest) if (RANK[p.status] > RANK[worst.status] || (p.status === worst.status && p.upRooms < worst.upRooms)) worst = p;
+  let worst = parts[0];
+  if (!worst) return NOTHING_OBSERVED;
+  for (let i = 1; i < parts.length; i++) worst = worse(worst, parts[i]!);
   return worst;
 }
+
+export const NOTHING_OBSERVED: Arbitrated = { status: 'UNKNOWN', reason: 'no component observed', firstBadAt: undefined, upRooms: 0, downRooms: 0 };
 
 /**
  * A target may take over when it is not DOWN and more observer rooms see it up than down. A

@@ -2,7 +2,7 @@
 // decide what to do now. Pure: the clock is an argument, no I/O, no globals. Every pipeline gets
 // a verdict with a stable rule name and a sentence naming the rooms and the numbers.
 
-import { arbitrate, canServe, worstOf, type Arbitrated, type ObserverView } from './arbitration.js';
+import { arbitrate, canServe, NOTHING_OBSERVED, worse, type Arbitrated, type ObserverView } from './arbitration.js';
 import { dataBudgetGate, type PartitionEstimate } from './data-budget.js';
 import { gapOf, type DataGap } from './data-estimate.js';
 import { outsideChangeWindow } from './change-window.js';
@@ -10,20 +10,21 @@ import { foldObservation, withStaleness, UNKNOWN_HEALTH, type Component, type Co
 import { failoverTargetOf, HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from './model.js';
 import { dwellRule, gateRule, NO_INTENTS, pausedRule, rateRule, switchesInLastHour, type Intents } from './safety.js';
 import { isObservation } from './stored.js';
+import { jobSlots, JobTableWriter, jobVerdict, rowsOf, slotOf, type JobTable } from './job-table.js';
 import { stateOfRole, transition, type PipelineEvent, type PipelineState } from './state-machine.js';
 
 /** One observed thing, as each observer sees it: observer -> debounced view. */
 type Views = ReadonlyMap<string, ComponentHealth>;
 
 /**
- * Every observer's views, per tier: room-level components by room then component, stream jobs
- * by job name (unique across the topology). Nested maps keyed by the observations' own strings,
- * rather than one map keyed by concatenated strings: a tick folds tens of thousands of
- * observations, and hashing a fresh concatenation per lookup cost more than everything else.
+ * Every observer's views, per tier: room-level components by room then component (nested maps
+ * keyed by the observations' own strings, rather than one map keyed by concatenated strings),
+ * and the tier's stream jobs in a flat table (job-table.ts): a tick folds one observation per job
+ * per observer, tens of thousands of them, and must not build an object for each.
  */
 export interface TierHealth {
   readonly rooms: ReadonlyMap<string, ReadonlyMap<Component, Views>>;
-  readonly jobs: ReadonlyMap<string, Views>;
+  readonly jobs: JobTable | undefined;
 }
 
 /** What the controller carries from tick to tick. */
@@ -133,20 +134,6 @@ export interface Decision {
   readonly verdicts: readonly PipelineVerdict[];
 }
 
-/** For each stream job, the tiers of the pipelines that run it (jobs are folded for those only). */
-const jobTiersCache = new WeakMap<Topology, Map<string, TierName[]>>();
-function jobTiers(topology: Topology): Map<string, TierName[]> {
-  let m = jobTiersCache.get(topology);
-  if (!m) {
-    m = new Map();
-    for (const p of topology.pipelines.values()) {
-      for (const c of p.chains) for (const j of c.jobs) m.set(j, [...new Set([...(m.get(j) ?? []), p.tier])]);
-    }
-    jobTiersCache.set(topology, m);
-  }
-  return m;
-}
-
 /** Copy-on-write for one tick: each map is copied at most once, the previous state stays intact. */
 class Writer {
   private readonly fresh = new Set<object>();
@@ -163,7 +150,7 @@ function isSortedByAt(obs: readonly Observation[]): boolean {
   return true;
 }
 
-/** Folds one observer's observations (oldest first) of one thing into its views. */
+/** Folds one observer's observations (oldest first) of one room component into its views. */
 function foldInto(views: Views | undefined, batch: readonly Observation[], policy: TierPolicy, w: Writer): Views | undefined {
   let out: Map<string, ComponentHealth> | undefined;
   for (const obs of batch) {
@@ -183,21 +170,34 @@ function foldInto(views: Views | undefined, batch: readonly Observation[], polic
 export function foldHealth(topology: Topology, prev: ControllerState, observations: readonly Observation[]): Pick<ControllerState, 'health' | 'observerRooms'> {
   const w = new Writer();
   const sorted = isSortedByAt(observations) ? observations : [...observations].sort((a, b) => a.at - b.at);
-  // Group first (stable, so each group stays oldest first): each observed thing is then looked
-  // up, copied and stored once per tick, however many observers reported it.
+  const slots = jobSlots(topology);
+  const { tiers, rows } = slots;
+  // Stream jobs are folded straight into each tier's job table, in time order (so per job and
+  // observer, oldest first). Room components are grouped first (stable): each is then looked up,
+  // copied and stored once per tick, however many observers reported it.
+  const jobWriters: (JobTableWriter | undefined)[] = tiers.map(() => undefined);
+  const writerFor = (t: number): JobTableWriter =>
+    (jobWriters[t] ??= new JobTableWriter(prev.health.get(tiers[t]!)?.jobs, rows[t]!, topology.policies.get(tiers[t]!)!));
   let observerRooms = prev.observerRooms;
-  const byJob = new Map<string, Observation[]>();
+  let lastObserver: string | undefined;
+  let lastObserverRoom: string | undefined;
   const byRoom = new Map<string, Map<Component, Observation[]>>();
+  let lastSlot = -1;
   for (const obs of sorted) {
-    if (observerRooms.get(obs.observer) !== obs.observerRoom) {
-      const rooms = w.own(observerRooms);
-      rooms.set(obs.observer, obs.observerRoom);
-      observerRooms = rooms;
+    if (obs.observer !== lastObserver || obs.observerRoom !== lastObserverRoom) {
+      lastObserver = obs.observer;
+      lastObserverRoom = obs.observerRoom;
+      if (observerRooms.get(obs.observer) !== obs.observerRoom) {
+        const owned = w.own(observerRooms);
+        owned.set(obs.observer, obs.observerRoom);
+        observerRooms = owned;
+      }
     }
     if (obs.component === 'stream' && obs.subject !== undefined) {
-      const list = byJob.get(obs.subject);
-      if (list) list.push(obs);
-      else byJob.set(obs.subject, [obs]);
+      const first = slotOf(slots, obs.subject, lastSlot);
+      if (first < 0) continue;
+      lastSlot = first;
+      for (let s = first; s >= 0; s = slots.next[s]!) writerFor(slots.tier[s]!).fold(obs, slots.row[s]!);
     } else {
       let components = byRoom.get(obs.room);
       if (!components) byRoom.set(obs.room, (components = new Map()));
@@ -208,8 +208,7 @@ export function foldHealth(topology: Topology, prev: ControllerState, observatio
   }
 
   const health = w.own(prev.health);
-  const jobs = jobTiers(topology);
-  const emptyTier: TierHealth = { rooms: new Map(), jobs: new Map() };
+  const emptyTier: TierHealth = { rooms: new Map(), jobs: undefined };
   for (const [tier, policy] of topology.policies) {
     const t = prev.health.get(tier) ?? emptyTier;
     let roomsMap = t.rooms;
@@ -225,34 +224,24 @@ export function foldHealth(topology: Topology, prev: ControllerState, observatio
         roomsMap = owned;
       }
     }
-    let jobsMap = t.jobs;
-    for (const [job, batch] of byJob) {
-      if (!jobs.get(job)?.includes(tier)) continue;
-      const folded = foldInto(jobsMap.get(job), batch, policy, w);
-      if (!folded) continue;
-      const owned = w.own(jobsMap);
-      owned.set(job, folded);
-      jobsMap = owned;
-    }
-    if (roomsMap !== t.rooms || jobsMap !== t.jobs) health.set(tier, { rooms: roomsMap, jobs: jobsMap });
+    const jobs = jobWriters[tiers.indexOf(tier)]?.result() ?? t.jobs;
+    if (roomsMap !== t.rooms || jobs !== t.jobs) health.set(tier, { rooms: roomsMap, jobs });
   }
   return { health, observerRooms };
 }
 
-function viewsFor(state: ControllerState, tier: TierName, room: string, component: Component, subject?: string): Views | undefined {
-  const t = state.health.get(tier);
-  if (!t) return undefined;
-  return component === 'stream' && subject !== undefined ? t.jobs.get(subject) : t.rooms.get(room)?.get(component);
+function viewsFor(state: ControllerState, tier: TierName, room: string, component: Component): Views | undefined {
+  return state.health.get(tier)?.rooms.get(room)?.get(component);
 }
 
 /**
  * Arbitration results within one tick: by views map (pipelines sharing a room share its
- * component verdicts) and, for chains without stream jobs, by tier and room (they share the whole
- * chain verdict).
+ * component verdicts) and by tier and room (chains in one room share its components' verdict).
  */
 interface VerdictCache {
   readonly views: WeakMap<Views, Arbitrated>;
-  readonly rooms: Map<TierPolicy, Map<string, Arbitrated>>;
+  /** Per tier and room: the worst of its own components (null: none judged). */
+  readonly rooms: Map<TierPolicy, Map<string, Arbitrated | null>>;
 }
 
 const newCache = (): VerdictCache => ({ views: new WeakMap(), rooms: new Map() });
@@ -267,10 +256,14 @@ export function componentVerdict(
   subject?: string,
   cache?: VerdictCache,
 ): Arbitrated {
-  const views = viewsFor(state, policy.tier, room, component, subject);
+  if (component === 'stream' && subject !== undefined) {
+    const jobs = state.health.get(policy.tier)?.jobs;
+    return jobVerdict(jobs, jobs?.rows.get(subject) ?? -1, room, subject, state.observerRooms, policy, policy.observersRequired, now);
+  }
+  const views = viewsFor(state, policy.tier, room, component);
   const hit = views && cache?.views.get(views);
   if (hit) return hit;
-  const what = subject ? `${room} ${component} ${subject}` : `${room} ${component}`;
+  const what = `${room} ${component}`;
   if (!views) return arbitrate([], policy.observersRequired, what);
   const list: ObserverView[] = [];
   for (const [observer, h] of views) {
@@ -283,29 +276,40 @@ export function componentVerdict(
 
 /**
  * A chain's health for failover: the worst of the components the tier fails over on. Kafka is
- * always judged; OLAP when observed; stream jobs when the chain names them.
+ * judged when the tier names it; OLAP when observed; stream jobs when the chain names them. On a
+ * tie the room's own components are named before its jobs.
  */
 export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: Chain, now: number, cache?: VerdictCache): Arbitrated {
-  const shared = cache && (chain.jobs.length === 0 || !policy.failoverOn.includes('stream'));
-  if (shared) {
-    const hit = cache.rooms.get(policy)?.get(chain.room);
-    if (hit) return hit;
-  }
-  const parts: Arbitrated[] = [];
-  for (const component of policy.failoverOn) {
-    if (component === 'stream') {
-      for (const job of chain.jobs) parts.push(componentVerdict(state, policy, chain.room, 'stream', now, job, cache));
-    } else if (component === 'kafka' || viewsFor(state, policy.tier, chain.room, component)) {
-      parts.push(componentVerdict(state, policy, chain.room, component, now, undefined, cache));
+  let worst = roomVerdict(state, policy, chain.room, now, cache);
+  if (chain.jobs.length > 0 && policy.failoverOn.includes('stream')) {
+    const table = state.health.get(policy.tier)?.jobs;
+    const rows = table ? rowsOf(table, chain.jobs) : undefined;
+    for (let j = 0; j < chain.jobs.length; j++) {
+      const v = jobVerdict(table, rows ? rows[j]! : -1, chain.room, chain.jobs[j]!, state.observerRooms, policy, policy.observersRequired, now);
+      worst = worst ? worse(worst, v) : v;
     }
   }
-  const verdict = worstOf(parts);
-  if (shared) {
+  return worst ?? NOTHING_OBSERVED;
+}
+
+/** The worst of a room's own components (not its jobs) the tier fails over on; undefined: none. */
+function roomVerdict(state: ControllerState, policy: TierPolicy, room: string, now: number, cache?: VerdictCache): Arbitrated | undefined {
+  const cached = cache?.rooms.get(policy)?.get(room);
+  if (cached !== undefined) return cached ?? undefined;
+  let worst: Arbitrated | undefined;
+  for (const component of policy.failoverOn) {
+    if (component === 'stream') continue;
+    if (component === 'kafka' || viewsFor(state, policy.tier, room, component)) {
+      const v = componentVerdict(state, policy, room, component, now, undefined, cache);
+      worst = worst ? worse(worst, v) : v;
+    }
+  }
+  if (cache) {
     let byRoom = cache.rooms.get(policy);
     if (!byRoom) cache.rooms.set(policy, (byRoom = new Map()));
-    byRoom.set(chain.room, verdict);
+    byRoom.set(room, worst ?? null);
   }
-  return verdict;
+  return worst;
 }
 
 /**
@@ -329,6 +333,16 @@ interface Verdict {
 }
 
 const describeChain = (c: Chain) => `${c.name}@${c.room}`;
+
+function chainNamed(pipeline: Pipeline, name: string): Chain | undefined {
+  for (const c of pipeline.chains) if (c.name === name) return c;
+  return undefined;
+}
+
+function primaryOf(pipeline: Pipeline): Chain {
+  for (const c of pipeline.chains) if (c.role === 'primary') return c;
+  throw new Error(`${pipeline.name} has no primary chain`);
+}
 
 function switchTo(
   topology: Topology,
@@ -354,7 +368,8 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   const route = input.routes.get(pipeline.name);
   const intents = input.intents ?? NO_INTENTS;
   const policy = topology.policies.get(pipeline.tier);
-  const base = stateOfRole(route ? pipeline.chains.find((c) => c.name === route.chain)?.role : undefined);
+  const active = route ? chainNamed(pipeline, route.chain) : undefined;
+  const base = stateOfRole(active?.role);
   if (!policy) return { state: base, rule: 'no-policy', reason: `no action for ${pipeline.name}: tier ${pipeline.tier} has no policy` };
   const invalid = input.invalid?.get(pipeline.name);
   if (invalid !== undefined) return { state: base, rule: 'invalid-data', reason: `holding ${pipeline.name}: ${invalid}` };
@@ -374,12 +389,11 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   if (paused) return { state: 'PAUSED', rule: 'paused', reason: `no action: ${paused}` };
 
   if (!route) {
-    const primary = pipeline.chains.find((c) => c.role === 'primary')!;
+    const primary = primaryOf(pipeline);
     const reason = `starting ${pipeline.name} on its primary chain ${describeChain(primary)}: no route stored yet`;
     return { state: transition('UNROUTED', 'route-missing')!, rule: 'init', reason, action: { kind: 'init-route', route: routeFor(topology, pipeline, primary, 1, now, reason), reason } };
   }
 
-  const active = pipeline.chains.find((c) => c.name === route.chain);
   if (!active) return { state: base, rule: 'unknown-chain', reason: `no action for ${pipeline.name}: its route names chain ${route.chain}, which the topology does not have` };
 
   const health = chainVerdict(state, policy, active, now, cache);
@@ -391,7 +405,7 @@ function decidePipeline(topology: Topology, state: ControllerState, input: TickI
   if (health.status !== 'DOWN') {
     // Serving from a non-primary chain: come back on our own only if the tier says so, when the
     // primary is fit again, inside the change window, and the usual brakes allow.
-    const primary = pipeline.chains.find((c) => c.role === 'primary')!;
+    const primary = primaryOf(pipeline);
     if (active.role !== 'primary' && policy.failback === 'automatic') {
       const p = chainVerdict(state, policy, primary, now, cache);
       if (canServe(p)) {
