@@ -10,7 +10,7 @@ import { foldObservation, withStaleness, UNKNOWN_HEALTH, type Component, type Co
 import { failoverTargetOf, HOUR_MS, routeFor, type Chain, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from './model.js';
 import { dwellRule, gateRule, NO_INTENTS, pausedRule, rateRule, switchesInLastHour, type Intents } from './safety.js';
 import { isObservation } from './stored.js';
-import { jobSlots, JobTableWriter, jobVerdict, rowsOf, slotOf, type JobTable } from './job-table.js';
+import { jobSlots, JobTableWriter, jobVerdict, rowsOf, slotOf, steadyUpRooms, type JobTable } from './job-table.js';
 import { stateOfRole, transition, type PipelineEvent, type PipelineState } from './state-machine.js';
 
 /** One observed thing, as each observer sees it: observer -> debounced view. */
@@ -145,9 +145,25 @@ class Writer {
   }
 }
 
-function isSortedByAt(obs: readonly Observation[]): boolean {
-  for (let i = 1; i < obs.length; i++) if (obs[i]!.at < obs[i - 1]!.at) return false;
-  return true;
+/**
+ * The tick's observations, oldest first, without any that is not one: observations come from
+ * other replicas through the store, and one that is not an observation is dropped, not folded.
+ * One pass over them in the common case (all valid, already in order).
+ */
+function usable(observations: readonly Observation[]): readonly Observation[] {
+  let sorted = true;
+  let last = -Infinity;
+  let list = observations;
+  for (let i = 0; i < list.length; i++) {
+    const o = list[i]!;
+    if (!isObservation(o)) {
+      list = list.filter((x) => isObservation(x));
+      return usable(list);
+    }
+    if (o.at < last) sorted = false;
+    last = o.at;
+  }
+  return sorted ? list : [...list].sort((a, b) => a.at - b.at);
 }
 
 /** Folds one observer's observations (oldest first) of one room component into its views. */
@@ -166,10 +182,9 @@ function foldInto(views: Views | undefined, batch: readonly Observation[], polic
   return out;
 }
 
-/** Folds the tick's observations into every tier's per-observer views. */
-export function foldHealth(topology: Topology, prev: ControllerState, observations: readonly Observation[]): Pick<ControllerState, 'health' | 'observerRooms'> {
+/** Folds the tick's observations (usable ones, oldest first) into every tier's per-observer views. */
+function foldHealth(topology: Topology, prev: ControllerState, sorted: readonly Observation[]): Pick<ControllerState, 'health' | 'observerRooms'> {
   const w = new Writer();
-  const sorted = isSortedByAt(observations) ? observations : [...observations].sort((a, b) => a.at - b.at);
   const slots = jobSlots(topology);
   const { tiers, rows } = slots;
   // Stream jobs are folded straight into each tier's job table, in time order (so per job and
@@ -183,7 +198,8 @@ export function foldHealth(topology: Topology, prev: ControllerState, observatio
   let lastObserverRoom: string | undefined;
   const byRoom = new Map<string, Map<Component, Observation[]>>();
   let lastSlot = -1;
-  for (const obs of sorted) {
+  for (let i = 0; i < sorted.length; i++) {
+    const obs = sorted[i]!;
     if (obs.observer !== lastObserver || obs.observerRoom !== lastObserverRoom) {
       lastObserver = obs.observer;
       lastObserverRoom = obs.observerRoom;
@@ -197,7 +213,10 @@ export function foldHealth(topology: Topology, prev: ControllerState, observatio
       const first = slotOf(slots, obs.subject, lastSlot);
       if (first < 0) continue;
       lastSlot = first;
-      for (let s = first; s >= 0; s = slots.next[s]!) writerFor(slots.tier[s]!).fold(obs, slots.row[s]!);
+      for (let s = first; s >= 0; s = slots.next[s]!) {
+        const t = slots.tier[s]!;
+        (jobWriters[t] ?? writerFor(t)).fold(obs, slots.row[s]!);
+      }
     } else {
       let components = byRoom.get(obs.room);
       if (!components) byRoom.set(obs.room, (components = new Map()));
@@ -284,7 +303,11 @@ export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: 
   if (chain.jobs.length > 0 && policy.failoverOn.includes('stream')) {
     const table = state.health.get(policy.tier)?.jobs;
     const rows = table ? rowsOf(table, chain.jobs) : undefined;
+    // In the steady state each job is OK by the same rooms: one that cannot be worse than the
+    // parts already judged is skipped (worse() would keep them), the rest judged one by one.
+    const steady = table ? steadyUpRooms(table, state.observerRooms, policy, now) : -1;
     for (let j = 0; j < chain.jobs.length; j++) {
+      if (steady >= 0 && rows![j]! >= 0 && worst && (worst.status !== 'OK' || worst.upRooms <= steady)) continue;
       const v = jobVerdict(table, rows ? rows[j]! : -1, chain.room, chain.jobs[j]!, state.observerRooms, policy, policy.observersRequired, now);
       worst = worst ? worse(worst, v) : v;
     }
@@ -481,9 +504,7 @@ function decideContained(topology: Topology, state: ControllerState, input: Tick
 
 /** One tick: fold observations, then decide every pipeline. */
 export function decide(topology: Topology, state: ControllerState, input: TickInput): Decision {
-  // Observations come from other replicas through the store: one that is not an observation is dropped, not folded.
-  const observations = input.observations.every((o) => isObservation(o)) ? input.observations : input.observations.filter((o) => isObservation(o));
-  const folded = foldHealth(topology, state, observations);
+  const folded = foldHealth(topology, state, usable(input.observations));
   // Verdicts read the previous tick's budget waits; the next state carries only those still waiting.
   const current: ControllerState = { ...folded, budgetWaitSince: state.budgetWaitSince };
   const budgetWaitSince = new Map<string, number>();
@@ -494,7 +515,7 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
     const v = decideContained(topology, current, input, pipeline, cache);
     if (v.action) actions.push(v.action);
     if (v.budgetWaiting) budgetWaitSince.set(pipeline.name, state.budgetWaitSince.get(pipeline.name) ?? input.now);
-    verdicts.push({ pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason, ...(v.advice && { advice: v.advice }) });
+    verdicts.push(v.advice ? { pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason, advice: v.advice } : { pipeline: pipeline.name, state: v.state, rule: v.rule, reason: v.reason });
   }
   const reason =
     actions.length > 0

@@ -22,6 +22,8 @@ const COLD = 4;
 const STATUS = 0, BAD = 1, SINCE = 2, FIRST_BAD = 3;
 const STATUSES: readonly HealthStatus[] = ['OK', 'DEGRADED', 'DOWN', 'UNKNOWN'];
 const CODE: Readonly<Record<HealthStatus, number>> = { OK: 0, DEGRADED: 1, DOWN: 2, UNKNOWN: 3 };
+/** CODE[status], by comparison: it runs once per observation. */
+const codeOf = (s: HealthStatus): number => (s === 'OK' ? 0 : s === 'DEGRADED' ? 1 : s === 'DOWN' ? 2 : 3);
 
 /** One observer's views of all of a tier's jobs. A row whose lastAt is 0 was never observed. */
 interface Block {
@@ -238,7 +240,7 @@ export class JobTableWriter {
     if (lastAt !== 0 && obs.at - lastAt < this.th.probeIntervalMs * 0.9) return;
     const c = row * COLD;
     const prevCode = block.cold[c + STATUS]!;
-    const code = CODE[obs.status];
+    const code = codeOf(obs.status);
     if ((code === 0 || code === 1) && (prevCode === 0 || prevCode === 1)) {
       // A good probe of a job already up: what foldObservation gives, without building it.
       const hot = this.writable(i, 'hot').hot;
@@ -332,6 +334,15 @@ function observerRoomCount(table: JobTable, observerRooms: ReadonlyMap<string, s
 }
 
 /**
+ * In the steady state (every observer sees every job of the table OK, and fresh), the observer
+ * rooms that see each job up, which is then every job's verdict: OK by that many rooms. -1 otherwise.
+ */
+export function steadyUpRooms(table: JobTable, observerRooms: ReadonlyMap<string, string>, th: Thresholds, now: number): number {
+  if (table.allOkSince === undefined || now - table.allOkSince > th.staleAfterMs) return -1;
+  return observerRoomCount(table, observerRooms);
+}
+
+/**
  * The job `job` (at `row` of the table, -1: not in it) as all observers see it, arbitrated (see
  * arbitration.ts). When every observer that reported sees it OK and fresh, the verdict is built
  * here without materialising the views; otherwise the views are built and arbitrate() decides.
@@ -348,9 +359,8 @@ export function jobVerdict(
 ): Arbitrated {
   if (!table || row < 0) return arbitrate([], required, describeJob(room, job));
   const { observers, blocks } = table;
-  if (table.allOkSince !== undefined && now - table.allOkSince <= th.staleAfterMs) {
-    return new JobOk(room, job, blocks[0]!.reasons[row]!, observerRoomCount(table, observerRooms));
-  }
+  const steady = steadyUpRooms(table, observerRooms, th, now);
+  if (steady >= 0) return new JobOk(room, job, blocks[0]!.reasons[row]!, steady);
   let okReason: string | undefined;
   let allOk = true;
   roomsScratch.length = 0;
