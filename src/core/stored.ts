@@ -62,6 +62,21 @@ export function queryRouteProblem(v: unknown): string {
   return firstProblem(v, [...ROUTED, ['url', isText, 'a URL']]);
 }
 
+/** Why a stored source cap (core/caps.ts CapRecord) cannot be used, or "". */
+export function capProblem(v: unknown): string {
+  if (!isObj(v)) return `not a cap object (${show(v)})`;
+  return firstProblem(v, [
+    ['pipeline', isName, 'a name'],
+    ['room', isName, 'a name'],
+    ['epoch', (x) => Number.isSafeInteger(x) && (x as number) >= 1, 'a whole number of at least 1'],
+    ['since', isTime, 'a time'],
+    ['recordsPerSecond', (x) => Number.isSafeInteger(x) && (x as number) >= 0, 'a whole number of records per second, 0 or more'],
+    ['paused', (x) => typeof x === 'boolean', 'true or false'],
+    ['origin', (x) => x === 'baseline' || x === 'override' || x === 'shed', 'baseline, override or shed'],
+    ['reason', isText, 'text'],
+  ]);
+}
+
 const KINDS = new Set(['failover', 'failback', 'switchover', 'drill']);
 const STEPS = new Set<string>(SWITCH_STEPS);
 

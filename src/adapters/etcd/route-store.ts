@@ -1,7 +1,7 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Route } from '../../core/model.js';
 import { etcdKeys } from './client.js';
-import { queryRouteProblem, routeProblem } from '../../core/stored.js';
+import { capProblem, queryRouteProblem, routeProblem } from '../../core/stored.js';
 import type { Fence, OnMalformed, Routed, RouteDelivery, RouteStore, StoredRoute, WatchOptions, WriteOutcome } from '../../ports/route-store.js';
 
 /** A stored route that cannot be used: the key and why. */
@@ -17,7 +17,9 @@ export class MalformedRouteError extends Error {
 
 /**
  * RouteStore on etcd: one JSON value per pipeline under `<prefix>/<space>/`, written in fenced
- * transactions. Consumer routes live in space "routes", query routes in "query-routes".
+ * transactions. Consumer routes live in space "routes", query routes in "query-routes", source
+ * caps (core/caps.ts) in "caps": each has an epoch, is written by the leader only, and is
+ * followed by clients through the same watch.
  */
 export class EtcdRouteStore<T extends Routed = Route> implements RouteStore<T> {
   private readonly keys;
@@ -27,9 +29,9 @@ export class EtcdRouteStore<T extends Routed = Route> implements RouteStore<T> {
   constructor(
     private readonly client: Etcd3,
     prefix: string,
-    space: 'routes' | 'query-routes' = 'routes',
+    space: 'routes' | 'query-routes' | 'caps' = 'routes',
   ) {
-    this.problemOf = space === 'routes' ? routeProblem : queryRouteProblem;
+    this.problemOf = space === 'routes' ? routeProblem : space === 'caps' ? capProblem : queryRouteProblem;
     this.keys = {
       routes: `${prefix}/${space}/`,
       route: (pipeline: string) => `${prefix}/${space}/${pipeline}`,
