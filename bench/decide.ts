@@ -24,7 +24,7 @@ const policy: TierPolicy = {
   minDwellMs: 60_000, maxSwitchesPerHour: 3, rtoObjectiveMs: 5000, duplicateMarginMs: 2000,
   streamJobs: { maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 },
   dataBudget: { maxLossMs: 0, maxDuplicateMs: 10_000, maxWaitMs: 10_000 },
-  changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] }, shedOrder: 0, capHeadroom: 0.8, source: 'bench',
+  changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] }, shedOrder: 0, capHeadroom: 0.8, baselineMaxAgeMs: 90 * 86_400_000, recoveryObjectiveMs: 600_000, source: 'bench',
 };
 const roomNames = Array.from({ length: roomCount }, (_, i) => `room-${i}`);
 const rooms = new Map<string, Room>(roomNames.map((name, i) => [name, { name, kafka: { brokers: [`127.0.0.1:${19092 + i}`] } }]));

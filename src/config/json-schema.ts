@@ -2,10 +2,11 @@
 // drift: `switchyard policy schema` prints them; a unit test checks the committed copies.
 
 import { z } from 'zod';
-import { policySchema, topologySchema } from './schema.js';
+import { baselineSchema, policySchema, topologySchema } from './schema.js';
 
-export function jsonSchemas(): { policy: unknown; topology: unknown } {
+export function jsonSchemas(): { policy: unknown; topology: unknown; baseline: unknown } {
   return {
+    baseline: { title: 'Switchyard stress-test baseline', ...z.toJSONSchema(baselineSchema, { io: 'input' }) },
     policy: { title: 'Switchyard tier policy', ...z.toJSONSchema(policySchema, { io: 'input' }) },
     topology: { title: 'Switchyard topology', ...z.toJSONSchema(topologySchema, { io: 'input' }) },
   };

@@ -8,7 +8,8 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { Chain, Pipeline, Room, TierName, TierPolicy, Topology } from '../core/model.js';
 import { isValidTimeZone, parseClock, type ChangeWindow } from '../core/change-window.js';
-import { policySchema, topologySchema, type PolicyFile, type TopologyFile } from './schema.js';
+import { baselineSchema, policySchema, topologySchema, type PolicyFile, type TopologyFile } from './schema.js';
+import type { Baseline } from '../core/caps.js';
 
 export interface ConfigProblem {
   readonly file: string;
@@ -161,6 +162,9 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
     }
     return { fromMinute: fromMinute ?? 0, toMinute: toMinute ?? 0 };
   });
+  if ((p.tier === 'P0' || p.tier === 'P1') && p.shedOrder !== 0) {
+    problems.push({ file, path: 'shedOrder', reason: `tier ${p.tier} is never shed (only P2 and P3 are): set 0, got ${p.shedOrder}` });
+  }
   if (p.failover === 'automatic' && p.standby === 'none') {
     problems.push({ file, path: 'failover', reason: 'automatic failover needs a standby chain, but standby is none' });
   }
@@ -185,6 +189,8 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
     changeWindows: { timeZone: p.changeWindows.timeZone, windows },
     shedOrder: p.shedOrder,
     capHeadroom: p.capHeadroom,
+    baselineMaxAgeMs: p.baselineMaxAgeDays * 86_400_000,
+    recoveryObjectiveMs: p.recoveryObjectiveMs,
     streamJobs: p.streamJobs,
     probeIntervalMs: p.probe.intervalMs,
     probeTimeoutMs: p.probe.timeoutMs,
@@ -236,6 +242,7 @@ function compileTopology(
     rooms.set(name, {
       name,
       kafka: { brokers: r.kafka.brokers },
+      ...(r.capacity && { capacity: r.capacity }),
       ...(r.olap && { olap: { ...r.olap, url: r.olap.url.replace(/\/$/, '') } }),
       ...(r.flink && {
         flink: {
@@ -337,6 +344,65 @@ function compileTopology(
   return { rooms, pipelines, policies, witnesses: t.witnesses };
 }
 
+/** Reads one baseline file: its shape, then its meaning against the topology (pipeline, room). */
+export function loadBaseline(file: string, topology?: Topology): Baseline {
+  const b = validate(baselineSchema, file, parseYaml(file));
+  const problems: ConfigProblem[] = [];
+  if (topology) {
+    const p = topology.pipelines.get(b.pipeline);
+    if (!p) problems.push({ file, path: 'pipeline', reason: `unknown pipeline '${b.pipeline}' (pipelines: ${[...topology.pipelines.keys()].join(', ')})` });
+    else if (!p.chains.some((c) => c.room === b.room)) {
+      problems.push({ file, path: 'room', reason: `pipeline ${b.pipeline} has no chain in room '${b.room}' (its rooms: ${[...new Set(p.chains.map((c) => c.room))].join(', ')})` });
+    }
+    if (p && b.job && !p.chains.some((c) => c.room === b.room && c.jobs.includes(b.job!))) {
+      problems.push({ file, path: 'job', reason: `job '${b.job}' is not a job of ${b.pipeline}'s chain in ${b.room}` });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    file,
+    pipeline: b.pipeline,
+    room: b.room,
+    ...(b.job && { job: b.job }),
+    ratePerSecond: b.ratePerSecond,
+    tasks: b.tasks,
+    measuredAt: Date.parse(b.measuredAt),
+    measuredBy: b.measuredBy,
+    criteria: b.criteria,
+  };
+}
+
+/** Every baseline file (*.yaml) in `dir`, by pipeline then room; an absent directory means none. */
+export function loadBaselines(dir: string, topology: Topology): Map<string, Map<string, Baseline>> {
+  const out = new Map<string, Map<string, Baseline>>();
+  let names: string[];
+  try {
+    if (!statSync(dir).isDirectory()) throw new ConfigError([{ file: dir, path: '', reason: 'baselines must be a directory of baseline files' }]);
+    names = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw new ConfigError([{ file: dir, path: '', reason: `baseline directory not readable: ${(err as Error).message}` }]);
+  }
+  const problems: ConfigProblem[] = [];
+  for (const name of names) {
+    const file = join(dir, name);
+    try {
+      const b = loadBaseline(file, topology);
+      const byRoom = out.get(b.pipeline) ?? new Map<string, Baseline>();
+      const other = byRoom.get(b.room);
+      if (other) problems.push({ file, path: 'room', reason: `${b.pipeline} in ${b.room} already has a baseline in ${other.file}: keep one per pipeline and room` });
+      byRoom.set(b.room, b);
+      out.set(b.pipeline, byRoom);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
+}
+
 /**
  * Why `site` cannot be where a controller replica runs, or "": it must be a room or a witness. A
  * typo ("rom-a") would otherwise count as a room of its own and fake an observer quorum.
@@ -401,8 +467,10 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
   }
   const policies = loadPolicies(policiesPath);
   const problems: ConfigProblem[] = [];
-  const topology = compileTopology(file, raw, policies, problems);
+  const compiled = compileTopology(file, raw, policies, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  const baselinesDir = isAbsolute(raw.baselines) ? raw.baselines : resolve(dirname(file), raw.baselines);
+  const topology: Topology = { ...compiled, baselines: loadBaselines(baselinesDir, compiled) };
   return {
     file,
     topology,

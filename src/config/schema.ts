@@ -56,6 +56,8 @@ export const policySchema = z.strictObject({
     .describe('records a lossy switch left in the old room: copied by the leader once that room is healthy again (automatic), or by `switchyard backfill` (manual)'),
   shedOrder: z.number().int().min(0).max(9).default(0).describe('tiers are shed in ascending order under shortage; 0 = never'),
   capHeadroom: z.number().gt(0).max(1).default(0.8).describe('fraction of the stress-tested baseline enforced as the source cap'),
+  baselineMaxAgeDays: z.number().int().min(1).max(3650).default(90).describe('a stress-test baseline older than this is refused: its cap is not applied'),
+  recoveryObjectiveMs: positiveMs.default(600_000).describe('after a flood, a capped source\'s lag should drain within this; a longer recovery ETA raises an alert'),
   streamJobs: z
     .strictObject({
       maxCheckpointAgeMs: positiveMs.default(60_000).describe('a job whose newest completed checkpoint is older is DOWN (over half: DEGRADED)'),
@@ -70,6 +72,10 @@ export type PolicyFile = z.infer<typeof policySchema>;
 
 const roomSchema = z.strictObject({
   kafka: z.strictObject({ brokers: z.array(hostPort).min(1) }),
+  capacity: z
+    .strictObject({ recordsPerSecond: z.number().int().positive() })
+    .optional()
+    .describe('what the room\'s stream jobs take in all (records/s, e.g. from a room-wide stress test): when the pipelines served there need more, low tiers are shed'),
   /** The room's Flink cluster (REST API): needed when a chain in the room names stream jobs. */
   flink: z
     .strictObject({
@@ -144,6 +150,8 @@ export const topologySchema = z.strictObject({
   }),
   /** A directory (or one file) of tier policies, relative to this file. */
   policies: z.string().min(1).default('policies'),
+  /** A directory of stress-test baselines (one file per pipeline and room), relative to this file; absent: no caps. */
+  baselines: z.string().min(1).default('baselines'),
   rooms: z.record(name, roomSchema).refine((r) => Object.keys(r).length > 0, 'must name at least one room'),
   /**
    * Sites that run a witness replica and nothing else (no Kafka or OLAP of their own), so that a
@@ -153,3 +161,31 @@ export const topologySchema = z.strictObject({
   pipelines: z.record(name, pipelineSchema),
 });
 export type TopologyFile = z.infer<typeof topologySchema>;
+
+/** One pass criterion of a stress test: its limit and what was measured at the baseline rate. */
+const criterion = (limit: z.ZodNumber, what: string) => z.strictObject({ limit, measured: z.number().min(0) }).describe(what);
+
+/**
+ * A stress-test baseline: the largest inbound rate a pipeline's job took in one room while every
+ * criterion passed. Written by `switchyard stress`, or by hand from a stress test run elsewhere.
+ */
+export const baselineSchema = z.strictObject({
+  pipeline: name,
+  room: name,
+  job: z.string().min(1).optional().describe('the stream job that was stress-tested'),
+  ratePerSecond: z.number().positive().describe('records/s the job took while every criterion passed'),
+  tasks: z.number().int().min(1).default(1).describe('the source parallelism it was measured at (the cap is split over the tasks)'),
+  measuredAt: z.iso.datetime({ offset: true }).describe('when the stress test ran (ISO 8601 with a zone)'),
+  measuredBy: z.string().min(1).describe('who ran it'),
+  criteria: z.strictObject({
+    inputLatencyMs: criterion(z.number().positive(), 'input read latency in ms: passes when measured <= limit'),
+    backpressureRatio: criterion(z.number().min(0).max(0.1), 'the highest back-pressure ratio of any vertex: none means at most Flink\'s "ok" level, 0.1'),
+    cpuRatio: criterion(z.number().gt(0).max(0.6), 'CPU used over CPU available: at most 60 %'),
+    results: z.strictObject({ expected: z.number().int().min(0), measured: z.number().int().min(0) }).describe('output records: passes when equal to the expected count'),
+  }),
+  steps: z
+    .array(z.strictObject({ ratePerSecond: z.number().positive(), inputLatencyMs: z.number().min(0), backpressureRatio: z.number().min(0), cpuRatio: z.number().min(0), resultsOk: z.boolean() }))
+    .default([])
+    .describe('every step the stress test ran, as evidence'),
+});
+export type BaselineFile = z.infer<typeof baselineSchema>;

@@ -7,6 +7,43 @@
 // source reads at the cap and lag builds instead of the job falling over; once the flood ends,
 // the lag drains at (cap - inbound), which gives the recovery ETA.
 
+import type { Topology } from './model.js';
+
+/** A stress-test baseline, compiled from its file (see config/schema.ts baselineSchema). */
+export interface Baseline {
+  readonly file: string;
+  readonly pipeline: string;
+  readonly room: string;
+  readonly job?: string;
+  /** Records/s the job took while every criterion passed. */
+  readonly ratePerSecond: number;
+  readonly tasks: number;
+  readonly measuredAt: number;
+  readonly measuredBy: string;
+  readonly criteria: {
+    readonly inputLatencyMs: { readonly limit: number; readonly measured: number };
+    readonly backpressureRatio: { readonly limit: number; readonly measured: number };
+    readonly cpuRatio: { readonly limit: number; readonly measured: number };
+    readonly results: { readonly expected: number; readonly measured: number };
+  };
+}
+
+/**
+ * Why a baseline is refused, or "": one whose criteria did not all pass proves nothing, and one
+ * older than the tier allows no longer describes the job that runs now.
+ */
+export function baselineProblem(b: Baseline, maxAgeMs: number, now: number): string {
+  const c = b.criteria;
+  if (c.inputLatencyMs.measured > c.inputLatencyMs.limit) return `input latency ${c.inputLatencyMs.measured} ms is over its limit ${c.inputLatencyMs.limit} ms: the stress test did not pass`;
+  if (c.backpressureRatio.measured > c.backpressureRatio.limit) return `back-pressure ${c.backpressureRatio.measured} is over its limit ${c.backpressureRatio.limit}: the stress test did not pass`;
+  if (c.cpuRatio.measured > c.cpuRatio.limit) return `CPU ${c.cpuRatio.measured} is over its limit ${c.cpuRatio.limit}: the stress test did not pass`;
+  if (c.results.measured !== c.results.expected) return `${c.results.measured} output records, not the ${c.results.expected} expected: the stress test did not pass`;
+  const age = now - b.measuredAt;
+  if (age > maxAgeMs) return `measured ${Math.floor(age / 86_400_000)} days ago, older than the tier allows (${Math.floor(maxAgeMs / 86_400_000)} days): run the stress test again`;
+  if (age < -60_000) return `measured in the future (${new Date(b.measuredAt).toISOString()}): check the date`;
+  return '';
+}
+
 /** A pipeline's cap as the leader stores it (one per pipeline, for the room it is served from). */
 export interface CapRecord {
   readonly pipeline: string;
@@ -61,4 +98,167 @@ export function recoveryEta(lagRecords: number, capPerSecond: number, inboundPer
     return { kind: 'not-recovering', reason: `inbound ${Math.round(inboundPerSecond)}/s is at or above the cap ${Math.round(capPerSecond)}/s` };
   }
   return { kind: 'recovering', etaMs: Math.ceil((lagRecords / drain) * 1000) };
+}
+
+/** An operator's temporary cap (`switchyard caps set`), in force until it expires. */
+export interface CapOverride {
+  readonly pipeline: string;
+  readonly recordsPerSecond: number;
+  readonly reason: string;
+  readonly by: string;
+  readonly at: number;
+  /** When it stops applying (epoch ms); undefined: until removed. */
+  readonly until?: number;
+}
+
+/** What the leader wants stored for a pipeline (a CapRecord without its epoch and time). */
+export type DesiredCap = Omit<CapRecord, 'epoch' | 'since'>;
+
+export type CapRule = 'uncapped' | 'capped' | 'override' | 'shed' | 'baseline-refused';
+
+/** One pipeline's cap this tick, in words and numbers, with its recovery ETA. */
+export interface CapVerdict {
+  readonly pipeline: string;
+  readonly room: string;
+  readonly rule: CapRule;
+  /** The cap in force, records/s (undefined: uncapped). */
+  readonly cap: number | undefined;
+  readonly inbound: number | undefined;
+  readonly lag: number | undefined;
+  readonly eta: RecoveryEta | undefined;
+  /** The ETA is past the tier's recovery objective (or the lag is not draining at all). */
+  readonly alert: boolean;
+  readonly reason: string;
+}
+
+export interface CapInputs {
+  readonly now: number;
+  /** Each pipeline's serving room (its route); undefined: not routed yet, nothing to cap. */
+  readonly routes: ReadonlyMap<string, { readonly room: string } | undefined>;
+  readonly overrides?: ReadonlyMap<string, CapOverride>;
+  /** Inbound rate per pipeline in its serving room, records/s, when known. */
+  readonly inbound?: ReadonlyMap<string, number>;
+  /** Consumer lag per pipeline, records, when known. */
+  readonly lag?: ReadonlyMap<string, number>;
+  /** Pipelines shed by the previous plan: they stay shed until their room has room for them again. */
+  readonly shed?: ReadonlySet<string>;
+}
+
+export interface CapPlan {
+  readonly caps: ReadonlyMap<string, DesiredCap>;
+  readonly verdicts: readonly CapVerdict[];
+  readonly shed: ReadonlySet<string>;
+  /** One sentence per shedding step taken this tick (shed or resumed), for the log and history. */
+  readonly steps: readonly string[];
+}
+
+/** A shed tier comes back only when the room, with it, would be at most this full (no flapping). */
+export const RESUME_AT = 0.9;
+
+
+/**
+ * Every routed pipeline's cap for its serving room: its baseline there times its tier's headroom,
+ * unless an operator's override is in force; and, where a room's capacity falls short of what the
+ * pipelines served there take in, low tiers shed (paused) in their policies' shed order, P3 first,
+ * never P0/P1 (shedOrder 0). A shed tier resumes once the room has room for it with a margin.
+ */
+export function planCaps(topology: Topology, input: CapInputs): CapPlan {
+  const { now } = input;
+  const caps = new Map<string, DesiredCap>();
+  const base = new Map<string, { cap: number | undefined; rule: CapRule; reason: string }>();
+  for (const [name, route] of input.routes) {
+    const p = topology.pipelines.get(name);
+    const policy = p && topology.policies.get(p.tier);
+    if (!route || !p || !policy) continue;
+    const override = input.overrides?.get(name);
+    if (override && (override.until === undefined || override.until > now)) {
+      const until = override.until === undefined ? '' : ` until ${new Date(override.until).toISOString()}`;
+      base.set(name, { cap: override.recordsPerSecond, rule: 'override', reason: `override by ${override.by}${until}: ${override.reason}` });
+      continue;
+    }
+    const baseline = topology.baselines?.get(name)?.get(route.room);
+    if (!baseline) {
+      base.set(name, { cap: undefined, rule: 'uncapped', reason: `no baseline for ${name} in ${route.room}: uncapped` });
+      continue;
+    }
+    const refused = baselineProblem(baseline, policy.baselineMaxAgeMs, now);
+    if (refused) {
+      base.set(name, { cap: undefined, rule: 'baseline-refused', reason: `baseline ${baseline.file} refused: ${refused}; uncapped` });
+      continue;
+    }
+    const cap = capOf(baseline.ratePerSecond, policy.capHeadroom);
+    base.set(name, { cap, rule: 'capped', reason: `${baseline.ratePerSecond}/s passed in ${route.room} (${baseline.file}) x headroom ${policy.capHeadroom} = ${cap}/s` });
+  }
+
+  const { shed, steps } = shedding(topology, input, base);
+  const verdicts: CapVerdict[] = [];
+  for (const [name, b] of base) {
+    const p = topology.pipelines.get(name)!;
+    const policy = topology.policies.get(p.tier)!;
+    const room = input.routes.get(name)!.room;
+    const isShed = shed.has(name);
+    const cap = isShed ? 0 : b.cap;
+    if (isShed) caps.set(name, { pipeline: name, room, recordsPerSecond: 0, paused: true, origin: 'shed', reason: `shed: ${room} is short of capacity; tier ${p.tier} is shed in order ${policy.shedOrder}` });
+    else if (b.cap !== undefined) caps.set(name, { pipeline: name, room, recordsPerSecond: b.cap, paused: false, origin: b.rule === 'override' ? 'override' : 'baseline', reason: b.reason });
+    const inbound = input.inbound?.get(name);
+    const lag = input.lag?.get(name);
+    const eta = cap !== undefined && !isShed && lag !== undefined && inbound !== undefined ? recoveryEta(lag, cap, inbound) : undefined;
+    const alert = eta !== undefined && (eta.kind === 'not-recovering' || (eta.kind === 'recovering' && eta.etaMs > policy.recoveryObjectiveMs));
+    const etaText =
+      eta === undefined ? '' : eta.kind === 'caught-up' ? '; caught up' : eta.kind === 'recovering' ? `; lag ${lag} drains in ${Math.round(eta.etaMs / 1000)} s` : `; lag ${lag} is not draining: ${eta.reason}`;
+    const over = alert ? ` (past the ${Math.round(policy.recoveryObjectiveMs / 1000)} s recovery objective of ${p.tier})` : '';
+    verdicts.push({
+      pipeline: name,
+      room,
+      rule: isShed ? 'shed' : b.rule,
+      cap,
+      inbound,
+      lag,
+      eta,
+      alert,
+      reason: `${isShed ? caps.get(name)!.reason : b.reason}${etaText}${over}`,
+    });
+  }
+  return { caps, verdicts, shed, steps };
+}
+
+function shedding(topology: Topology, input: CapInputs, base: ReadonlyMap<string, { cap: number | undefined }>): { shed: Set<string>; steps: string[] } {
+  const shed = new Set<string>();
+  const steps: string[] = [];
+  const served = new Map<string, string[]>();
+  for (const name of base.keys()) {
+    const room = input.routes.get(name)!.room;
+    served.set(room, [...(served.get(room) ?? []), name]);
+  }
+  for (const [room, names] of served) {
+    const capacity = topology.rooms.get(room)?.capacity?.recordsPerSecond;
+    if (capacity === undefined) continue;
+    // What a pipeline takes in: its inbound rate, or (not yet measured) at most its cap.
+    const demand = (n: string) => input.inbound?.get(n) ?? base.get(n)?.cap ?? 0;
+    const orderOf = (n: string) => topology.policies.get(topology.pipelines.get(n)!.tier)!.shedOrder;
+    const orders = [...new Set(names.map(orderOf).filter((o) => o > 0))].sort((a, b) => a - b);
+    const group = (o: number) => names.filter((n) => orderOf(n) === o);
+    const groupDemand = (o: number) => group(o).reduce((s, n) => s + demand(n), 0);
+    const wasShed = new Set(orders.filter((o) => group(o).some((n) => input.shed?.has(n))));
+    let load = names.filter((n) => !wasShed.has(orderOf(n))).reduce((s, n) => s + demand(n), 0);
+    const shedNow = new Set(wasShed);
+    for (const o of orders) {
+      if (load <= capacity) break;
+      if (shedNow.has(o)) continue;
+      shedNow.add(o);
+      load -= groupDemand(o);
+      steps.push(`shed ${group(o).join(', ')} (shed order ${o}) in ${room}: the pipelines served there take in more than its capacity ${capacity}/s`);
+    }
+    // Resume the last shed first, each only with room to spare.
+    for (const o of [...shedNow].sort((a, b) => b - a)) {
+      if (!wasShed.has(o)) continue;
+      const need = groupDemand(o);
+      if (load + need > capacity * RESUME_AT) break;
+      shedNow.delete(o);
+      load += need;
+      steps.push(`resumed ${group(o).join(', ')} (shed order ${o}) in ${room}: ${Math.round(load)}/s of its capacity ${capacity}/s is taken with them`);
+    }
+    for (const o of shedNow) for (const n of group(o)) shed.add(n);
+  }
+  return { shed, steps };
 }

@@ -7,6 +7,7 @@ export type TierName = (typeof TIERS)[number];
 import type { ChangeWindows } from './change-window.js';
 import type { DataBudget } from './data-budget.js';
 import type { Component } from './health.js';
+import type { Baseline } from './caps.js';
 
 export type FailoverMode = 'automatic' | 'manual' | 'none';
 export type StandbyMode = 'hot' | 'warm' | 'none';
@@ -51,6 +52,10 @@ export interface TierPolicy {
   readonly shedOrder: number;
   /** The fraction of a stress-tested baseline enforced as the source cap. */
   readonly capHeadroom: number;
+  /** A baseline measured longer ago than this is refused (its cap is not applied). */
+  readonly baselineMaxAgeMs: number;
+  /** After a flood, a capped source's lag should drain within this: a longer recovery ETA raises an alert. */
+  readonly recoveryObjectiveMs: number;
   /** How this tier's stream jobs are judged. */
   readonly streamJobs: StreamJobLimits;
   /** Where the policy came from, for messages. */
@@ -77,6 +82,8 @@ export interface OlapEndpoint {
 export interface Room {
   readonly name: string;
   readonly kafka: KafkaEndpoint;
+  /** What the room's stream jobs take in all, records/s; when the pipelines served there need more, low tiers are shed. */
+  readonly capacity?: { readonly recordsPerSecond: number };
   readonly olap?: OlapEndpoint;
   /** The room's Flink REST API, when its chains run stream jobs. */
   readonly flink?: {
@@ -126,6 +133,8 @@ export interface Topology {
   readonly policies: ReadonlyMap<TierName, TierPolicy>;
   /** Sites that run only a witness controller replica: observers there vote as a room of their own. */
   readonly witnesses?: readonly string[];
+  /** Stress-test baselines, by pipeline then room (see core/caps.ts). */
+  readonly baselines?: ReadonlyMap<string, ReadonlyMap<string, Baseline>>;
 }
 
 /**

@@ -23,6 +23,8 @@ export function testPolicy(over: Partial<TierPolicy> = {}): TierPolicy {
     changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] },
     shedOrder: 0,
     capHeadroom: 0.8,
+    baselineMaxAgeMs: 90 * 86_400_000,
+    recoveryObjectiveMs: 600_000,
     streamJobs: { maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 },
     source: 'test',
     ...over,

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capOf, recoveryEta, splitCap } from '../../src/core/caps.js';
+import { capOf, planCaps, recoveryEta, splitCap, type Baseline } from '../../src/core/caps.js';
+import type { Topology } from '../../src/core/model.js';
+import { testPipeline, testPolicy, testTopology } from '../support/model.js';
 import { capProblem } from '../../src/core/stored.js';
 
 describe('cap arithmetic', () => {
@@ -37,5 +39,93 @@ describe('cap arithmetic', () => {
     expect(capProblem(ok)).toBe('');
     expect(capProblem({ ...ok, recordsPerSecond: -1 })).toMatch(/^recordsPerSecond is -1/);
     expect(capProblem({ ...ok, origin: 'magic' })).toMatch(/^origin/);
+  });
+});
+
+describe('planCaps', () => {
+  const day = 86_400_000;
+  const now = Date.parse('2026-11-26T00:00:00Z');
+  const baseline = (pipeline: string, room: string, rate: number, over: Partial<Baseline> = {}): Baseline => ({
+    file: `baselines/${pipeline}.${room}.yaml`,
+    pipeline,
+    room,
+    ratePerSecond: rate,
+    tasks: 4,
+    measuredAt: now - 10 * day,
+    measuredBy: 'alice',
+    criteria: {
+      inputLatencyMs: { limit: 1000, measured: 200 },
+      backpressureRatio: { limit: 0.1, measured: 0 },
+      cpuRatio: { limit: 0.6, measured: 0.4 },
+      results: { expected: 1000, measured: 1000 },
+    },
+    ...over,
+  });
+  const policies = [
+    testPolicy({ tier: 'P0', shedOrder: 0, capHeadroom: 0.8, recoveryObjectiveMs: 60_000 }),
+    testPolicy({ tier: 'P2', shedOrder: 2, capHeadroom: 1 }),
+    testPolicy({ tier: 'P3', shedOrder: 1, capHeadroom: 1 }),
+  ];
+  const pipelines = [testPipeline('p0', { tier: 'P0' }), testPipeline('p2', { tier: 'P2' }), testPipeline('p3', { tier: 'P3' })];
+  function topo(baselines: Baseline[], capacity?: number): Topology {
+    const t = testTopology(pipelines, policies);
+    const rooms = new Map([...t.rooms].map(([n, r]) => [n, capacity !== undefined && n === 'room-b' ? { ...r, capacity: { recordsPerSecond: capacity } } : r]));
+    const by = new Map<string, Map<string, Baseline>>();
+    for (const b of baselines) by.set(b.pipeline, new Map([...(by.get(b.pipeline) ?? []), [b.room, b]]));
+    return { ...t, rooms, baselines: by };
+  }
+  const on = (room: string) => new Map(pipelines.map((p) => [p.name, { room }]));
+
+  it('caps at the serving room\'s own baseline times the headroom (after a failover, the standby room\'s)', () => {
+    const t = topo([baseline('p0', 'room-a', 10_000), baseline('p0', 'room-b', 6000)]);
+    expect(planCaps(t, { now, routes: on('room-a') }).caps.get('p0')).toMatchObject({ room: 'room-a', recordsPerSecond: 8000, paused: false, origin: 'baseline' });
+    expect(planCaps(t, { now, routes: on('room-b') }).caps.get('p0')).toMatchObject({ room: 'room-b', recordsPerSecond: 4800 });
+  });
+
+  it('refuses a stale baseline and one whose criteria did not pass, and says why', () => {
+    const stale = topo([baseline('p0', 'room-a', 10_000, { measuredAt: now - 91 * day })]);
+    const v = planCaps(stale, { now, routes: on('room-a') });
+    expect(v.caps.has('p0')).toBe(false);
+    expect(v.verdicts.find((x) => x.pipeline === 'p0')).toMatchObject({ rule: 'baseline-refused', reason: expect.stringMatching(/91 days ago, older than the tier allows \(90 days\)/) });
+    const failed = topo([baseline('p0', 'room-a', 10_000, { criteria: { ...baseline('x', 'y', 1).criteria, cpuRatio: { limit: 0.6, measured: 0.7 } } })]);
+    expect(planCaps(failed, { now, routes: on('room-a') }).verdicts.find((x) => x.pipeline === 'p0')!.reason).toMatch(/CPU 0.7 is over its limit 0.6/);
+  });
+
+  it('applies an override until it expires', () => {
+    const t = topo([baseline('p0', 'room-a', 10_000)]);
+    const overrides = new Map([['p0', { pipeline: 'p0', recordsPerSecond: 500, reason: 'event day', by: 'bob', at: now - 1000, until: now + 1000 }]]);
+    expect(planCaps(t, { now, routes: on('room-a'), overrides }).caps.get('p0')).toMatchObject({ recordsPerSecond: 500, origin: 'override' });
+    expect(planCaps(t, { now: now + 1000, routes: on('room-a'), overrides }).caps.get('p0')).toMatchObject({ recordsPerSecond: 8000, origin: 'baseline' });
+  });
+
+  it('sheds P3 before P2, never P0, and resumes them (last shed first) once the room has room with a margin', () => {
+    const t = topo([], 10_000);
+    const inbound = (p0: number) => new Map([['p0', p0], ['p2', 3000], ['p3', 3000]]);
+    // 6000 + 3000 + 3000 = 12,000 > 10,000: shedding P3 (order 1) is enough.
+    const a = planCaps(t, { now, routes: on('room-b'), inbound: inbound(6000) });
+    expect([...a.shed]).toEqual(['p3']);
+    expect(a.caps.get('p3')).toMatchObject({ paused: true, recordsPerSecond: 0, origin: 'shed' });
+    // P0 alone now takes 9000: P2 goes too; P0 never does, even at 11,000.
+    const b = planCaps(t, { now, routes: on('room-b'), inbound: inbound(9000), shed: a.shed });
+    expect([...b.shed].sort()).toEqual(['p2', 'p3']);
+    const c = planCaps(t, { now, routes: on('room-b'), inbound: inbound(11_000), shed: b.shed });
+    expect(c.shed.has('p0')).toBe(false);
+    // At 3000 with both shed: P2 back (6000 <= 9000), then P3 (9000 <= 9000).
+    const d = planCaps(t, { now, routes: on('room-b'), inbound: inbound(3000), shed: c.shed });
+    expect(d.shed.size).toBe(0);
+    expect(d.steps).toEqual([expect.stringMatching(/^resumed p2/), expect.stringMatching(/^resumed p3/)]);
+    // Just under capacity but above the margin: a shed tier stays shed (no flapping).
+    const e = planCaps(t, { now, routes: on('room-b'), inbound: inbound(3500), shed: new Set(['p3']) });
+    expect([...e.shed]).toEqual(['p3']);
+  });
+
+  it('gives each capped pipeline its recovery ETA and alerts past the tier\'s objective', () => {
+    const t = topo([baseline('p0', 'room-a', 10_000)]);
+    const ok = planCaps(t, { now, routes: on('room-a'), inbound: new Map([['p0', 4000]]), lag: new Map([['p0', 200_000]]) }).verdicts.find((v) => v.pipeline === 'p0')!;
+    expect(ok).toMatchObject({ eta: { kind: 'recovering', etaMs: 50_000 }, alert: false });
+    const slow = planCaps(t, { now, routes: on('room-a'), inbound: new Map([['p0', 7000]]), lag: new Map([['p0', 200_000]]) }).verdicts.find((v) => v.pipeline === 'p0')!;
+    expect(slow).toMatchObject({ eta: { kind: 'recovering', etaMs: 200_000 }, alert: true });
+    const stuck = planCaps(t, { now, routes: on('room-a'), inbound: new Map([['p0', 9000]]), lag: new Map([['p0', 10]]) }).verdicts.find((v) => v.pipeline === 'p0')!;
+    expect(stuck).toMatchObject({ eta: { kind: 'not-recovering' }, alert: true });
   });
 });

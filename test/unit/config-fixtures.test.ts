@@ -76,6 +76,12 @@ const CASES: Case[] = [
   { name: 'a warm standby job whose jar is missing', file: 'topology.yaml', edit: (t) => t.replace('  live-dashboard:\n    tier: P0', '  live-dashboard:\n    tier: P1').replace('flink: { url: "http://127.0.0.1:28081" }', 'flink: { url: "http://127.0.0.1:28081", launch: { agg-b: { jar: no-such.jar, entryClass: x.Y } } }'), path: 'rooms.room-b.flink.launch.agg-b.jar', reason: 'jar not found: ' },
   { name: 'warm standby jobs with nowhere to put their savepoints', file: 'topology.yaml', edit: (t) => t.replace('  live-dashboard:\n    tier: P0', '  live-dashboard:\n    tier: P1'), path: 'rooms.room-b.flink.savepointDir', reason: 'are stopped with a savepoint when the pipeline leaves them' },
   { name: 'a Flink endpoint with another scheme', file: 'topology.yaml', edit: replace('flink: { url: "http://127.0.0.1:28081" }', 'flink: { url: "ftp://127.0.0.1:28081" }'), path: 'rooms.room-b.flink.url', reason: "scheme 'ftp:' is not http or https" },
+  { name: 'P1 given a shed order', file: 'policies/p1.yaml', edit: replace('shedOrder: 0', 'shedOrder: 3'), path: 'shedOrder', reason: 'tier P1 is never shed (only P2 and P3 are): set 0, got 3' },
+  { name: 'a baseline for an unknown pipeline', file: 'baselines/live-dashboard.room-a.yaml', edit: replace('pipeline: live-dashboard', 'pipeline: live-dashbord'), path: 'pipeline', reason: "unknown pipeline 'live-dashbord'" },
+  { name: 'a baseline for a room the pipeline has no chain in', file: 'baselines/live-dashboard.room-a.yaml', edit: replace('room: room-a', 'room: room-c'), path: 'room', reason: "pipeline live-dashboard has no chain in room 'room-c'" },
+  { name: 'a baseline whose CPU limit is above 60 %', file: 'baselines/live-dashboard.room-a.yaml', edit: replace('cpuRatio: { limit: 0.6,', 'cpuRatio: { limit: 0.8,'), path: 'criteria.cpuRatio.limit', reason: 'expected number to be <=0.6' },
+  { name: 'a baseline without its date', file: 'baselines/live-dashboard.room-a.yaml', edit: replace('measuredAt: "2026-11-20T10:00:00+08:00"\n', ''), path: 'measuredAt', reason: 'expected string' },
+  { name: 'a baseline date without a zone', file: 'baselines/live-dashboard.room-a.yaml', edit: replace('"2026-11-20T10:00:00+08:00"', '"2026-11-20 10:00"'), path: 'measuredAt', reason: 'Invalid ISO datetime' },
   { name: 'missing policies directory', file: 'topology.yaml', edit: replace('policies: policies', 'policies: no-such-dir'), path: 'policies', reason: 'policy directory or file not found: ' },
 ];
 
@@ -84,6 +90,7 @@ describe('configuration fixtures: each mistake is rejected whole, naming file, p
     const c = loadConfig(join(GOOD, 'topology.yaml'));
     expect([...c.topology.pipelines.keys()]).toEqual(['live-dashboard', 'nightly-report']);
     expect(c.topology.pipelines.get('live-dashboard')!.chains[0]!.jobs).toEqual(['agg-a']);
+    expect(c.topology.baselines?.get('live-dashboard')?.get('room-a')).toMatchObject({ ratePerSecond: 12000, tasks: 4, measuredAt: Date.parse('2026-11-20T02:00:00Z'), measuredBy: 'alice' });
     expect(c.etcd).toEqual({ endpoints: ['http://127.0.0.1:23790'], prefix: '/switchyard', leaseTtlSeconds: 5 });
     expect(c.topology.witnesses).toEqual([]);
   });
