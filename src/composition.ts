@@ -2,7 +2,7 @@
 
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { ConfigError, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
+import { baselineFollower, ConfigError, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
 import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
 import { FlinkJobProbe, type WatchedJob } from './adapters/flink/flink-job-probe.js';
 import { FlinkJobControl } from './adapters/flink/flink-job-control.js';
@@ -40,6 +40,9 @@ import { createPinoLogger } from './adapters/system/pino-logger.js';
 import { createPromMetrics, type PromMetrics } from './adapters/system/prom-metrics.js';
 import { systemClock } from './adapters/system/system-clock.js';
 import { Controller } from './controller/controller.js';
+import { CapKeeper } from './controller/cap-keeper.js';
+import { EtcdCapStore } from './adapters/etcd/cap-store.js';
+import type { CapRecord } from './core/caps.js';
 import { Executor } from './executor/executor.js';
 import type { Logger } from './ports/logger.js';
 import type { HealthProbe } from './ports/health-probe.js';
@@ -329,6 +332,12 @@ export function buildController(flags: ControllerFlags): BuiltController {
     labelNames: ['site'],
     registers: [metrics.registry],
   });
+  const positions = buildPositionTracker(config, log, (rooms) => new EtcdPositionStore(store.etcd, config.etcd.prefix).publish(observer, rooms));
+  const lag = new LagTracker({
+    readers: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'lag', room: r.name }))])),
+    timeoutMs: 2000,
+    log: log.child({ component: 'lag' }),
+  });
   const controller = new Controller({
     topology: config.topology,
     storeKeys: etcdKeys(config.etcd.prefix),
@@ -345,7 +354,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     log: log.child({ component: 'controller' }),
     metrics,
     countError: (site) => loopErrors.inc({ site }),
-    positions: buildPositionTracker(config, log, (rooms) => new EtcdPositionStore(store.etcd, config.etcd.prefix).publish(observer, rooms)),
+    positions,
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
     backfills: new BackfillReconciler({
       topology: config.topology,
@@ -359,10 +368,15 @@ export function buildController(flags: ControllerFlags): BuiltController {
       by: observer,
       log: log.child({ component: 'backfill' }),
     }),
-    lag: new LagTracker({
-      readers: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'lag', room: r.name }))])),
-      timeoutMs: 2000,
-      log: log.child({ component: 'lag' }),
+    lag,
+    caps: new CapKeeper({
+      caps: new EtcdRouteStore<CapRecord>(store.etcd, config.etcd.prefix, 'caps'),
+      store: new EtcdCapStore(store.etcd, config.etcd.prefix),
+      baselines: baselineFollower(config.baselinesDir, config.topology, (message) => log.warn('baselines changed but do not load; the last good set stays in force', { problem: message })),
+      positions,
+      lag,
+      log: log.child({ component: 'caps' }),
+      metrics,
     }),
   });
   return {

@@ -46,6 +46,8 @@ export interface LoadedConfig {
   readonly controller: ControllerSettings;
   /** What is valid but works against a promise (see sizingWarnings); logged at start, printed by policy validate. */
   readonly warnings: readonly string[];
+  /** Where the stress-test baselines are read from (may not exist: no caps). */
+  readonly baselinesDir: string;
 }
 
 /** Time a new leader needs after its election to decide and flip (measured: 0.4-0.7 s); a margin. */
@@ -477,5 +479,46 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds },
     controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs, kubernetes: raw.controller.kubernetes },
     warnings: sizingWarnings(topology, raw.etcd.leaseTtlSeconds),
+    baselinesDir,
+  };
+}
+
+/**
+ * The baselines as they are on disk, re-read whenever a file in the directory is added, removed or
+ * changed (checked at most once a second). A change that does not load keeps the last good set,
+ * and `onProblem` is told once per change: a typo in a baseline must not stop the caps.
+ */
+export function baselineFollower(dir: string, topology: Topology, onProblem: (message: string) => void): () => ReadonlyMap<string, ReadonlyMap<string, Baseline>> {
+  let current: ReadonlyMap<string, ReadonlyMap<string, Baseline>> = topology.baselines ?? new Map();
+  let signature = '';
+  let checkedAt = 0;
+  const signatureNow = (): string => {
+    try {
+      return readdirSync(dir)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort()
+        .map((f) => {
+          const st = statSync(join(dir, f));
+          return `${f}:${st.mtimeMs}:${st.size}`;
+        })
+        .join('|');
+    } catch {
+      return '';
+    }
+  };
+  signature = signatureNow();
+  return () => {
+    const now = Date.now();
+    if (now - checkedAt < 1000) return current;
+    checkedAt = now;
+    const next = signatureNow();
+    if (next === signature) return current;
+    signature = next;
+    try {
+      current = loadBaselines(dir, topology);
+    } catch (err) {
+      onProblem(err instanceof Error ? err.message : String(err));
+    }
+    return current;
   };
 }

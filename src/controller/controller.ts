@@ -7,6 +7,7 @@ import type { Observation } from '../core/health.js';
 import { failoverTargetOf, type Route, type Topology } from '../core/model.js';
 import { estimatePipelines, type PipelineEstimateInput } from '../core/data-estimate.js';
 import type { PositionTracker } from './position-tracker.js';
+import type { CapKeeper } from './cap-keeper.js';
 import type { LagTracker } from './lag-tracker.js';
 import type { BackfillReconciler } from './backfill-reconciler.js';
 import type { PartitionEstimate } from '../core/data-budget.js';
@@ -53,6 +54,8 @@ export interface ControllerDeps {
   readonly lag?: LagTracker;
   /** Copies what lossy switches left in a room once it is back (tiers with automatic backfill); leader only. */
   readonly backfills?: BackfillReconciler;
+  /** Keeps the source caps in etcd as the core plans them (baselines, overrides, shedding); leader only. */
+  readonly caps?: CapKeeper;
   /**
    * /healthz and /readyz fail when no tick has completed for this long. Default: 5 intervals,
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
@@ -62,7 +65,7 @@ export interface ControllerDeps {
   readonly storeKeys?: { readonly route: (pipeline: string) => string; readonly journal: (pipeline: string) => string };
 }
 
-export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 'tick';
+export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 'tick' | 'caps';
 
 const FENCED = 'a write was refused as fenced: etcd no longer holds the election key this replica campaigned with';
 
@@ -400,6 +403,16 @@ export class Controller {
       },
       now,
     );
+    // In the background, at most once a second: a slow etcd must not hold the tick up.
+    void this.deps.caps
+      ?.round(topology, routes, leadership.fence, leadership.lost, now)
+      .then((r) => {
+        if (r === 'fenced') this.stepDown(leadership, FENCED);
+      })
+      .catch((err: unknown) => {
+        this.countError('caps');
+        log.warn('caps not kept this round; will retry', { error: errorText(err) });
+      });
     if (this.announced !== leadership) {
       this.announced = leadership;
       log.info('first tick as leader', { observer: this.deps.observer });

@@ -7,6 +7,7 @@
 // source reads at the cap and lag builds instead of the job falling over; once the flood ends,
 // the lag drains at (cap - inbound), which gives the recovery ETA.
 
+import type { RoomSample } from './data-estimate.js';
 import type { Topology } from './model.js';
 
 /** A stress-test baseline, compiled from its file (see config/schema.ts baselineSchema). */
@@ -55,8 +56,12 @@ export interface CapRecord {
   readonly recordsPerSecond: number;
   /** Shed: the source reads nothing until capacity returns (recordsPerSecond is then 0). */
   readonly paused: boolean;
-  /** Where the number comes from. */
-  readonly origin: 'baseline' | 'override' | 'shed';
+  /**
+   * Where the number comes from. 'uncapped': a pipeline that had a cap and no longer has one (its
+   * baseline was removed or refused, an override expired): the source reads freely, and
+   * recordsPerSecond means nothing. (Records are never deleted, so that epochs keep rising.)
+   */
+  readonly origin: 'baseline' | 'override' | 'shed' | 'uncapped';
   /** One sentence: the baseline and headroom, the override and who set it, or why it was shed. */
   readonly reason: string;
   /** When this value was written (epoch ms). */
@@ -261,4 +266,36 @@ function shedding(topology: Topology, input: CapInputs, base: ReadonlyMap<string
     for (const o of shedNow) for (const n of group(o)) shed.add(n);
   }
   return { shed, steps };
+}
+
+/**
+ * Records per second arriving in a room's topics, from its position history (log ends over time):
+ * the newest sample against the newest one at least `windowMs` older. Undefined until the history
+ * reaches that far back, or when a partition's log end went backwards (the topic was re-created).
+ */
+export function inboundRate(history: readonly RoomSample[], topics: readonly string[], windowMs: number): number | undefined {
+  const last = history.at(-1);
+  if (!last) return undefined;
+  let first: RoomSample | undefined;
+  for (let i = history.length - 2; i >= 0; i--) {
+    if (last.at - history[i]!.at >= windowMs) {
+      first = history[i];
+      break;
+    }
+  }
+  if (!first) return undefined;
+  const ends = (s: RoomSample) => {
+    const m = new Map<string, number>();
+    for (const p of s.partitions) if (topics.includes(p.topic)) m.set(`${p.topic}/${p.partition}`, p.logEnd);
+    return m;
+  };
+  const before = ends(first);
+  let records = 0;
+  for (const [key, end] of ends(last)) {
+    const start = before.get(key);
+    if (start === undefined) continue;
+    if (end < start) return undefined;
+    records += end - start;
+  }
+  return (records * 1000) / (last.at - first.at);
 }

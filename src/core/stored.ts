@@ -72,8 +72,21 @@ export function capProblem(v: unknown): string {
     ['since', isTime, 'a time'],
     ['recordsPerSecond', (x) => Number.isSafeInteger(x) && (x as number) >= 0, 'a whole number of records per second, 0 or more'],
     ['paused', (x) => typeof x === 'boolean', 'true or false'],
-    ['origin', (x) => x === 'baseline' || x === 'override' || x === 'shed', 'baseline, override or shed'],
+    ['origin', (x) => x === 'baseline' || x === 'override' || x === 'shed' || x === 'uncapped', 'baseline, override, shed or uncapped'],
     ['reason', isText, 'text'],
+  ]);
+}
+
+/** Why a stored cap override (core/caps.ts CapOverride) cannot be used, or "". */
+export function capOverrideProblem(v: unknown): string {
+  if (!isObj(v)) return `not a cap override object (${show(v)})`;
+  return firstProblem(v, [
+    ['pipeline', isName, 'a name'],
+    ['recordsPerSecond', (x) => Number.isSafeInteger(x) && (x as number) >= 0, 'a whole number of records per second, 0 or more'],
+    ['reason', isText, 'text'],
+    ['by', isName, 'a name'],
+    ['at', isTime, 'a time'],
+    ['until', (x) => x === undefined || isTime(x), 'a time'],
   ]);
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capOf, planCaps, recoveryEta, splitCap, type Baseline } from '../../src/core/caps.js';
+import { capOf, inboundRate, planCaps, recoveryEta, splitCap, type Baseline } from '../../src/core/caps.js';
 import type { Topology } from '../../src/core/model.js';
 import { testPipeline, testPolicy, testTopology } from '../support/model.js';
 import { capProblem } from '../../src/core/stored.js';
@@ -127,5 +127,18 @@ describe('planCaps', () => {
     expect(slow).toMatchObject({ eta: { kind: 'recovering', etaMs: 200_000 }, alert: true });
     const stuck = planCaps(t, { now, routes: on('room-a'), inbound: new Map([['p0', 9000]]), lag: new Map([['p0', 10]]) }).verdicts.find((v) => v.pipeline === 'p0')!;
     expect(stuck).toMatchObject({ eta: { kind: 'not-recovering' }, alert: true });
+  });
+});
+
+describe('inboundRate', () => {
+  const sample = (at: number, a0: number, a1: number) => ({ room: 'room-a', at, partitions: [{ topic: 'a', partition: 0, logEnd: a0 }, { topic: 'a', partition: 1, logEnd: a1 }, { topic: 'other', partition: 0, logEnd: at }] });
+  it('is the growth of the topics\' log ends over the window, per second', () => {
+    const h = [sample(0, 0, 0), sample(5000, 10_000, 5000), sample(10_000, 20_000, 10_000)];
+    expect(inboundRate(h, ['a'], 5000)).toBe(3000);
+    expect(inboundRate(h, ['a'], 10_000)).toBe(3000);
+  });
+  it('is unknown until the history reaches back a whole window, or when a log end went backwards', () => {
+    expect(inboundRate([sample(0, 0, 0), sample(4000, 100, 100)], ['a'], 5000)).toBeUndefined();
+    expect(inboundRate([sample(0, 500, 0), sample(5000, 100, 100)], ['a'], 5000)).toBeUndefined();
   });
 });

@@ -1,11 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ArbitratedStatus } from '../../core/arbitration.js';
 import type { ControllerMetrics } from '../../ports/metrics.js';
+import type { CapMetrics } from '../../controller/cap-keeper.js';
 import { worstVertex } from '../../ports/health-probe.js';
 
 const HEALTH_VALUE: Record<ArbitratedStatus, number> = { OK: 0, DEGRADED: 1, DOWN: 2, UNKNOWN: 3, SUSPECT: 4 };
 
-export interface PromMetrics extends ControllerMetrics {
+export interface PromMetrics extends ControllerMetrics, CapMetrics {
   readonly registry: Registry;
 }
 
@@ -65,8 +66,22 @@ export function createPromMetrics(): PromMetrics {
   const jobBackpressure = new Gauge({ name: 'switchyard_stream_job_backpressure_ratio', help: 'Highest back-pressure ratio over the job\'s vertices (0..1)', labelNames: jobLabels, registers: [registry] });
   const setJob = (g: Gauge, labels: { room: string; job: string }, v: number | undefined) => (v === undefined ? g.remove(labels) : g.set(labels, v));
   const setOrDrop = (g: Gauge, pipeline: string, v: number | undefined) => (v === undefined ? g.remove({ pipeline }) : g.set({ pipeline }, v));
+  const capRate = new Gauge({ name: 'switchyard_cap_records_per_second', help: 'The source cap in force for a pipeline in its serving room (absent: uncapped; 0 with switchyard_shed 1: shed)', labelNames: ['pipeline'], registers: [registry] });
+  const shed = new Gauge({ name: 'switchyard_shed', help: '1 while a pipeline is shed (paused) because its room is short of capacity', labelNames: ['pipeline'], registers: [registry] });
+  const eta = new Gauge({ name: 'switchyard_recovery_eta_seconds', help: 'Time for a capped pipeline\'s lag to drain: lag / (cap - inbound); absent when not recovering or not known', labelNames: ['pipeline'], registers: [registry] });
+  const etaAlert = new Gauge({ name: 'switchyard_recovery_alert', help: '1 while a pipeline\'s recovery ETA is past its tier\'s recovery objective, or its lag is not draining at all', labelNames: ['pipeline'], registers: [registry] });
+  const capWrites = new Counter({ name: 'switchyard_cap_writes_total', help: 'Fenced cap writes by outcome', labelNames: ['outcome'], registers: [registry] });
   return {
     registry,
+    cap: (pipeline, rate, isShed) => {
+      setOrDrop(capRate, pipeline, rate);
+      shed.set({ pipeline }, isShed ? 1 : 0);
+    },
+    recovery: (pipeline, seconds, alert) => {
+      setOrDrop(eta, pipeline, seconds);
+      etaAlert.set({ pipeline }, alert ? 1 : 0);
+    },
+    capWrite: (outcome) => capWrites.inc({ outcome }),
     pipelineData: (pipeline, d) => {
       setOrDrop(lagRecords, pipeline, d.lagRecords);
       setOrDrop(lagSeconds, pipeline, d.lagSeconds);

@@ -1,0 +1,128 @@
+// Keeps every pipeline's source cap in etcd equal to what the core plans (core/caps.ts), as the
+// leader only, once a second and in the background: a slow etcd must not hold up the tick.
+//
+// Each round: the operators' overrides, each pipeline's inbound rate in its serving room (from
+// the position history) and its consumer lag, into planCaps; every cap that differs from the
+// stored one is written in a fenced compare-and-set (epoch + 1), recorded in the cap history and
+// logged. Shedding is sticky across rounds (a shed tier waits for room to spare), and so is kept
+// here; a new leader starts with none shed and sheds again within a round if it must.
+
+import { inboundRate, planCaps, type Baseline, type CapPlan, type CapRecord, type DesiredCap } from '../core/caps.js';
+import type { Route, Topology } from '../core/model.js';
+import type { CapStore } from '../ports/cap-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { Fence, RouteStore } from '../ports/route-store.js';
+import type { LagTracker } from './lag-tracker.js';
+import type { PositionTracker } from './position-tracker.js';
+
+/** What an operator sees of the caps: an adapter maps it to Prometheus. Calls never throw. */
+export interface CapMetrics {
+  cap(pipeline: string, recordsPerSecond: number | undefined, shed: boolean): void;
+  recovery(pipeline: string, etaSeconds: number | undefined, alert: boolean): void;
+  capWrite(outcome: 'written' | 'fenced' | 'conflict' | 'error'): void;
+}
+
+export const noCapMetrics: CapMetrics = { cap() {}, recovery() {}, capWrite() {} };
+
+export interface CapKeeperDeps {
+  readonly caps: RouteStore<CapRecord>;
+  readonly store: CapStore;
+  /** The baselines as on disk now (re-read when a file changes); a broken file keeps the last good set. */
+  readonly baselines: () => ReadonlyMap<string, ReadonlyMap<string, Baseline>>;
+  readonly positions?: PositionTracker;
+  readonly lag?: LagTracker;
+  readonly log: Logger;
+  readonly metrics?: CapMetrics;
+  /** Default 1000 ms. */
+  readonly intervalMs?: number;
+  /** How far back the inbound rate looks (default 5000 ms). */
+  readonly rateWindowMs?: number;
+}
+
+/** The fields that make a cap different (the reason's wording alone does not). */
+const same = (a: CapRecord, b: DesiredCap) => a.room === b.room && a.recordsPerSecond === b.recordsPerSecond && a.paused === b.paused && a.origin === b.origin;
+
+export class CapKeeper {
+  private shed: ReadonlySet<string> = new Set();
+  private running = false;
+  private lastRun = 0;
+  private latest: CapPlan | undefined;
+
+  constructor(private readonly deps: CapKeeperDeps) {}
+
+  /** The last plan (for status and metrics); undefined before the first round. */
+  plan(): CapPlan | undefined {
+    return this.latest;
+  }
+
+  /** A leader's round, at most once per interval; resolves 'fenced' when a write says we no longer lead. */
+  async round(topology: Topology, routes: ReadonlyMap<string, Route | undefined>, fence: Fence, lost: AbortSignal, now: number): Promise<'fenced' | 'done' | 'skipped'> {
+    if (this.running || now - this.lastRun < (this.deps.intervalMs ?? 1000)) return 'skipped';
+    this.running = true;
+    this.lastRun = now;
+    try {
+      return await this.once(topology, routes, fence, lost, now);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async once(topology: Topology, routes: ReadonlyMap<string, Route | undefined>, fence: Fence, lost: AbortSignal, now: number): Promise<'fenced' | 'done'> {
+    const { log } = this.deps;
+    const overrides = await this.deps.store.overrides((pipeline, why) => log.warn('cap override not readable; ignored', { pipeline, why }));
+    for (const [pipeline, o] of overrides) {
+      if (o.until === undefined || o.until > now) continue;
+      overrides.delete(pipeline);
+      await this.deps.store.clearOverride(pipeline);
+      log.info('cap override expired and removed', { pipeline, by: o.by, reason: o.reason });
+    }
+    const histories = this.deps.positions?.history();
+    const lags = this.deps.lag?.lags();
+    const inbound = new Map<string, number>();
+    const lag = new Map<string, number>();
+    for (const [name, route] of routes) {
+      const p = topology.pipelines.get(name);
+      if (!route || !p) continue;
+      const rate = inboundRate(histories?.get(route.room) ?? [], p.topics, this.deps.rateWindowMs ?? 5000);
+      if (rate !== undefined) inbound.set(name, rate);
+      const l = lags?.get(name);
+      if (l && l.room === route.room) lag.set(name, l.totalLag);
+    }
+    const plan = planCaps({ ...topology, baselines: this.deps.baselines() }, { now, routes, overrides, inbound, lag, shed: this.shed });
+    this.latest = plan;
+    this.shed = plan.shed;
+    for (const step of plan.steps) log.warn('shedding', { step });
+    for (const v of plan.verdicts) {
+      this.deps.metrics?.cap(v.pipeline, v.cap, v.rule === 'shed');
+      this.deps.metrics?.recovery(v.pipeline, v.eta?.kind === 'recovering' ? v.eta.etaMs / 1000 : v.eta?.kind === 'caught-up' ? 0 : undefined, v.alert);
+    }
+
+    const stored = await this.deps.caps.list((pipeline, why) => log.warn('stored cap not readable; it will be rewritten', { pipeline, why }));
+    for (const [name, route] of routes) {
+      if (lost.aborted) return 'fenced';
+      if (!route) continue;
+      const current = stored.get(name);
+      const wanted: DesiredCap | undefined =
+        plan.caps.get(name) ??
+        (current && current.route.origin !== 'uncapped'
+          ? { pipeline: name, room: route.room, recordsPerSecond: 0, paused: false, origin: 'uncapped', reason: plan.verdicts.find((v) => v.pipeline === name)?.reason ?? 'no cap applies' }
+          : undefined);
+      if (!wanted || (current && same(current.route, wanted))) continue;
+      const record: CapRecord = { ...wanted, epoch: (current?.route.epoch ?? 0) + 1, since: now };
+      const outcome = await this.deps.caps.put(fence, record, current?.version).catch((err: unknown) => {
+        log.warn('cap not written; will retry', { pipeline: name, error: err instanceof Error ? err.message : String(err) });
+        return { kind: 'error' as const };
+      });
+      this.deps.metrics?.capWrite(outcome.kind);
+      if (outcome.kind === 'fenced') return 'fenced';
+      if (outcome.kind !== 'written') continue;
+      const before = current && current.route.origin !== 'uncapped' ? current.route.recordsPerSecond : undefined;
+      const after = record.origin === 'uncapped' ? undefined : record.recordsPerSecond;
+      log.info('cap', { pipeline: name, room: record.room, before, after, paused: record.paused, origin: record.origin, epoch: record.epoch, reason: record.reason });
+      await this.deps.store
+        .record({ pipeline: name, at: now, room: record.room, before, after, origin: record.origin, reason: record.reason })
+        .catch((err: unknown) => log.warn('cap change not recorded in history', { pipeline: name, error: err instanceof Error ? err.message : String(err) }));
+    }
+    return 'done';
+  }
+}
