@@ -377,6 +377,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       lag,
       log: log.child({ component: 'caps' }),
       metrics,
+      by: observer,
     }),
   });
   return {

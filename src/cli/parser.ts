@@ -9,6 +9,8 @@ import { switchoverCommand } from './commands/switchover.js';
 import { failoverCommand } from './commands/failover.js';
 import { drillCommand } from './commands/drill.js';
 import { backfillCommand } from './commands/backfill.js';
+import { capsCommand } from './commands/caps.js';
+import { baselineCommand } from './commands/baseline.js';
 import { EXIT } from './output.js';
 
 // Each command has its own argument type.
@@ -25,6 +27,8 @@ export const COMMANDS: readonly AnyCommand[] = [
   resumeCommand,
   historyCommand,
   planCommand,
+  capsCommand,
+  baselineCommand,
   controllerCommand,
   policyCommand,
 ];

@@ -29,15 +29,22 @@ export interface CapKeeperDeps {
   readonly store: CapStore;
   /** The baselines as on disk now (re-read when a file changes); a broken file keeps the last good set. */
   readonly baselines: () => ReadonlyMap<string, ReadonlyMap<string, Baseline>>;
-  readonly positions?: PositionTracker;
-  readonly lag?: LagTracker;
+  /** Each room's position history (the PositionTracker): the inbound rates. */
+  readonly positions?: Pick<PositionTracker, 'history'>;
+  /** Each pipeline's consumer lag (the LagTracker). */
+  readonly lag?: Pick<LagTracker, 'lags'>;
   readonly log: Logger;
   readonly metrics?: CapMetrics;
   /** Default 1000 ms. */
   readonly intervalMs?: number;
   /** How far back the inbound rate looks (default 5000 ms). */
   readonly rateWindowMs?: number;
+  /** Who publishes the plan (this replica's observer name). */
+  readonly by: string;
 }
+
+/** The published plan stays well inside etcd's request size. */
+const PUBLISHED_MAX = 2000;
 
 /** The fields that make a cap different (the reason's wording alone does not). */
 const same = (a: CapRecord, b: DesiredCap) => a.room === b.room && a.recordsPerSecond === b.recordsPerSecond && a.paused === b.paused && a.origin === b.origin;
@@ -96,6 +103,11 @@ export class CapKeeper {
       this.deps.metrics?.cap(v.pipeline, v.cap, v.rule === 'shed');
       this.deps.metrics?.recovery(v.pipeline, v.eta?.kind === 'recovering' ? v.eta.etaMs / 1000 : v.eta?.kind === 'caught-up' ? 0 : undefined, v.alert);
     }
+
+    const shown = plan.verdicts.filter((v) => v.rule !== 'uncapped' || v.alert);
+    await this.deps.store
+      .publishPlan({ at: now, by: this.deps.by, verdicts: shown.slice(0, PUBLISHED_MAX), omitted: plan.verdicts.length - Math.min(shown.length, PUBLISHED_MAX) })
+      .catch((err: unknown) => log.warn('cap plan not published', { error: err instanceof Error ? err.message : String(err) }));
 
     const stored = await this.deps.caps.list((pipeline, why) => log.warn('stored cap not readable; it will be rewritten', { pipeline, why }));
     for (const [name, route] of routes) {

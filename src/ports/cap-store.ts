@@ -1,4 +1,4 @@
-import type { CapOverride } from '../core/caps.js';
+import type { CapOverride, CapVerdict } from '../core/caps.js';
 
 /** A change of a pipeline's cap, as history keeps it. */
 export interface CapEvent {
@@ -26,4 +26,16 @@ export interface CapStore {
   record(event: CapEvent): Promise<void>;
   /** Oldest first; one pipeline's or all. */
   history(pipeline?: string): Promise<CapEvent[]>;
+  /** The leader's latest plan, for `status` and `caps show` (they cannot see its lag and rates). */
+  publishPlan(plan: PublishedCapPlan): Promise<void>;
+  readPlan(): Promise<PublishedCapPlan | undefined>;
+}
+
+/** What the leader publishes of its cap plan: every pipeline that is capped, shed or alerting. */
+export interface PublishedCapPlan {
+  readonly at: number;
+  readonly by: string;
+  readonly verdicts: readonly CapVerdict[];
+  /** Verdicts left out (uncapped and quiet ones, or past the size bound). */
+  readonly omitted: number;
 }

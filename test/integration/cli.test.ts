@@ -104,9 +104,62 @@ describe('switchyard CLI (built, as a child process)', () => {
 
   it('the committed JSON Schemas match the zod schemas', async () => {
     const r = await cli('policy', 'schema');
-    const generated = JSON.parse(r.stdout) as { policy: unknown; topology: unknown };
+    const generated = JSON.parse(r.stdout) as { policy: unknown; topology: unknown; baseline: unknown };
     expect(JSON.parse(require_text(PROJECT.resolve('schemas/policy.schema.json')))).toEqual(generated.policy);
     expect(JSON.parse(require_text(PROJECT.resolve('schemas/topology.schema.json')))).toEqual(generated.topology);
+    expect(JSON.parse(require_text(PROJECT.resolve('schemas/baseline.schema.json')))).toEqual(generated.baseline);
+  });
+
+  it('baseline validate: a good file is in force with its cap (0), a failed or stale one is refused (1), a malformed one names the field (2)', async () => {
+    const example = PROJECT.resolve('examples/local-two-rooms.yaml');
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-baseline-'));
+    const file = (name: string, edit: (t: string) => string = (t) => t) => {
+      const text = [
+        'pipeline: live-dashboard',
+        'room: room-b',
+        'job: dashboard-agg-b',
+        'ratePerSecond: 12000',
+        'tasks: 4',
+        `measuredAt: "${new Date(Date.now() - 86_400_000).toISOString()}"`,
+        'measuredBy: alice',
+        'criteria:',
+        '  inputLatencyMs: { limit: 1000, measured: 240 }',
+        '  backpressureRatio: { limit: 0.1, measured: 0.02 }',
+        '  cpuRatio: { limit: 0.6, measured: 0.41 }',
+        '  results: { expected: 720000, measured: 720000 }',
+      ].join('\n');
+      const path = join(dir, name);
+      writeFileSync(path, edit(text) + '\n');
+      return path;
+    };
+    const good = await cli('baseline', 'validate', file('good.yaml'), '-c', example);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/good\.yaml: in force: cap 9600\/s \(live-dashboard in room-b, tier P0, headroom 0\.8\)/);
+    const failed = await cli('baseline', 'validate', file('failed.yaml', (t) => t.replace('measured: 0.41', 'measured: 0.75')), '-c', example);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/failed\.yaml: refused: CPU 0\.75 is over its limit 0\.6: the stress test did not pass/);
+    const stale = await cli('baseline', 'validate', file('stale.yaml', (t) => t.replace(/measuredAt: ".*"/, 'measuredAt: "2020-01-01T00:00:00Z"')), '-c', example);
+    expect(stale.code).toBe(1);
+    expect(stale.stdout).toMatch(/older than the tier allows \(90 days\)/);
+    const bad = await cli('baseline', 'validate', file('bad.yaml', (t) => t.replace('tasks: 4', 'tasks: four')), '-c', example);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/bad\.yaml: tasks: /);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('caps set checks its input at the door (exit 2, nothing recorded)', async () => {
+    const example = PROJECT.resolve('examples/local-two-rooms.yaml');
+    const cases: [string[], RegExp][] = [
+      [['caps', 'set', 'live-dashboard', 'fast', '--reason', 'x', '-c', example], /<rate> must be a whole number of records per second/],
+      [['caps', 'set', 'live-dashboard', '5000', '-c', example], /--reason is required/],
+      [['caps', 'set', 'live-dashboard', '5000', '--reason', 'x', '--until', 'tomorrow', '-c', example], /--until must be \+30m, \+2h or an ISO time/],
+      [['caps', 'set', 'no-such', '5000', '--reason', 'x', '-c', example], /unknown pipeline 'no-such'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
   });
 
   it('plan probes from here when no observer has published, and explains each pipeline', async () => {

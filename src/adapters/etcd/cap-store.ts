@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { CapOverride } from '../../core/caps.js';
 import { capOverrideProblem } from '../../core/stored.js';
-import type { CapEvent, CapStore } from '../../ports/cap-store.js';
+import type { CapEvent, CapStore, PublishedCapPlan } from '../../ports/cap-store.js';
 
 /** History kept per pipeline: enough for an event day, bounded so that etcd stays small. */
 const HISTORY_KEPT = 200;
@@ -10,6 +10,7 @@ const HISTORY_KEPT = 200;
 export class EtcdCapStore implements CapStore {
   private readonly overridePrefix: string;
   private readonly historyPrefix: string;
+  private readonly planKey: string;
 
   constructor(
     private readonly client: Etcd3,
@@ -17,6 +18,7 @@ export class EtcdCapStore implements CapStore {
   ) {
     this.overridePrefix = `${prefix}/cap-overrides/`;
     this.historyPrefix = `${prefix}/cap-history/`;
+    this.planKey = `${prefix}/cap-plan`;
   }
 
   async setOverride(o: CapOverride): Promise<void> {
@@ -67,5 +69,20 @@ export class EtcdCapStore implements CapStore {
       }
     }
     return out.sort((a, b) => a.at - b.at);
+  }
+
+  async publishPlan(plan: PublishedCapPlan): Promise<void> {
+    await this.client.put(this.planKey).value(JSON.stringify(plan));
+  }
+
+  async readPlan(): Promise<PublishedCapPlan | undefined> {
+    const v = await this.client.get(this.planKey).string();
+    if (v === null) return undefined;
+    try {
+      const parsed = JSON.parse(v) as PublishedCapPlan;
+      return Array.isArray(parsed.verdicts) ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }
