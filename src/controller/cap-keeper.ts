@@ -54,6 +54,8 @@ export class CapKeeper {
   private running = false;
   private lastRun = 0;
   private latest: CapPlan | undefined;
+  /** Pipelines whose recovery ETA is past their objective: logged when that starts and ends. */
+  private alerting = new Set<string>();
 
   constructor(private readonly deps: CapKeeperDeps) {}
 
@@ -99,6 +101,12 @@ export class CapKeeper {
     this.latest = plan;
     this.shed = plan.shed;
     for (const step of plan.steps) log.warn('shedding', { step });
+    const alerting = new Set(plan.verdicts.filter((v) => v.alert).map((v) => v.pipeline));
+    for (const v of plan.verdicts) {
+      if (v.alert && !this.alerting.has(v.pipeline)) log.warn('recovery ETA past the objective', { pipeline: v.pipeline, room: v.room, reason: v.reason });
+      if (!v.alert && this.alerting.has(v.pipeline)) log.info('recovery ETA back within the objective', { pipeline: v.pipeline, reason: v.reason });
+    }
+    this.alerting = alerting;
     for (const v of plan.verdicts) {
       this.deps.metrics?.cap(v.pipeline, v.cap, v.rule === 'shed');
       this.deps.metrics?.recovery(v.pipeline, v.eta?.kind === 'recovering' ? v.eta.etaMs / 1000 : v.eta?.kind === 'caught-up' ? 0 : undefined, v.alert);

@@ -31,6 +31,9 @@ import type { ConsumerPresence } from '../ports/consumer-registry.js';
 import { noSdkMetrics, type SdkMetrics } from '../ports/sdk-metrics.js';
 import { planPlacement, type Placement } from './offset-plan.js';
 import { Deduplicator, eventTimeOf, recordIdOf } from './record-ids.js';
+import { RatePacer, type PacerStatus, type RatePacingOptions, type TopicPartition } from './rate-pacer.js';
+import { followCap } from './cap-watch.js';
+import type { CapRecord } from '../core/caps.js';
 
 export interface RoutedMessage {
   readonly topic: string;
@@ -100,6 +103,12 @@ export interface RoutedConsumerOptions {
   readonly metrics?: SdkMetrics;
   readonly logger?: Logger;
   readonly onFlip?: (report: FlipReport) => void;
+  /**
+   * Source caps (issue 15): each partition is paced to its share of the cap the controller
+   * stores at `<prefix>/caps/<pipeline>` (src/sdk/rate-pacer.ts); no cap stored = unpaced.
+   * `false` ignores caps altogether.
+   */
+  readonly pacing?: RatePacingOptions | false;
 }
 
 /** What this instance is doing, as it also tells the controller (its presence key). */
@@ -114,6 +123,8 @@ export interface RoutedConsumerStatus {
   readonly servingRoom: string | undefined;
   readonly reason: string | undefined;
   readonly duplicatesDropped: number;
+  /** The source cap applied and what pacing does now. */
+  readonly pacing: PacerStatus;
 }
 
 interface Active {
@@ -160,10 +171,13 @@ export class RoutedConsumer {
   private readonly watermarks = new Map<string, Map<number, number>>();
   private readonly dirty = new Set<string>();
   private readonly log: Logger;
+  private readonly pacer: RatePacer;
+  private stopCapWatch: (() => Promise<void>) | undefined;
 
   constructor(private readonly opts: RoutedConsumerOptions) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'routed-consumer', pipeline: opts.pipeline });
     this.metrics = opts.metrics ?? noSdkMetrics;
+    this.pacer = new RatePacer({ pipeline: opts.pipeline, ...(opts.pacing || {}), metrics: this.metrics, logger: this.log.child({ component: 'rate-pacer' }) });
   }
 
   /** This instance's name in acknowledgements and presence keys. */
@@ -186,6 +200,7 @@ export class RoutedConsumer {
       servingRoom: this.active?.route.room,
       reason: this.presence.reason,
       duplicatesDropped: this.duplicatesDropped,
+      pacing: this.pacer.status(),
     };
   }
 
@@ -226,6 +241,39 @@ export class RoutedConsumer {
       },
       this.opts.resyncMs !== undefined ? { resyncMs: this.opts.resyncMs } : {},
     );
+    if (this.opts.pacing !== false) {
+      this.stopCapWatch = await followCap(
+        this.etcd,
+        prefix,
+        this.opts.pipeline,
+        (cap) => this.onCap(cap),
+        (err) => {
+          this.metrics.watchError(this.opts.pipeline);
+          this.log.warn('cap watch error; re-reading the cap and watching again', { error: err.message });
+        },
+        this.opts.resyncMs ?? 5000,
+      );
+    }
+  }
+
+  private onCap(cap: CapRecord | undefined): void {
+    if (this.closed) return;
+    this.pacer.setCap(cap);
+    if (!cap) {
+      this.log.info('no source cap: reading unpaced');
+      return;
+    }
+    this.log.info('source cap applied', { epoch: cap.epoch, recordsPerSecond: cap.recordsPerSecond, paused: cap.paused, origin: cap.origin, capRoom: cap.room, reason: cap.reason });
+    this.warnIfOtherRoom();
+  }
+
+  /** The controller writes the serving room's cap; one for another room is applied all the same, and said. */
+  private warnIfOtherRoom(): void {
+    const cap = this.pacer.status().cap;
+    const serving = this.active?.route.room ?? this.latest?.room;
+    if (cap && serving && cap.room !== serving) {
+      this.log.warn('the source cap was computed for another room than the one served; applying it', { capRoom: cap.room, servingRoom: serving, epoch: cap.epoch });
+    }
   }
 
   private onRoute(route: Route, meta: RouteDelivery = { reset: false }): void {
@@ -265,6 +313,7 @@ export class RoutedConsumer {
     if ((this.opts.onUnreachableRoom ?? 'stay') === 'stop' && old) {
       this.generation++;
       this.active = undefined;
+      this.pacer.detach();
       this.stoppedForUnreachable = true;
       await this.stopConsumer(old.consumer, old.route.room);
       old.mute.value = true;
@@ -301,9 +350,11 @@ export class RoutedConsumer {
     });
     let placement: Placement;
     let stoppedOldAt: number;
+    let paced: TopicPartition[] = [];
     try {
       await admin.connect();
-      await admin.fetchTopicMetadata({ topics: [...route.kafka.topics] });
+      const metadata = await admin.fetchTopicMetadata({ topics: [...route.kafka.topics] });
+      paced = pacedPartitions(route.kafka.topics, metadata.topics);
       await consumer.connect();
       for (const topic of route.kafka.topics) {
         await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? false });
@@ -314,6 +365,7 @@ export class RoutedConsumer {
       // so its watermarks are final when the new room's offsets are planned from them.
       this.generation++;
       this.active = undefined;
+      this.pacer.detach();
       if (old) {
         await this.stopConsumer(old.consumer, old.route.room);
         old.mute.value = true;
@@ -337,6 +389,9 @@ export class RoutedConsumer {
     this.active = { route, consumer, generation, mute: muted };
     this.stoppedForUnreachable = false;
     await consumer.run({ eachMessage: (p) => this.handle(p, route, generation) });
+    // Pacing starts with the consumer (kafkajs refuses pause/resume before run), before any fetch answers.
+    this.pacer.attach(paced, partitionSwitch(consumer, this.log));
+    this.warnIfOtherRoom();
     // Seeks placed right after run(): kafkajs applies them before the next fetch and drops any
     // batch fetched for a partition whose seek is pending, so nothing before them is processed.
     // (admin.setOffsets would instead run a throwaway group member and cost a full fetch cycle.)
@@ -368,6 +423,8 @@ export class RoutedConsumer {
     // A consumer being replaced may still deliver a batch: drop it, it will be read again.
     if (generation !== this.generation) return;
     const { topic, partition, message } = payload;
+    // Before processing, so that a pause asked for here stops the batch right after this record.
+    this.pacer.pace(topic, partition, payload.pause);
     const timestamp = Number(message.timestamp);
     const id = recordIdOf(message.headers);
     if (this.dedup.isDuplicate(topic, partition, id)) {
@@ -448,15 +505,39 @@ export class RoutedConsumer {
     this.closed = true;
     clearInterval(this.flushTimer);
     await this.stopWatch?.().catch(() => undefined);
+    await this.stopCapWatch?.().catch(() => undefined);
     await this.chain;
     const active = this.active;
     this.active = undefined;
     this.generation++;
+    this.pacer.detach();
     if (active) await this.stopConsumer(active.consumer, active.route.room);
     await this.flush();
     await this.announcer?.withdraw();
     this.etcd?.close();
   }
+}
+
+/** Every partition of the route's topics in the room, topic (route order) then partition order: the order caps are split in. */
+function pacedPartitions(topics: readonly string[], metadata: readonly { name: string; partitions: readonly { partitionId: number }[] }[]): TopicPartition[] {
+  return topics.flatMap((topic) =>
+    (metadata.find((t) => t.name === topic)?.partitions ?? [])
+      .map((p) => p.partitionId)
+      .sort((a, b) => a - b)
+      .map((partition) => ({ topic, partition })),
+  );
+}
+
+/** Pause and resume of one partition on a running kafkajs consumer; a stopped consumer's refusal is only logged. */
+function partitionSwitch(consumer: Consumer, log: Logger) {
+  const call = (what: 'pause' | 'resume', tp: TopicPartition) => {
+    try {
+      consumer[what]([{ topic: tp.topic, partitions: [tp.partition] }]);
+    } catch (err) {
+      log.debug('pacing could not reach the consumer', { what, topic: tp.topic, partition: tp.partition, error: (err as Error).message });
+    }
+  };
+  return { pause: (tp: TopicPartition) => call('pause', tp), resume: (tp: TopicPartition) => call('resume', tp) };
 }
 
 /** A move given up because a newer route (or close) overtook it. */

@@ -9,6 +9,8 @@ import { observeAll } from '../../ports/health-probe.js';
 import { adviceText } from '../advice.js';
 import { EXIT, outputOption, printData, table, type OutputFormat } from '../output.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
+import { EtcdCapStore } from '../../adapters/etcd/cap-store.js';
+import type { PublishedCapPlan } from '../../ports/cap-store.js';
 import type { Intents } from '../../core/safety.js';
 import { describeEstimate, type DataEstimate } from '../../core/data-estimate.js';
 import { estimateFromPositions, failoverTarget, readLag, readPositions } from '../data-estimate.js';
@@ -54,11 +56,13 @@ export const planCommand: CommandModule<object, Args> = {
       let routes;
       let observations: Observation[] = [];
       let intents: Intents;
+      let capPlan: PublishedCapPlan | undefined;
       try {
-        [routes, observations, intents] = await Promise.all([
+        [routes, observations, intents, capPlan] = await Promise.all([
           store.routes.list(),
           args.probe ? Promise.resolve([]) : observationsStore.readAll(),
           new EtcdIntentStore(store.etcd, config.etcd.prefix).read(),
+          new EtcdCapStore(store.etcd, config.etcd.prefix).readPlan(),
         ]);
       } catch (err) {
         process.stderr.write(`switchyard: etcd unreachable: ${(err as Error).message}\n`);
@@ -110,6 +114,8 @@ export const planCommand: CommandModule<object, Args> = {
           estimate: estimate ?? null,
           lag: lag.get(v.pipeline) ?? null,
           comeBack: comeBackHint(config, v.pipeline, routes.get(v.pipeline)?.route, args.config),
+          // The leader's cap for the pipeline and its recovery ETA (null: uncapped or not published).
+          cap: capPlan?.verdicts.find((c) => c.pipeline === v.pipeline) ?? null,
         };
       });
       if (!printData(args.output, { observations: source, verdicts: rows })) {

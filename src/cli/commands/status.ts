@@ -17,6 +17,8 @@ import type { ObservationStore } from '../../ports/observation-store.js';
 import { decide, INITIAL_STATE, type PipelineVerdict } from '../../core/decide.js';
 import { adviceText, observerSummary, type ObserverSeen } from '../advice.js';
 import { EXIT, fail, outputOption, printData, table, type OutputFormat } from '../output.js';
+import { EtcdCapStore } from '../../adapters/etcd/cap-store.js';
+import type { CapVerdict } from '../../core/caps.js';
 import { age, describeLeader } from '../time.js';
 
 interface Args {
@@ -46,6 +48,16 @@ export interface PipelineStatus {
   readonly consumers: { readonly live: number; readonly onRouteEpoch: number } | null;
   /** Consumer lag in the active room, and what a failover now would lose (from the rooms' positions). */
   readonly data: { readonly lagRecords: number | null; readonly lagMs: number | null; readonly failoverLossRecords: number | null; readonly failoverNow: string } | null;
+  /** The source cap in force and the leader's recovery ETA (null: uncapped, or no leader has published). */
+  readonly cap: {
+    readonly rule: CapVerdict['rule'];
+    readonly recordsPerSecond: number | null;
+    readonly inbound: number | null;
+    readonly lag: number | null;
+    readonly eta: CapVerdict['eta'] | null;
+    readonly alert: boolean;
+    readonly reason: string;
+  } | null;
   /**
    * The leader's view, judged again here from every observer's published observations: held for
    * lack of observer quorum, with the command an operator can run and its risk. Null when not held.
@@ -76,7 +88,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
   let storeError: string | null = null;
   const fromStore = (async () => {
     try {
-      const [routes, leader, pauses, switchovers, running, last, consumers, published] = await Promise.all([
+      const [routes, leader, pauses, switchovers, running, last, consumers, published, capPlan] = await Promise.all([
         store.routes.list(),
         store.lock('cli', createLogger('silent')).leaderInfo(),
         intents.pauses(),
@@ -85,8 +97,9 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
         Promise.all(names.map((p) => journals.history(p, 1).then((r) => r[0]))),
         Promise.all(names.map((p) => registry.live(p))),
         observationStore.readAll(),
+        new EtcdCapStore(store.etcd, prefix).readPlan(),
       ]);
-      return { routes, leader, pauses, switchovers, running, last, consumers, published };
+      return { routes, leader, pauses, switchovers, running, last, consumers, published, capPlan };
     } catch (err) {
       storeError = (err as Error).message;
       return undefined;
@@ -139,6 +152,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
       consumers: s ? countConsumers(s.consumers[i] ?? [], r?.epoch) : null,
       data: data.get(p.name) ?? null,
       held: heldOf(verdicts.find((v) => v.pipeline === p.name)),
+      cap: capOf(s?.capPlan?.verdicts.find((v) => v.pipeline === p.name)),
     };
   });
   const l = s?.leader;
@@ -155,6 +169,11 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
     jobs: probes.flatMap((p) => p.jobReadings?.() ?? []),
     pipelines,
   };
+}
+
+function capOf(v: CapVerdict | undefined): PipelineStatus['cap'] {
+  if (!v) return null;
+  return { rule: v.rule, recordsPerSecond: v.cap ?? null, inbound: v.inbound ?? null, lag: v.lag ?? null, eta: v.eta ?? null, alert: v.alert, reason: v.reason };
 }
 
 function heldOf(v: PipelineVerdict | undefined): PipelineStatus['held'] {
@@ -216,7 +235,19 @@ function render(report: StatusReport, config: string): string {
             return [j.room, j.job, j.state, j.restarts === undefined ? '-' : String(j.restarts), j.checkpointAgeMs === undefined ? '-' : age(j.checkpointAgeMs), worst ? `${worst.level} ${worst.ratio.toFixed(2)} (${worst.vertex})` : '-', j.freeSlots === undefined ? '-' : `${j.freeSlots} (${j.taskManagers ?? '?'} TM)`];
           }),
         )}\n`;
-  return `${rooms}\n${jobs}\nleader: ${leader}\nobservers: ${who}${silent}\n\n${pipelines}\n${advice}`;
+  const capped = report.pipelines.filter((p) => p.cap);
+  const caps =
+    capped.length === 0
+      ? ''
+      : `\n${table(
+          ['PIPELINE', 'CAP', 'INBOUND', 'LAG', 'RECOVERY', 'WHY'],
+          capped.map((p) => {
+            const c = p.cap!;
+            const eta = !c.eta ? '-' : c.eta.kind === 'caught-up' ? 'caught up' : c.eta.kind === 'not-recovering' ? 'NOT RECOVERING' : `${Math.round(c.eta.etaMs / 1000)}s`;
+            return [p.pipeline, c.rule === 'shed' ? 'SHED' : c.recordsPerSecond === null ? 'uncapped' : `${c.recordsPerSecond}/s`, c.inbound === null ? '-' : `${Math.round(c.inbound)}/s`, c.lag === null ? '-' : String(c.lag), c.alert ? `${eta} (ALERT)` : eta, c.reason];
+          }),
+        )}\n`;
+  return `${rooms}\n${jobs}\nleader: ${leader}\nobservers: ${who}${silent}\n\n${pipelines}\n${caps}${advice}`;
 }
 
 function exitCode(report: StatusReport): number {
