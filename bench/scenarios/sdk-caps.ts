@@ -172,6 +172,24 @@ export class Flood {
   }
 }
 
+export type CapRig = { readonly stack: CapStack; readonly consumer: ReturnType<typeof pacedConsumer>; readonly flood: Flood };
+
+/** A stack, its paced consumer (not started) and a connected producer for `fn`; all torn down after. */
+export async function withCapRig<T>(partitions: number, fn: (rig: CapRig) => Promise<T>): Promise<T> {
+  const stack = new CapStack(partitions);
+  await stack.setUp();
+  const consumer = pacedConsumer(stack);
+  const flood = new Flood(stack);
+  try {
+    await flood.connect();
+    return await fn({ stack, consumer, flood });
+  } finally {
+    await flood.close();
+    await consumer.consumer.close();
+    await stack.tearDown();
+  }
+}
+
 export interface CapErrorResult {
   /** Worst sliding 10 s window (1 s steps) while flooded: |consumed rate - cap| / cap, percent. */
   readonly cap_error_pct: number;
@@ -191,15 +209,10 @@ export async function measureCapError(opts: { cap?: number; floodFactor?: number
   const cap = opts.cap ?? 600;
   const floodMs = opts.floodMs ?? 30_000;
   const windowMs = opts.windowMs ?? 10_000;
-  const stack = new CapStack(opts.partitions ?? 3);
-  await stack.setUp();
-  const c = pacedConsumer(stack);
-  const flood = new Flood(stack);
-  try {
+  return withCapRig(opts.partitions ?? 3, async ({ stack, consumer: c, flood }) => {
     await stack.putCap(cap);
     await c.start();
     await waitFor('the cap to be applied', 10_000, () => c.consumer.status().pacing.cap?.recordsPerSecond === cap);
-    await flood.connect();
     const floodStart = Date.now();
     await flood.run(cap * (opts.floodFactor ?? 3), floodMs);
     const floodEnd = Date.now();
@@ -223,11 +236,7 @@ export async function measureCapError(opts: { cap?: number; floodFactor?: number
       if (n > 1) duplicates += n - 1;
     }
     return { cap_error_pct: Math.max(...windows.map(Math.abs)), windows, produced, missing, duplicates };
-  } finally {
-    await flood.close();
-    await c.consumer.close();
-    await stack.tearDown();
-  }
+  });
 }
 
 export interface ReactResult {
@@ -248,12 +257,7 @@ export async function measureReact(opts: { runs?: number; low?: number; high?: n
   const low = opts.low ?? 300;
   const high = opts.high ?? 900;
   const holdMs = opts.holdMs ?? 2000;
-  const stack = new CapStack(3);
-  await stack.setUp();
-  const c = pacedConsumer(stack);
-  const flood = new Flood(stack);
-  try {
-    await flood.connect();
+  return withCapRig(3, async ({ stack, consumer: c, flood }) => {
     // Enough backlog that the consumer never runs dry at the high cap.
     await flood.burst(Math.ceil(high * (holdMs / 1000) * (runs + 2)));
     await stack.putCap(low);
@@ -273,11 +277,7 @@ export async function measureReact(opts: { runs?: number; low?: number; high?: n
       from = to;
     }
     return { react_ms: median(applied), react_max_ms: Math.max(...applied), rate_react_ms: median(rateChanged), rate_react_max_ms: Math.max(...rateChanged) };
-  } finally {
-    await flood.close();
-    await c.consumer.close();
-    await stack.tearDown();
-  }
+  });
 }
 
 /** Ms after `putAt` when the rate over the trailing 250 ms is first past halfway from `from` to `to` (Infinity: never within `withinMs`). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CapStack, Flood, measureCapError, measureReact, pacedConsumer } from '../../bench/scenarios/sdk-caps.js';
+import { measureCapError, measureReact, withCapRig } from '../../bench/scenarios/sdk-caps.js';
 import { waitFor } from '../../bench/support/local-stack.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -25,12 +25,7 @@ describe('SDK consumer paced to the source cap (real Kafka and etcd)', () => {
   }, 120_000);
 
   it('a paused cap stops consumption; removing the cap resumes it, and nothing is lost or read twice', async () => {
-    const stack = new CapStack(3);
-    await stack.setUp();
-    const c = pacedConsumer(stack);
-    const flood = new Flood(stack);
-    try {
-      await flood.connect();
+    await withCapRig(3, async ({ stack, consumer: c, flood }) => {
       await flood.burst(6000);
       // A cap written for the other room is applied all the same (the consumer logs it).
       await stack.putCap(1000, false, 'room-b');
@@ -55,10 +50,6 @@ describe('SDK consumer paced to the source cap (real Kafka and etcd)', () => {
       expect([...c.counts.values()].every((n) => n === 1)).toBe(true);
       expect(c.consumer.status().pacing).toMatchObject({ pausedPartitions: 0 });
       expect(c.consumer.status().pacing.throttledMs).toBeGreaterThanOrEqual(3 * 3000);
-    } finally {
-      await flood.close();
-      await c.consumer.close();
-      await stack.tearDown();
-    }
+    });
   }, 120_000);
 });
