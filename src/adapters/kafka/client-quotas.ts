@@ -1,0 +1,393 @@
+// ClientQuotas over the Kafka wire protocol, on a plain node:net socket to one of a room's
+// brokers. kafkajs has neither AlterClientQuotas nor DescribeClientQuotas nor a way to send a raw
+// request, and we want no JVM (kafka-configs.sh) in the controller; the two requests are small, so
+// we encode them here (ADR 0011). Both are sent at version 1 (flexible: compact strings, tagged
+// fields), after an ApiVersions check that turns an old broker into a clear error. Any broker will
+// do: in KRaft mode a broker forwards AlterClientQuotas to the active controller, and answers
+// DescribeClientQuotas from its copy of the cluster metadata.
+
+import { connect, type Socket } from 'node:net';
+import { QuotaBrokerError, QuotaTimeoutError, type ClientQuotas } from '../../ports/client-quotas.js';
+
+const API_VERSIONS = 18;
+const DESCRIBE_CLIENT_QUOTAS = 48;
+const ALTER_CLIENT_QUOTAS = 49;
+const QUOTA_API_VERSION = 1;
+const CONSUMER_BYTE_RATE = 'consumer_byte_rate';
+/** A frame larger than this is not a quota answer: we are talking to something that is not Kafka. */
+const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** Appends Kafka's primitive types; flexible (v1) structs end with an empty tagged-field section. */
+class Writer {
+  private readonly parts: Buffer[] = [];
+
+  private fixed(bytes: number, put: (b: Buffer) => void): this {
+    const b = Buffer.alloc(bytes);
+    put(b);
+    this.parts.push(b);
+    return this;
+  }
+  int8(v: number) { return this.fixed(1, (b) => b.writeInt8(v)); }
+  int16(v: number) { return this.fixed(2, (b) => b.writeInt16BE(v)); }
+  int32(v: number) { return this.fixed(4, (b) => b.writeInt32BE(v)); }
+  float64(v: number) { return this.fixed(8, (b) => b.writeDoubleBE(v)); }
+  bool(v: boolean) { return this.int8(v ? 1 : 0); }
+  uvarint(v: number): this {
+    const bytes: number[] = [];
+    while (v >= 0x80) {
+      bytes.push((v & 0x7f) | 0x80);
+      v >>>= 7;
+    }
+    bytes.push(v);
+    this.parts.push(Buffer.from(bytes));
+    return this;
+  }
+  /** The old int16-length string; the request header's client id keeps it even in flexible headers. */
+  string16(s: string): this {
+    const b = Buffer.from(s, 'utf8');
+    this.int16(b.length);
+    this.parts.push(b);
+    return this;
+  }
+  /** A compact (nullable) string: unsigned varint length + 1 (0 = null), then UTF-8. */
+  compactString(s: string | null): this {
+    if (s === null) return this.uvarint(0);
+    const b = Buffer.from(s, 'utf8');
+    this.uvarint(b.length + 1);
+    this.parts.push(b);
+    return this;
+  }
+  compactArray<T>(items: readonly T[], each: (w: this, item: T) => void): this {
+    this.uvarint(items.length + 1);
+    for (const item of items) each(this, item);
+    return this;
+  }
+  noTags() { return this.uvarint(0); }
+  bytes(): Buffer { return Buffer.concat(this.parts); }
+}
+
+/** Reads Kafka's primitive types from one response frame; a short frame throws RangeError. */
+class Reader {
+  private at = 0;
+  constructor(private readonly b: Buffer) {}
+
+  int16(): number { const v = this.b.readInt16BE(this.at); this.at += 2; return v; }
+  int32(): number { const v = this.b.readInt32BE(this.at); this.at += 4; return v; }
+  float64(): number { const v = this.b.readDoubleBE(this.at); this.at += 8; return v; }
+  uvarint(): number {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = this.b.readUInt8(this.at++);
+      v += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return v;
+      if (shift > 28) throw new RangeError('varint longer than 5 bytes');
+    }
+  }
+  compactString(): string | null {
+    const n = this.uvarint();
+    if (n === 0) return null;
+    if (this.at + n - 1 > this.b.length) throw new RangeError('string runs past the frame');
+    const s = this.b.toString('utf8', this.at, this.at + n - 1);
+    this.at += n - 1;
+    return s;
+  }
+  /** Element count of a compact array, -1 for null. */
+  compactArrayLength(): number { return this.uvarint() - 1; }
+  /** Skips a tagged-field section: fields we do not know are, by design, safe to ignore. */
+  skipTags(): void {
+    for (let n = this.uvarint(); n > 0; n--) {
+      this.uvarint();
+      this.at += this.uvarint();
+    }
+  }
+}
+
+/** One socket: length-prefixed frames, answers matched to requests by correlation id. */
+class BrokerConnection {
+  private buffered: Buffer = Buffer.alloc(0);
+  private readonly pending = new Map<number, { resolve: (frame: Buffer) => void; reject: (err: Error) => void }>();
+  private nextCorrelationId = 1;
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly broker: string,
+    private readonly clientId: string,
+  ) {
+    socket.on('data', (chunk) => this.onData(chunk));
+    socket.on('error', (err) => this.destroy(new Error(`broker ${broker}: ${err.message}`)));
+    socket.on('close', () => this.destroy(new Error(`broker ${broker} closed the connection`)));
+  }
+
+  /** Connects within `ms`; a broker that neither accepts nor refuses is given up on. */
+  static open(broker: string, clientId: string, ms: number): Promise<BrokerConnection> {
+    const sep = broker.lastIndexOf(':');
+    const socket = connect({ host: broker.slice(0, sep), port: Number(broker.slice(sep + 1)) });
+    socket.setNoDelay(true);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`broker ${broker}: no connection within ${ms} ms`));
+      }, ms);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new BrokerConnection(socket, broker, clientId));
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`broker ${broker}: ${err.message}`));
+      });
+    });
+  }
+
+  get usable(): boolean {
+    return this.failure === undefined;
+  }
+
+  /**
+   * Sends one request and resolves with a reader positioned after the response header. A flexible
+   * request uses request header v2 and gets response header v1 (both end with tagged fields).
+   */
+  request(apiKey: number, apiVersion: number, flexible: boolean, body: Buffer): Promise<Reader> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextCorrelationId;
+    this.nextCorrelationId = id === 0x7fffffff ? 1 : id + 1;
+    const header = new Writer().int16(apiKey).int16(apiVersion).int32(id).string16(this.clientId);
+    if (flexible) header.noTags();
+    const payload = Buffer.concat([header.bytes(), body]);
+    const frame = Buffer.concat([new Writer().int32(payload.length).bytes(), payload]);
+    return new Promise<Buffer>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.socket.write(frame);
+    }).then((answer) => {
+      const r = new Reader(answer);
+      r.int32(); // the correlation id, already matched
+      if (flexible) r.skipTags();
+      return r;
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    // A frame may arrive in pieces, or several in one chunk: take whole frames only.
+    while (this.buffered.length >= 4) {
+      const size = this.buffered.readInt32BE(0);
+      if (size < 4 || size > MAX_FRAME_BYTES) {
+        this.destroy(new Error(`broker ${this.broker}: bad frame length ${size}`));
+        return;
+      }
+      if (this.buffered.length < 4 + size) return;
+      const answer = this.buffered.subarray(4, 4 + size);
+      this.buffered = this.buffered.subarray(4 + size);
+      const id = answer.readInt32BE(0);
+      const waiter = this.pending.get(id);
+      // No waiter: the answer to a request we already gave up on.
+      if (waiter) {
+        this.pending.delete(id);
+        waiter.resolve(answer);
+      }
+    }
+  }
+
+  destroy(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.socket.destroy();
+    for (const w of this.pending.values()) w.reject(err);
+    this.pending.clear();
+  }
+}
+
+export interface KafkaClientQuotasOptions {
+  /** The room's brokers as host:port; any one of them serves both requests. */
+  readonly brokers: readonly string[];
+  /** Every call (connect included) rejects after this long. Default 3000 ms. */
+  readonly timeoutMs?: number;
+  /** Our client id on the wire (the broker logs it). Default `switchyard-quotas`. */
+  readonly clientId?: string;
+}
+
+/** ClientQuotas for one room's brokers: connects lazily, and reconnects after any failure. */
+export class KafkaClientQuotas implements ClientQuotas {
+  private readonly brokers: readonly string[];
+  private readonly timeoutMs: number;
+  private readonly clientId: string;
+  private conn: Promise<BrokerConnection> | undefined;
+  /** Where the next connect starts: the last good broker, or the one after a broker that failed. */
+  private nextBroker = 0;
+
+  constructor(opts: KafkaClientQuotasOptions) {
+    if (opts.brokers.length === 0) throw new Error('KafkaClientQuotas needs at least one broker');
+    for (const b of opts.brokers) {
+      if (!/^.+:\d+$/.test(b)) throw new Error(`broker '${b}' is not host:port`);
+    }
+    this.brokers = opts.brokers;
+    this.timeoutMs = opts.timeoutMs ?? 3000;
+    this.clientId = opts.clientId ?? 'switchyard-quotas';
+  }
+
+  async consumerByteRate(clientId: string): Promise<number | undefined> {
+    const body = new Writer()
+      // One component, exact match on the client id; strict: not its (user, client-id) quotas.
+      .compactArray([clientId], (w, name) => w.compactString('client-id').int8(0).compactString(name).noTags())
+      .bool(true)
+      .noTags()
+      .bytes();
+    return this.call('DescribeClientQuotas', async (c) => {
+      const r = await c.request(DESCRIBE_CLIENT_QUOTAS, QUOTA_API_VERSION, true, body);
+      r.int32(); // throttle time
+      const code = r.int16();
+      const message = r.compactString();
+      if (code !== 0) throw new QuotaBrokerError('DescribeClientQuotas', code, message ?? undefined);
+      let rate: number | undefined;
+      for (let entries = r.compactArrayLength(); entries > 0; entries--) {
+        let exact = true;
+        for (let n = r.compactArrayLength(); n > 0; n--) {
+          const type = r.compactString();
+          const name = r.compactString();
+          r.skipTags();
+          exact &&= type === 'client-id' && name === clientId;
+        }
+        for (let n = r.compactArrayLength(); n > 0; n--) {
+          const key = r.compactString();
+          const value = r.float64();
+          r.skipTags();
+          if (exact && key === CONSUMER_BYTE_RATE) rate = value;
+        }
+        r.skipTags();
+      }
+      return rate;
+    });
+  }
+
+  async setConsumerByteRate(clientId: string, bytesPerSecond: number | undefined): Promise<void> {
+    if (bytesPerSecond !== undefined && !(Number.isFinite(bytesPerSecond) && bytesPerSecond > 0)) {
+      throw new RangeError(`consumer_byte_rate must be a positive number of bytes/s, got ${bytesPerSecond}`);
+    }
+    const body = new Writer()
+      .compactArray([clientId], (w, name) => {
+        w.compactArray([name], (e, n) => e.compactString('client-id').compactString(n).noTags());
+        w.compactArray([bytesPerSecond], (o, v) => o.compactString(CONSUMER_BYTE_RATE).float64(v ?? 0).bool(v === undefined).noTags());
+        w.noTags();
+      })
+      .bool(false) // validate only
+      .noTags()
+      .bytes();
+    await this.call('AlterClientQuotas', async (c) => {
+      const r = await c.request(ALTER_CLIENT_QUOTAS, QUOTA_API_VERSION, true, body);
+      r.int32(); // throttle time
+      for (let entries = r.compactArrayLength(); entries > 0; entries--) {
+        const code = r.int16();
+        const message = r.compactString();
+        if (code !== 0) throw new QuotaBrokerError('AlterClientQuotas', code, message ?? undefined);
+        for (let n = r.compactArrayLength(); n > 0; n--) {
+          r.compactString();
+          r.compactString();
+          r.skipTags();
+        }
+        r.skipTags();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.drop(new Error('closed'));
+  }
+
+  /** Runs one request on a (possibly new) connection, all of it within the timeout. */
+  private async call<T>(what: string, run: (c: BrokerConnection) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QuotaTimeoutError(what, this.timeoutMs, `brokers ${this.brokers.join(',')}`)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([this.connection(deadline).then(run), timeout]);
+    } catch (err) {
+      // A broker's error code says nothing about the connection; anything else does: start over,
+      // on the next broker.
+      if (err instanceof QuotaBrokerError) throw err;
+      this.drop(err as Error);
+      this.nextBroker = (this.nextBroker + 1) % this.brokers.length;
+      // Out of time is a timeout, whichever timer noticed first.
+      if (!(err instanceof QuotaTimeoutError) && Date.now() >= deadline) throw new QuotaTimeoutError(what, this.timeoutMs, (err as Error).message);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private connection(deadline: number): Promise<BrokerConnection> {
+    if (!this.conn) {
+      const attempt = this.connectAny(deadline);
+      this.conn = attempt;
+      attempt.then(
+        (c) => {
+          if (this.conn !== attempt) c.destroy(new Error('superseded'));
+        },
+        () => {
+          if (this.conn === attempt) this.conn = undefined;
+        },
+      );
+      return attempt;
+    }
+    return this.conn.then((c) => {
+      if (c.usable) return c;
+      this.conn = undefined;
+      return this.connection(deadline);
+    });
+  }
+
+  /** Tries each broker in turn, from the last good one, until one is usable or time is up. */
+  private async connectAny(deadline: number): Promise<BrokerConnection> {
+    const errors: string[] = [];
+    for (let i = 0; i < this.brokers.length && Date.now() < deadline; i++) {
+      const at = (this.nextBroker + i) % this.brokers.length;
+      const broker = this.brokers[at]!;
+      try {
+        const c = await BrokerConnection.open(broker, this.clientId, Math.max(1, deadline - Date.now()));
+        // A broker that accepts and never answers must not keep this socket open past the call.
+        const timer = setTimeout(() => c.destroy(new Error(`broker ${broker}: no ApiVersions answer in time`)), Math.max(1, deadline - Date.now()));
+        try {
+          await checkVersions(c);
+        } catch (err) {
+          c.destroy(err as Error);
+          throw err;
+        } finally {
+          clearTimeout(timer);
+        }
+        this.nextBroker = at;
+        return c;
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    throw new Error(`no broker usable for client quotas: ${errors.join('; ') || 'out of time'}`);
+  }
+
+  private drop(err: Error): void {
+    const c = this.conn;
+    this.conn = undefined;
+    c?.then((x) => x.destroy(err), () => undefined);
+  }
+}
+
+/** ApiVersions v0 (answered by every broker): fails clearly if the broker lacks our quota versions. */
+async function checkVersions(c: BrokerConnection): Promise<void> {
+  const r = await c.request(API_VERSIONS, 0, false, Buffer.alloc(0));
+  const code = r.int16();
+  const max = new Map<number, number>();
+  for (let n = r.int32(); n > 0; n--) {
+    const key = r.int16();
+    r.int16(); // min version
+    max.set(key, r.int16());
+  }
+  if (code !== 0) throw new Error(`broker ${c.broker}: ApiVersions failed with code ${code}`);
+  for (const [key, name] of [[DESCRIBE_CLIENT_QUOTAS, 'DescribeClientQuotas'], [ALTER_CLIENT_QUOTAS, 'AlterClientQuotas']] as const) {
+    const has = max.get(key);
+    if (has === undefined || has < QUOTA_API_VERSION) {
+      throw new Error(`broker ${c.broker} does not support ${name} v${QUOTA_API_VERSION} (its newest: ${has === undefined ? 'none' : `v${has}`})); client quotas need a newer Kafka`);
+    }
+  }
+}
