@@ -52,4 +52,19 @@ describe('SDK consumer paced to the source cap (real Kafka and etcd)', () => {
       expect(c.consumer.status().pacing.throttledMs).toBeGreaterThanOrEqual(3 * 3000);
     });
   }, 120_000);
+
+  it('a cap the leader stores as uncapped (its baseline gone) lets a shed consumer read freely again', async () => {
+    await withCapRig(3, async ({ stack, consumer: c, flood }) => {
+      await flood.burst(3000);
+      const shed = await stack.putCap(0, true);
+      await c.start();
+      await waitFor('the shed cap applied', 10_000, () => c.consumer.status().pacing.cap?.epoch === shed);
+      await sleep(1500);
+      expect(c.at.length).toBeLessThan(100);
+      // What CapKeeper writes when no cap applies any more: never a delete, an 'uncapped' record.
+      await stack.etcd.put(`${stack.prefix}/caps/${stack.pipeline}`).value(JSON.stringify({ pipeline: stack.pipeline, epoch: shed + 1, room: 'room-a', recordsPerSecond: 0, paused: false, origin: 'uncapped', reason: 'no baseline', since: Date.now() })).exec();
+      await waitFor('every record read once uncapped', 30_000, () => c.counts.size >= 3000);
+      expect(c.consumer.status().pacing.cap).toBeUndefined();
+    });
+  }, 60_000);
 });
