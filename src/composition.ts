@@ -41,6 +41,7 @@ import { createPromMetrics, type PromMetrics } from './adapters/system/prom-metr
 import { systemClock } from './adapters/system/system-clock.js';
 import { Controller } from './controller/controller.js';
 import { CapKeeper } from './controller/cap-keeper.js';
+import { KafkaClientQuotas } from './adapters/kafka/client-quotas.js';
 import { EtcdCapStore } from './adapters/etcd/cap-store.js';
 import type { CapRecord } from './core/caps.js';
 import { Executor } from './executor/executor.js';
@@ -338,6 +339,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     timeoutMs: 2000,
     log: log.child({ component: 'lag' }),
   });
+  const quotas = new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaClientQuotas({ brokers: r.kafka.brokers, timeoutMs: 2000 })]));
   const controller = new Controller({
     topology: config.topology,
     storeKeys: etcdKeys(config.etcd.prefix),
@@ -378,6 +380,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       log: log.child({ component: 'caps' }),
       metrics,
       by: observer,
+      quotas,
     }),
   });
   return {
@@ -386,6 +389,9 @@ export function buildController(flags: ControllerFlags): BuiltController {
     metrics,
     httpPort: flags.httpPort ?? config.controller.httpPort,
     log,
-    close: () => store.etcd.close(),
+    close: () => {
+      for (const q of quotas.values()) void q.close().catch(() => undefined);
+      store.etcd.close();
+    },
   };
 }

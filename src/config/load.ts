@@ -275,7 +275,7 @@ function compileTopology(
       if (!rooms.has(c.room)) {
         problems.push({ file, path: `${at}.chains.${chainName}.room`, reason: `unknown room '${c.room}' (rooms: ${[...rooms.keys()].join(', ')})` });
       }
-      chains.push({ name: chainName, room: c.room, role: c.role, jobs: c.jobs });
+      chains.push({ name: chainName, room: c.room, role: c.role, jobs: c.jobs, ...(c.quotaClientId && { quotaClientId: c.quotaClientId }) });
       if (c.jobs.length > 0 && rooms.has(c.room) && !rooms.get(c.room)!.flink) {
         problems.push({ file, path: `${at}.chains.${chainName}.jobs`, reason: `names stream jobs (${c.jobs.join(', ')}), but room '${c.room}' has no flink endpoint (rooms.${c.room}.flink.url)` });
       }
@@ -368,6 +368,7 @@ export function loadBaseline(file: string, topology?: Topology): Baseline {
     ...(b.job && { job: b.job }),
     ratePerSecond: b.ratePerSecond,
     tasks: b.tasks,
+    ...(b.meanRecordBytes !== undefined && { meanRecordBytes: b.meanRecordBytes }),
     measuredAt: Date.parse(b.measuredAt),
     measuredBy: b.measuredBy,
     criteria: b.criteria,

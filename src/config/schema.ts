@@ -110,6 +110,11 @@ const chainSchema = z.strictObject({
   room: name,
   role: z.enum(['primary', 'standby', 'fallback']),
   jobs: z.array(z.string().min(1)).default([]),
+  quotaClientId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka client id (letters, digits, . _ -)')
+    .optional()
+    .describe('the client id of this chain\'s own consumer that does not embed the SDK (a Flink job\'s Kafka source): while the chain serves, the cap is set on it as a broker quota (consumer_byte_rate)'),
 });
 
 const pipelineSchema = z.strictObject({
@@ -175,6 +180,7 @@ export const baselineSchema = z.strictObject({
   job: z.string().min(1).optional().describe('the stream job that was stress-tested'),
   ratePerSecond: z.number().positive().describe('records/s the job took while every criterion passed'),
   tasks: z.number().int().min(1).default(1).describe('the source parallelism it was measured at (the cap is split over the tasks)'),
+  meanRecordBytes: z.number().positive().optional().describe('mean size of one record in the log, bytes (batch framing included): turns the cap into a broker quota\'s byte rate'),
   measuredAt: z.iso.datetime({ offset: true }).describe('when the stress test ran (ISO 8601 with a zone)'),
   measuredBy: z.string().min(1).describe('who ran it'),
   criteria: z.strictObject({

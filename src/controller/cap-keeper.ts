@@ -10,6 +10,7 @@
 import { inboundRate, planCaps, type Baseline, type CapPlan, type CapRecord, type DesiredCap } from '../core/caps.js';
 import type { Route, Topology } from '../core/model.js';
 import type { CapStore } from '../ports/cap-store.js';
+import type { ClientQuotas } from '../ports/client-quotas.js';
 import type { Logger } from '../ports/logger.js';
 import type { Fence, RouteStore } from '../ports/route-store.js';
 import type { LagTracker } from './lag-tracker.js';
@@ -41,7 +42,15 @@ export interface CapKeeperDeps {
   readonly rateWindowMs?: number;
   /** Who publishes the plan (this replica's observer name). */
   readonly by: string;
+  /**
+   * Per room, its brokers' client quotas: a serving chain with a `quotaClientId` (a consumer that
+   * does not embed the SDK) has its cap set there as consumer_byte_rate (ADR 0011).
+   */
+  readonly quotas?: ReadonlyMap<string, ClientQuotas>;
 }
+
+/** A quota already set is set again this often anyway (someone may have changed it by hand). */
+const QUOTA_REFRESH_MS = 60_000;
 
 /** The published plan stays well inside etcd's request size. */
 const PUBLISHED_MAX = 2000;
@@ -56,6 +65,10 @@ export class CapKeeper {
   private latest: CapPlan | undefined;
   /** Pipelines whose recovery ETA is past their objective: logged when that starts and ends. */
   private alerting = new Set<string>();
+  /** Broker quotas as last set, by room and client id (undefined: removed). */
+  private readonly quotasSet = new Map<string, { readonly bytes: number | undefined; readonly at: number }>();
+  /** Pipelines already told they have no mean record size for their broker quota. */
+  private readonly noSize = new Set<string>();
 
   constructor(private readonly deps: CapKeeperDeps) {}
 
@@ -143,6 +156,55 @@ export class CapKeeper {
         .record({ pipeline: name, at: now, room: record.room, before, after, origin: record.origin, reason: record.reason })
         .catch((err: unknown) => log.warn('cap change not recorded in history', { pipeline: name, error: err instanceof Error ? err.message : String(err) }));
     }
+    await this.keepQuotas(topology, routes, plan, now);
     return 'done';
+  }
+
+  /**
+   * The serving chain's own consumer, capped by a broker quota: cap x mean record size, shared by
+   * the room's brokers (each enforces it on its own); a shed pipeline gets 1 byte/s. A chain that
+   * no longer serves has its quota removed. Calls to a room that does not answer fail within the
+   * adapter's timeout and are tried again next round.
+   */
+  private async keepQuotas(topology: Topology, routes: ReadonlyMap<string, Route | undefined>, plan: CapPlan, now: number): Promise<void> {
+    const quotas = this.deps.quotas;
+    if (!quotas) return;
+    const baselines = this.deps.baselines();
+    const calls: Promise<void>[] = [];
+    for (const [name, route] of routes) {
+      const p = topology.pipelines.get(name);
+      if (!route || !p) continue;
+      for (const chain of p.chains) {
+        if (!chain.quotaClientId) continue;
+        const room = topology.rooms.get(chain.room);
+        const client = quotas.get(chain.room);
+        if (!room || !client) continue;
+        let bytes: number | undefined;
+        const cap = chain.name === route.chain ? plan.caps.get(name) : undefined;
+        if (cap) {
+          const size = baselines.get(name)?.get(chain.room)?.meanRecordBytes ?? [...(baselines.get(name)?.values() ?? [])].find((b) => b.meanRecordBytes !== undefined)?.meanRecordBytes;
+          if (size === undefined) {
+            if (!this.noSize.has(name)) this.deps.log.warn('no mean record size in any baseline of the pipeline: its broker quota is left as it is', { pipeline: name, clientId: chain.quotaClientId });
+            this.noSize.add(name);
+            continue;
+          }
+          bytes = cap.paused ? 1 : Math.max(1, Math.round((cap.recordsPerSecond * size) / room.kafka.brokers.length));
+        }
+        const key = `${chain.room}|${chain.quotaClientId}`;
+        const last = this.quotasSet.get(key);
+        if (last && last.bytes === bytes && now - last.at < QUOTA_REFRESH_MS) continue;
+        if (!last && bytes === undefined) continue;
+        calls.push(
+          client.setConsumerByteRate(chain.quotaClientId, bytes).then(
+            () => {
+              this.quotasSet.set(key, { bytes, at: now });
+              if (last?.bytes !== bytes) this.deps.log.info('broker quota', { pipeline: name, room: chain.room, clientId: chain.quotaClientId, consumerByteRate: bytes ?? 'removed' });
+            },
+            (err: unknown) => this.deps.log.warn('broker quota not set; will retry', { pipeline: name, room: chain.room, clientId: chain.quotaClientId, error: err instanceof Error ? err.message : String(err) }),
+          ),
+        );
+      }
+    }
+    await Promise.all(calls);
   }
 }

@@ -19,6 +19,8 @@ export interface Baseline {
   /** Records/s the job took while every criterion passed. */
   readonly ratePerSecond: number;
   readonly tasks: number;
+  /** Mean size of one record in the log, bytes: a cap in records/s times this is a broker quota's byte rate. */
+  readonly meanRecordBytes?: number;
   readonly measuredAt: number;
   readonly measuredBy: string;
   readonly criteria: {

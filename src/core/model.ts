@@ -102,6 +102,11 @@ export interface Chain {
   readonly role: ChainRole;
   /** Stream jobs of this chain (subjects of 'stream' observations). */
   readonly jobs: readonly string[];
+  /**
+   * The Kafka client id this chain's own consumer (its stream job's source, which does not embed
+   * the SDK) reads with: while the chain serves, its cap is enforced as a broker quota on it.
+   */
+  readonly quotaClientId?: string;
 }
 
 export interface ServiceRef {

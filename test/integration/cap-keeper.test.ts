@@ -5,6 +5,7 @@ import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { EtcdCapStore } from '../../src/adapters/etcd/cap-store.js';
 import { CapKeeper } from '../../src/controller/cap-keeper.js';
+import { KafkaClientQuotas } from '../../src/adapters/kafka/client-quotas.js';
 import type { Baseline, CapRecord } from '../../src/core/caps.js';
 import type { RoomSample } from '../../src/core/data-estimate.js';
 import type { Route, Topology } from '../../src/core/model.js';
@@ -122,5 +123,33 @@ describe('CapKeeper on a real etcd', () => {
     const routes = new Map<string, Route | undefined>([['p0', routeOn(topology, 'p0', 'primary')]]);
     expect(await keeper.round(topology, routes, stale, new AbortController().signal, Date.now())).toBe('fenced');
     expect((await caps.list()).size).toBe(0);
+  });
+
+  it('sets the serving chain\'s cap as a broker quota on its own consumer (cap x mean record size), and removes it when the chain stops serving', async () => {
+    const clientId = `flink-src-${randomId()}`;
+    const t = testTopology(
+      [testPipeline('q0', { tier: 'P0' }, [
+        { name: 'primary', room: 'room-a', role: 'primary', jobs: [], quotaClientId: clientId },
+        { name: 'standby', room: 'room-b', role: 'standby', jobs: [] },
+      ])],
+      policies,
+    );
+    const quotas = new KafkaClientQuotas({ brokers: [...LOCAL.rooms['room-a'].brokers] });
+    const sized = new Map([['q0', new Map([['room-a', { ...baseline('q0', 'room-a', 1000), meanRecordBytes: 120 }]])]]);
+    const keeper = new CapKeeper({ caps: new EtcdRouteStore<CapRecord>(etcd, `${prefix}/quota`, 'caps'), store: new EtcdCapStore(etcd, `${prefix}/quota`), baselines: () => sized, log: silentLogger, by: 'it', intervalMs: 0, quotas: new Map([['room-a', quotas]]) });
+    try {
+      let now = Date.now();
+      const onPrimary = new Map<string, Route | undefined>([['q0', routeOn(t, 'q0', 'primary')]]);
+      expect(await keeper.round(t, onPrimary, leadership.fence, leadership.lost, (now += 1000))).toBe('done');
+      // 1,000/s x headroom 0.8 = 800 records/s x 120 bytes, on room-a's one broker.
+      expect(await quotas.consumerByteRate(clientId)).toBe(96_000);
+      // The pipeline fails over: room-a's consumer no longer serves, and its quota goes.
+      const onStandby = new Map<string, Route | undefined>([['q0', routeOn(t, 'q0', 'standby', 2, now)]]);
+      expect(await keeper.round(t, onStandby, leadership.fence, leadership.lost, (now += 1000))).toBe('done');
+      expect(await quotas.consumerByteRate(clientId)).toBeUndefined();
+    } finally {
+      await quotas.setConsumerByteRate(clientId, undefined).catch(() => undefined);
+      await quotas.close();
+    }
   });
 });
