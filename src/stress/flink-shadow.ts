@@ -29,10 +29,12 @@ export interface ShadowVertex {
 export interface ShadowReading {
   /** Per source subtask that has emitted a record: emit time minus the record's timestamp, ms. */
   readonly emitLagMs: readonly number[];
-  /** The highest back-pressure ratio over every vertex's subtasks, with when Flink computed it. */
-  readonly backpressure?: { readonly ratio: number; readonly vertex: string; readonly at: number };
-  /** The highest JVM CPU load (0..1 of the machine) of the task managers running the job. */
-  readonly cpuLoad?: number;
+  /** The highest back-pressure ratio over every vertex's subtasks. */
+  readonly backpressure?: { readonly ratio: number; readonly vertex: string };
+  /** When the reading was taken (epoch ms). */
+  readonly at: number;
+  /** Each task manager's `Status.JVM.CPU.Time` (ns of CPU its JVM used), when every one answered. */
+  readonly cpuTimeNs?: ReadonlyMap<string, number>;
 }
 
 const LAG = '.currentEmitEventTimeLag';
@@ -45,7 +47,8 @@ const LAG = '.currentEmitEventTimeLag';
 export class ShadowJob {
   private jid: string | undefined;
   private vertexList: ShadowVertex[] = [];
-  private taskManagers: string[] = [];
+  /** The task managers running the job, with their CPU cores. */
+  private taskManagers = new Map<string, number>();
 
   constructor(
     private readonly url: string,
@@ -126,7 +129,10 @@ export class ShadowJob {
       }
       if (vertices.some((v) => v.emitLagMetric) && managers.size > 0) {
         this.vertexList = vertices;
-        this.taskManagers = [...managers];
+        for (const tm of managers) {
+          const info = await this.call<{ hardware?: { cpuCores?: number } }>('GET', `/taskmanagers/${encodeURIComponent(tm)}`);
+          this.taskManagers.set(tm, Math.max(1, info.hardware?.cpuCores ?? 1));
+        }
         return;
       }
       if (Date.now() > deadline) throw new Error(`the shadow job ${jid} shows no source vertex with a ${LAG.slice(1)} metric (vertices: ${vertices.map((v) => v.name).join(', ')}): is its source a FLIP-27 source such as KafkaSource?`);
@@ -136,11 +142,12 @@ export class ShadowJob {
 
   /**
    * One reading: each source subtask's emit lag (`/jobs/:jid/vertices/:vid/metrics?get=<i>.<op>.currentEmitEventTimeLag`,
-   * -1 until the subtask has emitted a record), each vertex's back-pressure
-   * (`/jobs/:jid/vertices/:vid/backpressure`, `subtasks[].ratio` and `end-timestamp`), and the
-   * task managers' `Status.JVM.CPU.Load`. A request that fails leaves its field out.
+   * -1 until the subtask has emitted a record); each vertex's back-pressure, the higher of
+   * `/jobs/:jid/vertices/:vid/backpressure` (`subtasks[].ratio`, only when its `end-timestamp` is at
+   * or after `since`) and its subtasks' `backPressuredTimeMsPerSecond` (max) / 1000; and the task
+   * managers' `Status.JVM.CPU.Time`. A request that fails leaves its field out.
    */
-  async read(): Promise<ShadowReading> {
+  async read(since: number): Promise<ShadowReading> {
     const jid = this.requireJid();
     const lags = Promise.all(
       this.vertexList
@@ -153,31 +160,56 @@ export class ShadowJob {
     ).then((per) => per.flat(), () => []);
     const pressure = Promise.all(
       this.vertexList.map(async (v) => {
-        const bp = await this.call<{ 'end-timestamp'?: number; subtasks?: { ratio?: number }[] }>('GET', `/jobs/${jid}/vertices/${v.id}/backpressure`);
-        const ratios = (bp.subtasks ?? []).map((s) => s.ratio).filter((r): r is number => typeof r === 'number');
-        return ratios.length === 0 || bp['end-timestamp'] === undefined ? undefined : { ratio: Math.max(...ratios), vertex: v.name, at: bp['end-timestamp'] };
+        // Both say the same thing (the endpoint's ratio is backPressuredTimeMsPerSecond / 1000),
+        // but the endpoint recomputes only every few seconds: the metric shows a rise sooner.
+        const [bp, metric] = await Promise.all([
+          this.call<{ 'end-timestamp'?: number; subtasks?: { ratio?: number }[] }>('GET', `/jobs/${jid}/vertices/${v.id}/backpressure`).catch(() => undefined),
+          this.call<{ id: string; max?: number }[]>('GET', `/jobs/${jid}/vertices/${v.id}/subtasks/metrics?get=backPressuredTimeMsPerSecond&agg=max`).catch(() => undefined),
+        ]);
+        const ratios = (bp?.subtasks ?? []).map((s) => s.ratio).filter((r): r is number => typeof r === 'number');
+        const fresh = ratios.length > 0 && (bp?.['end-timestamp'] ?? 0) >= since;
+        const ms = metric?.[0]?.max;
+        const fromMetric = typeof ms === 'number' && Number.isFinite(ms) ? Math.min(1, Math.max(0, ms / 1000)) : undefined;
+        if (!fresh && fromMetric === undefined) return undefined;
+        return { ratio: Math.max(fresh ? Math.max(...ratios) : 0, fromMetric ?? 0), vertex: v.name };
       }),
-    ).then(
-      (per) => {
-        const got = per.filter((p) => p !== undefined);
-        // Every vertex must answer: the worst of some vertices is not the job's worst.
-        if (got.length < this.vertexList.length) return undefined;
-        return got.reduce((a, b) => (b.ratio > a.ratio ? b : a));
-      },
-      () => undefined,
-    );
+    ).then((per) => {
+      const got = per.filter((p) => p !== undefined);
+      // Every vertex must answer: the worst of some vertices is not the job's worst.
+      if (got.length < this.vertexList.length) return undefined;
+      return got.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    });
     const cpu = Promise.all(
-      this.taskManagers.map(async (tm) => {
-        const got = await this.call<{ id: string; value: string }[]>('GET', `/taskmanagers/${encodeURIComponent(tm)}/metrics?get=Status.JVM.CPU.Load`);
+      [...this.taskManagers.keys()].map(async (tm) => {
+        const got = await this.call<{ id: string; value: string }[]>('GET', `/taskmanagers/${encodeURIComponent(tm)}/metrics?get=Status.JVM.CPU.Time`);
         const n = Number(got[0]?.value);
-        return Number.isFinite(n) && n >= 0 ? n : undefined;
+        return Number.isFinite(n) && n >= 0 ? ([tm, n] as const) : undefined;
       }),
     ).then(
-      (per) => (per.length > 0 && per.every((n) => n !== undefined) ? Math.max(...(per as number[])) : undefined),
+      (per) => (per.length > 0 && per.every((x) => x !== undefined) ? new Map(per as (readonly [string, number])[]) : undefined),
       () => undefined,
     );
-    const [emitLagMs, backpressure, cpuLoad] = await Promise.all([lags, pressure, cpu]);
-    return { emitLagMs, ...(backpressure && { backpressure }), ...(cpuLoad !== undefined && { cpuLoad }) };
+    const at = Date.now();
+    const [emitLagMs, backpressure, cpuTimeNs] = await Promise.all([lags, pressure, cpu]);
+    return { at, emitLagMs, ...(backpressure && { backpressure }), ...(cpuTimeNs && { cpuTimeNs }) };
+  }
+
+  /**
+   * CPU used between two readings over CPU available, 0..1, for the busiest task manager: the
+   * growth of its JVM's CPU time over the wall time between them times its cores. Undefined
+   * without two readings of CPU time some time apart.
+   */
+  cpuBetween(first: ShadowReading | undefined, last: ShadowReading | undefined): number | undefined {
+    if (!first?.cpuTimeNs || !last?.cpuTimeNs || last.at - first.at < 1000) return undefined;
+    let worst: number | undefined;
+    for (const [tm, cores] of this.taskManagers) {
+      const a = first.cpuTimeNs.get(tm);
+      const b = last.cpuTimeNs.get(tm);
+      if (a === undefined || b === undefined) return undefined;
+      const load = Math.max(0, b - a) / ((last.at - first.at) * 1e6 * cores);
+      worst = Math.max(worst ?? 0, load);
+    }
+    return worst;
   }
 
   /** The job's state as the dispatcher lists it now (`/jobs/overview`, not the cached details). */

@@ -57,10 +57,10 @@ export interface StepResult {
   readonly sentPerSecond: number;
   /** The highest source emit lag of any subtask over the hold's readings. */
   readonly inputLatencyMs: number | null;
-  /** The highest back-pressure ratio of any vertex over the hold's readings computed after the hold began. */
+  /** The highest back-pressure ratio of any vertex over the hold's readings. */
   readonly backpressureRatio: number | null;
   readonly backpressureVertex: string | null;
-  /** The mean over the hold's readings of the task managers' JVM CPU load. */
+  /** CPU the busiest task manager's JVM used over the hold, over the CPU its machine has (0..1). */
   readonly cpuRatio: number | null;
   /** Records sent in this step (warm-up and hold) and records the job wrote for them. */
   readonly expected: number;
@@ -180,6 +180,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: false });
   let topicsCreated = false;
   let sender: PacedSender | undefined;
+  let failure: Error | undefined;
 
   try {
     const free = await job.freeSlots();
@@ -214,7 +215,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
       while (Date.now() - holdStart < opts.holdMs) {
         await sleep(Math.min(opts.sampleEveryMs ?? 1000, Math.max(0, opts.holdMs - (Date.now() - holdStart))));
         if (sender.failure) throw sender.failure;
-        readings.push(await job.read());
+        readings.push(await job.read(holdStart));
       }
       const holdSeconds = (Date.now() - holdStart) / 1000;
       const sentInHold = sender.sent - sentAtHold;
@@ -240,16 +241,17 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
       outBefore = out;
       sentBefore += sentTotal;
       const lags = readings.flatMap((r) => r.emitLagMs);
-      const pressures = readings.map((r) => r.backpressure).filter((b) => b !== undefined && b.at >= holdStart);
+      const pressures = readings.map((r) => r.backpressure).filter((b) => b !== undefined);
       const worst = pressures.reduce<(typeof pressures)[number] | undefined>((a, b) => (!a || b!.ratio > a.ratio ? b : a), undefined);
-      const cpus = readings.map((r) => r.cpuLoad).filter((c): c is number => c !== undefined);
+      const withCpu = readings.filter((r) => r.cpuTimeNs);
+      const cpu = job.cpuBetween(withCpu[0], withCpu.at(-1));
       const measuredStep = {
         ratePerSecond: rate,
         sentPerSecond: holdSeconds > 0 ? sentInHold / holdSeconds : 0,
         inputLatencyMs: lags.length > 0 ? Math.max(...lags) : null,
         backpressureRatio: worst ? worst.ratio : null,
         backpressureVertex: worst ? worst.vertex : null,
-        cpuRatio: cpus.length > 0 ? cpus.reduce((a, b) => a + b, 0) / cpus.length : null,
+        cpuRatio: cpu ?? null,
         expected,
         measured,
         resultsOk: measured === expected,
@@ -264,8 +266,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     }
     log.debug('records sent in all', { records: sentBefore });
   } catch (err) {
-    if (kafkaUnreachable(err)) throw new KafkaUnreachableError(opts.brokers, err);
-    throw err;
+    failure = kafkaUnreachable(err) ? new KafkaUnreachableError(opts.brokers, err) : (err as Error);
   } finally {
     await sender?.stop().catch(() => undefined);
     // Cleanup must run even after an abort: it gets its own sleeper, bounded by its own deadlines.
@@ -284,6 +285,11 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     if (job.jobId) await admin.deleteGroups([shadow.group]).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     for (const p of cleanupProblems) log.warn('stress test cleanup incomplete', { problem: p });
+  }
+  if (failure) {
+    // What is left behind must not hide behind the error that stopped the run.
+    if (cleanupProblems.length > 0) failure.message += `; cleanup incomplete: ${cleanupProblems.join('; ')}`;
+    throw failure;
   }
 
   const passing = steps.filter((s) => s.passed);

@@ -154,7 +154,7 @@ export const stressCommand: CommandModule<object, StressArgs> = {
           'output topic and group) takes them. The live job, its topics and its group are not touched, but the shadow job shares the room\'s Flink and Kafka: ' +
           'run it when the room has room. A step passes when all four criteria hold: input latency (the source\'s currentEmitEventTimeLag, highest of any ' +
           `subtask over the hold) <= --latency-limit-ms; back-pressure (highest ratio of any vertex, computed during the hold) <= ${BACKPRESSURE_LIMIT}, Flink's "ok"; ` +
-          `CPU (the task managers' Status.JVM.CPU.Load, mean over the hold) <= ${CPU_LIMIT}; results: the job wrote exactly one output record per record sent ` +
+          `CPU (the growth of the task managers' Status.JVM.CPU.Time over the hold, over their cores) <= ${CPU_LIMIT}; results: the job wrote exactly one output record per record sent ` +
           '(none missing, none twice). The run stops at the first step that fails, cancels the shadow job and deletes its topics (also on Ctrl-C). The baseline ' +
           'is the last step that passed; the controller caps the source at it times the tier\'s capHeadroom. ' +
           'Exit codes: 0 a step passed, 1 no step passed (refused: nothing written) or the run failed, 2 bad arguments or configuration, 3 Kafka or Flink unreachable.',
@@ -185,7 +185,8 @@ export const stressCommand: CommandModule<object, StressArgs> = {
       result = await runStress({ ...opts, tasks, log, signal: abort.signal, onStep: (s) => say(progress(++i, opts.rates.length, s)) });
     } catch (err) {
       if (err instanceof FlinkUnreachableError || err instanceof KafkaUnreachableError) return fail(EXIT.UNAVAILABLE, err.message);
-      return fail(EXIT.FAILURE, `stress test stopped: ${(err as Error).message}${abort.signal.aborted ? '' : ' (the shadow job was cancelled and its topics deleted)'}`);
+      const msg = (err as Error).message;
+      return fail(EXIT.FAILURE, `stress test stopped: ${msg}${msg.includes('cleanup incomplete') ? '' : '; the shadow job was cancelled and its topics deleted'}`);
     } finally {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onInt);
