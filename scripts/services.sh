@@ -177,6 +177,12 @@ min.insync.replicas=1
 # Local stack only: a group's first join should not wait 3 s for more members.
 group.initial.rebalance.delay.ms=0
 log.segment.bytes=16777216
+# Client quotas (source caps for consumers without the SDK, ADR 0011) are measured over
+# quota.window.num samples of quota.window.size.seconds. With Kafka's default 11 x 1 s a
+# throttled consumer reads ~10 s of its quota in one burst every 11 s; with 2 x 1 s it reads in
+# steps of a fetch (measured: ADR 0011).
+quota.window.num=2
+quota.window.size.seconds=1
 log.retention.ms=3600000
 EOF
   cat >"$dir/log4j.properties" <<EOF

@@ -27,12 +27,14 @@ export interface QuotaRunOptions {
    * kafkajs's own (1 MiB a partition), as an untuned consumer has.
    */
   readonly fetchBytes?: number;
+  /** Which room's broker of the local stack (default room-a). */
+  readonly room?: keyof typeof LOCAL.rooms;
 }
 
 export interface QuotaRunResult {
   /** The worst window's absolute error against the quota, percent. */
   readonly quota_error_pct: number;
-  /** Each window's signed error against the quota, percent (+: more than the quota). */
+  /** Each sliding window's signed error against the quota, percent (+: more than the quota). */
   readonly windows: number[];
   /** Each window's consumed rate, bytes/s. */
   readonly rates: number[];
@@ -42,12 +44,13 @@ export interface QuotaRunResult {
   readonly mean_record_bytes: number;
   readonly records_written: number;
   readonly records_read: number;
+  /** Records read per second of the run, from the first record (for a picture of the throttling). */
+  readonly per_second: number[];
 }
 
-const ROOM = LOCAL.rooms['room-a'];
 
 /** Bytes of the partition's log on the local broker's disk (room-a of scripts/services.sh). */
-function logBytes(topic: string, partition: number): number {
+function logBytes(ROOM: (typeof LOCAL.rooms)[keyof typeof LOCAL.rooms], topic: string, partition: number): number {
   const dir = join(STATE_DIR, ROOM.service, 'data', `${topic}-${partition}`);
   return readdirSync(dir)
     .filter((f) => f.endsWith('.log'))
@@ -59,7 +62,8 @@ function logBytes(topic: string, partition: number): number {
  * by a quota reads in bursts once per period (when the oldest sample leaves the window), so
  * windows shorter than the period, or not a multiple of it, alias against those bursts.
  */
-export async function brokerQuotaPeriodMs(): Promise<number> {
+export async function brokerQuotaPeriodMs(room: keyof typeof LOCAL.rooms = 'room-a'): Promise<number> {
+  const ROOM = LOCAL.rooms[room];
   const admin = createKafka({ clientId: 'quota-config-reader', brokers: ROOM.brokers, log: silentLogger }).admin();
   await admin.connect();
   try {
@@ -78,6 +82,7 @@ export async function brokerQuotaPeriodMs(): Promise<number> {
 
 /** Runs the flood once on room-a's broker; removes the quota afterwards, whatever happened. */
 export async function measureQuotaError(opts: QuotaRunOptions = {}): Promise<QuotaRunResult> {
+  const ROOM = LOCAL.rooms[opts.room ?? 'room-a'];
   const quota = opts.bytesPerSecond ?? 100_000;
   const recordBytes = opts.recordBytes ?? 1000;
   const windowMs = opts.windowMs ?? 10_000;
@@ -95,7 +100,9 @@ export async function measureQuotaError(opts: QuotaRunOptions = {}): Promise<Quo
   await admin.disconnect();
 
   // 3x what the quota lets through in the run (plus a window of margin), written before reading.
-  const perBatch = 100;
+  // 10 records (~10 kB) per batch, like a producer's default 16 kB batch.size: a fetch returns whole
+  // batches, so the batch is the finest step the broker's throttling can take.
+  const perBatch = 10;
   const value = Buffer.alloc(recordBytes, 'x');
   const wanted = Math.ceil((3 * quota * (warmupMs + durationMs + windowMs)) / 1000 / recordBytes);
   const batches = Math.ceil(wanted / perBatch);
@@ -106,7 +113,7 @@ export async function measureQuotaError(opts: QuotaRunOptions = {}): Promise<Quo
   }
   await producer.disconnect();
   const written = batches * perBatch;
-  const meanRecordBytes = logBytes(topic, 0) / written;
+  const meanRecordBytes = logBytes(ROOM, topic, 0) / written;
 
   const fetch = opts.fetchBytes === undefined ? {} : { maxBytes: opts.fetchBytes, maxBytesPerPartition: opts.fetchBytes };
   const consumer = kafka(clientId).consumer({ groupId: `quota-group-${id}`, ...fetch });
@@ -129,11 +136,10 @@ export async function measureQuotaError(opts: QuotaRunOptions = {}): Promise<Quo
     await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now()) + 200));
     await consumer.stop();
 
-    const n = Math.floor(durationMs / windowMs);
-    const counts = new Array<number>(n).fill(0);
-    for (const a of arrivals) {
-      const w = Math.floor((a.at - first) / windowMs);
-      if (w >= 0 && w < n) counts[w]! += a.records;
+    // Every window of `windowMs` in the run, sliding by one second (as "every 10 s window" means).
+    const counts: number[] = [];
+    for (let from = first; from + windowMs <= end; from += 1000) {
+      counts.push(arrivals.filter((a) => a.at >= from && a.at < from + windowMs).reduce((s, a) => s + a.records, 0));
     }
     const rates = counts.map((c) => (c * meanRecordBytes) / (windowMs / 1000));
     const windows = rates.map((r) => ((r - quota) / quota) * 100);
@@ -145,7 +151,8 @@ export async function measureQuotaError(opts: QuotaRunOptions = {}): Promise<Quo
       quota_bytes_per_s: quota,
       mean_record_bytes: meanRecordBytes,
       records_written: written,
-      records_read: counts.reduce((s, c) => s + c, 0),
+      records_read: arrivals.filter((a) => a.at >= first && a.at < end).reduce((s, a) => s + a.records, 0),
+      per_second: Array.from({ length: Math.ceil(durationMs / 1000) }, (_, i) => arrivals.filter((a) => a.at >= first + i * 1000 && a.at < first + (i + 1) * 1000).reduce((s, a) => s + a.records, 0)),
     };
   } finally {
     await consumer.disconnect().catch(() => undefined);

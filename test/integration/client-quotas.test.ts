@@ -82,23 +82,20 @@ describe('KafkaClientQuotas on real Kafka', () => {
     }
   });
 
-  it('a plain kafkajs consumer flooding a quota\'d client id reads at the quota, per quota period, within 10% (not the 5% asked: see ADR 0011)', async () => {
-    // The broker measures over quota.window.num x quota.window.size.seconds (11 x 1 s here) and a
-    // throttled consumer reads in a burst once per period, when the oldest sample leaves the
-    // window: 10 s windows alias against 11 s bursts (+11% and -9% seen, ADR 0011). So: windows
-    // of one period, starting half a period after the first records (a boundary between bursts),
-    // after one period of warm-up (the first period lets through a window's worth at once).
-    // Fetches of 10 kB: with kafkajs's default 1 MiB a fetch is ~10 s of this quota, every pass
-    // is followed by ~8 s of throttle, and the consumer reads 60% of the quota (ADR 0011).
+  it('a plain kafkajs consumer flooding a quota\'d client id reads at the quota: never more than 5% above it, and at most 10% below, over every 10 s window (ADR 0011)', async () => {
+    // The local brokers measure quotas over 2 x 1 s (scripts/services.sh): the consumer is then
+    // throttled fetch by fetch instead of in one burst per 11 s window (Kafka's default). Fetches of
+    // ~10 kB (one producer batch): a fetch of kafkajs's default 1 MiB is 10 s of this quota at once.
+    // What holds (ADR 0011): slightly under the quota, by the gap between a throttle's end and the
+    // next fetch being counted; the 5% both ways the issue asks for does not.
     const periodMs = await brokerQuotaPeriodMs();
-    const r = await measureQuotaError({ bytesPerSecond: 100_000, recordBytes: 1000, fetchBytes: 10_000, windowMs: periodMs, warmupMs: periodMs * 1.5, durationMs: periodMs * 3 });
-    console.log(`quota ${r.quota_bytes_per_s} B/s, ${r.mean_record_bytes.toFixed(1)} B/record; per ${periodMs} ms window: ${r.rates.map(Math.round).join(', ')} B/s; errors ${r.windows.map((w) => w.toFixed(1)).join(', ')} %`);
-    expect(r.windows).toHaveLength(3);
-    // Seen: -8.2, +1.0, -8.2 % (a period gets 10 or 11 of its 11 s worth, by when the consumer's
-    // retry after a throttle lands). The 5% asked for does not hold on these broker settings.
-    expect(r.quota_error_pct).toBeLessThanOrEqual(10);
-    // It did read all along, and the topic held far more than the quota let through.
-    expect(r.rates.every((x) => x > 0)).toBe(true);
+    expect(periodMs).toBe(2000);
+    const r = await measureQuotaError({ bytesPerSecond: 100_000, recordBytes: 1000, fetchBytes: 10_000, windowMs: 10_000, warmupMs: 6000, durationMs: 30_000 });
+    console.log(`quota ${r.quota_bytes_per_s} B/s, ${r.mean_record_bytes.toFixed(1)} B/record; every 10 s window (1 s apart): ${r.windows.map((w) => w.toFixed(1)).join(' ')} % (worst ${r.quota_error_pct.toFixed(1)} %)`);
+    expect(r.windows.length).toBeGreaterThanOrEqual(20);
+    expect(Math.max(...r.windows)).toBeLessThanOrEqual(5);
+    expect(Math.min(...r.windows)).toBeGreaterThanOrEqual(-10);
+    // It read all along, and the topic held far more than the quota let through.
     expect(r.records_written).toBeGreaterThan(2.5 * r.records_read);
   });
 });
