@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run bench                      every benchmark
-# npm run bench:failover -- --runs N  one of them, with its flags (also: bench:decide, bench:flink-probe, bench:takeover, bench:query-failover, bench:data)
+# npm run bench:failover -- --runs N  one of them, with its flags (also: bench:decide, bench:flink-probe, bench:takeover, bench:query-failover, bench:data, bench:caps)
 # Each benchmark prints a table and, as its last stdout line, one JSON object.
 source "$(dirname "$0")/lib.sh"
 ensure_built >&2
@@ -12,6 +12,7 @@ case $which in
   takeover) with_services >&2; node dist/bench/takeover.js "$@" ;;
   query-failover) with_services >&2; node dist/bench/query-failover.js "$@" ;;
   data) with_services >&2; node dist/bench/data.js "$@" ;;
+  caps) with_services >&2; node dist/bench/caps.js "$@" ;;
   all)
     node dist/bench/decide.js
     node dist/bench/flink-probe.js
@@ -20,6 +21,7 @@ case $which in
     node dist/bench/takeover.js
     node dist/bench/query-failover.js
     node dist/bench/data.js
+    node dist/bench/caps.js
     ;;
-  *) echo "unknown benchmark '$which' (known: decide, flink-probe, failover, takeover, query-failover, data)" >&2; exit 2 ;;
+  *) echo "unknown benchmark '$which' (known: decide, flink-probe, failover, takeover, query-failover, data, caps)" >&2; exit 2 ;;
 esac

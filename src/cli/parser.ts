@@ -11,6 +11,7 @@ import { drillCommand } from './commands/drill.js';
 import { backfillCommand } from './commands/backfill.js';
 import { capsCommand } from './commands/caps.js';
 import { baselineCommand } from './commands/baseline.js';
+import { stressCommand } from './commands/stress.js';
 import { EXIT } from './output.js';
 
 // Each command has its own argument type.
@@ -29,6 +30,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   planCommand,
   capsCommand,
   baselineCommand,
+  stressCommand,
   controllerCommand,
   policyCommand,
 ];

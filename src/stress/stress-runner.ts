@@ -84,6 +84,25 @@ export interface StressResult {
   readonly shadow: { readonly inTopic: string; readonly outTopic: string; readonly jobName: string; readonly jobId?: string; readonly group: string };
   /** What could not be cleaned up ([] when everything was). */
   readonly cleanupProblems: readonly string[];
+  /** Mean size of the records replayed, bytes: their key, value and headers, plus a record's framing in a batch. */
+  readonly meanRecordBytes?: number;
+}
+
+/**
+ * Bytes a record adds in a v2 record batch beyond its key, value and headers (length, attributes,
+ * timestamp and offset deltas, key and value lengths, header count: about 10 as varints), with a
+ * batch header of 61 bytes shared by the records of a batch. Measured on the local broker: 1,000-byte
+ * values in batches of 10 take 1,015 bytes each in the log (bench/scenarios/quota.ts).
+ */
+const RECORD_FRAMING_BYTES = 10;
+
+/** A record's size as the broker stores it and counts it against a quota, less its batch's share. */
+export function recordBytes(r: SampleRecord): number {
+  let bytes = (r.key?.length ?? 0) + (r.value?.length ?? 0) + RECORD_FRAMING_BYTES;
+  for (const [k, v] of Object.entries(r.headers ?? {})) {
+    for (const one of Array.isArray(v) ? v : [v]) bytes += Buffer.byteLength(k) + (one === undefined ? 0 : typeof one === 'string' ? Buffer.byteLength(one) : one.length) + 2;
+  }
+  return bytes;
 }
 
 /** Rates from `from` to `to` by `step`; `to` is always the last even when the steps do not land on it. */
@@ -118,6 +137,7 @@ export function baselineOf(r: StressResult, measuredBy: string, measuredAt: stri
     job: r.job,
     ratePerSecond: b.ratePerSecond,
     tasks: r.tasks,
+    ...(r.meanRecordBytes !== undefined && { meanRecordBytes: r.meanRecordBytes }),
     measuredAt,
     measuredBy,
     criteria: {
@@ -172,6 +192,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   const inTopic = `${opts.sourceTopic}-stress-${id}`;
   const shadow = { inTopic, outTopic: `${inTopic}-out`, jobName: `${opts.job}-stress-${id}`, group: `switchyard-stress-${id}` };
   const steps: StepResult[] = [];
+  let meanRecordBytes: number | undefined;
   const cleanupProblems: string[] = [];
   const startedAt = Date.now();
   const job = new ShadowJob(opts.flinkUrl, timeoutMs);
@@ -188,6 +209,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     await admin.connect();
     const sample: SampleRecord[] = await readSample(kafka, admin, opts.sourceTopic, opts.sampleLimit ?? 50_000, `${shadow.group}-sample`, 60_000);
     if (sample.length === 0) throw new Error(`topic ${opts.sourceTopic} in ${opts.room} has no records to replay`);
+    meanRecordBytes = Math.round((sample.reduce((s, r) => s + recordBytes(r), 0) / sample.length) * 10) / 10;
     log.info('sample read', { records: sample.length, topic: opts.sourceTopic });
 
     topicsCreated = true;
@@ -304,6 +326,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     ...(passing.length > 0 && { lastPassing: passing.at(-1)! }),
     shadow: { ...shadow, ...(job.jobId && { jobId: job.jobId }) },
     cleanupProblems,
+    ...(meanRecordBytes !== undefined && { meanRecordBytes }),
   };
 }
 

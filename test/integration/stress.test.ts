@@ -221,6 +221,8 @@ describe('switchyard stress on the local stack (room-a)', () => {
     expect(result.written).toBe(file);
     const baseline = loadBaseline(file, loadConfig(config).topology);
     expect(baseline.ratePerSecond).toBe(lastPassing.ratePerSecond);
+    // The records replayed were the pipeline's own: their mean size (for a broker quota's byte rate).
+    expect(baseline.meanRecordBytes).toBeGreaterThan(10);
     expect(result.baselineRate).toBe(lastPassing.ratePerSecond);
     expect(baseline.tasks).toBe(2);
     expect(baseline.measuredBy).toBe('stress-test');
