@@ -126,6 +126,12 @@ const show: CommandModule<object, ShowArgs> = {
 export const baselineCommand: CommandModule = {
   command: 'baseline <command>',
   describe: 'Stress-test baselines (one file per pipeline and room): validate and show',
-  builder: (y: Argv) => y.command(validate).command(show).demandCommand(1, 'Name a baseline command: validate or show.'),
+  builder: (y: Argv) =>
+    y
+      .command(validate)
+      .command(show)
+      .demandCommand(1, 'Name a baseline command: validate or show.')
+      .example('$0 baseline validate -c examples/local-two-rooms.yaml', 'Check every baseline the controller reads: in force, or refused and why')
+      .example('$0 baseline show -c examples/local-two-rooms.yaml', 'Rate that passed, tasks, cap and its split, who measured it and when'),
   handler: () => undefined,
 };

@@ -282,6 +282,8 @@ export const capsCommand: CommandModule = {
       .command(set)
       .command(unset)
       .demandCommand(1, 'Name a caps command: show, plan, apply, set or unset.')
+      .example('$0 caps show -c examples/local-two-rooms.yaml', 'The caps in force, per task, with inbound rate, lag and recovery ETA')
+      .example('$0 caps set live-dashboard 5000 --reason "event day" --until +3h -c examples/local-two-rooms.yaml', 'A temporary cap that expires on its own')
       .epilogue('A cap is a pipeline\'s baseline in its serving room times its tier\'s capHeadroom, split over the baseline\'s tasks; after a failover the standby room\'s own baseline applies. Rooms short of capacity shed P3, then P2 (shedOrder), never P0/P1.'),
   handler: () => undefined,
 };

@@ -145,9 +145,9 @@ export const stressCommand: CommandModule<object, StressArgs> = {
       .option('write', { type: 'string', describe: 'Write the baseline to DIR/<pipeline>.<room>.yaml when a step passed (no DIR: the topology\'s baselines directory)' })
       .option('operator', { type: 'string', describe: 'Who ran it, for measuredBy (default: $SWITCHYARD_OPERATOR or the OS user)' })
       .option('output', outputOption)
-      .example('$0 stress live-dashboard --room room-a --from 1000 --to 10000 --step 1000 -c topology.yaml', 'Find the rate room-a\'s job takes; print the steps')
-      .example('$0 stress live-dashboard --room room-b --from 2000 --to 20000 --step 2000 --hold 30 --write -c topology.yaml', 'Hold each rate 30 s and write baselines/live-dashboard.room-b.yaml')
-      .example('$0 stress live-dashboard --room room-a --from 200 --to 1000 --step 400 --tasks 2 -o json -c topology.yaml', 'Every step\'s measurements as JSON')
+      .example('$0 stress live-dashboard --room room-a --from 1000 --to 10000 --step 1000 -c examples/local-two-rooms.yaml', 'Find the rate room-a\'s job takes; print the steps')
+      .example('$0 stress live-dashboard --room room-b --from 2000 --to 20000 --step 2000 --hold 30 --write -c examples/local-two-rooms.yaml', 'Hold each rate 30 s and write baselines/live-dashboard.room-b.yaml')
+      .example('$0 stress live-dashboard --room room-a --from 200 --to 1000 --step 400 --tasks 2 -o json -c examples/local-two-rooms.yaml', 'Every step\'s measurements as JSON')
       .epilogue(
         'How it works: the pipeline\'s own records (its topic from the beginning, looped) are replayed into a new topic <topic>-stress-<id> at each rate, split over ' +
           'the tasks (partitions) exactly as a cap is split; a second run of the pipeline\'s job (rooms.<room>.flink.launch.<job>, at --tasks parallelism, its own ' +
