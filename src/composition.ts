@@ -2,7 +2,7 @@
 
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { baselineFollower, ConfigError, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
+import { baselineFollower, ConfigError, policyFollower, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
 import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
 import { FlinkJobProbe, type WatchedJob } from './adapters/flink/flink-job-probe.js';
 import { FlinkJobControl } from './adapters/flink/flink-job-control.js';
@@ -375,6 +375,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       caps: new EtcdRouteStore<CapRecord>(store.etcd, config.etcd.prefix, 'caps'),
       store: new EtcdCapStore(store.etcd, config.etcd.prefix),
       baselines: baselineFollower(config.baselinesDir, config.topology, (message) => log.warn('baselines changed but do not load; the last good set stays in force', { problem: message })),
+      policies: policyFollower(config.policiesPath, config.topology.policies, (message) => log.warn('policies changed but do not load; the caps keep the last good ones', { problem: message })),
       positions,
       lag,
       log: log.child({ component: 'caps' }),

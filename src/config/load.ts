@@ -48,6 +48,8 @@ export interface LoadedConfig {
   readonly warnings: readonly string[];
   /** Where the stress-test baselines are read from (may not exist: no caps). */
   readonly baselinesDir: string;
+  /** Where the tier policies were read from (a directory or one file). */
+  readonly policiesPath: string;
 }
 
 /** Time a new leader needs after its election to decide and flip (measured: 0.4-0.7 s); a margin. */
@@ -481,6 +483,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs, kubernetes: raw.controller.kubernetes },
     warnings: sizingWarnings(topology, raw.etcd.leaseTtlSeconds),
     baselinesDir,
+    policiesPath,
   };
 }
 
@@ -490,16 +493,33 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
  * and `onProblem` is told once per change: a typo in a baseline must not stop the caps.
  */
 export function baselineFollower(dir: string, topology: Topology, onProblem: (message: string) => void): () => ReadonlyMap<string, ReadonlyMap<string, Baseline>> {
-  let current: ReadonlyMap<string, ReadonlyMap<string, Baseline>> = topology.baselines ?? new Map();
-  let signature = '';
+  return follower(dir, topology.baselines ?? new Map(), () => loadBaselines(dir, topology), onProblem);
+}
+
+/**
+ * The tier policies as they are on disk, re-read like the baselines: what the caps use of them
+ * (capHeadroom, baselineMaxAgeDays, recoveryObjectiveMs, shedOrder) takes effect without a
+ * restart. Switching rules are not re-read here: they change with a restart, replica by replica.
+ */
+export function policyFollower(path: string, loaded: ReadonlyMap<TierName, TierPolicy>, onProblem: (message: string) => void): () => ReadonlyMap<TierName, TierPolicy> {
+  return follower(path, loaded, () => loadPolicies(path), onProblem);
+}
+
+/** A value loaded from files under `path`, loaded again when a *.yaml there changes (checked at most once a second). */
+function follower<T>(path: string, initial: T, load: () => T, onProblem: (message: string) => void): () => T {
+  let current = initial;
   let checkedAt = 0;
   const signatureNow = (): string => {
     try {
-      return readdirSync(dir)
-        .filter((f) => /\.ya?ml$/.test(f))
-        .sort()
+      const files = statSync(path).isDirectory()
+        ? readdirSync(path)
+            .filter((f) => /\.ya?ml$/.test(f))
+            .sort()
+            .map((f) => join(path, f))
+        : [path];
+      return files
         .map((f) => {
-          const st = statSync(join(dir, f));
+          const st = statSync(f);
           return `${f}:${st.mtimeMs}:${st.size}`;
         })
         .join('|');
@@ -507,7 +527,7 @@ export function baselineFollower(dir: string, topology: Topology, onProblem: (me
       return '';
     }
   };
-  signature = signatureNow();
+  let signature = signatureNow();
   return () => {
     const now = Date.now();
     if (now - checkedAt < 1000) return current;
@@ -516,7 +536,7 @@ export function baselineFollower(dir: string, topology: Topology, onProblem: (me
     if (next === signature) return current;
     signature = next;
     try {
-      current = loadBaselines(dir, topology);
+      current = load();
     } catch (err) {
       onProblem(err instanceof Error ? err.message : String(err));
     }

@@ -8,7 +8,7 @@
 // here; a new leader starts with none shed and sheds again within a round if it must.
 
 import { inboundRate, planCaps, type Baseline, type CapPlan, type CapRecord, type DesiredCap } from '../core/caps.js';
-import type { Route, Topology } from '../core/model.js';
+import type { Route, TierName, TierPolicy, Topology } from '../core/model.js';
 import type { CapStore } from '../ports/cap-store.js';
 import type { ClientQuotas } from '../ports/client-quotas.js';
 import type { Logger } from '../ports/logger.js';
@@ -30,6 +30,8 @@ export interface CapKeeperDeps {
   readonly store: CapStore;
   /** The baselines as on disk now (re-read when a file changes); a broken file keeps the last good set. */
   readonly baselines: () => ReadonlyMap<string, ReadonlyMap<string, Baseline>>;
+  /** The tier policies as on disk now (their cap settings apply without a restart); default: the topology's. */
+  readonly policies?: () => ReadonlyMap<TierName, TierPolicy>;
   /** Each room's position history (the PositionTracker): the inbound rates. */
   readonly positions?: Pick<PositionTracker, 'history'>;
   /** Each pipeline's consumer lag (the LagTracker). */
@@ -72,6 +74,13 @@ export class CapKeeper {
 
   constructor(private readonly deps: CapKeeperDeps) {}
 
+  /** The tiers' policies for the caps: as re-read from disk, for the tiers the topology has. */
+  private policies(topology: Topology): ReadonlyMap<TierName, TierPolicy> {
+    const fresh = this.deps.policies?.();
+    if (!fresh) return topology.policies;
+    return new Map([...topology.policies].map(([tier, p]) => [tier, fresh.get(tier) ?? p]));
+  }
+
   /** The last plan (for status and metrics); undefined before the first round. */
   plan(): CapPlan | undefined {
     return this.latest;
@@ -110,7 +119,7 @@ export class CapKeeper {
       const l = lags?.get(name);
       if (l && l.room === route.room) lag.set(name, l.totalLag);
     }
-    const plan = planCaps({ ...topology, baselines: this.deps.baselines() }, { now, routes, overrides, inbound, lag, shed: this.shed });
+    const plan = planCaps({ ...topology, baselines: this.deps.baselines(), policies: this.policies(topology) }, { now, routes, overrides, inbound, lag, shed: this.shed });
     this.latest = plan;
     this.shed = plan.shed;
     for (const step of plan.steps) log.warn('shedding', { step });

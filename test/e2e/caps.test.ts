@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('caps kept by the controller (built binary, real etcd and Kafka)', () => {
-  it('caps from the baseline files, re-read on change; an override wins until unset; caps show and /metrics agree', async () => {
+  it('caps from the baseline files and policies, re-read on change; an override wins until unset; caps show, history and /metrics agree', async () => {
     stack = new FaultStack({ observersRequired: 1 });
     await stack.createTopic();
     const config = stack.configFile();
@@ -70,5 +70,13 @@ describe('caps kept by the controller (built binary, real etcd and Kafka)', () =
     expect(applied.stdout).toContain('applied: the stored caps are the planned ones');
     const text = await cli('caps', 'show', '-c', config);
     expect(text.stdout).toMatch(/live-dashboard\s+room-a\s+4800\/s\s+4 x 1200\s+baseline/);
+    // Every change is in the history, with its reason.
+    const history = JSON.parse((await cli('history', '--caps', '-c', config, '-o', 'json')).stdout) as { before?: number; after?: number; origin: string; reason: string }[];
+    expect(history.map((e) => `${e.before ?? '-'}>${e.after ?? '-'}:${e.origin}`)).toEqual(['->4000:baseline', '4000>4800:baseline', '4800>1000:override', '1000>4800:baseline']);
+    expect(history[2]!.reason).toContain('override by erin');
+
+    // The tier's headroom changed in its policy file: the caps follow without a restart.
+    appendFileSync(join(dir, 'policies', 'p0.yaml'), 'capHeadroom: 0.5\n');
+    await waitFor('the new headroom applied', 15_000, async () => (await capOf())?.cap === 3000, 250);
   }, 120_000);
 });

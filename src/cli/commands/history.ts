@@ -3,6 +3,7 @@ import { loadConfig } from '../../config/load.js';
 import { buildStore, operatorZone } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { EtcdBackfillStore } from '../../adapters/etcd/backfill-store.js';
+import { EtcdCapStore } from '../../adapters/etcd/cap-store.js';
 import { EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
 import { ms, stamp } from '../time.js';
 
@@ -10,6 +11,7 @@ interface Args {
   config: string;
   pipeline?: string;
   output: OutputFormat;
+  caps: boolean;
 }
 
 export const historyCommand: CommandModule<object, Args> = {
@@ -20,8 +22,10 @@ export const historyCommand: CommandModule<object, Args> = {
       .positional('pipeline', { type: 'string', describe: 'Only this pipeline' })
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'Topology file (YAML)' })
       .option('output', outputOption)
+      .option('caps', { type: 'boolean', default: false, describe: 'Show the changes of source caps instead (shed, resumed, overridden, new baselines), with their reasons' })
       .example('$0 history live-dashboard -c examples/local-two-rooms.yaml', 'One pipeline\'s switches, oldest first')
       .example('$0 history -c examples/local-two-rooms.yaml -o json', 'Every switch as JSON (with each one\'s full reason)')
+      .example('$0 history --caps -c examples/local-two-rooms.yaml', 'Every change of a source cap: who shed what, when, and why')
       .epilogue(
         'RTO is first failed probe to first record processed in the new chain, for switches a consumer verified. ' +
           'DATA: for a switch whose estimate said records would be lost, the estimate made before it and what the backfill found in the old room and copied after it. ' +
@@ -32,6 +36,23 @@ export const historyCommand: CommandModule<object, Args> = {
     if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
     const store = buildStore(config);
     try {
+      if (args.caps) {
+        const events = await new EtcdCapStore(store.etcd, config.etcd.prefix).history(args.pipeline);
+        if (printData(args.output, events)) return;
+        if (events.length === 0) {
+          process.stdout.write('no cap changes recorded\n');
+          return;
+        }
+        const zone = operatorZone();
+        const rate = (x: number | undefined, origin: string) => (x === undefined ? 'uncapped' : origin === 'shed' ? 'shed (0)' : `${x}/s`);
+        process.stdout.write(
+          table(
+            ['AT', 'PIPELINE', 'ROOM', 'BEFORE', 'AFTER', 'ORIGIN', 'REASON'],
+            events.map((e) => [stamp(e.at, zone), e.pipeline, e.room, e.before === undefined ? 'uncapped' : `${e.before}/s`, rate(e.after, e.origin), e.origin, e.reason]),
+          ) + '\n',
+        );
+        return;
+      }
       const found = await new EtcdJournalStore(store.etcd, config.etcd.prefix).history(args.pipeline);
       found.sort((a, b) => a.decidedAt - b.decidedAt);
       // For a switch that left a gap: what the estimate said before it, and what the backfill found
