@@ -382,6 +382,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       metrics,
       by: observer,
       quotas,
+      groups: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'caps', room: r.name }))])),
     }),
   });
   return {

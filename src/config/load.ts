@@ -277,7 +277,7 @@ function compileTopology(
       if (!rooms.has(c.room)) {
         problems.push({ file, path: `${at}.chains.${chainName}.room`, reason: `unknown room '${c.room}' (rooms: ${[...rooms.keys()].join(', ')})` });
       }
-      chains.push({ name: chainName, room: c.room, role: c.role, jobs: c.jobs, ...(c.quotaClientId && { quotaClientId: c.quotaClientId }) });
+      chains.push({ name: chainName, room: c.room, role: c.role, jobs: c.jobs, ...(c.quotaClientId && { quotaClientId: c.quotaClientId }), ...(c.quotaGroupId && { quotaGroupId: c.quotaGroupId }) });
       if (c.jobs.length > 0 && rooms.has(c.room) && !rooms.get(c.room)!.flink) {
         problems.push({ file, path: `${at}.chains.${chainName}.jobs`, reason: `names stream jobs (${c.jobs.join(', ')}), but room '${c.room}' has no flink endpoint (rooms.${c.room}.flink.url)` });
       }
@@ -377,8 +377,13 @@ export function loadBaseline(file: string, topology?: Topology): Baseline {
   };
 }
 
-/** Every baseline file (*.yaml) in `dir`, by pipeline then room; an absent directory means none. */
-export function loadBaselines(dir: string, topology: Topology): Map<string, Map<string, Baseline>> {
+/**
+ * Every baseline file (*.yaml) in `dir`, by pipeline then room; an absent directory means none.
+ * Strict by default (any problem rejects the set: `baseline validate`). Given `skip`, a file with a
+ * problem is left out and told to it instead: caps are advisory, and a stray file must not stop a
+ * controller or the CLI from starting (that pipeline is then uncapped in that room).
+ */
+export function loadBaselines(dir: string, topology: Topology, skip?: (problem: ConfigProblem) => void): Map<string, Map<string, Baseline>> {
   const out = new Map<string, Map<string, Baseline>>();
   let names: string[];
   try {
@@ -396,7 +401,10 @@ export function loadBaselines(dir: string, topology: Topology): Map<string, Map<
       const b = loadBaseline(file, topology);
       const byRoom = out.get(b.pipeline) ?? new Map<string, Baseline>();
       const other = byRoom.get(b.room);
-      if (other) problems.push({ file, path: 'room', reason: `${b.pipeline} in ${b.room} already has a baseline in ${other.file}: keep one per pipeline and room` });
+      if (other) {
+        problems.push({ file, path: 'room', reason: `${b.pipeline} in ${b.room} already has a baseline in ${other.file}: keep one per pipeline and room` });
+        continue;
+      }
       byRoom.set(b.room, b);
       out.set(b.pipeline, byRoom);
     } catch (err) {
@@ -404,7 +412,8 @@ export function loadBaselines(dir: string, topology: Topology): Map<string, Map<
       problems.push(...err.problems);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0 && !skip) throw new ConfigError(problems);
+  for (const p of problems) skip?.(p);
   return out;
 }
 
@@ -475,13 +484,15 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
   const compiled = compileTopology(file, raw, policies, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const baselinesDir = isAbsolute(raw.baselines) ? raw.baselines : resolve(dirname(file), raw.baselines);
-  const topology: Topology = { ...compiled, baselines: loadBaselines(baselinesDir, compiled) };
+  const skipped: string[] = [];
+  const baselines = loadBaselines(baselinesDir, compiled, (p) => skipped.push(`baseline ${p.file}: ${p.path || '(file)'}: ${p.reason}; left out (the pipeline is uncapped in that room until it is fixed)`));
+  const topology: Topology = { ...compiled, baselines };
   return {
     file,
     topology,
     etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds },
     controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs, kubernetes: raw.controller.kubernetes },
-    warnings: sizingWarnings(topology, raw.etcd.leaseTtlSeconds),
+    warnings: [...sizingWarnings(topology, raw.etcd.leaseTtlSeconds), ...skipped],
     baselinesDir,
     policiesPath,
   };
@@ -489,11 +500,11 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
 
 /**
  * The baselines as they are on disk, re-read whenever a file in the directory is added, removed or
- * changed (checked at most once a second). A change that does not load keeps the last good set,
- * and `onProblem` is told once per change: a typo in a baseline must not stop the caps.
+ * changed (checked at most once a second). A file that does not load is left out and told to
+ * `onProblem` once per change: a typo in one baseline must not stop the others' caps.
  */
 export function baselineFollower(dir: string, topology: Topology, onProblem: (message: string) => void): () => ReadonlyMap<string, ReadonlyMap<string, Baseline>> {
-  return follower(dir, topology.baselines ?? new Map(), () => loadBaselines(dir, topology), onProblem);
+  return follower(dir, topology.baselines ?? new Map(), () => loadBaselines(dir, topology, (p) => onProblem(`${p.file}: ${p.path || '(file)'}: ${p.reason}`)), onProblem);
 }
 
 /**

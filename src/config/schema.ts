@@ -115,6 +115,11 @@ const chainSchema = z.strictObject({
     .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka client id (letters, digits, . _ -)')
     .optional()
     .describe('the client id of this chain\'s own consumer that does not embed the SDK (a Flink job\'s Kafka source): while the chain serves, the cap is set on it as a broker quota (consumer_byte_rate)'),
+  quotaGroupId: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('that consumer\'s group id: its committed offsets show how fast it reads, and the quota is corrected until it reads at the cap'),
 });
 
 const pipelineSchema = z.strictObject({

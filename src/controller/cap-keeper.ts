@@ -4,10 +4,12 @@
 // Each round: the operators' overrides, each pipeline's inbound rate in its serving room (from
 // the position history) and its consumer lag, into planCaps; every cap that differs from the
 // stored one is written in a fenced compare-and-set (epoch + 1), recorded in the cap history and
-// logged. Shedding is sticky across rounds (a shed tier waits for room to spare), and so is kept
-// here; a new leader starts with none shed and sheds again within a round if it must.
+// logged. Shedding is sticky (a shed tier waits for room to spare): what is shed, and in which
+// room, is read back from the stored caps each round, so a new leader carries on where the old
+// one was.
 
-import { inboundRate, planCaps, type Baseline, type CapPlan, type CapRecord, type DesiredCap } from '../core/caps.js';
+import { inboundRate, planCaps, quotaCorrection, shedOf, type Baseline, type CapPlan, type CapRecord, type DesiredCap, type QuotaSample } from '../core/caps.js';
+import type { GroupOffsetReader } from '../ports/group-offsets.js';
 import type { Route, TierName, TierPolicy, Topology } from '../core/model.js';
 import type { CapStore } from '../ports/cap-store.js';
 import type { ClientQuotas } from '../ports/client-quotas.js';
@@ -49,7 +51,13 @@ export interface CapKeeperDeps {
    * does not embed the SDK) has its cap set there as consumer_byte_rate (ADR 0011).
    */
   readonly quotas?: ReadonlyMap<string, ClientQuotas>;
+  /** Per room, a reader of consumer groups' committed offsets: how fast a quota'd consumer reads. */
+  readonly groups?: ReadonlyMap<string, GroupOffsetReader>;
 }
+
+/** A quota'd consumer's read rate is judged over this long, from this long after its quota changed. */
+const CORRECTION_WINDOW_MS = 10_000;
+const CORRECTION_SETTLE_MS = 2000;
 
 /** A quota already set is set again this often anyway (someone may have changed it by hand). */
 const QUOTA_REFRESH_MS = 60_000;
@@ -61,7 +69,6 @@ const PUBLISHED_MAX = 2000;
 const same = (a: CapRecord, b: DesiredCap) => a.room === b.room && a.recordsPerSecond === b.recordsPerSecond && a.paused === b.paused && a.origin === b.origin;
 
 export class CapKeeper {
-  private shed: ReadonlySet<string> = new Set();
   private running = false;
   private lastRun = 0;
   private latest: CapPlan | undefined;
@@ -69,6 +76,8 @@ export class CapKeeper {
   private alerting = new Set<string>();
   /** Broker quotas as last set, by room and client id (undefined: removed). */
   private readonly quotasSet = new Map<string, { readonly bytes: number | undefined; readonly at: number }>();
+  /** Per room and client id: the quota's correction factor (core/caps.ts quotaCorrection), since when, and the reads since. */
+  private readonly corrections = new Map<string, { factor: number; changedAt: number; samples: QuotaSample[] }>();
   /** Pipelines already told they have no mean record size for their broker quota. */
   private readonly noSize = new Set<string>();
 
@@ -119,9 +128,10 @@ export class CapKeeper {
       const l = lags?.get(name);
       if (l && l.room === route.room) lag.set(name, l.totalLag);
     }
-    const plan = planCaps({ ...topology, baselines: this.deps.baselines(), policies: this.policies(topology) }, { now, routes, overrides, inbound, lag, shed: this.shed });
+    // What is shed, and where, is what the stored caps say: the same for every leader, and for the CLI.
+    const stored = await this.deps.caps.list((pipeline, why) => log.warn('stored cap not readable; it will be rewritten', { pipeline, why }));
+    const plan = planCaps({ ...topology, baselines: this.deps.baselines(), policies: this.policies(topology) }, { now, routes, overrides, inbound, lag, shed: shedOf([...stored.values()].map((s) => s.route)) });
     this.latest = plan;
-    this.shed = plan.shed;
     for (const step of plan.steps) log.warn('shedding', { step });
     const alerting = new Set(plan.verdicts.filter((v) => v.alert).map((v) => v.pipeline));
     for (const v of plan.verdicts) {
@@ -139,7 +149,6 @@ export class CapKeeper {
       .publishPlan({ at: now, by: this.deps.by, verdicts: shown.slice(0, PUBLISHED_MAX), omitted: plan.verdicts.length - Math.min(shown.length, PUBLISHED_MAX) })
       .catch((err: unknown) => log.warn('cap plan not published', { error: err instanceof Error ? err.message : String(err) }));
 
-    const stored = await this.deps.caps.list((pipeline, why) => log.warn('stored cap not readable; it will be rewritten', { pipeline, why }));
     for (const [name, route] of routes) {
       if (lost.aborted) return 'fenced';
       if (!route) continue;
@@ -197,7 +206,11 @@ export class CapKeeper {
             this.noSize.add(name);
             continue;
           }
-          bytes = cap.paused ? 1 : Math.max(1, Math.round((cap.recordsPerSecond * size) / room.kafka.brokers.length));
+          const key = `${chain.room}|${chain.quotaClientId}`;
+          const factor = cap.paused ? 1 : await this.correction(key, cap.recordsPerSecond, chain.room, chain.quotaGroupId, p.topics, now);
+          bytes = cap.paused ? 1 : Math.max(1, Math.round((cap.recordsPerSecond * size * factor) / room.kafka.brokers.length));
+        } else {
+          this.corrections.delete(`${chain.room}|${chain.quotaClientId}`);
         }
         const key = `${chain.room}|${chain.quotaClientId}`;
         const last = this.quotasSet.get(key);
@@ -215,5 +228,38 @@ export class CapKeeper {
       }
     }
     await Promise.all(calls);
+  }
+
+  /**
+   * The correction factor of a quota'd consumer's byte rate: its group's committed offsets and the
+   * log ends are sampled every round; a whole window after the last change, the factor moves
+   * toward what makes it read at the cap. 1 without a group to read or a reader for the room.
+   */
+  private async correction(key: string, cap: number, room: string, group: string | undefined, topics: readonly string[], now: number): Promise<number> {
+    let c = this.corrections.get(key);
+    if (!c) this.corrections.set(key, (c = { factor: 1, changedAt: now, samples: [] }));
+    const reader = this.deps.groups?.get(room);
+    const ends = this.deps.positions?.history().get(room)?.at(-1);
+    if (!group || !reader || !ends) return c.factor;
+    const committed = await reader.read([{ group, topics }], 2000).catch(() => undefined);
+    const offsets = committed?.get(group);
+    if (!offsets) return c.factor;
+    let done = 0;
+    let end = 0;
+    for (const p of ends.partitions) {
+      const o = offsets.get(p.topic)?.get(p.partition);
+      if (o === undefined || o < 0) continue;
+      done += o;
+      end += p.logEnd;
+    }
+    c.samples = [...c.samples.filter((s) => now - s.at <= CORRECTION_WINDOW_MS * 3), { at: now, committed: done, logEnd: end }];
+    const settled = c.samples.filter((s) => s.at >= c!.changedAt + CORRECTION_SETTLE_MS);
+    const next = quotaCorrection(c.factor, cap, settled, CORRECTION_WINDOW_MS);
+    if (Math.abs(next.factor - c.factor) >= 0.005) {
+      this.deps.log.info('broker quota corrected', { key, from: Number(c.factor.toFixed(3)), to: Number(next.factor.toFixed(3)), why: next.why });
+      c.factor = next.factor;
+      c.changedAt = now;
+    }
+    return c.factor;
   }
 }

@@ -147,8 +147,12 @@ export interface CapInputs {
   readonly inbound?: ReadonlyMap<string, number>;
   /** Consumer lag per pipeline, records, when known. */
   readonly lag?: ReadonlyMap<string, number>;
-  /** Pipelines shed by the previous plan: they stay shed until their room has room for them again. */
-  readonly shed?: ReadonlySet<string>;
+  /**
+   * Pipelines shed now, and in which room (from the stored caps: see shedOf): they stay shed until
+   * that room has room for them again. A pipeline shed in another room than it is served from now
+   * counts as not shed: its new room decides afresh.
+   */
+  readonly shed?: ReadonlyMap<string, string>;
 }
 
 export interface CapPlan {
@@ -157,6 +161,13 @@ export interface CapPlan {
   readonly shed: ReadonlySet<string>;
   /** One sentence per shedding step taken this tick (shed or resumed), for the log and history. */
   readonly steps: readonly string[];
+}
+
+/** The pipelines the stored caps shed, with the room each is shed in (the input planCaps wants). */
+export function shedOf(stored: Iterable<Pick<CapRecord, 'pipeline' | 'room' | 'origin'>>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const c of stored) if (c.origin === 'shed') out.set(c.pipeline, c.room);
+  return out;
 }
 
 /** A shed tier comes back only when the room, with it, would be at most this full (no flapping). */
@@ -240,13 +251,18 @@ function shedding(topology: Topology, input: CapInputs, base: ReadonlyMap<string
   for (const [room, names] of served) {
     const capacity = topology.rooms.get(room)?.capacity?.recordsPerSecond;
     if (capacity === undefined) continue;
-    // What a pipeline takes in: its inbound rate, or (not yet measured) at most its cap.
-    const demand = (n: string) => input.inbound?.get(n) ?? base.get(n)?.cap ?? 0;
+    // What a pipeline's job takes in: its inbound rate, but no more than its cap (a capped source
+    // reads at the cap, the rest waits as lag); not yet measured: its cap.
+    const demand = (n: string) => {
+      const cap = base.get(n)?.cap;
+      const inbound = input.inbound?.get(n);
+      return inbound === undefined ? (cap ?? 0) : cap === undefined ? inbound : Math.min(inbound, cap);
+    };
     const orderOf = (n: string) => topology.policies.get(topology.pipelines.get(n)!.tier)!.shedOrder;
     const orders = [...new Set(names.map(orderOf).filter((o) => o > 0))].sort((a, b) => a - b);
     const group = (o: number) => names.filter((n) => orderOf(n) === o);
     const groupDemand = (o: number) => group(o).reduce((s, n) => s + demand(n), 0);
-    const wasShed = new Set(orders.filter((o) => group(o).some((n) => input.shed?.has(n))));
+    const wasShed = new Set(orders.filter((o) => group(o).some((n) => input.shed?.get(n) === room)));
     let load = names.filter((n) => !wasShed.has(orderOf(n))).reduce((s, n) => s + demand(n), 0);
     const shedNow = new Set(wasShed);
     for (const o of orders) {
@@ -300,4 +316,46 @@ export function inboundRate(history: readonly RoomSample[], topics: readonly str
     records += end - start;
   }
   return (records * 1000) / (last.at - first.at);
+}
+
+/** A quota'd consumer's position, summed over its partitions, at one moment. */
+export interface QuotaSample {
+  readonly at: number;
+  /** What its group has committed. */
+  readonly committed: number;
+  /** The log ends of the same partitions. */
+  readonly logEnd: number;
+}
+
+/** How far one correction step may move the factor, and the factor's bounds. */
+const CORRECTION_STEP = 0.1;
+const CORRECTION_MIN = 0.5;
+const CORRECTION_MAX = 2;
+
+/**
+ * The factor a broker quota's byte rate (cap x mean record size) is multiplied by so that the
+ * consumer reads at its cap. Brokers throttle fetch by fetch and count bytes, not records: a
+ * consumer held by a quota reads a few percent under it (ADR 0011), and record sizes drift. While
+ * the consumer has a backlog over the whole window (it is held by the quota, not starved of
+ * input), its read rate should be the cap: the factor moves toward prev x cap / rate, at most 10 %
+ * a step, within [0.5, 2]. Without a whole window of backlog it stays as it is.
+ */
+export function quotaCorrection(prev: number, cap: number, samples: readonly QuotaSample[], windowMs: number): { readonly factor: number; readonly rate?: number; readonly why: string } {
+  const last = samples.at(-1);
+  if (!last || cap <= 0) return { factor: prev, why: 'no samples' };
+  let first: QuotaSample | undefined;
+  for (let i = samples.length - 2; i >= 0; i--) {
+    if (last.at - samples[i]!.at >= windowMs) {
+      first = samples[i];
+      break;
+    }
+  }
+  if (!first) return { factor: prev, why: `less than ${windowMs} ms of samples` };
+  const inWindow = samples.filter((s) => s.at >= first!.at);
+  if (inWindow.some((s) => s.logEnd - s.committed < cap)) return { factor: prev, why: 'no backlog of a second at the cap all through the window: the consumer is not held by its quota' };
+  const rate = ((last.committed - first.committed) * 1000) / (last.at - first.at);
+  if (rate <= 0) return { factor: prev, rate, why: 'no progress in the window' };
+  const wanted = (prev * cap) / rate;
+  const factor = Math.min(CORRECTION_MAX, Math.max(CORRECTION_MIN, Math.min(prev * (1 + CORRECTION_STEP), Math.max(prev * (1 - CORRECTION_STEP), wanted))));
+  return { factor, rate, why: `read ${rate.toFixed(1)}/s against a cap of ${cap}/s` };
 }

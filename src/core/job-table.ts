@@ -38,26 +38,41 @@ export interface JobTable {
   /** The observers, in the order they first reported, and each one's block (same index). */
   readonly observers: readonly string[];
   readonly blocks: readonly Block[];
-  /**
-   * Set when every observer has observed every job and all of them see it OK: the steady state,
-   * in which a job's verdict needs no look at its rows beyond this. The oldest observation then.
-   */
-  readonly allOkSince: number | undefined;
+  /** Per block (same index): what its rows say in all, for the steady state (see steadyOf). */
+  readonly summaries: readonly BlockSummary[];
 }
 
-/** See JobTable.allOkSince: one pass over the rows, once per tick that changed the table. */
-function allOkSince(blocks: readonly Block[], rows: number): number | undefined {
-  if (blocks.length === 0 || rows === 0) return undefined;
-  let oldest = Infinity;
-  for (const { hot, cold } of blocks) {
-    for (let r = 0; r < rows; r++) {
-      const lastAt = hot[r * HOT + LAST_AT]!;
-      if (lastAt === 0 || cold[r * COLD + STATUS] !== CODE.OK) return undefined;
-      if (lastAt < oldest) oldest = lastAt;
-    }
-  }
-  return oldest;
+/**
+ * One observer's block in a word: its newest observation of any job, and, when it has observed
+ * every job and sees all of them OK, its oldest observation (else undefined).
+ */
+interface BlockSummary {
+  readonly lastSeen: number;
+  readonly okSince: number | undefined;
 }
+
+/** One pass over a block's rows, once per tick that changed the table. */
+function summaryOf({ hot, cold }: Block, rows: number): BlockSummary {
+  let lastSeen = 0;
+  let oldest = Infinity;
+  let allOk = rows > 0;
+  for (let r = 0; r < rows; r++) {
+    const lastAt = hot[r * HOT + LAST_AT]!;
+    if (lastAt > lastSeen) lastSeen = lastAt;
+    if (lastAt === 0 || cold[r * COLD + STATUS] !== CODE.OK) allOk = false;
+    else if (lastAt < oldest) oldest = lastAt;
+  }
+  return { lastSeen, okSince: allOk ? oldest : undefined };
+}
+
+/**
+ * A block whose observer has not reported for this long is dropped from the next table it is
+ * copied into (a replica that went away: every observer id is new after a restart). Its views
+ * were UNKNOWN (stale) long before, which changes no verdict; only a sentence that would have
+ * listed it, now lists nothing.
+ */
+const FORGET_AFTER_STALE = 10;
+const FORGET_MIN_MS = 60_000;
 
 /**
  * Where each job is kept: slot s holds job `jobs[s]` in tier `tiers[tier[s]]` at row `row[s]`, and
@@ -278,7 +293,18 @@ export class JobTableWriter {
   /** The folded table, or the previous one when nothing changed. */
   result(): JobTable | undefined {
     if (!this.changed) return this.prev;
-    return { rows: this.rows, observers: this.observers, blocks: this.blocks, allOkSince: allOkSince(this.blocks, this.rows.size) };
+    const summaries = this.blocks.map((b, i) => (this.prev && this.prev.blocks[i] === b ? this.prev.summaries[i]! : summaryOf(b, this.rows.size)));
+    // Forget observers silent for long (their views went stale long ago): see FORGET_AFTER_STALE.
+    const newest = Math.max(0, ...summaries.map((s) => s.lastSeen));
+    const horizon = newest - Math.max(FORGET_MIN_MS, FORGET_AFTER_STALE * this.th.staleAfterMs);
+    const keep = summaries.map((s) => s.lastSeen >= horizon);
+    if (keep.every(Boolean)) return { rows: this.rows, observers: this.observers, blocks: this.blocks, summaries };
+    return {
+      rows: this.rows,
+      observers: this.observers.filter((_, i) => keep[i]),
+      blocks: this.blocks.filter((_, i) => keep[i]),
+      summaries: summaries.filter((_, i) => keep[i]),
+    };
   }
 }
 
@@ -324,22 +350,49 @@ export function rowsOf(table: JobTable, jobs: readonly string[]): Int32Array {
 
 const roomsScratch: string[] = [];
 
-/** Distinct rooms among a table's observers; the last answer is kept (same table, same rooms). */
-let roomsMemo: { table: JobTable; observerRooms: ReadonlyMap<string, string>; count: number } | undefined;
-function observerRoomCount(table: JobTable, observerRooms: ReadonlyMap<string, string>): number {
-  if (roomsMemo?.table === table && roomsMemo.observerRooms === observerRooms) return roomsMemo.count;
-  const rooms = new Set(table.observers.map((o) => observerRooms.get(o) ?? o));
-  roomsMemo = { table, observerRooms, count: rooms.size };
-  return rooms.size;
+/** The steady state of a table at a moment: how many observer rooms see every job up, and whose reasons lead. */
+interface Steady {
+  readonly upRooms: number;
+  /** The first observer that sees every job OK and fresh: its reasons are the verdicts' (as arbitrate picks). */
+  readonly first: number;
+}
+
+/** The last answer of steadyOf, kept: every job's verdict of a tick asks the same question. */
+let steadyMemo: { table: JobTable; observerRooms: ReadonlyMap<string, string>; now: number; staleAfterMs: number; steady: Steady | undefined } | undefined;
+
+/**
+ * The steady state: every observer of the table either sees every job OK and fresh, or has gone
+ * silent (all its views stale, so UNKNOWN: they count neither up nor down), and at least one is
+ * of the first kind. Every job's verdict is then OK, by the rooms of the observers of the first
+ * kind (what arbitrate gives over the views). Undefined otherwise.
+ */
+function steadyOf(table: JobTable, observerRooms: ReadonlyMap<string, string>, th: Thresholds, now: number): Steady | undefined {
+  const m = steadyMemo;
+  if (m && m.table === table && m.observerRooms === observerRooms && m.now === now && m.staleAfterMs === th.staleAfterMs) return m.steady;
+  let steady: Steady | undefined;
+  const rooms: string[] = [];
+  let first = -1;
+  let mixed = false;
+  table.summaries.forEach((s, i) => {
+    if (now - s.lastSeen > th.staleAfterMs) return; // silent: every view stale
+    if (s.okSince === undefined || now - s.okSince > th.staleAfterMs) mixed = true;
+    else {
+      if (first < 0) first = i;
+      const room = observerRooms.get(table.observers[i]!) ?? table.observers[i]!;
+      if (!rooms.includes(room)) rooms.push(room);
+    }
+  });
+  if (!mixed && first >= 0) steady = { upRooms: rooms.length, first };
+  steadyMemo = { table, observerRooms, now, staleAfterMs: th.staleAfterMs, steady };
+  return steady;
 }
 
 /**
- * In the steady state (every observer sees every job of the table OK, and fresh), the observer
- * rooms that see each job up, which is then every job's verdict: OK by that many rooms. -1 otherwise.
+ * In the steady state (see steadyOf), the observer rooms that see each job up, which is then every
+ * job's verdict: OK by that many rooms. -1 otherwise.
  */
 export function steadyUpRooms(table: JobTable, observerRooms: ReadonlyMap<string, string>, th: Thresholds, now: number): number {
-  if (table.allOkSince === undefined || now - table.allOkSince > th.staleAfterMs) return -1;
-  return observerRoomCount(table, observerRooms);
+  return steadyOf(table, observerRooms, th, now)?.upRooms ?? -1;
 }
 
 /**
@@ -359,8 +412,8 @@ export function jobVerdict(
 ): Arbitrated {
   if (!table || row < 0) return arbitrate([], required, describeJob(room, job));
   const { observers, blocks } = table;
-  const steady = steadyUpRooms(table, observerRooms, th, now);
-  if (steady >= 0) return new JobOk(room, job, blocks[0]!.reasons[row]!, steady);
+  const steady = steadyOf(table, observerRooms, th, now);
+  if (steady) return new JobOk(room, job, blocks[steady.first]!.reasons[row]!, steady.upRooms);
   let okReason: string | undefined;
   let allOk = true;
   roomsScratch.length = 0;

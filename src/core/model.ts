@@ -107,6 +107,8 @@ export interface Chain {
    * the SDK) reads with: while the chain serves, its cap is enforced as a broker quota on it.
    */
   readonly quotaClientId?: string;
+  /** That consumer's group, whose committed offsets show how fast it reads (to correct its quota). */
+  readonly quotaGroupId?: string;
 }
 
 export interface ServiceRef {

@@ -186,7 +186,10 @@ export class RatePacer {
       for (const lane of this.order) this.release(lane);
       return;
     }
-    const shares = splitCap(cap.paused ? 0 : cap.recordsPerSecond, this.order.length);
+    // Whole shares that add up to the cap (splitCap); a cap smaller than the partition count would
+    // give some partitions 0 and starve them, so then each gets an equal fraction instead.
+    const total = cap.paused ? 0 : cap.recordsPerSecond;
+    const shares = total > 0 && total < this.order.length ? this.order.map(() => total / this.order.length) : splitCap(total, this.order.length);
     this.order.forEach((lane, i) => {
       const share = shares[i] ?? 0;
       const burst = Math.max(1, (share * this.burstMs) / 1000);
@@ -197,7 +200,7 @@ export class RatePacer {
       else lane.bucket.setRate(share, burst);
       lane.share = share;
       if (share === 0 && !lane.held) {
-        // Shed (or a cap smaller than the partition count): this partition reads nothing.
+        // Shed: this partition reads nothing.
         const control = this.control!;
         this.startHold(lane);
         control.pause(lane.tp);

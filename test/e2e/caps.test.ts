@@ -9,7 +9,7 @@ import { waitFor } from '../../bench/support/local-stack.js';
 // override wins while it lasts, and the CLI and /metrics show the cap in force.
 
 interface CapsJson {
-  caps: { pipeline: string; room: string | null; cap: number | null; origin: string; perTask: string; reason: string }[];
+  caps: { pipeline: string; room: string | null; cap: number | null; origin: string; perTask: number[] | null; reason: string }[];
 }
 
 function baseline(dir: string, room: string, rate: number): void {
@@ -50,7 +50,7 @@ describe('caps kept by the controller (built binary, real etcd and Kafka)', () =
     const capOf = async () => (JSON.parse((await cli('caps', 'show', '-c', config, '-o', 'json')).stdout) as CapsJson).caps.find((c) => c.pipeline === 'live-dashboard');
 
     // 5,000/s x P0's headroom 0.8, split over the baseline's 4 tasks.
-    expect(await waitFor('the baseline cap', 20_000, async () => ((await capOf())?.cap === 4000 ? capOf() : undefined), 250)).toMatchObject({ room: 'room-a', origin: 'baseline', perTask: '4 x 1000' });
+    expect(await waitFor('the baseline cap', 20_000, async () => ((await capOf())?.cap === 4000 ? capOf() : undefined), 250)).toMatchObject({ room: 'room-a', origin: 'baseline', perTask: [1000, 1000, 1000, 1000] });
 
     // A new stress test result: the file changes, the leader re-reads it.
     baseline(dir, 'room-a', 6000);

@@ -11,7 +11,7 @@ import type { RoomSample } from '../../src/core/data-estimate.js';
 import type { Route, Topology } from '../../src/core/model.js';
 import type { Leadership } from '../../src/ports/leader-lock.js';
 import { silentLogger } from '../../src/ports/logger.js';
-import { LOCAL, randomId } from '../../bench/support/local-stack.js';
+import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
 import { routeOn, testPipeline, testPolicy, testTopology } from '../support/model.js';
 
 // The leader's cap keeping on a real etcd: caps per serving room from the baselines, written
@@ -142,11 +142,12 @@ describe('CapKeeper on a real etcd', () => {
       const onPrimary = new Map<string, Route | undefined>([['q0', routeOn(t, 'q0', 'primary')]]);
       expect(await keeper.round(t, onPrimary, leadership.fence, leadership.lost, (now += 1000))).toBe('done');
       // 1,000/s x headroom 0.8 = 800 records/s x 120 bytes, on room-a's one broker.
-      expect(await quotas.consumerByteRate(clientId)).toBe(96_000);
+      // A read right after a set may still see the broker's older metadata (milliseconds): wait for it.
+      expect(await waitFor('the quota set', 5000, async () => ((await quotas.consumerByteRate(clientId)) === 96_000 ? true : undefined), 100)).toBe(true);
       // The pipeline fails over: room-a's consumer no longer serves, and its quota goes.
       const onStandby = new Map<string, Route | undefined>([['q0', routeOn(t, 'q0', 'standby', 2, now)]]);
       expect(await keeper.round(t, onStandby, leadership.fence, leadership.lost, (now += 1000))).toBe('done');
-      expect(await quotas.consumerByteRate(clientId)).toBeUndefined();
+      expect(await waitFor('the quota removed', 5000, async () => ((await quotas.consumerByteRate(clientId)) === undefined ? true : undefined), 100)).toBe(true);
     } finally {
       await quotas.setConsumerByteRate(clientId, undefined).catch(() => undefined);
       await quotas.close();

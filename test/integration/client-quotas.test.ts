@@ -5,6 +5,7 @@ import { KafkaClientQuotas } from '../../src/adapters/kafka/client-quotas.js';
 import { QuotaBrokerError, QuotaTimeoutError } from '../../src/ports/client-quotas.js';
 import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
 import { brokerQuotaPeriodMs, measureQuotaError } from '../../bench/scenarios/quota.js';
+import { measureCorrectedQuota } from '../../bench/scenarios/quota-corrected.js';
 
 const brokers = LOCAL.rooms['room-a'].brokers;
 
@@ -98,4 +99,11 @@ describe('KafkaClientQuotas on real Kafka', () => {
     // It read all along, and the topic held far more than the quota let through.
     expect(r.records_written).toBeGreaterThan(2.5 * r.records_read);
   });
+
+  it('kept and corrected by the leader, a broker quota holds a plain consumer within 5% of its cap over every 10 s window', async () => {
+    const r = await measureCorrectedQuota({ cap: 100, settleMs: 40_000, durationMs: 30_000 });
+    console.log(`corrected quota: cap ${r.cap}/s, corrections ${r.corrections.map((c) => c.toFixed(3)).join(' -> ') || 'none'}; every 10 s window: ${r.windows.map((w) => w.toFixed(1)).join(' ')} % (worst ${r.quota_error_pct.toFixed(1)} %)`);
+    expect(r.windows.length).toBeGreaterThanOrEqual(20);
+    expect(r.quota_error_pct).toBeLessThanOrEqual(5);
+  }, 180_000);
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capOf, inboundRate, planCaps, recoveryEta, splitCap, type Baseline } from '../../src/core/caps.js';
+import { capOf, inboundRate, planCaps, quotaCorrection, recoveryEta, splitCap, type Baseline } from '../../src/core/caps.js';
 import type { Topology } from '../../src/core/model.js';
 import { testPipeline, testPolicy, testTopology } from '../support/model.js';
 import { capProblem } from '../../src/core/stored.js';
@@ -75,6 +75,7 @@ describe('planCaps', () => {
     return { ...t, rooms, baselines: by };
   }
   const on = (room: string) => new Map(pipelines.map((p) => [p.name, { room }]));
+  const inRoom = (shed: ReadonlySet<string>, room = 'room-b') => new Map([...shed].map((p) => [p, room]));
 
   it('caps at the serving room\'s own baseline times the headroom (after a failover, the standby room\'s)', () => {
     const t = topo([baseline('p0', 'room-a', 10_000), baseline('p0', 'room-b', 6000)]);
@@ -106,17 +107,32 @@ describe('planCaps', () => {
     expect([...a.shed]).toEqual(['p3']);
     expect(a.caps.get('p3')).toMatchObject({ paused: true, recordsPerSecond: 0, origin: 'shed' });
     // P0 alone now takes 9000: P2 goes too; P0 never does, even at 11,000.
-    const b = planCaps(t, { now, routes: on('room-b'), inbound: inbound(9000), shed: a.shed });
+    const b = planCaps(t, { now, routes: on('room-b'), inbound: inbound(9000), shed: inRoom(a.shed) });
     expect([...b.shed].sort()).toEqual(['p2', 'p3']);
-    const c = planCaps(t, { now, routes: on('room-b'), inbound: inbound(11_000), shed: b.shed });
+    const c = planCaps(t, { now, routes: on('room-b'), inbound: inbound(11_000), shed: inRoom(b.shed) });
     expect(c.shed.has('p0')).toBe(false);
     // At 3000 with both shed: P2 back (6000 <= 9000), then P3 (9000 <= 9000).
-    const d = planCaps(t, { now, routes: on('room-b'), inbound: inbound(3000), shed: c.shed });
+    const d = planCaps(t, { now, routes: on('room-b'), inbound: inbound(3000), shed: inRoom(c.shed) });
     expect(d.shed.size).toBe(0);
     expect(d.steps).toEqual([expect.stringMatching(/^resumed p2/), expect.stringMatching(/^resumed p3/)]);
     // Just under capacity but above the margin: a shed tier stays shed (no flapping).
-    const e = planCaps(t, { now, routes: on('room-b'), inbound: inbound(3500), shed: new Set(['p3']) });
+    const e = planCaps(t, { now, routes: on('room-b'), inbound: inbound(3500), shed: inRoom(new Set(['p3'])) });
     expect([...e.shed]).toEqual(['p3']);
+  });
+
+  it('a pipeline shed in another room counts as not shed where it is served now, and sheds nothing with it', () => {
+    const t = topo([], 10_000);
+    const inbound = new Map([['p0', 5000], ['p2', 1000], ['p3', 1000]]);
+    // p3 was shed in room-a; in room-b (7,000 of 10,000) nothing needs shedding.
+    const r = planCaps(t, { now, routes: on('room-b'), inbound, shed: new Map([['p3', 'room-a']]) });
+    expect(r.shed.size).toBe(0);
+  });
+
+  it('counts a capped pipeline as taking its cap, not its flood', () => {
+    // p0 is capped at 8,000 in room-b and flooded at 20,000/s: its job takes 8,000; with p2 and p3 at 1,000: 10,000, no shedding.
+    const t = topo([baseline('p0', 'room-b', 10_000)], 10_000);
+    const r = planCaps(t, { now, routes: on('room-b'), inbound: new Map([['p0', 20_000], ['p2', 1000], ['p3', 1000]]) });
+    expect(r.shed.size).toBe(0);
   });
 
   it('gives each capped pipeline its recovery ETA and alerts past the tier\'s objective', () => {
@@ -140,5 +156,22 @@ describe('inboundRate', () => {
   it('is unknown until the history reaches back a whole window, or when a log end went backwards', () => {
     expect(inboundRate([sample(0, 0, 0), sample(4000, 100, 100)], ['a'], 5000)).toBeUndefined();
     expect(inboundRate([sample(0, 500, 0), sample(5000, 100, 100)], ['a'], 5000)).toBeUndefined();
+  });
+});
+
+describe('quotaCorrection', () => {
+  const held = (rate: number, backlog = 10_000) => Array.from({ length: 12 }, (_, i) => ({ at: i * 1000, committed: rate * i, logEnd: rate * i + backlog }));
+  it('moves the factor toward cap / rate while the consumer is held by its quota, at most 10 % a step', () => {
+    expect(quotaCorrection(1, 1000, held(940), 10_000).factor).toBeCloseTo(1000 / 940, 5);
+    expect(quotaCorrection(1, 1000, held(500), 10_000).factor).toBeCloseTo(1.1, 5);
+    expect(quotaCorrection(1.05, 1000, held(1100), 10_000).factor).toBeCloseTo((1.05 * 1000) / 1100, 5);
+  });
+  it('stays put without a whole window of backlog (a consumer short of input is not held by its quota), or of samples', () => {
+    expect(quotaCorrection(1.02, 1000, held(600, 500), 10_000)).toMatchObject({ factor: 1.02 });
+    expect(quotaCorrection(1.02, 1000, held(600).slice(0, 5), 10_000)).toMatchObject({ factor: 1.02 });
+  });
+  it('stays within [0.5, 2]', () => {
+    expect(quotaCorrection(1.95, 1000, held(100), 10_000).factor).toBe(2);
+    expect(quotaCorrection(0.52, 1000, held(5000), 10_000).factor).toBe(0.5);
   });
 });

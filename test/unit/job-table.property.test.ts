@@ -29,6 +29,8 @@ const OBSERVERS = [
   ['obs-b', 'room-b'],
   ['obs-w', 'witness'],
 ] as const;
+/** An observer that reports every job running for a while, then goes away (a replica restarted under a new id). */
+const GONE = ['obs-gone', 'room-g'] as const;
 /** An observer that probes Kafka only (no Flink endpoint to reach): Kafka can have more rooms up than a job. */
 const KAFKA_ONLY = ['obs-k', 'witness-2'] as const;
 const routes = new Map([['live', routeOn(topology, 'live', 'primary')]]);
@@ -69,7 +71,7 @@ class Reference {
     const list: ObserverView[] = [];
     for (const observer of this.order) {
       const h = this.views.get(job)?.get(observer);
-      if (h) list.push({ observer, observerRoom: OBSERVERS.find(([o]) => o === observer)![1], health: withStaleness(h, now, policy) });
+      if (h) list.push({ observer, observerRoom: [...OBSERVERS, GONE].find(([o]) => o === observer)![1], health: withStaleness(h, now, policy) });
     }
     return arbitrate(list, policy.observersRequired, `${roomOf(job)} stream ${job}`);
   }
@@ -86,17 +88,20 @@ function snapshot(table: JobTable | undefined): unknown {
 describe('stream jobs in the flat job table', () => {
   it('fold and judge as foldObservation and arbitrate do, and never change an earlier tick\'s table', () => {
     fc.assert(
-      fc.property(fc.array(tick, { minLength: 1, maxLength: 40 }), (ticks) => {
+      fc.property(fc.array(tick, { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 40 }), (ticks, goneAfter) => {
         let state: ControllerState = INITIAL_STATE;
         const ref = new Reference();
         let now = 1_000_000;
-        for (const t of ticks) {
+        for (const [index, t] of ticks.entries()) {
           now += t.gap;
           const observations: Observation[] = [];
           [...OBSERVERS, KAFKA_ONLY].forEach(([observer, observerRoom], i) => {
             const kafka = t.kafka[i];
             if (kafka) observations.push({ room: 'room-a', component: 'kafka', observer, observerRoom, at: now, status: kafka, reason: 'kafka' });
           });
+          if (index < goneAfter) {
+            for (const job of JOBS) observations.push({ room: roomOf(job), component: 'stream', subject: job, observer: GONE[0], observerRoom: GONE[1], at: now, status: 'OK', reason: 'running (gone soon)' });
+          }
           OBSERVERS.forEach(([observer, observerRoom], i) => {
             JOBS.forEach((job, j) => {
               const r = t.reports[i]![j];

@@ -63,9 +63,11 @@ export class EtcdCapStore implements CapStore {
     const out: CapEvent[] = [];
     for (const v of Object.values(values)) {
       try {
-        out.push(JSON.parse(v) as CapEvent);
+        const e = JSON.parse(v) as unknown;
+        // History is for reading: an entry that is not an event (hand-edited, truncated) is skipped.
+        if (typeof e === 'object' && e !== null && typeof (e as CapEvent).at === 'number' && typeof (e as CapEvent).pipeline === 'string') out.push(e as CapEvent);
       } catch {
-        // history is for reading; an unreadable entry is skipped
+        // not JSON: skipped likewise
       }
     }
     return out.sort((a, b) => a.at - b.at);

@@ -1,10 +1,10 @@
 import type { Argv, CommandModule } from 'yargs';
-import { loadBaselines, loadConfig, type LoadedConfig } from '../../config/load.js';
+import { ConfigError, loadBaselines, loadConfig, type LoadedConfig } from '../../config/load.js';
 import { buildStore, operatorName, operatorZone } from '../../composition.js';
 import { EtcdRouteStore } from '../../adapters/etcd/route-store.js';
 import { EtcdCapStore } from '../../adapters/etcd/cap-store.js';
 import { EtcdPositionStore } from '../../adapters/etcd/position-store.js';
-import { inboundRate, planCaps, splitCap, type CapRecord, type CapVerdict, type DesiredCap } from '../../core/caps.js';
+import { inboundRate, planCaps, shedOf, splitCap, type CapRecord, type CapVerdict, type DesiredCap } from '../../core/caps.js';
 import type { RoomSample } from '../../core/data-estimate.js';
 import type { Route } from '../../core/model.js';
 import type { StoredRoute } from '../../ports/route-store.js';
@@ -69,6 +69,8 @@ async function withStore(args: CommonArgs, body: (config: LoadedConfig, store: R
   try {
     await body(config, store);
   } catch (err) {
+    // A bad baseline file met while planning is the user's mistake (exit 2), not an unreachable etcd.
+    if (err instanceof ConfigError) throw err;
     fail(EXIT.UNAVAILABLE, `etcd unreachable: ${(err as Error).message}`);
   } finally {
     store.etcd.close();
@@ -81,7 +83,7 @@ const show: CommandModule<object, CommonArgs> = {
   builder: (y) =>
     common(y)
       .example('$0 caps show -c examples/local-two-rooms.yaml', 'Every pipeline\'s cap, per task, and its recovery ETA')
-      .epilogue('CAP is what the source may read in all; PER TASK splits it over the tasks of the baseline (shares add up to the cap exactly). Exit codes: 0, 2 unknown pipeline, 3 etcd unreachable.'),
+      .epilogue('CAP is what the source may read in all; PER TASK splits it over the tasks of the baseline (shares add up to the cap exactly; an SDK consumer splits it over the partitions it reads). Exit codes: 0, 1 a recovery ETA past its tier\'s objective (or not recovering), 2 unknown pipeline, 3 etcd unreachable.'),
   handler: (args) =>
     withStore(args, async (config, store) => {
       const now = Date.now();
@@ -92,14 +94,14 @@ const show: CommandModule<object, CommonArgs> = {
         const v = cur.published?.verdicts.find((x) => x.pipeline === name);
         const tasks = c ? config.topology.baselines?.get(name)?.get(c.room)?.tasks : undefined;
         const o = cur.overrides.get(name);
-        return { pipeline: name, room: c?.room ?? cur.routes.get(name)?.route.room ?? null, cap: c && c.origin !== 'uncapped' ? c.recordsPerSecond : null, paused: c?.paused ?? false, origin: c?.origin ?? 'uncapped', perTask: perTask(c && c.origin !== 'uncapped' ? c.recordsPerSecond : undefined, tasks), epoch: c?.epoch ?? null, since: c?.since ?? null, reason: c?.reason ?? 'no cap stored', override: o ?? null, inbound: v?.inbound ?? null, lag: v?.lag ?? null, eta: v?.eta ?? null, alert: v?.alert ?? false, record: c, verdict: v };
+        return { pipeline: name, room: c?.room ?? cur.routes.get(name)?.route.room ?? null, cap: c && c.origin !== 'uncapped' ? c.recordsPerSecond : null, paused: c?.paused ?? false, origin: c?.origin ?? 'uncapped', perTask: c && c.origin !== 'uncapped' && !c.paused && tasks ? splitCap(c.recordsPerSecond, tasks) : null, perTaskText: perTask(c && c.origin !== 'uncapped' && !c.paused ? c.recordsPerSecond : undefined, tasks), epoch: c?.epoch ?? null, since: c?.since ?? null, reason: c?.reason ?? 'no cap stored', override: o ?? null, inbound: v?.inbound ?? null, lag: v?.lag ?? null, eta: v?.eta ?? null, alert: v?.alert ?? false, record: c, verdict: v };
       });
-      if (printData(args.output, { at: now, leaderPlanAt: cur.published?.at ?? null, caps: rows.map(({ record: _r, verdict: _v, ...rest }) => rest) })) return;
+      if (printData(args.output, { at: now, leaderPlanAt: cur.published?.at ?? null, caps: rows.map(({ record: _r, verdict: _v, perTaskText: _t, ...rest }) => rest) })) return;
       const zone = operatorZone();
       process.stdout.write(
         table(
           ['PIPELINE', 'ROOM', 'CAP', 'PER TASK', 'ORIGIN', 'INBOUND', 'LAG', 'ETA', 'SINCE', 'REASON'],
-          rows.map((r) => [r.pipeline, r.room ?? '-', rate(r.record), r.perTask, r.origin, r.inbound === null ? '-' : `${Math.round(r.inbound)}/s`, r.lag === null ? '-' : String(r.lag), eta(r.verdict), r.since === null ? '-' : stamp(r.since, zone), r.override ? `${r.reason} (override until ${r.override.until === undefined ? 'removed' : stamp(r.override.until, zone)})` : r.reason]),
+          rows.map((r) => [r.pipeline, r.room ?? '-', rate(r.record), r.perTaskText, r.origin, r.inbound === null ? '-' : `${Math.round(r.inbound)}/s`, r.lag === null ? '-' : String(r.lag), eta(r.verdict), r.since === null ? '-' : stamp(r.since, zone), r.override ? `${r.reason} (override until ${r.override.until === undefined ? 'removed' : stamp(r.override.until, zone)})` : r.reason]),
         ) + '\n',
       );
       if (!cur.published) process.stdout.write('(no leader has published a cap plan yet: INBOUND, LAG and ETA are unknown)\n');
@@ -125,7 +127,7 @@ async function planned(config: LoadedConfig, cur: Current, only?: string) {
     const l = cur.published?.verdicts.find((v) => v.pipeline === name)?.lag;
     if (l !== undefined) lag.set(name, l);
   }
-  const shed = new Set([...cur.caps.values()].filter((c) => c.route.origin === 'shed').map((c) => c.route.pipeline));
+  const shed = shedOf([...cur.caps.values()].map((c) => c.route));
   const baselines = loadBaselines(config.baselinesDir, config.topology);
   const plan = planCaps({ ...config.topology, baselines }, { now, routes, overrides: cur.overrides, inbound, lag, shed });
   return [...routes.keys()]

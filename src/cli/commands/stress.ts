@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
 import { stringify } from 'yaml';
-import { loadBaseline, loadConfig, type LoadedConfig } from '../../config/load.js';
+import { ConfigError, loadBaseline, loadConfig, type LoadedConfig } from '../../config/load.js';
 import { operatorName } from '../../composition.js';
 import { capOf, splitCap } from '../../core/caps.js';
 import { createPinoLogger } from '../../adapters/system/pino-logger.js';
@@ -194,20 +194,27 @@ export const stressCommand: CommandModule<object, StressArgs> = {
     for (const p of result.cleanupProblems) process.stderr.write(`switchyard: cleanup incomplete: ${p}\n`);
     const policy = config.topology.policies.get(config.topology.pipelines.get(result.pipeline)!.tier)!;
     let written: string | undefined;
+    let notWritten: string | undefined;
     if (result.lastPassing && args.write !== undefined) {
-      written = writeBaseline(resolve(args.write === '' ? config.baselinesDir : args.write), result, operatorName(args.operator), config);
+      // A run's results are never lost to a file that cannot be written: they are printed anyway.
+      try {
+        written = writeBaseline(resolve(args.write === '' ? config.baselinesDir : args.write), result, operatorName(args.operator), config);
+      } catch (err) {
+        notWritten = err instanceof ConfigError ? err.message : (err as Error).message;
+      }
     }
     const cap = result.lastPassing && capOf(result.lastPassing.ratePerSecond, policy.capHeadroom);
     if (!printData(args.output, { ...result, baselineRate: result.lastPassing?.ratePerSecond ?? null, cap: cap ?? null, capPerTask: cap === undefined ? null : splitCap(cap, result.tasks), written: written ?? null })) {
       if (result.lastPassing) {
         say(`baseline: ${result.lastPassing.ratePerSecond}/s at ${result.tasks} tasks (cap at the tier's headroom ${policy.capHeadroom}: ${cap}/s, ${splitCap(cap!, result.tasks).join(' + ')} per task)`);
-        say(written ? `wrote ${written}` : 'not written: add --write [DIR] to save it (default DIR: the topology\'s baselines directory)');
+        say(written ? `wrote ${written}` : notWritten ? `not written: ${notWritten}` : 'not written: add --write [DIR] to save it (default DIR: the topology\'s baselines directory)');
       }
     }
     if (!result.lastPassing) {
       const first = result.steps[0];
       return fail(EXIT.FAILURE, `refused: no step passed${first ? ` (${first.ratePerSecond}/s: ${first.failures.join('; ')})` : ''}; no baseline written`);
     }
+    if (notWritten) return fail(EXIT.FAILURE, `the baseline was not written: ${notWritten}`);
     if (result.cleanupProblems.length > 0) process.exitCode = EXIT.FAILURE;
   },
 };
