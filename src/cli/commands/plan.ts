@@ -131,6 +131,9 @@ export const planCommand: CommandModule<object, Args> = {
           .filter((r) => r.data || r.lag)
           .map((r) => `  ${r.pipeline}: ${r.data ?? 'no estimate'}${r.lag ? `; consumers ${r.lag.records} record(s) behind${r.lag.timeLagMs !== undefined ? ` (${r.lag.timeLagMs} ms)` : ''}` : ''}`);
         if (lines.length > 0) process.stdout.write(`\nif it failed over now:\n${lines.join('\n')}\n`);
+        // The leader's source caps and recovery ETAs (switchyard caps show has the whole table).
+        const caps = rows.filter((r) => r.cap && r.cap.rule !== 'uncapped').map((r) => `  ${r.pipeline}: ${r.cap!.reason}${r.cap!.alert ? ' [ALERT]' : ''}`);
+        if (caps.length > 0) process.stdout.write(`\nsource caps:\n${caps.join('\n')}\n`);
       }
       process.exitCode = decision.actions.length > 0 ? EXIT.FAILURE : EXIT.OK;
     } finally {
