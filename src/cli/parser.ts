@@ -12,6 +12,7 @@ import { backfillCommand } from './commands/backfill.js';
 import { capsCommand } from './commands/caps.js';
 import { baselineCommand } from './commands/baseline.js';
 import { stressCommand } from './commands/stress.js';
+import { runbookCommand } from './commands/runbook.js';
 import { EXIT } from './output.js';
 
 // Each command has its own argument type.
@@ -31,6 +32,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   capsCommand,
   baselineCommand,
   stressCommand,
+  runbookCommand,
   controllerCommand,
   policyCommand,
 ];

@@ -3,9 +3,11 @@
 
 import { z } from 'zod';
 import { baselineSchema, policySchema, topologySchema } from './schema.js';
+import { runbookSchema } from './runbook.js';
 
-export function jsonSchemas(): { policy: unknown; topology: unknown; baseline: unknown } {
+export function jsonSchemas(): { policy: unknown; topology: unknown; baseline: unknown; runbook: unknown } {
   return {
+    runbook: { title: 'Switchyard event runbook', ...z.toJSONSchema(runbookSchema, { io: 'input' }) },
     baseline: { title: 'Switchyard stress-test baseline', ...z.toJSONSchema(baselineSchema, { io: 'input' }) },
     policy: { title: 'Switchyard tier policy', ...z.toJSONSchema(policySchema, { io: 'input' }) },
     topology: { title: 'Switchyard topology', ...z.toJSONSchema(topologySchema, { io: 'input' }) },

@@ -50,6 +50,8 @@ export interface LoadedConfig {
   readonly baselinesDir: string;
   /** Where the tier policies were read from (a directory or one file). */
   readonly policiesPath: string;
+  /** Runbook notify steps' webhooks, by name. */
+  readonly webhooks: ReadonlyMap<string, string>;
 }
 
 /** Time a new leader needs after its election to decide and flip (measured: 0.4-0.7 s); a margin. */
@@ -95,6 +97,11 @@ function readText(file: string): string {
     const reason = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'not readable (permission denied)' : `cannot read: ${(err as Error).message}`;
     throw new ConfigError([{ file, path: '', reason }]);
   }
+}
+
+/** Reads a YAML configuration file (size-bounded, aliases bounded), or a ConfigError naming where it breaks. */
+export function parseConfigYaml(file: string): unknown {
+  return parseYaml(file);
 }
 
 function parseYaml(file: string): unknown {
@@ -495,6 +502,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     warnings: [...sizingWarnings(topology, raw.etcd.leaseTtlSeconds), ...skipped],
     baselinesDir,
     policiesPath,
+    webhooks: new Map(Object.entries(raw.notifications.webhooks)),
   };
 }
 

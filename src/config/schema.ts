@@ -160,6 +160,11 @@ export const topologySchema = z.strictObject({
   }),
   /** A directory (or one file) of tier policies, relative to this file. */
   policies: z.string().min(1).default('policies'),
+  /** Where runbook notify steps post (issue 16): a webhook URL by name. */
+  notifications: z
+    .strictObject({ webhooks: z.record(z.string().regex(/^[a-z0-9-]{1,63}$/, 'must be a short name (a-z, 0-9, -)'), z.url()).default({}) })
+    .default({ webhooks: {} })
+    .describe('where runbook notify steps post: webhook URLs by name'),
   /** A directory of stress-test baselines (one file per pipeline and room), relative to this file; absent: no caps. */
   baselines: z.string().min(1).default('baselines'),
   rooms: z.record(name, roomSchema).refine((r) => Object.keys(r).length > 0, 'must name at least one room'),

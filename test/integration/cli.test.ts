@@ -104,10 +104,11 @@ describe('switchyard CLI (built, as a child process)', () => {
 
   it('the committed JSON Schemas match the zod schemas', async () => {
     const r = await cli('policy', 'schema');
-    const generated = JSON.parse(r.stdout) as { policy: unknown; topology: unknown; baseline: unknown };
+    const generated = JSON.parse(r.stdout) as { policy: unknown; topology: unknown; baseline: unknown; runbook: unknown };
     expect(JSON.parse(require_text(PROJECT.resolve('schemas/policy.schema.json')))).toEqual(generated.policy);
     expect(JSON.parse(require_text(PROJECT.resolve('schemas/topology.schema.json')))).toEqual(generated.topology);
     expect(JSON.parse(require_text(PROJECT.resolve('schemas/baseline.schema.json')))).toEqual(generated.baseline);
+    expect(JSON.parse(require_text(PROJECT.resolve('schemas/runbook.schema.json')))).toEqual(generated.runbook);
   });
 
   it('baseline validate: a good file is in force with its cap (0), a failed or stale one is refused (1), a malformed one names the field (2)', async () => {

@@ -70,10 +70,10 @@ interface SchemaArgs {
 
 const schema: CommandModule<object, SchemaArgs> = {
   command: 'schema',
-  describe: 'Print the JSON Schemas of policy, topology and baseline files (for editor completion)',
+  describe: 'Print the JSON Schemas of policy, topology, baseline and runbook files (for editor completion)',
   builder: (y) =>
     y
-      .option('write', { type: 'string', describe: 'Write policy.schema.json, topology.schema.json and baseline.schema.json into this directory instead' })
+      .option('write', { type: 'string', describe: 'Write policy, topology, baseline and runbook .schema.json files into this directory instead' })
       .example('$0 policy schema --write schemas/', 'Refresh the schemas shipped in schemas/')
       .epilogue('In a YAML file: # yaml-language-server: $schema=../schemas/policy.schema.json'),
   handler: (args) => {
@@ -82,6 +82,7 @@ const schema: CommandModule<object, SchemaArgs> = {
       writeFileSync(join(args.write, 'policy.schema.json'), JSON.stringify(s.policy, null, 2) + '\n');
       writeFileSync(join(args.write, 'topology.schema.json'), JSON.stringify(s.topology, null, 2) + '\n');
       writeFileSync(join(args.write, 'baseline.schema.json'), JSON.stringify(s.baseline, null, 2) + '\n');
+      writeFileSync(join(args.write, 'runbook.schema.json'), JSON.stringify(s.runbook, null, 2) + '\n');
     } else {
       process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     }
