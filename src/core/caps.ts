@@ -331,14 +331,33 @@ export interface QuotaSample {
 const CORRECTION_STEP = 0.1;
 const CORRECTION_MIN = 0.5;
 const CORRECTION_MAX = 2;
+/** Rates this close to the cap are left alone: committed offsets move in steps (commits, throttles). */
+const CORRECTION_DEADBAND = 0.02;
+
+/** The least-squares slope of committed offsets over time, per second: steadier than two end points. */
+function slopePerSecond(samples: readonly QuotaSample[]): number {
+  const n = samples.length;
+  const mt = samples.reduce((s, x) => s + x.at, 0) / n;
+  const mc = samples.reduce((s, x) => s + x.committed, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const x of samples) {
+    num += (x.at - mt) * (x.committed - mc);
+    den += (x.at - mt) ** 2;
+  }
+  return den === 0 ? 0 : (num / den) * 1000;
+}
 
 /**
  * The factor a broker quota's byte rate (cap x mean record size) is multiplied by so that the
  * consumer reads at its cap. Brokers throttle fetch by fetch and count bytes, not records: a
  * consumer held by a quota reads a few percent under it (ADR 0011), and record sizes drift. While
  * the consumer has a backlog over the whole window (it is held by the quota, not starved of
- * input), its read rate should be the cap: the factor moves toward prev x cap / rate, at most 10 %
- * a step, within [0.5, 2]. Without a whole window of backlog it stays as it is.
+ * input), its read rate should be the cap. The rate is the least-squares slope of its committed
+ * offsets over the window (a group commits in steps, and not while it is throttled, so two end
+ * points can be off by a commit's worth); within 2 % of the cap the factor stays; otherwise it moves
+ * half-way toward prev x cap / rate, at most 10 % a step, within [0.5, 2]. Without a whole window of
+ * backlog it stays as it is.
  */
 export function quotaCorrection(prev: number, cap: number, samples: readonly QuotaSample[], windowMs: number): { readonly factor: number; readonly rate?: number; readonly why: string } {
   const last = samples.at(-1);
@@ -353,9 +372,10 @@ export function quotaCorrection(prev: number, cap: number, samples: readonly Quo
   if (!first) return { factor: prev, why: `less than ${windowMs} ms of samples` };
   const inWindow = samples.filter((s) => s.at >= first!.at);
   if (inWindow.some((s) => s.logEnd - s.committed < cap)) return { factor: prev, why: 'no backlog of a second at the cap all through the window: the consumer is not held by its quota' };
-  const rate = ((last.committed - first.committed) * 1000) / (last.at - first.at);
+  const rate = slopePerSecond(inWindow);
   if (rate <= 0) return { factor: prev, rate, why: 'no progress in the window' };
-  const wanted = (prev * cap) / rate;
+  if (Math.abs(rate - cap) <= cap * CORRECTION_DEADBAND) return { factor: prev, rate, why: `read ${rate.toFixed(1)}/s, within ${CORRECTION_DEADBAND * 100} % of the cap ${cap}/s` };
+  const wanted = prev * (1 + (cap / rate - 1) / 2);
   const factor = Math.min(CORRECTION_MAX, Math.max(CORRECTION_MIN, Math.min(prev * (1 + CORRECTION_STEP), Math.max(prev * (1 - CORRECTION_STEP), wanted))));
   return { factor, rate, why: `read ${rate.toFixed(1)}/s against a cap of ${cap}/s` };
 }

@@ -120,14 +120,20 @@ export class ShadowJob {
       const detail = await this.call<{ vertices: { id: string; name: string; parallelism: number }[] }>('GET', `/jobs/${jid}`);
       const vertices: ShadowVertex[] = [];
       const managers = new Set<string>();
+      // A subtask not yet deployed names its task manager "(unassigned)": wait until every one is placed.
+      let unplaced = false;
       for (const v of detail.vertices) {
         const ids = await this.call<{ id: string }[]>('GET', `/jobs/${jid}/vertices/${v.id}/subtasks/metrics`);
         const lag = ids.map((m) => m.id).find((m) => m.endsWith(LAG));
         vertices.push({ id: v.id, name: v.name, parallelism: v.parallelism, ...(lag && { emitLagMetric: lag }) });
         const sub = await this.call<{ subtasks: { 'taskmanager-id'?: string }[] }>('GET', `/jobs/${jid}/vertices/${v.id}`);
-        for (const s of sub.subtasks) if (s['taskmanager-id']) managers.add(s['taskmanager-id']);
+        for (const s of sub.subtasks) {
+          const tm = s['taskmanager-id'];
+          if (!tm || tm === '(unassigned)') unplaced = true;
+          else managers.add(tm);
+        }
       }
-      if (vertices.some((v) => v.emitLagMetric) && managers.size > 0) {
+      if (vertices.some((v) => v.emitLagMetric) && managers.size > 0 && !unplaced) {
         this.vertexList = vertices;
         for (const tm of managers) {
           const info = await this.call<{ hardware?: { cpuCores?: number } }>('GET', `/taskmanagers/${encodeURIComponent(tm)}`);
@@ -135,6 +141,7 @@ export class ShadowJob {
         }
         return;
       }
+      if (Date.now() > deadline && unplaced) throw new Error(`the shadow job ${jid} still has subtasks on no task manager ("(unassigned)"): is the cluster short of slots?`);
       if (Date.now() > deadline) throw new Error(`the shadow job ${jid} shows no source vertex with a ${LAG.slice(1)} metric (vertices: ${vertices.map((v) => v.name).join(', ')}): is its source a FLIP-27 source such as KafkaSource?`);
       await sleep(500);
     }

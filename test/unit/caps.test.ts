@@ -162,10 +162,20 @@ describe('inboundRate', () => {
 describe('quotaCorrection', () => {
   const held = (rate: number, backlog = 10_000) => Array.from({ length: 12 }, (_, i) => ({ at: i * 1000, committed: rate * i, logEnd: rate * i + backlog }));
   it('moves the factor toward cap / rate while the consumer is held by its quota, at most 10 % a step', () => {
-    expect(quotaCorrection(1, 1000, held(940), 10_000).factor).toBeCloseTo(1000 / 940, 5);
+    // Half-way toward cap / rate: 6 % under -> +3 %.
+    expect(quotaCorrection(1, 1000, held(940), 10_000).factor).toBeCloseTo(1 + (1000 / 940 - 1) / 2, 5);
     expect(quotaCorrection(1, 1000, held(500), 10_000).factor).toBeCloseTo(1.1, 5);
-    expect(quotaCorrection(1.05, 1000, held(1100), 10_000).factor).toBeCloseTo((1.05 * 1000) / 1100, 5);
+    expect(quotaCorrection(1.05, 1000, held(1100), 10_000).factor).toBeCloseTo(1.05 * (1 + (1000 / 1100 - 1) / 2), 5);
+    // Within 2 % of the cap it stays.
+    expect(quotaCorrection(1.05, 1000, held(985), 10_000).factor).toBe(1.05);
   });
+  it('reads the rate as the slope over the window, so commits that come in steps do not swing it', () => {
+    // Commits every 2 s (nothing between), at 940/s in truth: the slope says ~940, not the end points' jitter.
+    const stepped = Array.from({ length: 21 }, (_, i) => ({ at: i * 500, committed: 940 * Math.floor((i * 500) / 2000) * 2, logEnd: 1e9 }));
+    expect(quotaCorrection(1, 1000, stepped, 10_000).rate).toBeGreaterThan(900);
+    expect(quotaCorrection(1, 1000, stepped, 10_000).rate).toBeLessThan(980);
+  });
+
   it('stays put without a whole window of backlog (a consumer short of input is not held by its quota), or of samples', () => {
     expect(quotaCorrection(1.02, 1000, held(600, 500), 10_000)).toMatchObject({ factor: 1.02 });
     expect(quotaCorrection(1.02, 1000, held(600).slice(0, 5), 10_000)).toMatchObject({ factor: 1.02 });
