@@ -7,8 +7,9 @@
 import { performance } from 'node:perf_hooks';
 import { decide, INITIAL_STATE, type ControllerState } from '../src/core/decide.js';
 import type { Observation } from '../src/core/health.js';
-import { routeFor, type Pipeline, type Room, type TierPolicy, type Topology } from '../src/core/model.js';
+import { routeFor, type Pipeline, type Room, type Topology } from '../src/core/model.js';
 import { flag, median, percentile } from './stats.js';
+import { benchPolicy } from './support/policy.js';
 
 const argv = process.argv.slice(2);
 const pipelines = flag(argv, 'pipelines', 10_000);
@@ -18,14 +19,11 @@ const jobsPerChain = flag(argv, 'jobs-per-chain', 2);
 
 const warmup = 10;
 
-const policy: TierPolicy = {
-  tier: 'P0', failover: 'automatic', failback: 'manual', standby: 'hot', failoverOn: ['kafka', 'stream', 'olap'],
-  probeIntervalMs: 250, probeTimeoutMs: 200, fallAfter: 3, riseAfter: 5, staleAfterMs: 2000, observersRequired: 2,
-  minDwellMs: 60_000, maxSwitchesPerHour: 3, rtoObjectiveMs: 5000, duplicateMarginMs: 2000,
-  streamJobs: { maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 },
+const policy = benchPolicy('P0', {
+  failover: 'automatic', failback: 'manual', standby: 'hot', failoverOn: ['kafka', 'stream', 'olap'], fallAfter: 3, riseAfter: 5, observersRequired: 2,
+  minDwellMs: 60_000, rtoObjectiveMs: 5000, duplicateMarginMs: 2000, capHeadroom: 0.8,
   dataBudget: { maxLossMs: 0, maxDuplicateMs: 10_000, maxWaitMs: 10_000 },
-  changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] }, shedOrder: 0, capHeadroom: 0.8, baselineMaxAgeMs: 90 * 86_400_000, recoveryObjectiveMs: 600_000, source: 'bench',
-};
+});
 const roomNames = Array.from({ length: roomCount }, (_, i) => `room-${i}`);
 const rooms = new Map<string, Room>(roomNames.map((name, i) => [name, { name, kafka: { brokers: [`127.0.0.1:${19092 + i}`] } }]));
 function buildTopology(withJobs: boolean): { topology: Topology; routes: Map<string, ReturnType<typeof routeFor>> } {

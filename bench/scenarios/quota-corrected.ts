@@ -17,7 +17,8 @@ import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { CapKeeper } from '../../src/controller/cap-keeper.js';
 import { PositionTracker } from '../../src/controller/position-tracker.js';
 import type { Baseline, CapRecord } from '../../src/core/caps.js';
-import { routeFor, type Pipeline, type TierPolicy, type Topology } from '../../src/core/model.js';
+import { routeFor, type Pipeline, type Topology } from '../../src/core/model.js';
+import { benchPolicy } from '../support/policy.js';
 import { silentLogger, type Logger } from '../../src/ports/logger.js';
 import { LOCAL, randomId, waitFor } from '../support/local-stack.js';
 
@@ -42,12 +43,7 @@ export async function measureCorrectedQuota(opts: { cap?: number; settleMs?: num
   const clientId = `quota-source-${id}`;
   const groupId = `quota-source-group-${id}`;
   const brokers = [...LOCAL.rooms['room-a'].brokers];
-  const policy: TierPolicy = {
-    tier: 'P2', failover: 'none', failback: 'none', standby: 'none', failoverOn: ['kafka'], probeIntervalMs: 250, probeTimeoutMs: 200, fallAfter: 3, riseAfter: 3, staleAfterMs: 2000,
-    observersRequired: 1, minDwellMs: 0, maxSwitchesPerHour: 3, rtoObjectiveMs: 60_000, duplicateMarginMs: 0, dataBudget: { maxLossMs: 0, maxDuplicateMs: 0, maxWaitMs: 0 },
-    changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] }, shedOrder: 2, capHeadroom: 1, baselineMaxAgeMs: 90 * 86_400_000, recoveryObjectiveMs: 600_000,
-    streamJobs: { maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 }, source: 'bench',
-  };
+  const policy = benchPolicy('P2', { shedOrder: 2 });
   const pipeline: Pipeline = { name: `quota-${id}`, tier: 'P2', topics: [topic], consumerGroup: `${groupId}-sdk`, chains: [{ name: 'primary', room: 'room-a', role: 'primary', jobs: [], quotaClientId: clientId, quotaGroupId: groupId }] };
   const topology: Topology = { rooms: new Map([['room-a', { name: 'room-a', kafka: { brokers } }]]), pipelines: new Map([[pipeline.name, pipeline]]), policies: new Map([['P2', policy]]) };
   // What `switchyard stress` records for 1,000-byte values: the payload plus a record's framing.

@@ -14,7 +14,8 @@ import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { CapKeeper } from '../../src/controller/cap-keeper.js';
 import { PositionTracker } from '../../src/controller/position-tracker.js';
 import type { CapRecord } from '../../src/core/caps.js';
-import { routeFor, type Pipeline, type Route, type TierName, type TierPolicy, type Topology } from '../../src/core/model.js';
+import { routeFor, type Pipeline, type Route, type TierName, type Topology } from '../../src/core/model.js';
+import { benchPolicy } from '../support/policy.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { createRoutedConsumer, type RoutedConsumer } from '../../src/sdk/routed-consumer.js';
 import { LOCAL, randomId, waitFor } from '../support/local-stack.js';
@@ -31,14 +32,6 @@ export interface SheddingResult {
   readonly shed_order_ok: boolean;
 }
 
-function policy(tier: TierName, shedOrder: number): TierPolicy {
-  return {
-    tier, failover: 'none', failback: 'none', standby: 'none', failoverOn: ['kafka'], probeIntervalMs: 250, probeTimeoutMs: 200, fallAfter: 3, riseAfter: 3, staleAfterMs: 2000,
-    observersRequired: 1, minDwellMs: 0, maxSwitchesPerHour: 3, rtoObjectiveMs: 60_000, duplicateMarginMs: 0, dataBudget: { maxLossMs: 0, maxDuplicateMs: 0, maxWaitMs: 0 },
-    changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 1440 }] }, shedOrder, capHeadroom: 1, baselineMaxAgeMs: 90 * 86_400_000, recoveryObjectiveMs: 600_000,
-    streamJobs: { maxCheckpointAgeMs: 60_000, maxRestarts: 3, restartWindowMs: 300_000, maxFailedCheckpoints: 5 }, source: 'bench',
-  };
-}
 
 export async function measureShedding(opts: { capacity?: number } = {}): Promise<SheddingResult> {
   const id = randomId();
@@ -50,7 +43,7 @@ export async function measureShedding(opts: { capacity?: number } = {}): Promise
   const topology: Topology = {
     rooms: new Map([['room-a', { name: 'room-a', kafka: { brokers }, capacity: { recordsPerSecond: opts.capacity ?? 1500 } }]]),
     pipelines: new Map(pipelines.map((p) => [p.name, p])),
-    policies: new Map([['P0', policy('P0', 0)], ['P2', policy('P2', 2)], ['P3', policy('P3', 1)]]),
+    policies: new Map([['P0', benchPolicy('P0')], ['P2', benchPolicy('P2', { shedOrder: 2 })], ['P3', benchPolicy('P3', { shedOrder: 1 })]]),
   };
   const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
   const lock = new EtcdLeaderLock(etcd, prefix, 'shed-leader', 5, silentLogger);

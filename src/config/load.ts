@@ -148,10 +148,15 @@ function policyFiles(path: string): string[] {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError([{ file: path, path: '', reason: `policy directory not readable${code === 'EACCES' ? ' (permission denied)' : `: ${(err as Error).message}`}` }]);
   }
+  return yamlFiles(path, names);
+}
+
+/** The *.yaml / *.yml files among `names` (a directory's listing), sorted, as paths under `dir`. */
+export function yamlFiles(dir: string, names: readonly string[] = readdirSync(dir)): string[] {
   return names
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()
-    .map((f) => join(path, f));
+    .map((f) => join(dir, f));
 }
 
 function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): TierPolicy {
@@ -392,18 +397,17 @@ export function loadBaseline(file: string, topology?: Topology): Baseline {
  */
 export function loadBaselines(dir: string, topology: Topology, skip?: (problem: ConfigProblem) => void): Map<string, Map<string, Baseline>> {
   const out = new Map<string, Map<string, Baseline>>();
-  let names: string[];
+  let files: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new ConfigError([{ file: dir, path: '', reason: 'baselines must be a directory of baseline files' }]);
-    names = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+    files = yamlFiles(dir);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw new ConfigError([{ file: dir, path: '', reason: `baseline directory not readable: ${(err as Error).message}` }]);
   }
   const problems: ConfigProblem[] = [];
-  for (const name of names) {
-    const file = join(dir, name);
+  for (const file of files) {
     try {
       const b = loadBaseline(file, topology);
       const byRoom = out.get(b.pipeline) ?? new Map<string, Baseline>();
@@ -530,12 +534,7 @@ function follower<T>(path: string, initial: T, load: () => T, onProblem: (messag
   let checkedAt = 0;
   const signatureNow = (): string => {
     try {
-      const files = statSync(path).isDirectory()
-        ? readdirSync(path)
-            .filter((f) => /\.ya?ml$/.test(f))
-            .sort()
-            .map((f) => join(path, f))
-        : [path];
+      const files = statSync(path).isDirectory() ? yamlFiles(path) : [path];
       return files
         .map((f) => {
           const st = statSync(f);

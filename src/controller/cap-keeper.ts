@@ -8,7 +8,7 @@
 // room, is read back from the stored caps each round, so a new leader carries on where the old
 // one was.
 
-import { inboundRate, planCaps, quotaCorrection, shedOf, type Baseline, type CapPlan, type CapRecord, type DesiredCap, type QuotaSample } from '../core/caps.js';
+import { inboundRate, INBOUND_WINDOW_MS, planCaps, quotaCorrection, sameCap, shedOf, type Baseline, type CapPlan, type CapRecord, type DesiredCap, type QuotaSample } from '../core/caps.js';
 import type { GroupOffsetReader } from '../ports/group-offsets.js';
 import type { Route, TierName, TierPolicy, Topology } from '../core/model.js';
 import type { CapStore } from '../ports/cap-store.js';
@@ -65,8 +65,6 @@ const QUOTA_REFRESH_MS = 60_000;
 /** The published plan stays well inside etcd's request size. */
 const PUBLISHED_MAX = 2000;
 
-/** The fields that make a cap different (the reason's wording alone does not). */
-const same = (a: CapRecord, b: DesiredCap) => a.room === b.room && a.recordsPerSecond === b.recordsPerSecond && a.paused === b.paused && a.origin === b.origin;
 
 export class CapKeeper {
   private running = false;
@@ -123,7 +121,7 @@ export class CapKeeper {
     for (const [name, route] of routes) {
       const p = topology.pipelines.get(name);
       if (!route || !p) continue;
-      const rate = inboundRate(histories?.get(route.room) ?? [], p.topics, this.deps.rateWindowMs ?? 5000);
+      const rate = inboundRate(histories?.get(route.room) ?? [], p.topics, this.deps.rateWindowMs ?? INBOUND_WINDOW_MS);
       if (rate !== undefined) inbound.set(name, rate);
       const l = lags?.get(name);
       if (l && l.room === route.room) lag.set(name, l.totalLag);
@@ -158,7 +156,7 @@ export class CapKeeper {
         (current && current.route.origin !== 'uncapped'
           ? { pipeline: name, room: route.room, recordsPerSecond: 0, paused: false, origin: 'uncapped', reason: plan.verdicts.find((v) => v.pipeline === name)?.reason ?? 'no cap applies' }
           : undefined);
-      if (!wanted || (current && same(current.route, wanted))) continue;
+      if (!wanted || sameCap(current?.route, wanted)) continue;
       const record: CapRecord = { ...wanted, epoch: (current?.route.epoch ?? 0) + 1, since: now };
       const outcome = await this.deps.caps.put(fence, record, current?.version).catch((err: unknown) => {
         log.warn('cap not written; will retry', { pipeline: name, error: err instanceof Error ? err.message : String(err) });

@@ -70,6 +70,15 @@ export interface CapRecord {
   readonly since: number;
 }
 
+/** How far back a pipeline's inbound rate is measured (its room's sampled log ends). */
+export const INBOUND_WINDOW_MS = 5000;
+
+/** Whether a stored cap already says what is wanted (the reason's wording alone does not count). */
+export function sameCap(stored: CapRecord | undefined, wanted: DesiredCap | undefined): boolean {
+  if (!stored || stored.origin === 'uncapped') return wanted === undefined || wanted.origin === 'uncapped';
+  return wanted !== undefined && stored.room === wanted.room && stored.recordsPerSecond === wanted.recordsPerSecond && stored.paused === wanted.paused && stored.origin === wanted.origin;
+}
+
 /** The cap for a baseline rate and a tier's headroom: whole records per second, rounded down. */
 export function capOf(baselineRate: number, headroom: number): number {
   return Math.max(0, Math.floor(baselineRate * headroom));

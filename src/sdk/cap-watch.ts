@@ -24,7 +24,8 @@ export async function followCap(
   const deliver = (cap: CapRecord | undefined) => {
     if (stopped) return;
     current = cap;
-    onCap(cap);
+    // The leader never deletes a cap: one that no longer applies is stored as origin 'uncapped'.
+    onCap(cap?.origin === 'uncapped' ? undefined : cap);
   };
   /** Reads the key: gone means uncapped; a newer record than the one held is taken too. */
   const confirm = async () => {

@@ -256,13 +256,11 @@ export class RoutedConsumer {
     }
   }
 
-  private onCap(stored: CapRecord | undefined): void {
+  private onCap(cap: CapRecord | undefined): void {
     if (this.closed) return;
-    // The leader never deletes a cap: one that no longer applies is stored as origin 'uncapped'.
-    const cap = stored?.origin === 'uncapped' ? undefined : stored;
     this.pacer.setCap(cap);
     if (!cap) {
-      this.log.info('no source cap: reading unpaced', stored ? { epoch: stored.epoch, reason: stored.reason } : {});
+      this.log.info('no source cap: reading unpaced');
       return;
     }
     this.log.info('source cap applied', { epoch: cap.epoch, recordsPerSecond: cap.recordsPerSecond, paused: cap.paused, origin: cap.origin, capRoom: cap.room, reason: cap.reason });

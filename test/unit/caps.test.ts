@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capOf, inboundRate, planCaps, quotaCorrection, recoveryEta, splitCap, type Baseline } from '../../src/core/caps.js';
+import { capOf, inboundRate, planCaps, quotaCorrection, recoveryEta, sameCap, splitCap, type Baseline } from '../../src/core/caps.js';
 import type { Topology } from '../../src/core/model.js';
 import { testPipeline, testPolicy, testTopology } from '../support/model.js';
 import { capProblem } from '../../src/core/stored.js';
@@ -183,5 +183,20 @@ describe('quotaCorrection', () => {
   it('stays within [0.5, 2]', () => {
     expect(quotaCorrection(1.95, 1000, held(100), 10_000).factor).toBe(2);
     expect(quotaCorrection(0.52, 1000, held(5000), 10_000).factor).toBe(0.5);
+  });
+});
+
+describe('sameCap', () => {
+  const stored = { pipeline: 'p', epoch: 3, room: 'room-a', recordsPerSecond: 800, paused: false, origin: 'baseline' as const, reason: 'r', since: 1 };
+  it('is the same cap when room, rate, pause and origin agree, whatever the reason says', () => {
+    expect(sameCap(stored, { pipeline: 'p', room: 'room-a', recordsPerSecond: 800, paused: false, origin: 'baseline', reason: 'other words' })).toBe(true);
+    expect(sameCap(stored, { pipeline: 'p', room: 'room-b', recordsPerSecond: 800, paused: false, origin: 'baseline', reason: 'r' })).toBe(false);
+    expect(sameCap(stored, { pipeline: 'p', room: 'room-a', recordsPerSecond: 0, paused: true, origin: 'shed', reason: 'r' })).toBe(false);
+  });
+  it('counts a missing record and an uncapped one alike', () => {
+    expect(sameCap(undefined, undefined)).toBe(true);
+    expect(sameCap({ ...stored, origin: 'uncapped' }, undefined)).toBe(true);
+    expect(sameCap(undefined, { pipeline: 'p', room: 'room-a', recordsPerSecond: 0, paused: false, origin: 'uncapped', reason: 'r' })).toBe(true);
+    expect(sameCap(stored, undefined)).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
-import { readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { ConfigError, loadBaseline, loadConfig } from '../../config/load.js';
+import { ConfigError, loadBaseline, loadConfig, yamlFiles } from '../../config/load.js';
 import { operatorZone } from '../../composition.js';
 import { baselineProblem, capOf, splitCap, type Baseline } from '../../core/caps.js';
 import { EXIT, fail, outputOption, printData, table, type OutputFormat } from '../output.js';
@@ -17,11 +17,7 @@ interface ValidateArgs {
 function filesOf(dir: string, named: readonly string[] | undefined): string[] {
   if (named && named.length > 0) return named.map((f) => resolve(f));
   try {
-    if (!statSync(dir).isDirectory()) return [];
-    return readdirSync(dir)
-      .filter((f) => /\.ya?ml$/.test(f))
-      .sort()
-      .map((f) => join(dir, f));
+    return statSync(dir).isDirectory() ? yamlFiles(dir) : [];
   } catch {
     return [];
   }

@@ -4,7 +4,7 @@ import { buildStore, operatorName, operatorZone } from '../../composition.js';
 import { EtcdRouteStore } from '../../adapters/etcd/route-store.js';
 import { EtcdCapStore } from '../../adapters/etcd/cap-store.js';
 import { EtcdPositionStore } from '../../adapters/etcd/position-store.js';
-import { inboundRate, planCaps, shedOf, splitCap, type CapRecord, type CapVerdict, type DesiredCap } from '../../core/caps.js';
+import { inboundRate, INBOUND_WINDOW_MS, planCaps, sameCap, shedOf, splitCap, type CapRecord, type CapVerdict, type DesiredCap } from '../../core/caps.js';
 import type { RoomSample } from '../../core/data-estimate.js';
 import type { Route } from '../../core/model.js';
 import type { StoredRoute } from '../../ports/route-store.js';
@@ -122,7 +122,7 @@ async function planned(config: LoadedConfig, cur: Current, only?: string) {
   const lag = new Map<string, number>();
   for (const [name, route] of routes) {
     const p = config.topology.pipelines.get(name)!;
-    const r = route && inboundRate(cur.histories.get(route.room) ?? [], p.topics, 5000);
+    const r = route && inboundRate(cur.histories.get(route.room) ?? [], p.topics, INBOUND_WINDOW_MS);
     if (r !== undefined && r !== null) inbound.set(name, r);
     const l = cur.published?.verdicts.find((v) => v.pipeline === name)?.lag;
     if (l !== undefined) lag.set(name, l);
@@ -137,8 +137,7 @@ async function planned(config: LoadedConfig, cur: Current, only?: string) {
       const after = plan.caps.get(name);
       const verdict = plan.verdicts.find((v) => v.pipeline === name)!;
       const tasks = after ? baselines.get(name)?.get(after.room)?.tasks : undefined;
-      const same = (before?.origin ?? 'uncapped') === (after?.origin ?? 'uncapped') && (!after || (before?.recordsPerSecond === after.recordsPerSecond && before.room === after.room && before.paused === after.paused));
-      return { pipeline: name, before, after, verdict, tasks, changes: !same, steps: plan.steps };
+      return { pipeline: name, before, after, verdict, tasks, changes: !sameCap(before, after), steps: plan.steps };
     });
 }
 
