@@ -104,6 +104,16 @@ install_kafka() {
   touch "$KAFKA_LIBS/.complete"
 }
 
+# Headless Chromium opens the runbook report in a test (issue 16): Debian's package.
+install_chromium() {
+  command -v chromium >/dev/null && return 0
+  need_root_for chromium chromium
+  say "installing chromium (apt)"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  command -v chromium >/dev/null || die "apt-get installed chromium but no chromium binary is on PATH"
+}
+
 install_flink() {
   command -v java >/dev/null || die "java is missing; install a JDK 17+ (e.g. apt-get install -y openjdk-17-jdk-headless)"
   # Rebuilt when the job's sources are newer than the jar (and only then).
@@ -124,6 +134,7 @@ cmd_install() {
   install_kafka
   install_clickhouse
   install_flink
+  install_chromium
 }
 
 wait_port() { # service port

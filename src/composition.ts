@@ -10,6 +10,9 @@ import { EtcdSavepointStore } from './adapters/etcd/savepoint-store.js';
 import { createJobStarter, createJobStopper } from './executor/job-starter.js';
 import { EtcdLeaderLock } from './adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from './adapters/etcd/route-store.js';
+import { EtcdRunbookStore } from './adapters/etcd/runbook-store.js';
+import { WebhookNotifier } from './adapters/system/webhook-notifier.js';
+import { RunbookKeeper } from './controller/runbook-keeper.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
 import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
 import { EtcdIntentStore } from './adapters/etcd/intent-store.js';
@@ -340,6 +343,9 @@ export function buildController(flags: ControllerFlags): BuiltController {
     log: log.child({ component: 'lag' }),
   });
   const quotas = new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaClientQuotas({ brokers: r.kafka.brokers, timeoutMs: 2000 })]));
+  const intents = new EtcdIntentStore(store.etcd, config.etcd.prefix);
+  const capStore = new EtcdCapStore(store.etcd, config.etcd.prefix);
+  const runbookSteps = new Counter({ name: 'switchyard_runbook_steps_total', help: 'Runbook steps that ended, by outcome: done, failed, skipped', labelNames: ['outcome'], registers: [metrics.registry] });
   const controller = new Controller({
     topology: config.topology,
     storeKeys: etcdKeys(config.etcd.prefix),
@@ -351,7 +357,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     executor: new Executor(store.routes, new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'), systemClock, log.child({ component: 'executor' }), metrics),
     journals,
     runner,
-    intents: new EtcdIntentStore(store.etcd, config.etcd.prefix),
+    intents,
     clock: systemClock,
     log: log.child({ component: 'controller' }),
     metrics,
@@ -373,7 +379,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     lag,
     caps: new CapKeeper({
       caps: new EtcdRouteStore<CapRecord>(store.etcd, config.etcd.prefix, 'caps'),
-      store: new EtcdCapStore(store.etcd, config.etcd.prefix),
+      store: capStore,
       baselines: baselineFollower(config.baselinesDir, config.topology, (message) => log.warn('baselines changed but do not load; the last good set stays in force', { problem: message })),
       policies: policyFollower(config.policiesPath, config.topology.policies, (message) => log.warn('policies changed but do not load; the caps keep the last good ones', { problem: message })),
       positions,
@@ -383,6 +389,18 @@ export function buildController(flags: ControllerFlags): BuiltController {
       by: observer,
       quotas,
       groups: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'caps', room: r.name }))])),
+    }),
+    runbooks: new RunbookKeeper({
+      store: new EtcdRunbookStore(store.etcd, config.etcd.prefix),
+      intents,
+      caps: capStore,
+      journals,
+      notifier: new WebhookNotifier(),
+      webhooks: config.webhooks,
+      topology: config.topology,
+      clock: systemClock,
+      log: log.child({ component: 'runbooks' }),
+      countStep: (outcome) => runbookSteps.inc({ outcome }),
     }),
   });
   return {

@@ -53,6 +53,7 @@ export const runbookSchema = z.strictObject({
   event: id,
   t0: z.iso.datetime({ offset: true }).describe('the event\'s start (ISO 8601 with a zone)'),
   timeZone: z.string().min(1).describe('the zone people read the timeline in (IANA name)'),
+  page: z.string().min(1).optional().describe("the webhook (from the topology's notifications.webhooks) a failed step with onFailure: page calls"),
   phases: z.strictObject({
     before: z.array(step).default([]),
     during: z.array(step).default([]),
@@ -145,6 +146,7 @@ export function compileRunbook(file: string, data: unknown, topology: Topology, 
   const problems: ConfigProblem[] = [];
   const t0 = Date.parse(r.t0);
   if (!isValidTimeZone(r.timeZone)) problems.push({ file, path: 'timeZone', reason: `unknown time zone '${r.timeZone}' (use an IANA name such as Asia/Shanghai or UTC)` });
+  if (r.page !== undefined && !webhooks.has(r.page)) problems.push({ file, path: 'page', reason: `unknown webhook '${r.page}' (the topology's notifications.webhooks name: ${[...webhooks].join(', ') || 'none'})` });
   const steps: RunbookStep[] = [];
   const seen = new Set<string>();
   for (const phase of RUNBOOK_PHASES) {
@@ -167,6 +169,7 @@ export function compileRunbook(file: string, data: unknown, topology: Topology, 
         onFailure: s.onFailure,
       };
       for (const p of meaningProblems(compiled, topology, webhooks)) problems.push({ file, path: at(p.field), reason: p.reason });
+      if (s.onFailure === 'page' && r.page === undefined) problems.push({ file, path: at('onFailure'), reason: 'page needs the runbook\'s page: <webhook> (who to page)' });
       steps.push(compiled);
     }
   }
@@ -187,7 +190,7 @@ export function compileRunbook(file: string, data: unknown, topology: Topology, 
     if (cur && chain.includes(cur.id)) problems.push({ file, path: `step ${s.id} (${s.phase}): after`, reason: `steps wait for each other in a circle (${[...chain, cur.id].join(' -> ')})` });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { file, event: r.event, t0, timeZone: r.timeZone, steps };
+  return { file, event: r.event, t0, timeZone: r.timeZone, ...(r.page !== undefined && { page: r.page }), steps };
 }
 
 /** Reads, validates and compiles one runbook file. */

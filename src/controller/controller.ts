@@ -2,12 +2,14 @@
 // Every replica probes and folds health (so a new leader starts with a warm view); only the
 // leader reads routes and acts, and it stops acting the moment its leadership is lost.
 
-import { componentVerdict, decide, INITIAL_STATE, type ControllerState, type Decision } from '../core/decide.js';
+import { componentVerdict, decide, INITIAL_STATE, targetVerdict, type ControllerState, type Decision } from '../core/decide.js';
 import type { Observation } from '../core/health.js';
 import { failoverTargetOf, type Route, type Topology } from '../core/model.js';
 import { estimatePipelines, type PipelineEstimateInput } from '../core/data-estimate.js';
 import type { PositionTracker } from './position-tracker.js';
 import type { CapKeeper } from './cap-keeper.js';
+import type { RunbookKeeper } from './runbook-keeper.js';
+import type { RunbookFacts } from '../core/runbook.js';
 import type { LagTracker } from './lag-tracker.js';
 import type { BackfillReconciler } from './backfill-reconciler.js';
 import type { PartitionEstimate } from '../core/data-budget.js';
@@ -56,6 +58,8 @@ export interface ControllerDeps {
   readonly backfills?: BackfillReconciler;
   /** Keeps the source caps in etcd as the core plans them (baselines, overrides, shedding); leader only. */
   readonly caps?: CapKeeper;
+  /** Runs started event runbooks (issue 16); leader only. */
+  readonly runbooks?: RunbookKeeper;
   /**
    * /healthz and /readyz fail when no tick has completed for this long. Default: 5 intervals,
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
@@ -65,7 +69,7 @@ export interface ControllerDeps {
   readonly storeKeys?: { readonly route: (pipeline: string) => string; readonly journal: (pipeline: string) => string };
 }
 
-export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 'tick' | 'caps';
+export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 'tick' | 'caps' | 'runbooks';
 
 const FENCED = 'a write was refused as fenced: etcd no longer holds the election key this replica campaigned with';
 
@@ -413,13 +417,26 @@ export class Controller {
         this.countError('caps');
         log.warn('caps not kept this round; will retry', { error: errorText(err) });
       });
+    // Runbooks too, in the background: a step may wait on a webhook's retries.
+    if (this.deps.runbooks) {
+      const facts = this.runbookFacts(everyone, switchesInProgress, now);
+      void this.deps.runbooks
+        .round({ facts, routes, intents }, leadership.fence, leadership.lost)
+        .then((r) => {
+          if (r === 'fenced') this.stepDown(leadership, FENCED);
+        })
+        .catch((err: unknown) => {
+          this.countError('runbooks');
+          log.warn('runbooks not run this round; will retry', { error: errorText(err) });
+        });
+    }
     if (this.announced !== leadership) {
       this.announced = leadership;
       log.info('first tick as leader', { observer: this.deps.observer });
     }
     this.logVerdicts(decision);
     for (const v of decision.verdicts) if (v.rule !== 'healthy') metrics.decision(v.rule);
-    await this.carryOutSwitchovers(switchovers, decision, switchesInProgress, read, journals, leadership, now);
+    await this.carryOutSwitchovers(switchovers, decision, switchesInProgress, read, journals, leadership, now, intents);
     if (decision.actions.length === 0) {
       metrics.tick('idle');
       return decision;
@@ -469,6 +486,7 @@ export class Controller {
     journals: ReadonlyMap<string, StoredJournal>,
     leadership: Leadership,
     now: number,
+    wanted: Intents | undefined,
   ): Promise<void> {
     const { log } = this.deps;
     const busy = new Set([...inProgress.keys(), ...decision.actions.map((a) => a.route.pipeline)]);
@@ -483,7 +501,7 @@ export class Controller {
       // One intent on its own: a store call that fails (or an intent that cannot be planned) is
       // logged, counted and tried again next tick; the other pipelines' intents go on.
       try {
-        const outcome = await this.carryOut(intent, intents, read, journals, leadership, now);
+        const outcome = await this.carryOut(intent, intents, read, journals, leadership, now, wanted);
         if (outcome === 'fenced') return this.stepDown(leadership, FENCED);
         if (outcome !== 'not-due') busy.add(intent.pipeline);
       } catch (err) {
@@ -501,12 +519,13 @@ export class Controller {
     journals: ReadonlyMap<string, StoredJournal>,
     leadership: Leadership,
     now: number,
+    wanted: Intents | undefined,
   ): Promise<'fenced' | 'handled' | 'not-due' | 'not-started'> {
     const { log } = this.deps;
     let plan: SwitchoverPlan;
     try {
       const predecessor = intent.after === undefined ? undefined : predecessorOf(intent.after, intents, journals.get(intent.pipeline)?.journal);
-      plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now, predecessor);
+      plan = planSwitchover(this.deps.topology, this.state, read.get(intent.pipeline)?.route, intent, now, predecessor, wanted);
     } catch (err) {
       // A value no check foresaw: refuse this intent, with the error, rather than trip every tick.
       plan = { kind: 'refuse', reason: `could not be planned: ${errorText(err)}` };
@@ -617,6 +636,36 @@ export class Controller {
       this.deps.metrics.pipelineData?.(pipeline, { lagRecords: l?.totalLag, lagSeconds: l?.timeLagMs === undefined ? undefined : l.timeLagMs / 1000, lossRecords, standbyGapSeconds: lossMs === undefined ? undefined : lossMs / 1000 });
     }
     this.data = data;
+  }
+
+  /** What runbook checks read: lag and standby gap per pipeline, P0 standbys, OLAP replica delay, switches under way. */
+  private runbookFacts(observations: readonly Observation[], inProgress: ReadonlyMap<string, unknown>, now: number): RunbookFacts {
+    const { topology } = this.deps;
+    const lagRecords = new Map<string, number>();
+    const standbyGapMs = new Map<string, number>();
+    for (const d of this.data.values()) {
+      if (d.lag) lagRecords.set(d.pipeline, d.lag.records);
+      if (d.lossMs !== undefined) standbyGapMs.set(d.pipeline, d.lossMs);
+    }
+    const p0Standbys: { pipeline: string; chain: string; room: string; status: string; reason: string }[] = [];
+    for (const p of topology.pipelines.values()) {
+      const policy = topology.policies.get(p.tier);
+      if (p.tier !== 'P0' || !policy) continue;
+      for (const c of p.chains) {
+        if (c.role !== 'standby') continue;
+        const v = targetVerdict(this.state, policy, c, now);
+        p0Standbys.push({ pipeline: p.name, chain: c.name, room: c.room, status: v.status, reason: v.reason });
+      }
+    }
+    // The newest OLAP reading per room, from any observer.
+    const olap = new Map<string, { at: number; sec: number }>();
+    for (const o of observations) {
+      // Published by any observer: a value that is not a number is no reading.
+      if (o.component !== 'olap' || typeof o.replicaDelaySec !== 'number' || !Number.isFinite(o.replicaDelaySec)) continue;
+      const held = olap.get(o.room);
+      if (!held || o.at > held.at) olap.set(o.room, { at: o.at, sec: o.replicaDelaySec });
+    }
+    return { lagRecords, standbyGapMs, p0Standbys, olapDelaySec: new Map([...olap].map(([r, v]) => [r, v.sec])), switchesInProgress: [...inProgress.keys()] };
   }
 
   private setReady(ready: boolean, reason: string): void {

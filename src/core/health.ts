@@ -24,6 +24,8 @@ export interface Observation {
   readonly status: HealthStatus;
   readonly reason: string;
   readonly latencyMs?: number;
+  /** OLAP only: the worst replica delay the probe read (seconds; 0 with no replicated tables). */
+  readonly replicaDelaySec?: number;
 }
 
 export interface Thresholds {

@@ -54,6 +54,8 @@ export interface Runbook {
   /** The event's start, epoch ms. */
   readonly t0: number;
   readonly timeZone: string;
+  /** The webhook a step whose onFailure is page calls (a name from the topology's notifications.webhooks). */
+  readonly page?: string;
   readonly steps: readonly RunbookStep[];
 }
 
@@ -68,6 +70,8 @@ export interface StepRecord {
   readonly by?: string;
   /** What was done and how it went; why it failed or was skipped. */
   readonly result?: string;
+  /** The action is carried out; only the checkpoint is left (a running step whose checks wait). */
+  readonly acted?: boolean;
   /** The checkpoint's outcome, when the step has checks. */
   readonly checkpoint?: 'passed' | 'failed';
 }
@@ -126,10 +130,10 @@ export function plannedTimes(runbook: Runbook, state: RunbookState): Map<string,
  * times out `timeoutMs` after its planned time. A failed step whose onFailure is abort stops
  * everything after it.
  */
-export function planRunbook(runbook: Runbook, state: RunbookState, now: number): RunbookPlan {
+export function planRunbook(runbook: Runbook, state: RunbookState, now: number, abortedBy?: string): RunbookPlan {
   const planned = plannedTimes(runbook, state);
   const failedAbort = runbook.steps.find((s) => state.get(s.id)?.status === 'failed' && s.onFailure === 'abort');
-  const aborted = failedAbort ? `step ${failedAbort.id} failed and says abort: ${state.get(failedAbort.id)?.result ?? 'no reason recorded'}` : undefined;
+  const aborted = abortedBy ?? (failedAbort ? `step ${failedAbort.id} failed and says abort: ${state.get(failedAbort.id)?.result ?? 'no reason recorded'}` : undefined);
   const views: StepView[] = runbook.steps.map((step) => {
     const record = state.get(step.id) ?? PENDING;
     const plannedAt = planned.get(step.id);
@@ -147,4 +151,123 @@ export function planRunbook(runbook: Runbook, state: RunbookState, now: number):
   const timedOut = views.filter((v) => v.late && (v.state === 'due' || v.state === 'waiting-ack' || v.state === 'running'));
   const finished = aborted !== undefined ? views.every((v) => v.state !== 'running') : views.every((v) => ENDED.has(v.record.status));
   return { steps: views, due, timedOut, aborted, finished };
+}
+
+// ---- A started runbook, as stored: the compiled timeline, who started it, and its clock ----
+
+/**
+ * How a started runbook keeps time. Absent: the wall clock (the real event). A rehearsal runs the
+ * event clock from `eventOrigin` at `speed` times real time from `realOrigin`, so a night passes
+ * in minutes on a staging stack. Every leader and every CLI derive the same event time from it.
+ */
+export interface RehearsalClock {
+  readonly realOrigin: number;
+  readonly eventOrigin: number;
+  readonly speed: number;
+}
+
+export interface StartedRunbook {
+  readonly runbook: Runbook;
+  readonly startedBy: string;
+  /** Real time (epoch ms). */
+  readonly startedAt: number;
+  readonly rehearsal?: RehearsalClock;
+}
+
+/** The event time at real time `realNow`. */
+export function eventTime(rehearsal: RehearsalClock | undefined, realNow: number): number {
+  return rehearsal ? rehearsal.eventOrigin + (realNow - rehearsal.realOrigin) * rehearsal.speed : realNow;
+}
+
+/** The real time at which the event clock reads `eventMs`. */
+export function realTime(rehearsal: RehearsalClock | undefined, eventMs: number): number {
+  return rehearsal ? rehearsal.realOrigin + (eventMs - rehearsal.eventOrigin) / rehearsal.speed : eventMs;
+}
+
+/** Operators' inputs to a started runbook, written by the CLI; the leader folds them into the record. */
+export interface OperatorInput {
+  readonly by: string;
+  /** Event time (see eventTime). */
+  readonly at: number;
+  readonly reason?: string;
+}
+
+export interface RunbookInputs {
+  readonly acks: ReadonlyMap<string, OperatorInput>;
+  readonly skips: ReadonlyMap<string, OperatorInput>;
+  readonly abort?: OperatorInput;
+}
+
+export const NO_INPUTS: RunbookInputs = { acks: new Map(), skips: new Map() };
+
+/**
+ * The record with the operators' inputs folded in: an ack turns a pending step into an acked one,
+ * a skip ends a step that has not started. What the leader writes, and what `status` shows before
+ * the leader has written it.
+ */
+export function withInputs(state: RunbookState, inputs: RunbookInputs): Map<string, StepRecord> {
+  const out = new Map(state);
+  for (const [id, ack] of inputs.acks) {
+    const r = out.get(id) ?? PENDING;
+    if (r.status === 'pending') out.set(id, { ...r, status: 'acked', ackedAt: ack.at, ackedBy: ack.by });
+  }
+  for (const [id, skip] of inputs.skips) {
+    const r = out.get(id) ?? PENDING;
+    if (r.status === 'pending' || r.status === 'acked') out.set(id, { ...r, status: 'skipped', endedAt: skip.at, by: skip.by, result: `skipped by ${skip.by}: ${skip.reason ?? 'no reason given'}` });
+  }
+  return out;
+}
+
+/** Why the runbook is aborted by an operator, in one sentence (undefined: it is not). */
+export function abortReason(inputs: RunbookInputs): string | undefined {
+  return inputs.abort ? `aborted by ${inputs.abort.by}: ${inputs.abort.reason ?? 'no reason given'}` : undefined;
+}
+
+// ---- Checkpoints: read from what the observers published ----
+
+/** What the checks read: the leader's view this tick, from every observer's published state. */
+export interface RunbookFacts {
+  /** Consumer lag per pipeline, records (absent: unknown). */
+  readonly lagRecords: ReadonlyMap<string, number>;
+  /** How far the standby is behind per pipeline, ms: the longest unreplicated span (absent: unknown). */
+  readonly standbyGapMs: ReadonlyMap<string, number>;
+  /** Every P0 pipeline's standby chains and their health. */
+  readonly p0Standbys: readonly { readonly pipeline: string; readonly chain: string; readonly room: string; readonly status: string; readonly reason: string }[];
+  /** The worst replica delay an OLAP probe reported per room, seconds, and when (absent: no reading). */
+  readonly olapDelaySec: ReadonlyMap<string, number>;
+  /** Pipelines with a switch under way. */
+  readonly switchesInProgress: readonly string[];
+}
+
+/** "" when the check holds; otherwise why not, with the numbers. */
+export function checkProblem(c: RunbookCheck, facts: RunbookFacts): string {
+  switch (c.kind) {
+    case 'lag-below': {
+      const lag = facts.lagRecords.get(c.pipeline);
+      if (lag === undefined) return `${c.pipeline}: consumer lag unknown (no lag sample yet)`;
+      return lag < c.records ? '' : `${c.pipeline}: consumer lag ${lag} record(s), not below ${c.records}`;
+    }
+    case 'standby-gap-below': {
+      const gap = facts.standbyGapMs.get(c.pipeline);
+      if (gap === undefined) return `${c.pipeline}: standby gap unknown (no replication estimate yet)`;
+      return gap < c.ms ? '' : `${c.pipeline}: standby ${gap} ms behind, not below ${c.ms} ms`;
+    }
+    case 'p0-standbys-healthy': {
+      const bad = facts.p0Standbys.filter((s) => s.status !== 'OK');
+      return bad.map((s) => `${s.pipeline}: standby ${s.chain}@${s.room} is ${s.status} (${s.reason})`).join('; ');
+    }
+    case 'olap-replica-delay-below': {
+      const d = facts.olapDelaySec.get(c.room);
+      if (d === undefined) return `${c.room}: no OLAP replica delay reading`;
+      return d < c.seconds ? '' : `${c.room}: OLAP replica delay ${d} s, not below ${c.seconds} s`;
+    }
+    case 'no-switch-in-progress':
+      return facts.switchesInProgress.length === 0 ? '' : `switch under way for ${facts.switchesInProgress.join(', ')}`;
+  }
+}
+
+/** A step's checkpoint: passed when every check holds; the outcome names each that does not. */
+export function checkpoint(checks: readonly RunbookCheck[], facts: RunbookFacts): { readonly passed: boolean; readonly outcome: string } {
+  const problems = checks.map((c) => checkProblem(c, facts)).filter((p) => p !== '');
+  return problems.length === 0 ? { passed: true, outcome: checks.length === 0 ? 'no checks' : `${checks.length} check(s) passed` } : { passed: false, outcome: problems.join('; ') };
 }

@@ -12,6 +12,10 @@ export interface Intents {
   readonly pausedAll: boolean;
   /** The gating switch: when closed, no automatic switch anywhere (manual ones still run). */
   readonly automaticGateClosed: boolean;
+  /** Tiers under a change freeze, with the sentence saying who froze them and why. */
+  readonly frozen?: ReadonlyMap<string, string>;
+  /** Tiers whose change window (and freeze) an operator overrode, until when, and why. */
+  readonly windowOverrides?: ReadonlyMap<string, { readonly until: number; readonly why: string }>;
 }
 
 export const NO_INTENTS: Intents = { paused: new Set(), pausedAll: false, automaticGateClosed: false };

@@ -191,6 +191,7 @@ export function observationProblem(v: unknown): string {
     ['status', (x) => STATUSES.has(x as string), [...STATUSES].join('|')],
     ['reason', isText, 'text'],
     ['latencyMs', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
+    ['replicaDelaySec', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
   ]);
 }
 
@@ -215,4 +216,79 @@ export function isObservation(v: unknown): v is Observation {
     (subject === undefined || typeof subject === 'string') && (latency === undefined || (typeof latency === 'number' && latency - latency === 0)) &&
     o['room'] !== '' && o['observer'] !== '' && o['observerRoom'] !== ''
   );
+}
+
+const STEP_STATUSES = new Set(['pending', 'acked', 'running', 'done', 'failed', 'skipped']);
+const PHASES = new Set(['before', 'during', 'after']);
+const ON_FAILURE = new Set(['abort', 'continue', 'page']);
+const optionalTime = (x: unknown) => x === undefined || isTime(x);
+
+/** Why a stored step record cannot be built on, or "". */
+export function stepRecordProblem(v: unknown): string {
+  if (!isObj(v)) return `not a step record (${show(v)})`;
+  return firstProblem(v, [
+    ['status', (x) => STEP_STATUSES.has(x as string), [...STEP_STATUSES].join('|')],
+    ['ackedAt', optionalTime, 'a time'],
+    ['startedAt', optionalTime, 'a time'],
+    ['endedAt', optionalTime, 'a time'],
+    ['by', (x) => x === undefined || isText(x), 'text'],
+    ['result', (x) => x === undefined || isText(x), 'text'],
+    ['checkpoint', (x) => x === undefined || x === 'passed' || x === 'failed', 'passed|failed'],
+    ['acted', (x) => x === undefined || typeof x === 'boolean', 'true|false'],
+  ]);
+}
+
+/** Why an operator's stored ack, skip or abort cannot be read, or "" (one that cannot asks for nothing). */
+export function operatorInputProblem(v: unknown): string {
+  if (!isObj(v)) return `not an input (${show(v)})`;
+  return firstProblem(v, [
+    ['by', isName, 'a name'],
+    ['at', isTime, 'a time'],
+    ['reason', (x) => x === undefined || isText(x), 'text'],
+  ]);
+}
+
+/**
+ * Why a started runbook as stored cannot be run, or "": its event, T0 and steps, each with an id,
+ * a phase, a when, an owner, an action kind, checks, a timeout and what to do on failure. What an
+ * action's fields mean is checked when the step runs (a bad one fails that step, with the reason).
+ */
+export function startedRunbookProblem(v: unknown): string {
+  if (!isObj(v)) return `not a started runbook (${show(v)})`;
+  const top = firstProblem(v, [
+    ['startedBy', isText, 'text'],
+    ['startedAt', isTime, 'a time'],
+    ['runbook', isObj, 'an object'],
+  ]);
+  if (top) return top;
+  const rehearsal = v['rehearsal'];
+  if (rehearsal !== undefined) {
+    if (!isObj(rehearsal) || !isTime(rehearsal['realOrigin']) || !isTime(rehearsal['eventOrigin']) || typeof rehearsal['speed'] !== 'number' || !(rehearsal['speed'] > 0 && rehearsal['speed'] <= 100_000)) {
+      return `rehearsal is ${show(rehearsal)}, not { realOrigin, eventOrigin, speed (0-100000] }`;
+    }
+  }
+  const r = v['runbook'] as Obj;
+  const rb = firstProblem(r, [
+    ['event', isName, 'a name'],
+    ['t0', isTime, 'a time'],
+    ['timeZone', isName, 'a time zone'],
+    ['steps', Array.isArray, 'a list'],
+  ]);
+  if (rb) return `runbook.${rb}`;
+  for (const [i, s] of (r['steps'] as unknown[]).entries()) {
+    if (!isObj(s)) return `runbook.steps.${i} is ${show(s)}, not a step`;
+    const p = firstProblem(s, [
+      ['id', isName, 'a name'],
+      ['phase', (x) => PHASES.has(x as string), 'before|during|after'],
+      ['when', (x) => isObj(x) && ((x['kind'] === 'at' && isTime(x['offsetMs'])) || (x['kind'] === 'after' && isName(x['step']) && isTime(x['delayMs']))), '{ kind: at, offsetMs } or { kind: after, step, delayMs }'],
+      ['owner', isText, 'text'],
+      ['action', (x) => isObj(x) && isName(x['kind']), '{ kind, ... }'],
+      ['needsAck', (x) => typeof x === 'boolean', 'true|false'],
+      ['checks', (x) => Array.isArray(x) && x.every((c) => isObj(c) && isName(c['kind'])), 'a list of { kind, ... }'],
+      ['timeoutMs', (x) => isTime(x) && (x as number) >= 0, 'a duration in ms'],
+      ['onFailure', (x) => ON_FAILURE.has(x as string), 'abort|continue|page'],
+    ]);
+    if (p) return `runbook.steps.${i} (${isName(s['id']) ? s['id'] : '?'}): ${p}`;
+  }
+  return '';
 }

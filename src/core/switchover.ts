@@ -7,7 +7,8 @@ import type { Action, ControllerState } from './decide.js';
 import { targetVerdict } from './decide.js';
 import { stepAt, type SwitchJournal } from './journal.js';
 import { routeFor, type Route, type Topology } from './model.js';
-import { switchesInLastHour } from './safety.js';
+import { switchesInLastHour, type Intents } from './safety.js';
+import type { TierPolicy } from './model.js';
 import { intentProblem } from './stored.js';
 
 /** A refused intent stays listed (with the reason and how to cancel it) this long, then the leader removes it. */
@@ -79,6 +80,23 @@ export function defaultTarget(topology: Topology, pipeline: string, current: str
   return p.chains.find((c) => c.role === 'standby' && c.name !== current)?.name;
 }
 
+/**
+ * Whether a planned change of a tier may run at `now`: outside its change window, or while it is
+ * frozen, only as an emergency or under an explicit window override. `refusal` is "" when it may;
+ * `note` says what let it (an emergency, an override), for the switch's reason.
+ */
+export function plannedChangeGate(policy: TierPolicy, intents: Intents | undefined, now: number, emergency: boolean): { readonly refusal: string; readonly note: string } {
+  const outside = outsideChangeWindow(now, policy.changeWindows);
+  const frozen = intents?.frozen?.get(policy.tier) ?? '';
+  const override = intents?.windowOverrides?.get(policy.tier);
+  const overridden = override !== undefined && override.until > now ? override.why : '';
+  if (!outside && !frozen) return { refusal: '', note: emergency ? ' (emergency)' : '' };
+  const what = [outside, frozen].filter((x) => x !== '').join('; ');
+  if (emergency) return { refusal: '', note: ` (emergency, ${outside ? `outside the change window ${describeWindows(policy.changeWindows)}` : frozen})` };
+  if (overridden) return { refusal: '', note: ` (${overridden})` };
+  return { refusal: what, note: '' };
+}
+
 export function planSwitchover(
   topology: Topology,
   state: ControllerState,
@@ -86,6 +104,7 @@ export function planSwitchover(
   intent: SwitchoverIntent,
   now: number,
   predecessor: Predecessor = { kind: 'missing' },
+  intents?: Intents,
 ): SwitchoverPlan {
   // Stored data, written by any CLI version or by hand: refuse what no rule can reason about,
   // rather than let it throw in every tick (a date past the end of time, a hold of centuries).
@@ -113,13 +132,13 @@ export function planSwitchover(
   }
   if (route.chain === intent.to) return { kind: 'done', reason: `${pipeline.name} already runs on ${intent.to}@${target.room}` };
   if (intent.at > now) return { kind: 'wait', reason: `scheduled for ${new Date(intent.at).toISOString()}` };
-  const outside = outsideChangeWindow(now, policy.changeWindows);
-  if (outside && !intent.emergency) {
-    return { kind: 'refuse', reason: `${outside}; a switchover of tier ${policy.tier} needs --emergency and a reason` };
+  const gate = plannedChangeGate(policy, intents, now, intent.emergency);
+  if (gate.refusal) {
+    return { kind: 'refuse', reason: `${gate.refusal}; a switchover of tier ${policy.tier} needs --emergency and a reason, or a runbook's overrideWindow step` };
   }
   const health = targetVerdict(state, policy, target, now);
   if (!canServe(health)) return { kind: 'refuse', reason: `target chain ${intent.to}@${target.room} cannot serve: ${health.reason}` };
-  const window = intent.emergency ? ` (emergency${outside ? `, outside the change window ${describeWindows(policy.changeWindows)}` : ''})` : '';
+  const window = gate.note;
   const what = intent.drill ? `drill ${intent.drill.id} (leg ${intent.drill.leg}/${intent.drill.legs})` : 'manual switchover';
   const reason = `${what} of ${pipeline.name} from ${route.chain}@${route.room} to ${target.name}@${target.room} by ${intent.by}${window}: ${intent.reason || 'no reason given'}`;
   const next = routeFor(topology, pipeline, target, route.epoch + 1, now, reason, [...switchesInLastHour(route, now), now]);

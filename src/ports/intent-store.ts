@@ -9,12 +9,33 @@ export interface PauseIntent {
   readonly at: number;
 }
 
-/** What the core needs of the pauses. */
-export function intentsOf(pauses: readonly PauseIntent[]): Intents {
+/**
+ * A change freeze for a tier (a runbook's freeze step): planned switches of its pipelines are
+ * refused unless they are emergencies or a window override is in effect. Automatic failover is
+ * not affected: a freeze stops changes, not protection.
+ */
+export interface FreezeIntent {
+  readonly tier: string;
+  readonly by: string;
+  readonly reason: string;
+  readonly at: number;
+  /** The runbook (event) that set it. */
+  readonly event?: string;
+}
+
+/** An explicit override of a tier's change window and freeze, recorded with who and why, until `until`. */
+export interface WindowOverride extends FreezeIntent {
+  readonly until: number;
+}
+
+/** What the core needs of the pauses, freezes and window overrides. */
+export function intentsOf(pauses: readonly PauseIntent[], freezes: readonly FreezeIntent[] = [], overrides: readonly WindowOverride[] = []): Intents {
   return {
     paused: new Set(pauses.flatMap((p) => (p.pipeline ? [p.pipeline] : []))),
     pausedAll: pauses.some((p) => p.pipeline === undefined),
     automaticGateClosed: false,
+    frozen: new Map(freezes.map((f) => [f.tier, `tier ${f.tier} is frozen by ${f.by} since ${new Date(f.at).toISOString()}: ${f.reason}`])),
+    windowOverrides: new Map(overrides.map((o) => [o.tier, { until: o.until, why: `change window of ${o.tier} overridden by ${o.by} until ${new Date(o.until).toISOString()}: ${o.reason}` }])),
   };
 }
 
@@ -31,6 +52,15 @@ export interface IntentStore {
   pauses(): Promise<PauseIntent[]>;
   /** What the core needs, in one read. */
   read(): Promise<Intents>;
+  freeze(f: FreezeIntent): Promise<void>;
+  /** false when the tier was not frozen. */
+  unfreeze(tier: string): Promise<boolean>;
+  /** Readable freezes; one that is not still freezes the tier its key names, with a reason saying so. */
+  freezes(): Promise<FreezeIntent[]>;
+  overrideWindow(o: WindowOverride): Promise<void>;
+  clearWindowOverride(tier: string): Promise<boolean>;
+  /** Readable overrides (an unreadable one overrides nothing). */
+  windowOverrides(): Promise<WindowOverride[]>;
   /** Records these intents together, in one transaction: all of them or none (a drill's legs). */
   addSwitchovers(intents: readonly SwitchoverIntent[]): Promise<void>;
   /** Replaces an existing intent (e.g. marked refused); false if it is gone. */

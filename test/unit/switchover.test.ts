@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide, INITIAL_STATE, type ControllerState } from '../../src/core/decide.js';
 import { defaultTarget, planSwitchover, predecessorOf, type SwitchoverIntent } from '../../src/core/switchover.js';
 import { withStep, type SwitchJournal } from '../../src/core/journal.js';
+import { intentsOf } from '../../src/ports/intent-store.js';
 import { obs, routeOn, testPipeline, testPolicy, testTopology } from '../support/model.js';
 
 const topology = testTopology([testPipeline('live')], [testPolicy({ failoverOn: ['kafka'], changeWindows: { timeZone: 'UTC', windows: [{ fromMinute: 0, toMinute: 480 }] } })]);
@@ -61,9 +62,25 @@ describe('manual switchover plan', () => {
     const late = seen({ 'room-a': 'OK', 'room-b': 'OK' }, LATE);
     const refused = planSwitchover(topology, late, route, intent({ at: LATE }), LATE);
     expect(refused).toMatchObject({ kind: 'refuse' });
-    expect((refused as { reason: string }).reason).toBe('it is 12:00 in UTC, outside the change window 00:00-08:00 UTC; a switchover of tier P0 needs --emergency and a reason');
+    expect((refused as { reason: string }).reason).toBe("it is 12:00 in UTC, outside the change window 00:00-08:00 UTC; a switchover of tier P0 needs --emergency and a reason, or a runbook's overrideWindow step");
     const urgent = planSwitchover(topology, late, route, intent({ at: LATE, emergency: true, reason: 'power' }), LATE);
     expect(urgent.kind === 'switch' && urgent.action.reason).toBe('manual switchover of live from primary@room-a to standby@room-b by bob (emergency, outside the change window 00:00-08:00 UTC): power');
+  });
+
+  it('a frozen tier refuses planned switchovers, even inside the window; an emergency or an explicit window override lets one through, saying so', () => {
+    const frozen = intentsOf([], [{ tier: 'P0', by: 'runbook', reason: 'gala night', at: NOW - 60_000 }]);
+    const refused = planSwitchover(topology, healthy, route, intent(), NOW, undefined, frozen);
+    expect(refused).toMatchObject({ kind: 'refuse' });
+    expect((refused as { reason: string }).reason).toMatch(/^tier P0 is frozen by runbook since .*: gala night; a switchover of tier P0 needs --emergency/);
+    const urgent = planSwitchover(topology, healthy, route, intent({ emergency: true }), NOW, undefined, frozen);
+    expect(urgent.kind === 'switch' && urgent.action.reason).toMatch(/\(emergency, tier P0 is frozen by runbook/);
+    // Outside the window and frozen, with an override in force: allowed, and the reason names the override.
+    const late = seen({ 'room-a': 'OK', 'room-b': 'OK' }, LATE);
+    const both = intentsOf([], [{ tier: 'P0', by: 'runbook', reason: 'gala night', at: NOW }], [{ tier: 'P0', by: 'lee', reason: 'fail back tonight', at: LATE - 1000, until: LATE + 60_000 }]);
+    const allowed = planSwitchover(topology, late, route, intent({ at: LATE }), LATE, undefined, both);
+    expect(allowed.kind === 'switch' && allowed.action.reason).toMatch(/change window of P0 overridden by lee until .*: fail back tonight/);
+    // An override that has run out lets nothing through.
+    expect(planSwitchover(topology, late, route, intent({ at: LATE }), LATE + 120_000, undefined, both).kind).toBe('refuse');
   });
 
   it('the default target is the primary, or the standby when on the primary', () => {

@@ -40,7 +40,7 @@ export class ClickHouseHealthProbe implements HealthProbe {
     return { status: res.status, text: await res.text() };
   }
 
-  private async check(): Promise<Verdict> {
+  private async check(): Promise<Verdict & { replicaDelaySec?: number }> {
     const budget = this.opts.timeoutMs;
     const ping = await this.get('/ping', undefined, budget);
     if (ping.status !== 200 || ping.text.trim() !== 'Ok.') return { status: 'DOWN', reason: `ping answered ${ping.status} ${ping.text.trim().slice(0, 80)}` };
@@ -70,18 +70,19 @@ export class ClickHouseHealthProbe implements HealthProbe {
     const verdict = evaluateOlap({ at: this.opts.clock.now(), ping: true, replicas: samples, healthQueryMs }, { ...this.opts, healthQueryTimeoutMs: queryTimeout });
     const lagging = status.ok ? [] : [`replicas_status: ${status.delays.map((d) => `${d.table} ${d.absoluteDelaySec}s`).join(', ') || 'not Ok.'}`];
     const reasons = [...verdict.reasons.filter((r) => verdict.status !== 'OK' || lagging.length === 0), ...lagging];
-    return { status: lagging.length > 0 && verdict.status === 'OK' ? 'DEGRADED' : verdict.status, reason: reasons.join('; ') };
+    const replicaDelaySec = Math.max(0, ...samples.map((r) => r.absoluteDelaySec).filter((d) => Number.isFinite(d)), ...status.delays.map((d) => d.absoluteDelaySec));
+    return { status: lagging.length > 0 && verdict.status === 'OK' ? 'DEGRADED' : verdict.status, reason: reasons.join('; '), replicaDelaySec };
   }
 
   async probe(): Promise<Observation> {
     const started = this.opts.clock.now();
-    const observe = (status: HealthStatus, reason: string): Observation => {
+    const observe = (status: HealthStatus, reason: string, replicaDelaySec?: number): Observation => {
       const at = this.opts.clock.now();
-      return { room: this.opts.room, component: 'olap', observer: this.opts.observer, observerRoom: this.opts.observerRoom, at, status, reason, latencyMs: at - started };
+      return { room: this.opts.room, component: 'olap', observer: this.opts.observer, observerRoom: this.opts.observerRoom, at, status, reason, latencyMs: at - started, ...(replicaDelaySec !== undefined && { replicaDelaySec }) };
     };
     try {
-      const v = await this.breaker.fire();
-      return observe(v.status, v.reason);
+      const v = (await this.breaker.fire()) as Verdict & { replicaDelaySec?: number };
+      return observe(v.status, v.reason, v.replicaDelaySec);
     } catch (err) {
       const e = err as Error & { code?: string; cause?: { code?: string } };
       if (isOpenBreaker(e)) return observe('DOWN', 'circuit open after repeated probe failures');

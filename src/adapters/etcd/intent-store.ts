@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { Intents } from '../../core/safety.js';
-import { intentsOf, type IntentStore, type PauseIntent } from '../../ports/intent-store.js';
+import { intentsOf, type FreezeIntent, type IntentStore, type PauseIntent, type WindowOverride } from '../../ports/intent-store.js';
 import type { SwitchoverIntent } from '../../core/switchover.js';
 import { pauseProblem } from '../../core/stored.js';
 
@@ -9,6 +9,8 @@ const ALL = '_all';
 export class EtcdIntentStore implements IntentStore {
   private readonly pausePrefix: string;
   private readonly switchoverPrefix: string;
+  private readonly freezePrefix: string;
+  private readonly overridePrefix: string;
 
   constructor(
     private readonly client: Etcd3,
@@ -16,6 +18,49 @@ export class EtcdIntentStore implements IntentStore {
   ) {
     this.pausePrefix = `${prefix}/intents/pause/`;
     this.switchoverPrefix = `${prefix}/intents/switchover/`;
+    this.freezePrefix = `${prefix}/intents/freeze/`;
+    this.overridePrefix = `${prefix}/intents/window-override/`;
+  }
+
+  async freeze(f: FreezeIntent): Promise<void> {
+    await this.client.put(`${this.freezePrefix}${f.tier}`).value(JSON.stringify(f));
+  }
+
+  async unfreeze(tier: string): Promise<boolean> {
+    const res = await this.client.delete().key(`${this.freezePrefix}${tier}`).exec();
+    return Number(res.deleted) > 0;
+  }
+
+  async freezes(): Promise<FreezeIntent[]> {
+    const values = await this.client.getAll().prefix(this.freezePrefix).strings();
+    return Object.entries(values).map(([key, v]) => {
+      const tier = key.slice(this.freezePrefix.length);
+      const value = parseRecord(v);
+      // A freeze that cannot be read still freezes the tier its key names: the safe reading.
+      if (!value || typeof value['by'] !== 'string' || typeof value['reason'] !== 'string' || typeof value['at'] !== 'number') {
+        return { tier, by: 'unknown', reason: `unreadable freeze record; delete ${key} to lift it`, at: 0 };
+      }
+      return { ...(value as unknown as FreezeIntent), tier };
+    });
+  }
+
+  async overrideWindow(o: WindowOverride): Promise<void> {
+    await this.client.put(`${this.overridePrefix}${o.tier}`).value(JSON.stringify(o));
+  }
+
+  async clearWindowOverride(tier: string): Promise<boolean> {
+    const res = await this.client.delete().key(`${this.overridePrefix}${tier}`).exec();
+    return Number(res.deleted) > 0;
+  }
+
+  async windowOverrides(): Promise<WindowOverride[]> {
+    const values = await this.client.getAll().prefix(this.overridePrefix).strings();
+    // An override that cannot be read overrides nothing: the safe reading.
+    return Object.entries(values).flatMap(([key, v]) => {
+      const value = parseRecord(v);
+      if (!value || typeof value['by'] !== 'string' || typeof value['reason'] !== 'string' || typeof value['until'] !== 'number' || !Number.isFinite(value['until'])) return [];
+      return [{ ...(value as unknown as WindowOverride), tier: key.slice(this.overridePrefix.length) }];
+    });
   }
 
   async pause(intent: PauseIntent): Promise<void> {
@@ -46,7 +91,8 @@ export class EtcdIntentStore implements IntentStore {
   }
 
   async read(): Promise<Intents> {
-    return intentsOf(await this.pauses());
+    const [pauses, freezes, overrides] = await Promise.all([this.pauses(), this.freezes(), this.windowOverrides()]);
+    return intentsOf(pauses, freezes, overrides);
   }
 
   async addSwitchovers(intents: readonly SwitchoverIntent[]): Promise<void> {
@@ -100,5 +146,14 @@ export class EtcdIntentStore implements IntentStore {
         return { ...(value as SwitchoverIntent), id };
       })
       .sort((a, b) => time(a.at) - time(b.at) || time(a.createdAt) - time(b.createdAt));
+  }
+}
+
+function parseRecord(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
