@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { ConfigError, loadBaselines, loadConfig, type LoadedConfig } from '../../config/load.js';
+import { loadBaselines, loadConfig, type LoadedConfig } from '../../config/load.js';
 import { buildStore, operatorName, operatorZone } from '../../composition.js';
 import { EtcdRouteStore } from '../../adapters/etcd/route-store.js';
 import { EtcdCapStore } from '../../adapters/etcd/cap-store.js';
@@ -8,6 +8,7 @@ import { inboundRate, INBOUND_WINDOW_MS, planCaps, sameCap, shedOf, splitCap, ty
 import type { RoomSample } from '../../core/data-estimate.js';
 import type { Route } from '../../core/model.js';
 import type { StoredRoute } from '../../ports/route-store.js';
+import { withStore } from '../with-store.js';
 import { EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
 import { parseAt, stamp } from '../time.js';
 
@@ -61,22 +62,6 @@ async function readCurrent(config: LoadedConfig, etcd: ReturnType<typeof buildSt
   return { routes: r, caps, overrides, published, histories };
 }
 
-/** Runs `body` with the store, mapping an unreachable etcd to exit 3. */
-async function withStore(args: CommonArgs, body: (config: LoadedConfig, store: ReturnType<typeof buildStore>) => Promise<void>): Promise<void> {
-  const config = loadConfig(args.config);
-  if (args.pipeline && !config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
-  const store = buildStore(config);
-  try {
-    await body(config, store);
-  } catch (err) {
-    // A bad baseline file met while planning is the user's mistake (exit 2), not an unreachable etcd.
-    if (err instanceof ConfigError) throw err;
-    fail(EXIT.UNAVAILABLE, `etcd unreachable: ${(err as Error).message}`);
-  } finally {
-    store.etcd.close();
-  }
-}
-
 const show: CommandModule<object, CommonArgs> = {
   command: 'show [pipeline]',
   describe: 'The caps in force (as the leader stored them), with the leader\'s inbound rate, lag and recovery ETA',
@@ -85,7 +70,7 @@ const show: CommandModule<object, CommonArgs> = {
       .example('$0 caps show -c examples/local-two-rooms.yaml', 'Every pipeline\'s cap, per task, and its recovery ETA')
       .epilogue('CAP is what the source may read in all; PER TASK splits it over the tasks of the baseline (shares add up to the cap exactly; an SDK consumer splits it over the partitions it reads). Exit codes: 0, 1 a recovery ETA past its tier\'s objective (or not recovering), 2 unknown pipeline, 3 etcd unreachable.'),
   handler: (args) =>
-    withStore(args, async (config, store) => {
+    withStore(args.config, args.pipeline, async (config, store) => {
       const now = Date.now();
       const cur = await readCurrent(config, store.etcd, store.routes);
       const names = [...config.topology.pipelines.keys()].filter((p) => !args.pipeline || p === args.pipeline);
@@ -174,7 +159,7 @@ const plan: CommandModule<object, PlanArgs> = {
       .example('$0 caps plan -c examples/local-two-rooms.yaml', 'Before and after for every routed pipeline')
       .epilogue('Computed here from the files on disk and the routes, overrides and rates in etcd. Exit codes: 0, 2 bad files or unknown pipeline, 3 etcd unreachable.'),
   handler: (args) =>
-    withStore(args, async (config, store) => {
+    withStore(args.config, args.pipeline, async (config, store) => {
       const rows = await planned(config, await readCurrent(config, store.etcd, store.routes), args.pipeline);
       printPlan(args, rows, 'plan only: the leader applies caps on its own within a second of a change');
     }),
@@ -192,7 +177,7 @@ const apply: CommandModule<object, PlanArgs> = {
           '--no-dry-run waits for that and exits 1 if the stored caps still differ after --timeout (is a controller leading?). Exit codes: 0, 1 not applied in time, 2 bad files, 3 etcd unreachable.',
       ),
   handler: (args) =>
-    withStore(args, async (config, store) => {
+    withStore(args.config, args.pipeline, async (config, store) => {
       let rows = await planned(config, await readCurrent(config, store.etcd, store.routes), args.pipeline);
       if (args['dry-run']) return printPlan(args, rows, `dry run: nothing changed (${rows.filter((r) => r.changes).length} to change; --no-dry-run waits for the leader to apply them)`);
       const deadline = Date.now() + args.timeout * 1000;

@@ -1,7 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
 import { loadRunbook } from '../../config/runbook.js';
-import { plannedTimes, type RunbookAction, type RunbookCheck, type RunbookStep } from '../../core/runbook.js';
+import { plannedTimes, type RunbookStep } from '../../core/runbook.js';
+import { describeAction, describeCheck } from '../runbook-view.js';
+import { runbookLiveCommands } from './runbook-live.js';
 import { outputOption, printData, table, type OutputFormat } from '../output.js';
 import { stamp } from '../time.js';
 
@@ -9,51 +11,6 @@ interface Args {
   file: string;
   config: string;
   output: OutputFormat;
-}
-
-/** An action in a few words, as the timeline shows it. */
-export function describeAction(a: RunbookAction): string {
-  switch (a.kind) {
-    case 'cap':
-      return `cap ${a.pipeline} at ${a.recordsPerSecond}/s`;
-    case 'uncap':
-      return `uncap ${a.pipeline}`;
-    case 'switchover':
-      return `switch ${a.pipeline} over to ${a.to}`;
-    case 'switchback':
-      return `switch ${a.pipeline} back to its primary`;
-    case 'pause':
-      return `pause ${a.pipeline ?? 'everything'}`;
-    case 'resume':
-      return `resume ${a.pipeline ?? 'everything'}`;
-    case 'drill':
-      return `drill ${a.pipeline} (hold ${Math.round(a.holdMs / 1000)} s)`;
-    case 'freeze':
-      return `freeze ${a.tiers.join(', ')}`;
-    case 'unfreeze':
-      return `unfreeze ${a.tiers.join(', ')}`;
-    case 'override-window':
-      return `override the change window of ${a.tiers.join(', ')}: ${a.reason}`;
-    case 'check':
-      return 'check only';
-    case 'notify':
-      return `notify ${a.webhook}: ${a.message}`;
-  }
-}
-
-function describeCheck(c: RunbookCheck): string {
-  switch (c.kind) {
-    case 'lag-below':
-      return `${c.pipeline} lag < ${c.records}`;
-    case 'standby-gap-below':
-      return `${c.pipeline} standby gap < ${c.ms} ms`;
-    case 'p0-standbys-healthy':
-      return 'every P0 standby healthy';
-    case 'olap-replica-delay-below':
-      return `${c.room} OLAP replica delay < ${c.seconds} s`;
-    case 'no-switch-in-progress':
-      return 'no switch in progress';
-  }
 }
 
 function load(args: Args) {
@@ -127,14 +84,18 @@ const plan: CommandModule<object, Args> = {
 
 export const runbookCommand: CommandModule = {
   command: 'runbook <command>',
-  describe: 'Event runbooks (before, during, after): validate and plan',
+  describe: 'Event runbooks (before, during, after): validate, plan, start, follow, ack, skip, abort, report',
   builder: (y: Argv) =>
     y
       .command(validate)
       .command(plan)
-      .demandCommand(1, 'Name a runbook command: validate or plan.')
+      .command(runbookLiveCommands as unknown as CommandModule[])
+      .demandCommand(1, 'Name a runbook command: validate, plan, start, status, ack, skip, abort or report.')
       .example('$0 runbook validate examples/runbooks/live-event.yaml -c examples/local-two-rooms.yaml', 'Check a runbook')
-      .example('$0 runbook plan examples/runbooks/live-event.yaml -c examples/local-two-rooms.yaml', 'Its timeline'),
+      .example('$0 runbook plan examples/runbooks/live-event.yaml -c examples/local-two-rooms.yaml', 'Its timeline')
+      .example('$0 runbook start examples/runbooks/live-event.yaml -c examples/local-two-rooms.yaml --speed 200 --yes', 'Rehearse it on this stack, hours in minutes')
+      .example('$0 runbook status new-year-gala -c examples/local-two-rooms.yaml --watch', 'Follow it: done, due, waiting for an ack, late')
+      .example('$0 runbook report new-year-gala -c examples/local-two-rooms.yaml', 'The HTML report afterwards'),
   handler: () => undefined,
 };
 
