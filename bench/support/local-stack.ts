@@ -77,6 +77,8 @@ export interface ScenarioConfig {
   readonly olapHealthQuery?: Partial<Record<string, string>>;
   /** The P0 change window, "HH:MM-HH:MM" in UTC (default: all day). */
   readonly changeWindow?: string;
+  /** The topology's notifications.webhooks (runbook notify and page), name to URL. */
+  readonly webhooks?: Readonly<Record<string, string>>;
   /** P0 data budget: largest estimated loss (default 60000 ms) and how long to wait for it (default 10000 ms). */
   readonly maxLossMs?: number;
   readonly maxWaitMs?: number;
@@ -127,6 +129,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: ${c.leaseTtlSeconds ?? 5} }`,
       'policies: policies',
       'witnesses: [witness]',
+      ...(c.webhooks ? [`notifications: { webhooks: { ${Object.entries(c.webhooks).map(([k, v]) => `${k}: "${v}"`).join(', ')} } }`] : []),
       'rooms:',
       `  room-a: { kafka: { brokers: ["${c.brokers?.['room-a'] ?? LOCAL.rooms['room-a'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-a'].olap}", healthQuery: "${c.olapHealthQuery?.['room-a'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-a'].flink.url}" }` : ''} }`,
       `  room-b: { kafka: { brokers: ["${c.brokers?.['room-b'] ?? LOCAL.rooms['room-b'].brokers[0]}"] }${c.olap ? `, olap: { url: "${LOCAL.rooms['room-b'].olap}", healthQuery: "${c.olapHealthQuery?.['room-b'] ?? 'SELECT 1'}" }` : ''}${c.flink ? `, flink: { url: "${LOCAL.rooms['room-b'].flink.url}"${c.warm ? `, savepointDir: "${c.warm.savepointDir}", launch: { ${LOCAL.rooms['room-b'].flink.job}: { jar: "${c.warm.jar}", entryClass: io.switchyard.flink.PipelineJob, args: [${c.warm.args.map((a) => JSON.stringify(a)).join(', ')}] } }` : ''} }` : ''} }`,
