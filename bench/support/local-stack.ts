@@ -79,6 +79,8 @@ export interface ScenarioConfig {
   readonly changeWindow?: string;
   /** The topology's notifications.webhooks (runbook notify and page), name to URL. */
   readonly webhooks?: Readonly<Record<string, string>>;
+  /** Tiers besides P0 to write (the same policy), e.g. for a runbook that freezes P0 and P1. */
+  readonly extraTiers?: readonly string[];
   /** P0 data budget: largest estimated loss (default 60000 ms) and how long to wait for it (default 10000 ms). */
   readonly maxLossMs?: number;
   readonly maxWaitMs?: number;
@@ -99,10 +101,11 @@ export interface ScenarioConfig {
 export function writeScenarioConfig(c: ScenarioConfig): string {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-scenario-'));
   mkdirSync(join(dir, 'policies'));
-  writeFileSync(
-    join(dir, 'policies', 'p0.yaml'),
+  // The same policy for P0 and each extra tier (a runbook may freeze tiers no pipeline here uses).
+  for (const tier of ['P0', ...(c.extraTiers ?? [])]) writeFileSync(
+    join(dir, 'policies', `${tier.toLowerCase()}.yaml`),
     [
-      'tier: P0',
+      `tier: ${tier}`,
       'failover: automatic',
       ...(c.warm ? ['standby: warm'] : []),
       'failback: manual',

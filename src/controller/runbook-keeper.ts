@@ -273,13 +273,13 @@ export class RunbookKeeper {
         const route = input.routes.get(pipeline.name);
         const ids = a.kind === 'drill' ? [`rb-${runbook.event}-${step.id}-1`, `rb-${runbook.event}-${step.id}-2`] : [`rb-${runbook.event}-${step.id}`];
         if (!record.result?.startsWith('asked')) {
-          // First time here: check the gate and ask for the switch (or switches, for a drill).
+          // First time here: check the gate and ask for the switch (or switches, for a drill). Not as
+          // an emergency: the leader judges the window again, and finds the same override if one let it through.
           if (!route) return { kind: 'pending', result: `${pipeline.name} has no route yet` };
           const policy = topology.policies.get(pipeline.tier);
           if (!policy) return { kind: 'failed', result: `tier ${pipeline.tier} has no policy` };
-          const gate = plannedChangeGate(policy, input.intents, now, false);
+          const gate = plannedChangeGate(policy, input.intents, now, false, runbook.event);
           if (gate.refusal) return { kind: 'failed', result: `${gate.refusal}; add an overrideWindow step for ${pipeline.tier} before this one` };
-          const overridden = gate.note !== '';
           const target =
             a.kind === 'switchover'
               ? pipeline.chains.find((c) => c.name === a.to)
@@ -288,7 +288,7 @@ export class RunbookKeeper {
                 : pipeline.chains.find((c) => c.name !== route.chain && c.role !== 'fallback');
           if (!target) return { kind: 'failed', result: `${pipeline.name} has no chain to switch to` };
           if (target.name === route.chain && a.kind !== 'drill') return { kind: 'done', result: `${pipeline.name} already runs on ${target.name}@${target.room}` };
-          const common = { pipeline: pipeline.name, at: realNow, reason: `${why}${gate.note}`, by: who, emergency: overridden, createdAt: realNow };
+          const common = { pipeline: pipeline.name, at: realNow, reason: `${why}${gate.note}`, by: who, emergency: false, createdAt: realNow, runbook: runbook.event };
           const legs: SwitchoverIntent[] =
             a.kind === 'drill'
               ? [

@@ -12,8 +12,11 @@ export interface Intents {
   readonly pausedAll: boolean;
   /** The gating switch: when closed, no automatic switch anywhere (manual ones still run). */
   readonly automaticGateClosed: boolean;
-  /** Tiers under a change freeze, with the sentence saying who froze them and why. */
-  readonly frozen?: ReadonlyMap<string, string>;
+  /**
+   * Tiers under a change freeze, with the sentence saying who froze them and why, and the runbook
+   * (event) that did: that runbook's own steps are what the freeze protects, so they pass it.
+   */
+  readonly frozen?: ReadonlyMap<string, { readonly why: string; readonly event?: string }>;
   /** Tiers whose change window (and freeze) an operator overrode, until when, and why. */
   readonly windowOverrides?: ReadonlyMap<string, { readonly until: number; readonly why: string }>;
 }

@@ -41,6 +41,8 @@ export interface SwitchoverIntent {
   readonly after?: string;
   /** With `after`: and no sooner than this long after that switch finished. */
   readonly holdMs?: number;
+  /** Asked for by this runbook (event): it passes the freeze that runbook set. */
+  readonly runbook?: string;
 }
 
 /** Where the switch an intent waits for (`after`) stands. */
@@ -85,9 +87,11 @@ export function defaultTarget(topology: Topology, pipeline: string, current: str
  * frozen, only as an emergency or under an explicit window override. `refusal` is "" when it may;
  * `note` says what let it (an emergency, an override), for the switch's reason.
  */
-export function plannedChangeGate(policy: TierPolicy, intents: Intents | undefined, now: number, emergency: boolean): { readonly refusal: string; readonly note: string } {
+export function plannedChangeGate(policy: TierPolicy, intents: Intents | undefined, now: number, emergency: boolean, runbook?: string): { readonly refusal: string; readonly note: string } {
   const outside = outsideChangeWindow(now, policy.changeWindows);
-  const frozen = intents?.frozen?.get(policy.tier) ?? '';
+  const freeze = intents?.frozen?.get(policy.tier);
+  // A runbook's own steps pass the freeze it set (the freeze is there to keep other changes out of its night).
+  const frozen = freeze && (runbook === undefined || freeze.event !== runbook) ? freeze.why : '';
   const override = intents?.windowOverrides?.get(policy.tier);
   const overridden = override !== undefined && override.until > now ? override.why : '';
   if (!outside && !frozen) return { refusal: '', note: emergency ? ' (emergency)' : '' };
@@ -132,7 +136,7 @@ export function planSwitchover(
   }
   if (route.chain === intent.to) return { kind: 'done', reason: `${pipeline.name} already runs on ${intent.to}@${target.room}` };
   if (intent.at > now) return { kind: 'wait', reason: `scheduled for ${new Date(intent.at).toISOString()}` };
-  const gate = plannedChangeGate(policy, intents, now, intent.emergency);
+  const gate = plannedChangeGate(policy, intents, now, intent.emergency, typeof intent.runbook === 'string' ? intent.runbook : undefined);
   if (gate.refusal) {
     return { kind: 'refuse', reason: `${gate.refusal}; a switchover of tier ${policy.tier} needs --emergency and a reason, or a runbook's overrideWindow step` };
   }

@@ -34,7 +34,7 @@ export function intentsOf(pauses: readonly PauseIntent[], freezes: readonly Free
     paused: new Set(pauses.flatMap((p) => (p.pipeline ? [p.pipeline] : []))),
     pausedAll: pauses.some((p) => p.pipeline === undefined),
     automaticGateClosed: false,
-    frozen: new Map(freezes.map((f) => [f.tier, `tier ${f.tier} is frozen by ${f.by} since ${new Date(f.at).toISOString()}: ${f.reason}`])),
+    frozen: new Map(freezes.map((f) => [f.tier, { why: `tier ${f.tier} is frozen by ${f.by} since ${new Date(f.at).toISOString()}: ${f.reason}`, ...(f.event !== undefined && { event: f.event }) }])),
     windowOverrides: new Map(overrides.map((o) => [o.tier, { until: o.until, why: `change window of ${o.tier} overridden by ${o.by} until ${new Date(o.until).toISOString()}: ${o.reason}` }])),
   };
 }

@@ -201,7 +201,7 @@ describe('RunbookKeeper on a real etcd', () => {
     expect(r?.result).toMatch(/^it is 12:02 in UTC, outside the change window 00:00-08:00 UTC; add an overrideWindow step for P0 before this one$/);
   });
 
-  it('with an override the switch is asked for once, as an emergency naming it; a refusal fails the step; a second leader asks for nothing again', async () => {
+  it('with an override the switch is asked for once, naming it; a refusal fails the step; a second leader asks for nothing again', async () => {
     await start('override', {
       during: [
         { id: 'ok-late', at: 'T', owner: 'lead', action: { overrideWindow: { tiers: ['P0'], reason: 'fail back tonight' } }, needsAck: false },
@@ -216,7 +216,7 @@ describe('RunbookKeeper on a real etcd', () => {
     await first.round(await withIntents(), leadership.fence, leadership.lost);
     await first.round(await withIntents(), leadership.fence, leadership.lost);
     const asked = (await intents.switchovers()).filter((i) => i.id.startsWith('rb-override-'));
-    expect(asked.map((i) => [i.id, i.to, i.emergency])).toEqual([['rb-override-away', 'standby', true]]);
+    expect(asked.map((i) => [i.id, i.to, i.emergency, i.runbook])).toEqual([['rb-override-away', 'standby', false, 'override']]);
     expect(asked[0]!.reason).toMatch(/^runbook override step away \(owner sre\) \(change window of P0 overridden by controller until .*: fail back tonight/);
     expect((await records('override')).get('away')).toMatchObject({ status: 'running', result: 'asked for rb-override-away (to standby)' });
 

@@ -74,6 +74,10 @@ describe('manual switchover plan', () => {
     expect((refused as { reason: string }).reason).toMatch(/^tier P0 is frozen by runbook since .*: gala night; a switchover of tier P0 needs --emergency/);
     const urgent = planSwitchover(topology, healthy, route, intent({ emergency: true }), NOW, undefined, frozen);
     expect(urgent.kind === 'switch' && urgent.action.reason).toMatch(/\(emergency, tier P0 is frozen by runbook/);
+    // The runbook that set the freeze passes it (its own night); another runbook's switch does not.
+    const byGala = intentsOf([], [{ tier: 'P0', by: 'runbook', reason: 'gala night', at: NOW - 60_000, event: 'gala' }]);
+    expect(planSwitchover(topology, healthy, route, intent({ runbook: 'gala' }), NOW, undefined, byGala).kind).toBe('switch');
+    expect(planSwitchover(topology, healthy, route, intent({ runbook: 'other' }), NOW, undefined, byGala).kind).toBe('refuse');
     // Outside the window and frozen, with an override in force: allowed, and the reason names the override.
     const late = seen({ 'room-a': 'OK', 'room-b': 'OK' }, LATE);
     const both = intentsOf([], [{ tier: 'P0', by: 'runbook', reason: 'gala night', at: NOW }], [{ tier: 'P0', by: 'lee', reason: 'fail back tonight', at: LATE - 1000, until: LATE + 60_000 }]);
