@@ -1,10 +1,10 @@
 // What `switchover` and `drill` share: checking a manual switch before anything is recorded, and
 // following the leader as it carries an intent out.
 
-import { outsideChangeWindow } from '../core/change-window.js';
 import type { StepRecord, SwitchJournal, SwitchRecord } from '../core/journal.js';
 import type { Chain, Pipeline, Route, Topology } from '../core/model.js';
-import { defaultTarget } from '../core/switchover.js';
+import { defaultTarget, plannedChangeGate } from '../core/switchover.js';
+import type { Intents } from '../core/safety.js';
 import type { IntentStore } from '../ports/intent-store.js';
 import type { JournalStore } from '../ports/journal-store.js';
 import { EXIT, unknownPipeline } from './output.js';
@@ -31,10 +31,10 @@ export interface ManualSwitchRequest {
 
 /**
  * Checks what the CLI can know before recording a manual switch: the pipeline and chain exist,
- * the pipeline has a route and is not there already, and the change window allows it (or it is an
- * emergency with a reason). The leader checks again when it runs it, with the target's health.
+ * the pipeline has a route and is not there already, and the change window and freezes allow it
+ * (or it is an emergency with a reason). The leader checks again when it runs it, with the target's health.
  */
-export function checkManualSwitch(topology: Topology, route: Route | undefined, req: ManualSwitchRequest): ManualSwitch | Refusal {
+export function checkManualSwitch(topology: Topology, route: Route | undefined, req: ManualSwitchRequest, intents?: Intents): ManualSwitch | Refusal {
   const pipeline = topology.pipelines.get(req.pipeline);
   if (!pipeline) return { code: EXIT.USAGE, message: unknownPipeline(req.pipeline, topology.pipelines.keys()) };
   const to = req.to ?? defaultTarget(topology, pipeline.name, route?.chain);
@@ -44,9 +44,10 @@ export function checkManualSwitch(topology: Topology, route: Route | undefined, 
   if (route.chain === to) return { code: EXIT.USAGE, message: `${pipeline.name} already runs on ${to}@${target.room}` };
   if (req.emergency && !req.reason) return { code: EXIT.USAGE, message: '--emergency needs --reason' };
   const policy = topology.policies.get(pipeline.tier)!;
-  const outside = outsideChangeWindow(req.at, policy.changeWindows);
-  if (outside && !req.emergency) {
-    return { code: EXIT.FAILURE, message: `${outside}, where tier ${pipeline.tier} changes — pass --emergency --reason "..." to proceed` };
+  // The change window and any freeze of the tier (an override a runbook set lets it through).
+  const gate = plannedChangeGate(policy, intents, req.at, req.emergency);
+  if (gate.refusal) {
+    return { code: EXIT.FAILURE, message: `${gate.refusal}, where tier ${pipeline.tier} changes — pass --emergency --reason "..." to proceed` };
   }
   return { pipeline, target, route };
 }

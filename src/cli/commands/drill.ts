@@ -136,8 +136,8 @@ export const drillCommand: CommandModule<object, Args> = {
     const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
     try {
       const now = Date.now();
-      const [stored, leader, running] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo(), journals.list()]);
-      const checked = checkManualSwitch(config.topology, stored?.route, { pipeline: args.pipeline, to: args.to, at: now, emergency: args.emergency, reason: args.reason });
+      const [stored, leader, running, wanted] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo(), journals.list(), intents.read()]);
+      const checked = checkManualSwitch(config.topology, stored?.route, { pipeline: args.pipeline, to: args.to, at: now, emergency: args.emergency, reason: args.reason }, wanted);
       if (isRefusal(checked)) return fail(checked.code, checked.message);
       const { pipeline, target, route } = checked;
       if (running.get(pipeline.name)?.journal.status === 'running') return fail(EXIT.FAILURE, `a switch of ${pipeline.name} is under way (see switchyard status); drill after it`);

@@ -82,9 +82,9 @@ export const switchoverCommand: CommandModule<object, Args> = {
       if (at === undefined) return fail(EXIT.USAGE, `--at '${args.at}' is neither an ISO 8601 time with an offset (2026-11-23T01:00:00Z) nor +Ns/+Nm/+Nh, within the next week`);
       // Before reading etcd: an unknown name is a usage error whatever the store says.
       if (!config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
-      const [stored, leader] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo()]);
+      const [stored, leader, wanted] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo(), intents.read()]);
       const route = stored?.route;
-      const checked = checkManualSwitch(config.topology, route, { pipeline: args.pipeline, to: args.to, at, emergency: args.emergency, reason: args.reason });
+      const checked = checkManualSwitch(config.topology, route, { pipeline: args.pipeline, to: args.to, at, emergency: args.emergency, reason: args.reason }, wanted);
       if (isRefusal(checked)) return fail(checked.code, checked.message);
       const { pipeline, target } = checked;
       const intent: SwitchoverIntent = {
