@@ -42,7 +42,7 @@ describe('runbook files', () => {
     ['both at and after', 'after: caps-on', 'after: caps-on\n      at: T-20m', 'step announce (before): at', 'either at (T-2h, T+30m) or after: <step>, not both'],
     ['an unknown webhook', 'webhook: oncall, message: "caps', 'webhook: on-call, message: "caps', 'step announce (before): action.notify.webhook', "unknown webhook 'on-call'"],
     ['a step id used twice', 'id: unfreeze', 'id: freeze', 'step freeze (after): id', "step id 'freeze' is used twice"],
-    ['a misspelt field', 'needsAck: true\n      timeout: 20m', 'needsAk: true\n      timeout: 20m', 'step drill (before): (step)', 'Unrecognized key: "needsAk"'],
+    ['a misspelt field', 'needsAck: true\n      timeout: 30m\n      checks', 'needsAk: true\n      timeout: 30m\n      checks', 'step drill (before): (step)', 'Unrecognized key: "needsAk"'],
     ['a T0 without a zone', '"2026-12-31T20:00:00+08:00"', '"2026-12-31 20:00"', 't0', 'Invalid ISO datetime'],
   ];
   for (const [name, from, to, path, reason] of cases) {
