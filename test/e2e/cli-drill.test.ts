@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultStack, type Replica } from '../../bench/support/fault-stack.js';
-import { LOCAL, waitFor } from '../../bench/support/local-stack.js';
+import { waitFor } from '../../bench/support/local-stack.js';
 import type { DrillReport } from '../../src/cli/commands/drill.js';
 import type { SwitchRecord } from '../../src/core/journal.js';
 import type { SwitchoverIntent } from '../../src/core/switchover.js';
-import { createDualProducer, type DualProducer } from '../../src/sdk/dual-producer.js';
-import { createRoutedConsumer, type RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import type { RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import { startTraffic, type Traffic } from '../support/traffic.js';
 import { cli, spawnCli } from '../support/cli.js';
 
 // Drills and status --watch with the built CLI against the real stack: two controller replicas,
@@ -16,10 +16,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let stack: FaultStack;
 let replicas: Replica[] = [];
 let config: string;
-let producer: DualProducer;
+let traffic: Traffic | undefined;
 let consumer: RoutedConsumer;
-let producing = true;
-let loop: Promise<void> | undefined;
 
 beforeAll(async () => {
   stack = new FaultStack({ verifyTimeoutMs: 8000 });
@@ -28,31 +26,12 @@ beforeAll(async () => {
   await stack.leader();
   await stack.steady();
   config = stack.configFile();
-  producer = createDualProducer({ rooms: Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers })), sendTimeoutMs: 300 });
-  loop = (async () => {
-    for (let seq = 0; producing; seq++) {
-      await producer.send(stack.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]).catch(() => undefined);
-      await sleep(20);
-    }
-  })();
-  let processed = 0;
-  consumer = createRoutedConsumer({
-    pipeline: 'live-dashboard',
-    etcd: { endpoints: [LOCAL.etcd], prefix: stack.cfg.prefix },
-    marginMs: 2000,
-    eachMessage: async () => {
-      processed++;
-    },
-  });
-  await consumer.start();
-  await waitFor('records consumed in room-a', 20_000, () => (processed > 20 ? true : undefined));
+  traffic = await startTraffic(stack);
+  consumer = traffic.consumer;
 });
 
 afterAll(async () => {
-  producing = false;
-  await loop;
-  await consumer?.close();
-  await producer?.close();
+  await traffic?.stop();
   await stack?.stop();
 });
 

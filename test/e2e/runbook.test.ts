@@ -5,12 +5,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultStack, type Replica } from '../../bench/support/fault-stack.js';
-import { LOCAL, waitFor } from '../../bench/support/local-stack.js';
 import { EtcdRunbookStore } from '../../src/adapters/etcd/runbook-store.js';
 import { EtcdCapStore } from '../../src/adapters/etcd/cap-store.js';
 import type { RunbookExport } from '../../src/cli/runbook-view.js';
-import { createDualProducer, type DualProducer } from '../../src/sdk/dual-producer.js';
-import { createRoutedConsumer, type RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import { startTraffic, type Traffic } from '../support/traffic.js';
 import { cli } from '../support/cli.js';
 import { openPage } from '../support/chromium.js';
 
@@ -29,10 +27,7 @@ const SPEED = 200;
 let stack: FaultStack;
 let replicas: Replica[] = [];
 let config: string;
-let producer: DualProducer;
-let consumer: RoutedConsumer;
-let producing = true;
-let loop: Promise<void> | undefined;
+let traffic: Traffic | undefined;
 let server: Server;
 const hooks: { key: string; kind: string; step: string }[] = [];
 
@@ -54,31 +49,11 @@ beforeAll(async () => {
   await stack.leader();
   await stack.steady();
   config = stack.configFile();
-  producer = createDualProducer({ rooms: Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers })), sendTimeoutMs: 300 });
-  loop = (async () => {
-    for (let seq = 0; producing; seq++) {
-      await producer.send(stack.cfg.topic, [{ value: String(seq), timestamp: Date.now(), partition: seq % 3 }]).catch(() => undefined);
-      await sleep(20);
-    }
-  })();
-  let processed = 0;
-  consumer = createRoutedConsumer({
-    pipeline: 'live-dashboard',
-    etcd: { endpoints: [LOCAL.etcd], prefix: stack.cfg.prefix },
-    marginMs: 2000,
-    eachMessage: async () => {
-      processed++;
-    },
-  });
-  await consumer.start();
-  await waitFor('records consumed in room-a', 20_000, () => (processed > 20 ? true : undefined));
+  traffic = await startTraffic(stack);
 });
 
 afterAll(async () => {
-  producing = false;
-  await loop;
-  await consumer?.close();
-  await producer?.close();
+  await traffic?.stop();
   await stack?.stop();
   await new Promise((r) => server?.close(r));
 });
