@@ -72,6 +72,10 @@ describe('switchyard runbook (built CLI, real etcd)', () => {
     expect(x.steps.find((s) => s.id === 'drill')).toMatchObject({ state: 'scheduled', ackedBy: 'erin' });
     expect(x).toMatchObject({ event: 'new-year-gala', startedBy: 'erin', status: 'running', rehearsal: null, aborted: null });
 
+    // The overall status names the runbook under way.
+    const overall = await cli('status', '-c', config);
+    expect(overall.stdout).toMatch(/^runbook new-year-gala: 0\/14 done$/m);
+
     const abort = await cli('runbook', 'abort', 'new-year-gala', '-c', config, '--operator', 'lee', '--reason', 'show cancelled', '--yes');
     expect(abort).toMatchObject({ code: 0, stdout: 'aborted new-year-gala: no further step begins\n' });
     expect((await cli('runbook', 'abort', 'new-year-gala', '-c', config, '--reason', 'again', '--yes')).code).toBe(1);

@@ -2,6 +2,9 @@ import type { CommandModule } from 'yargs';
 import { estimatedLoss, estimateFromPositions, failoverTarget, readLag, readPositions } from '../data-estimate.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { buildProbes, buildStore, createLogger } from '../../composition.js';
+import { EtcdRunbookStore } from '../../adapters/etcd/runbook-store.js';
+import type { FreezeIntent, WindowOverride } from '../../ports/intent-store.js';
+import { runbookExport } from '../runbook-view.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { EtcdConsumerRegistry } from '../../adapters/etcd/consumer-registry.js';
@@ -76,6 +79,11 @@ interface StatusReport {
   /** Each stream job a chain names, as its room's Flink reports it now. */
   readonly jobs: readonly StreamJobReading[];
   readonly pipelines: readonly PipelineStatus[];
+  /** Change freezes and window overrides in force (runbook steps set them). */
+  readonly freezes: readonly FreezeIntent[];
+  readonly windowOverrides: readonly WindowOverride[];
+  /** Runbooks started and not ended: how far each is, and what waits for a person. */
+  readonly runbooks: readonly { readonly event: string; readonly done: number; readonly steps: number; readonly waitingAck: readonly string[]; readonly running: readonly string[]; readonly failed: readonly string[]; readonly aborted: string | null }[];
 }
 
 /** One look at everything: the rooms probed from here, and what etcd says about the rest. */
@@ -88,7 +96,7 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
   let storeError: string | null = null;
   const fromStore = (async () => {
     try {
-      const [routes, leader, pauses, switchovers, running, last, consumers, published, capPlan] = await Promise.all([
+      const [routes, leader, pauses, switchovers, running, last, consumers, published, capPlan, freezes, windowOverrides, runbooks] = await Promise.all([
         store.routes.list(),
         store.lock('cli', createLogger('silent')).leaderInfo(),
         intents.pauses(),
@@ -98,8 +106,11 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
         Promise.all(names.map((p) => registry.live(p))),
         observationStore.readAll(),
         new EtcdCapStore(store.etcd, prefix).readPlan(),
+        intents.freezes(),
+        intents.windowOverrides(),
+        new EtcdRunbookStore(store.etcd, prefix).list(),
       ]);
-      return { routes, leader, pauses, switchovers, running, last, consumers, published, capPlan };
+      return { routes, leader, pauses, switchovers, running, last, consumers, published, capPlan, freezes, windowOverrides, runbooks };
     } catch (err) {
       storeError = (err as Error).message;
       return undefined;
@@ -168,6 +179,15 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
     silentSites,
     jobs: probes.flatMap((p) => p.jobReadings?.() ?? []),
     pipelines,
+    freezes: s?.freezes ?? [],
+    windowOverrides: (s?.windowOverrides ?? []).filter((o) => o.until > now),
+    runbooks: (s?.runbooks ?? [])
+      .filter((rb) => !rb.ended)
+      .map((rb) => {
+        const x = runbookExport(rb, now);
+        const ids = (state: string) => x.steps.filter((st) => st.state === state).map((st) => st.id);
+        return { event: x.event, done: ids('done').length, steps: x.steps.length, waitingAck: ids('waiting-ack'), running: ids('running'), failed: ids('failed'), aborted: x.aborted };
+      }),
   };
 }
 
@@ -247,7 +267,16 @@ function render(report: StatusReport, config: string): string {
             return [p.pipeline, c.rule === 'shed' ? 'SHED' : c.recordsPerSecond === null ? 'uncapped' : `${c.recordsPerSecond}/s`, c.inbound === null ? '-' : `${Math.round(c.inbound)}/s`, c.lag === null ? '-' : String(c.lag), c.alert ? `${eta} (ALERT)` : eta, c.reason];
           }),
         )}\n`;
-  return `${rooms}\n${jobs}\nleader: ${leader}\nobservers: ${who}${silent}\n\n${pipelines}\n${caps}${advice}`;
+  const holds = [
+    ...report.freezes.map((f) => `FROZEN ${f.tier} by ${f.by}${f.event ? ` (runbook ${f.event})` : ''} ${age(now - f.at)} ago: ${f.reason}`),
+    ...report.windowOverrides.map((o) => `change window of ${o.tier} OVERRIDDEN by ${o.by} for ${age(o.until - now)} more: ${o.reason}`),
+    ...report.runbooks.map(
+      (r) =>
+        `runbook ${r.event}: ${r.done}/${r.steps} done${r.running.length ? `; running ${r.running.join(', ')}` : ''}${r.waitingAck.length ? `; WAITS FOR ACK: ${r.waitingAck.join(', ')} (switchyard runbook ack ${r.event} <step>)` : ''}${r.failed.length ? `; FAILED: ${r.failed.join(', ')}` : ''}${r.aborted ? `; ABORTED: ${r.aborted}` : ''}`,
+    ),
+  ];
+  const holdLines = holds.length > 0 ? `\n${holds.join('\n')}\n` : '';
+  return `${rooms}\n${jobs}\nleader: ${leader}\nobservers: ${who}${silent}\n${holdLines}\n${pipelines}\n${caps}${advice}`;
 }
 
 function exitCode(report: StatusReport): number {
