@@ -212,8 +212,24 @@ export class RunbookKeeper {
         }
       }
     }
+    // A switch this step asked for and that has not started must not run after the step failed.
+    let cancelled = '';
+    const a = step.action as RunbookAction;
+    if (a.kind === 'switchover' || a.kind === 'switchback' || a.kind === 'drill') {
+      try {
+        const ids = new Set(switchIds(runbook.event, step.id, a.kind === 'drill'));
+        // One at a time: cancelling a drill's way out takes its way back with it.
+        const removed = new Set<string>();
+        for (const i of await this.deps.intents.switchovers()) {
+          if (ids.has(i.id) && !removed.has(i.id)) for (const id of await this.deps.intents.cancelSwitchover(i.id)) removed.add(id);
+        }
+        if (removed.size > 0) cancelled = `; cancelled ${[...removed].join(', ')}`;
+      } catch (err) {
+        cancelled = `; could not cancel its switch intents: ${errorText(err)}`;
+      }
+    }
     const checkpointFailed = step.checks.length > 0 && record.acted ? { checkpoint: 'failed' as const } : {};
-    await write(step, { ...record, status: 'failed', endedAt: now, by: record.by ?? 'controller', result: `${why}${paged}`, ...checkpointFailed });
+    await write(step, { ...record, status: 'failed', endedAt: now, by: record.by ?? 'controller', result: `${why}${cancelled}${paged}`, ...checkpointFailed });
     if (step.onFailure === 'abort') this.deps.log.error('runbook aborted: a step failed and says abort', { event: runbook.event, step: step.id, why });
   }
 
@@ -271,7 +287,7 @@ export class RunbookKeeper {
         const pipeline = topology.pipelines.get(a.pipeline);
         if (!pipeline) return { kind: 'failed', result: `unknown pipeline ${a.pipeline}` };
         const route = input.routes.get(pipeline.name);
-        const ids = a.kind === 'drill' ? [`rb-${runbook.event}-${step.id}-1`, `rb-${runbook.event}-${step.id}-2`] : [`rb-${runbook.event}-${step.id}`];
+        const ids = switchIds(runbook.event, step.id, a.kind === 'drill');
         if (!record.result?.startsWith('asked')) {
           // First time here: check the gate and ask for the switch (or switches, for a drill). Not as
           // an emergency: the leader judges the window again, and finds the same override if one let it through.
@@ -307,6 +323,9 @@ export class RunbookKeeper {
         }
         return this.followSwitch(pipeline.name, ids, record.result, route);
       }
+      default:
+        // Stored data from another version: a kind this one does not know fails its step, saying so.
+        return { kind: 'failed', result: `unknown action '${String((a as { kind?: unknown }).kind)}'` };
     }
   }
 
@@ -335,6 +354,11 @@ export class RunbookKeeper {
 }
 
 type Writer = (step: RunbookStep, record: StepRecord) => Promise<void>;
+
+/** The ids of the switchover intents a step asks for: one, or a drill's two legs. */
+function switchIds(event: string, step: string, drill: boolean): string[] {
+  return drill ? [`rb-${event}-${step}-1`, `rb-${event}-${step}-2`] : [`rb-${event}-${step}`];
+}
 
 function minutes(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.round(ms / 1000)}s`;

@@ -188,7 +188,7 @@ describe('RunbookKeeper on a real etcd', () => {
     expect(hooks).toHaveLength(2);
   });
 
-  it('a new leader carries on a step another began: it follows the switch that was asked for instead of asking again', async () => {
+  it('outside the change window, with no override, a switch step fails saying how to proceed', async () => {
     await start('switchy', {
       during: [{ id: 'away', at: 'T+1m', owner: 'sre', action: { switchover: { pipeline: 'live', to: 'standby' } }, timeout: '30m' }],
     });
@@ -228,13 +228,34 @@ describe('RunbookKeeper on a real etcd', () => {
     // The controller refuses it (say the standby is down): the step fails with that reason, and the runbook aborts (onFailure abort).
     await intents.updateSwitchover({ ...asked[0]!, refused: 'target chain standby@room-b cannot serve: DOWN', refusedAt: now });
     await second.round(await withIntents(), leadership.fence, leadership.lost);
-    expect((await records('override')).get('away')).toMatchObject({ status: 'failed', result: 'switch rb-override-away refused: target chain standby@room-b cannot serve: DOWN' });
+    expect((await records('override')).get('away')).toMatchObject({ status: 'failed', result: 'switch rb-override-away refused: target chain standby@room-b cannot serve: DOWN; cancelled rb-override-away' });
     await second.round(await withIntents(), leadership.fence, leadership.lost);
     const rb = await new EtcdRunbookStore(etcd, prefix).get('override');
     expect(rb?.ended?.outcome).toBe('aborted');
     expect((await records('override')).get('back')).toBeUndefined();
     // The override ended with the runbook.
     expect((await intents.windowOverrides()).filter((o) => o.event === 'override')).toEqual([]);
+  });
+
+  it('a switch step that times out takes back the switch it asked for, so it cannot run after the step failed', async () => {
+    await start('slow', {
+      during: [{ id: 'drill', at: 'T-6h', owner: 'sre', action: { drill: { pipeline: 'live', hold: '2m' } }, timeout: '5m', onFailure: 'continue' }],
+    }, false);
+    let now = T0 - 6 * 60 * MIN; // 06:00 UTC: inside the window
+    const intents = new EtcdIntentStore(etcd, prefix);
+    const k = keeper(() => now);
+    await k.round(input(facts()), leadership.fence, leadership.lost);
+    expect((await intents.switchovers()).filter((i) => i.id.startsWith('rb-slow-')).map((i) => [i.id, i.after ?? null, i.holdMs ?? null])).toEqual([
+      ['rb-slow-drill-1', null, null],
+      ['rb-slow-drill-2', 'rb-slow-drill-1', 120_000],
+    ]);
+    // No leader carries them out here: five minutes later the step times out and both legs are withdrawn.
+    now += 6 * MIN;
+    await k.round(input(facts()), leadership.fence, leadership.lost);
+    const r = (await records('slow')).get('drill');
+    expect(r?.status).toBe('failed');
+    expect(r?.result).toMatch(/^timed out: not finished within 5m of its planned time \(asked for rb-slow-drill-1 \(to standby\), then rb-slow-drill-2 \(to primary\)\); cancelled rb-slow-drill-1, rb-slow-drill-2$/);
+    expect((await intents.switchovers()).filter((i) => i.id.startsWith('rb-slow-'))).toEqual([]);
   });
 
   it('an operator abort stops every step not begun; skips are recorded with who and why', async () => {
