@@ -4,7 +4,11 @@
 
 import type { RunbookExport, StepRow } from './runbook-view.js';
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** Everything shown comes from stored records: escaped whatever its type. */
+const esc = (v: unknown) => String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** Times this far from T0 are not drawn (a stored time that is not sane would stretch the axis). */
+const SPAN_LIMIT_MS = 14 * 86_400_000;
 
 const COLORS: Record<StepRow['state'], string> = {
   done: '#2e7d32',
@@ -27,7 +31,7 @@ function clock(t: number, zone: string, seconds = false): string {
 }
 
 function full(t: number | null, zone: string): string {
-  if (t === null) return '-';
+  if (t === null || !Number.isFinite(t) || Math.abs(t) > 8.64e15) return '-';
   return `${new Intl.DateTimeFormat('en-GB', { timeZone: zone, day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date(t))}`;
 }
 
@@ -44,12 +48,19 @@ function tickStep(span: number): number {
   return steps.find((s) => span / s <= 14) ?? steps[steps.length - 1]!;
 }
 
-function timeline(x: RunbookExport): string {
+function timeline(x0: RunbookExport): string {
+  const sane = (t: number | null) => (t !== null && Number.isFinite(t) && Math.abs(t - x0.t0) <= SPAN_LIMIT_MS ? t : null);
+  const x: RunbookExport = {
+    ...x0,
+    steps: x0.steps.map((s) => ({ ...s, plannedAt: sane(s.plannedAt), startedAt: sane(s.startedAt), endedAt: sane(s.endedAt) })),
+    switches: x0.switches.filter((s) => sane(s.at) !== null),
+    caps: x0.caps.filter((c) => sane(c.at) !== null),
+  };
   const times: number[] = [x.t0];
   for (const s of x.steps) for (const t of [s.plannedAt, s.startedAt, s.endedAt]) if (t !== null) times.push(t);
   for (const s of x.switches) times.push(s.at);
   for (const c of x.caps) times.push(c.at);
-  if (x.status === 'running') times.push(x.now);
+  if (x.status === 'running' && sane(x.now) !== null) times.push(x.now);
   const lo0 = Math.min(...times);
   const hi0 = Math.max(...times);
   const pad = Math.max(60_000, (hi0 - lo0) * 0.03);
@@ -73,7 +84,7 @@ function timeline(x: RunbookExport): string {
   parts.push(`<text class="lane-label" x="4" y="${switchY + 4}">switches</text><text class="lane-label" x="4" y="${capY + 4}">cap changes</text>`);
   for (const s of x.switches) {
     const cx = X(s.at);
-    parts.push(`<g class="switch" data-switch="${esc(s.id)}"><title>${esc(`${full(s.at, x.timeZone)} ${s.pipeline}: ${s.from} -> ${s.to} (${s.kind}, ${s.outcome}, flip ${s.flipMs} ms, by ${s.requestedBy})`)}</title><path d="M${(cx - 6).toFixed(1)},${switchY + 6} L${cx.toFixed(1)},${switchY - 7} L${(cx + 6).toFixed(1)},${switchY + 6} Z" /></g>`);
+    parts.push(`<g class="switch" data-switch="${esc(s.id)}"><title>${esc(`${full(s.at, x.timeZone)} ${s.pipeline}: ${s.from} -> ${s.to} (${s.kind}, ${s.outcome}, flip ${String(s.flipMs)} ms, by ${s.requestedBy})`)}</title><path d="M${(cx - 6).toFixed(1)},${switchY + 6} L${cx.toFixed(1)},${switchY - 7} L${(cx + 6).toFixed(1)},${switchY + 6} Z" /></g>`);
   }
   for (const c of x.caps) {
     const cx = X(c.at);
@@ -142,8 +153,8 @@ export function renderRunbookReport(x: RunbookExport): string {
       return `<tr class="${cls}" data-step="${esc(s.id)}"><td>${esc(s.phase)}</td><td>${esc(s.id)}</td><td>${esc(s.owner)}</td><td>${esc(s.action)}</td><td>${esc(full(s.plannedAt, zone))}</td><td>${esc(full(s.startedAt ?? s.endedAt, zone))}</td><td>${esc(delay(s.delayMs))}</td><td>${esc(s.by ?? '-')}${s.ackedBy ? ` (ack ${esc(s.ackedBy)})` : ''}</td><td class="state">${esc(s.state)}${s.late ? ' · late' : ''}</td><td>${esc(s.checkpoint ?? (s.checks.length ? '-' : ''))}</td><td class="result">${esc(s.result)}</td></tr>`;
     })
     .join('\n');
-  const switchRows = x.switches.map((s) => `<tr data-switch="${esc(s.id)}"><td>${esc(full(s.at, zone))}</td><td>${esc(s.pipeline)}</td><td>${esc(s.from)} → ${esc(s.to)}</td><td>${esc(s.kind)}</td><td>${esc(s.requestedBy)}</td><td>${esc(s.request ?? '-')}</td><td>${esc(s.outcome)}</td><td>${s.flipMs} ms</td></tr>`).join('\n');
-  const capRows = x.caps.map((c) => `<tr><td>${esc(full(c.at, zone))}</td><td>${esc(c.pipeline)}</td><td>${c.before ?? 'uncapped'} → ${c.after ?? 'uncapped'}</td><td>${esc(c.origin)}</td><td>${esc(c.reason)}</td></tr>`).join('\n');
+  const switchRows = x.switches.map((s) => `<tr data-switch="${esc(s.id)}"><td>${esc(full(s.at, zone))}</td><td>${esc(s.pipeline)}</td><td>${esc(s.from)} → ${esc(s.to)}</td><td>${esc(s.kind)}</td><td>${esc(s.requestedBy)}</td><td>${esc(s.request ?? '-')}</td><td>${esc(s.outcome)}</td><td>${esc(s.flipMs)} ms</td></tr>`).join('\n');
+  const capRows = x.caps.map((c) => `<tr><td>${esc(full(c.at, zone))}</td><td>${esc(c.pipeline)}</td><td>${esc(c.before ?? 'uncapped')} → ${esc(c.after ?? 'uncapped')}</td><td>${esc(c.origin)}</td><td>${esc(c.reason)}</td></tr>`).join('\n');
   const rehearsal = x.rehearsal ? ` · rehearsal at ${x.rehearsal.speed}x` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(`${x.event}: runbook report`)}</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>${CSS}</style></head>

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { buildStore } from '../composition.js';
 import { EXIT, fail, unknownPipeline } from './output.js';
+import { StoredRunbookError } from '../adapters/etcd/runbook-store.js';
 
 /**
  * Loads the topology (a bad one: exit 2), checks the pipeline named (if any: unknown is exit 2),
@@ -14,7 +15,7 @@ export async function withStore(configFile: string, pipeline: string | undefined
   try {
     await body(config, store);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError) throw err;
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof StoredRunbookError) throw err;
     fail(EXIT.UNAVAILABLE, `etcd unreachable: ${(err as Error).message}`);
   } finally {
     store.etcd.close();

@@ -3,6 +3,7 @@
 // (src/config/runbook.ts); the pure scheduler below says which steps are due, and why.
 
 import type { TierName } from './model.js';
+import type { SwitchoverIntent } from './switchover.js';
 
 export const RUNBOOK_PHASES = ['before', 'during', 'after'] as const;
 export type RunbookPhase = (typeof RUNBOOK_PHASES)[number];
@@ -59,6 +60,15 @@ export interface Runbook {
   readonly steps: readonly RunbookStep[];
 }
 
+/**
+ * The switches a switch-like step asks for, named in its record before they are asked for, so
+ * that a leader taking over follows them and never asks again. `requested` once they were.
+ */
+export interface SwitchAsk {
+  readonly intents: readonly SwitchoverIntent[];
+  readonly requested: boolean;
+}
+
 /** What has happened to a step so far (the record the leader keeps, fenced, in etcd). */
 export interface StepRecord {
   readonly status: 'pending' | 'acked' | 'running' | 'done' | 'failed' | 'skipped';
@@ -70,6 +80,8 @@ export interface StepRecord {
   readonly by?: string;
   /** What was done and how it went; why it failed or was skipped. */
   readonly result?: string;
+  /** A switch step: the switches it asks for. */
+  readonly asked?: SwitchAsk;
   /** The action is carried out; only the checkpoint is left (a running step whose checks wait). */
   readonly acted?: boolean;
   /** The checkpoint's outcome, when the step has checks. */
@@ -107,6 +119,7 @@ const ENDED = new Set<StepRecord['status']>(['done', 'failed', 'skipped']);
 /** When each step is planned: T0 + offset, or its predecessor's end + delay (once it ended). */
 export function plannedTimes(runbook: Runbook, state: RunbookState): Map<string, number | undefined> {
   const out = new Map<string, number | undefined>();
+  const byId = new Map(runbook.steps.map((s) => [s.id, s]));
   const resolve = (step: RunbookStep, depth: number): number | undefined => {
     if (out.has(step.id)) return out.get(step.id);
     if (depth > runbook.steps.length) return undefined; // a cycle: validation refuses these
@@ -114,7 +127,11 @@ export function plannedTimes(runbook: Runbook, state: RunbookState): Map<string,
     if (step.when.kind === 'at') at = runbook.t0 + step.when.offsetMs;
     else {
       const before = state.get(step.when.step);
-      at = before && ENDED.has(before.status) && before.endedAt !== undefined ? before.endedAt + step.when.delayMs : undefined;
+      const pred = byId.get(step.when.step);
+      // From the predecessor's end, and never before its plan: a step skipped (or ended) ahead of
+      // its time does not pull the steps after it forward.
+      const predPlanned = pred ? resolve(pred, depth + 1) : undefined;
+      at = before && ENDED.has(before.status) && before.endedAt !== undefined ? Math.max(before.endedAt, predPlanned ?? before.endedAt) + step.when.delayMs : undefined;
     }
     out.set(step.id, at);
     return at;

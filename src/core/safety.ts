@@ -18,7 +18,7 @@ export interface Intents {
    */
   readonly frozen?: ReadonlyMap<string, { readonly why: string; readonly event?: string }>;
   /** Tiers whose change window (and freeze) an operator overrode, until when, and why. */
-  readonly windowOverrides?: ReadonlyMap<string, { readonly until: number; readonly why: string }>;
+  readonly windowOverrides?: ReadonlyMap<string, { readonly until: number; readonly why: string; readonly event?: string }>;
 }
 
 export const NO_INTENTS: Intents = { paused: new Set(), pausedAll: false, automaticGateClosed: false };

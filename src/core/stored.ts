@@ -4,6 +4,7 @@
 // a tick. Shapes only: whether a value makes sense for the topology is the rules' business.
 
 import { SWITCH_STEPS } from './journal.js';
+import { isValidTimeZone } from './change-window.js';
 import { COMPONENTS as HEALTH_COMPONENTS, type Observation } from './health.js';
 
 type Obj = Record<string, unknown>;
@@ -235,6 +236,11 @@ export function stepRecordProblem(v: unknown): string {
     ['result', (x) => x === undefined || isText(x), 'text'],
     ['checkpoint', (x) => x === undefined || x === 'passed' || x === 'failed', 'passed|failed'],
     ['acted', (x) => x === undefined || typeof x === 'boolean', 'true|false'],
+    [
+      'asked',
+      (x) => x === undefined || (isObj(x) && typeof x['requested'] === 'boolean' && Array.isArray(x['intents']) && x['intents'].length > 0 && x['intents'].every((i) => intentProblem(i) === '')),
+      '{ intents: [switchover intents], requested }',
+    ],
   ]);
 }
 
@@ -271,11 +277,14 @@ export function startedRunbookProblem(v: unknown): string {
   const rb = firstProblem(r, [
     ['event', isName, 'a name'],
     ['t0', isTime, 'a time'],
-    ['timeZone', isName, 'a time zone'],
+    ['timeZone', (x) => isName(x) && isValidTimeZone(x), 'an IANA time zone'],
     ['steps', Array.isArray, 'a list'],
   ]);
   if (rb) return `runbook.${rb}`;
-  for (const [i, s] of (r['steps'] as unknown[]).entries()) {
+  const steps = r['steps'] as unknown[];
+  const ids = new Set(steps.map((s) => (isObj(s) ? s['id'] : undefined)));
+  if (ids.size !== steps.length) return 'runbook.steps: step ids are not unique';
+  for (const [i, s] of steps.entries()) {
     if (!isObj(s)) return `runbook.steps.${i} is ${show(s)}, not a step`;
     const p = firstProblem(s, [
       ['id', isName, 'a name'],
@@ -289,6 +298,32 @@ export function startedRunbookProblem(v: unknown): string {
       ['onFailure', (x) => ON_FAILURE.has(x as string), 'abort|continue|page'],
     ]);
     if (p) return `runbook.steps.${i} (${isName(s['id']) ? s['id'] : '?'}): ${p}`;
+    const when = s['when'] as Obj;
+    if (when['kind'] === 'after' && !ids.has(when['step'])) return `runbook.steps.${i} (${String(s['id'])}): when.step names no step of this runbook`;
   }
   return '';
+}
+
+const isTiers = (x: unknown) => Array.isArray(x) && x.length > 0 && x.every(isName);
+const ACTION_FIELDS: Record<string, readonly Check[]> = {
+  check: [],
+  cap: [['pipeline', isName, 'a name'], ['recordsPerSecond', (x) => typeof x === 'number' && Number.isFinite(x) && x >= 0, 'a rate'], ['untilMs', optionalTime, 'a time']],
+  uncap: [['pipeline', isName, 'a name']],
+  switchover: [['pipeline', isName, 'a name'], ['to', isName, 'a chain']],
+  switchback: [['pipeline', isName, 'a name']],
+  pause: [['pipeline', (x) => x === undefined || isName(x), 'a name (or absent, for all)']],
+  resume: [['pipeline', (x) => x === undefined || isName(x), 'a name (or absent, for all)']],
+  drill: [['pipeline', isName, 'a name'], ['holdMs', (x) => isTime(x) && (x as number) >= 0, 'a duration in ms']],
+  freeze: [['tiers', isTiers, 'a list of tiers']],
+  unfreeze: [['tiers', isTiers, 'a list of tiers']],
+  'override-window': [['tiers', isTiers, 'a list of tiers'], ['reason', isText, 'text']],
+  notify: [['webhook', isName, 'a name'], ['message', isText, 'text']],
+};
+
+/** Why a stored step's action cannot be carried out, or "": its kind and its fields. */
+export function runbookActionProblem(v: unknown): string {
+  if (!isObj(v)) return `not an action (${show(v)})`;
+  const fields = ACTION_FIELDS[String(v['kind'])];
+  if (!fields) return `unknown action '${show(v['kind'])}'`;
+  return firstProblem(v, fields);
 }

@@ -43,6 +43,11 @@ export interface SwitchoverIntent {
   readonly holdMs?: number;
   /** Asked for by this runbook (event): it passes the freeze that runbook set. */
   readonly runbook?: string;
+  /**
+   * With `runbook`: how the runbook found the change window open when it asked (at event time,
+   * which a rehearsal runs fast): the leader does not judge the window again.
+   */
+  readonly windowCleared?: string;
 }
 
 /** Where the switch an intent waits for (`after`) stands. */
@@ -92,8 +97,10 @@ export function plannedChangeGate(policy: TierPolicy, intents: Intents | undefin
   const freeze = intents?.frozen?.get(policy.tier);
   // A runbook's own steps pass the freeze it set (the freeze is there to keep other changes out of its night).
   const frozen = freeze && (runbook === undefined || freeze.event !== runbook) ? freeze.why : '';
+  // An override lets through the switches of the runbook that set it (one set by no runbook: any).
   const override = intents?.windowOverrides?.get(policy.tier);
-  const overridden = override !== undefined && override.until > now ? override.why : '';
+  const mine = override !== undefined && (override.event === undefined || override.event === runbook);
+  const overridden = mine && override.until > now ? override.why : '';
   if (!outside && !frozen) return { refusal: '', note: emergency ? ' (emergency)' : '' };
   const what = [outside, frozen].filter((x) => x !== '').join('; ');
   if (emergency) return { refusal: '', note: ` (emergency, ${outside ? `outside the change window ${describeWindows(policy.changeWindows)}` : frozen})` };
@@ -136,7 +143,9 @@ export function planSwitchover(
   }
   if (route.chain === intent.to) return { kind: 'done', reason: `${pipeline.name} already runs on ${intent.to}@${target.room}` };
   if (intent.at > now) return { kind: 'wait', reason: `scheduled for ${new Date(intent.at).toISOString()}` };
-  const gate = plannedChangeGate(policy, intents, now, intent.emergency, typeof intent.runbook === 'string' ? intent.runbook : undefined);
+  const byRunbook = typeof intent.runbook === 'string' ? intent.runbook : undefined;
+  const cleared = byRunbook !== undefined && typeof intent.windowCleared === 'string' ? intent.windowCleared : undefined;
+  const gate = cleared !== undefined ? { refusal: '', note: ` (${cleared})` } : plannedChangeGate(policy, intents, now, intent.emergency, byRunbook);
   if (gate.refusal) {
     return { kind: 'refuse', reason: `${gate.refusal}; a switchover of tier ${policy.tier} needs --emergency and a reason, or a runbook's overrideWindow step` };
   }

@@ -23,7 +23,13 @@ export interface FreezeIntent {
   readonly event?: string;
 }
 
-/** An explicit override of a tier's change window and freeze, recorded with who and why, until `until`. */
+/** How a freeze or override write went: done, nothing there (to lift), or held by someone else's. */
+export type OwnedWrite = { readonly kind: 'done' } | { readonly kind: 'absent' } | { readonly kind: 'held'; readonly by: string };
+
+/**
+ * An explicit override of a tier's change window and freezes, recorded with who and why, until
+ * `until` (real time). It lets through the switches of the runbook that set it (`event`) only.
+ */
 export interface WindowOverride extends FreezeIntent {
   readonly until: number;
 }
@@ -35,7 +41,7 @@ export function intentsOf(pauses: readonly PauseIntent[], freezes: readonly Free
     pausedAll: pauses.some((p) => p.pipeline === undefined),
     automaticGateClosed: false,
     frozen: new Map(freezes.map((f) => [f.tier, { why: `tier ${f.tier} is frozen by ${f.by} since ${new Date(f.at).toISOString()}: ${f.reason}`, ...(f.event !== undefined && { event: f.event }) }])),
-    windowOverrides: new Map(overrides.map((o) => [o.tier, { until: o.until, why: `change window of ${o.tier} overridden by ${o.by} until ${new Date(o.until).toISOString()}: ${o.reason}` }])),
+    windowOverrides: new Map(overrides.map((o) => [o.tier, { until: o.until, why: `change window of ${o.tier} overridden by ${o.by} until ${new Date(o.until).toISOString()}: ${o.reason}`, ...(o.event !== undefined && { event: o.event }) }])),
   };
 }
 
@@ -52,13 +58,15 @@ export interface IntentStore {
   pauses(): Promise<PauseIntent[]>;
   /** What the core needs, in one read. */
   read(): Promise<Intents>;
-  freeze(f: FreezeIntent): Promise<void>;
-  /** false when the tier was not frozen. */
-  unfreeze(tier: string): Promise<boolean>;
+  /** Freezes the tier, unless someone else (an operator, another runbook) froze it: theirs stays. */
+  freeze(f: FreezeIntent): Promise<OwnedWrite>;
+  /** Lifts the freeze; with `event`, only the one that runbook set. */
+  unfreeze(tier: string, event?: string): Promise<OwnedWrite>;
   /** Readable freezes; one that is not still freezes the tier its key names, with a reason saying so. */
   freezes(): Promise<FreezeIntent[]>;
-  overrideWindow(o: WindowOverride): Promise<void>;
-  clearWindowOverride(tier: string): Promise<boolean>;
+  /** Like freeze: someone else's override of the tier stays. */
+  overrideWindow(o: WindowOverride): Promise<OwnedWrite>;
+  clearWindowOverride(tier: string, event?: string): Promise<OwnedWrite>;
   /** Readable overrides (an unreadable one overrides nothing). */
   windowOverrides(): Promise<WindowOverride[]>;
   /** Records these intents together, in one transaction: all of them or none (a drill's legs). */

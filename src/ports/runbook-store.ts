@@ -39,7 +39,8 @@ export interface RunbookStore {
   end(fence: Fence, event: string, end: RunbookEnd): Promise<WriteOutcome>;
   /** Create-only: false when there was one already. */
   ack(event: string, step: string, input: OperatorInput): Promise<boolean>;
-  skip(event: string, step: string, input: OperatorInput): Promise<boolean>;
+  /** Create-only, and only while the step's record is at `recordVersion` (absent: no record yet). */
+  skip(event: string, step: string, input: OperatorInput, recordVersion?: string): Promise<boolean>;
   abort(event: string, input: OperatorInput): Promise<boolean>;
   /** Forgets a runbook and its record (after its report was taken); false when there was none. */
   remove(event: string): Promise<boolean>;

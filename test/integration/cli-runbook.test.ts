@@ -43,6 +43,19 @@ describe('switchyard runbook (built CLI, real etcd)', () => {
     expect((await cli('runbook', 'status', 'new-year-gala', '-c', config)).code).toBe(2); // nothing was started
   });
 
+  it('a rehearsal too fast for a timeout is refused; steps over before the start are skipped on the record only when asked', async () => {
+    const late = join(dir, 'late.yaml');
+    writeFileSync(late, readFileSync(example, 'utf8').replace('event: new-year-gala', 'event: late-gala'));
+    const fast = await cli('runbook', 'start', late, '-c', config, '--speed', '1000', '--yes');
+    expect(fast).toMatchObject({ code: 2, stderr: "switchyard: --speed 1000 is too fast for step announce's 600 s timeout: at most 300 (2 s of real time per timeout)\n" });
+    const past = await cli('runbook', 'start', late, '-c', config, '--speed', '200', '--from', 'T+3h', '--yes');
+    expect(past).toMatchObject({ code: 2, stderr: 'switchyard: 6 step(s) are over before the start (stress-check, freeze, drill, caps-on, go-live, hold-maintenance): pass --skip-past to skip them, on the record\n' });
+    expect((await cli('runbook', 'start', late, '-c', config, '--speed', '200', '--from', 'T+3h', '--skip-past', '--operator', 'erin', '--yes')).code).toBe(0);
+    const x = JSON.parse((await cli('runbook', 'status', 'late-gala', '-c', config, '-o', 'json')).stdout) as RunbookExport;
+    expect(x.steps.filter((st) => st.state === 'skipped').map((st) => st.id)).toEqual(['stress-check', 'freeze', 'drill', 'caps-on', 'go-live', 'hold-maintenance']);
+    expect(x.steps.find((st) => st.id === 'drill')?.result).toMatch(/^skipped by erin: planned for 2026-12-31 10:30:00 UTC .*, before the runbook started$/);
+  });
+
   it('start, status, ack, skip, abort and report: each recorded once, refusals exit 1, unknown names exit 2', async () => {
     const started = await cli('runbook', 'start', example, '-c', config, '--operator', 'erin', '--yes');
     expect(started.stderr).toBe('');

@@ -136,7 +136,7 @@ describe('RunbookKeeper on a real etcd', () => {
     now += 1000;
     await round(); // `tell` is planned at freeze's end: due now
     const r1 = await records('night');
-    expect(r1.get('freeze')).toMatchObject({ status: 'done', result: 'froze P0' });
+    expect(r1.get('freeze')).toMatchObject({ status: 'done', result: 'froze: P0' });
     expect(r1.get('tell')).toMatchObject({ status: 'done', result: 'notified oncall (2 attempt(s))' });
     expect(hooks.map((h) => h.key)).toEqual(['night/tell/notify']);
 
@@ -217,8 +217,9 @@ describe('RunbookKeeper on a real etcd', () => {
     await first.round(await withIntents(), leadership.fence, leadership.lost);
     const asked = (await intents.switchovers()).filter((i) => i.id.startsWith('rb-override-'));
     expect(asked.map((i) => [i.id, i.to, i.emergency, i.runbook])).toEqual([['rb-override-away', 'standby', false, 'override']]);
-    expect(asked[0]!.reason).toMatch(/^runbook override step away \(owner sre\) \(change window of P0 overridden by controller until .*: fail back tonight/);
-    expect((await records('override')).get('away')).toMatchObject({ status: 'running', result: 'asked for rb-override-away (to standby)' });
+    expect(asked[0]!.reason).toBe('runbook override step away (owner sre)');
+    expect(asked[0]!.windowCleared).toMatch(/^change window of P0 overridden by controller until .*: fail back tonight/);
+    expect((await records('override')).get('away')).toMatchObject({ status: 'running', result: 'asked for rb-override-away (to standby)', asked: { requested: true } });
 
     // Another leader (a new keeper) carries it on: it does not ask again.
     const second = keeper(() => now);
@@ -256,6 +257,32 @@ describe('RunbookKeeper on a real etcd', () => {
     expect(r?.status).toBe('failed');
     expect(r?.result).toMatch(/^timed out: not finished within 5m of its planned time \(asked for rb-slow-drill-1 \(to standby\), then rb-slow-drill-2 \(to primary\)\); cancelled rb-slow-drill-1, rb-slow-drill-2$/);
     expect((await intents.switchovers()).filter((i) => i.id.startsWith('rb-slow-'))).toEqual([]);
+  });
+
+  it('a leader that named the switches in the record but died before asking: its successor asks once; one that died after asking: its successor does not ask again', async () => {
+    await start('handover', {
+      during: [
+        { id: 'one', at: 'T-6h', owner: 'sre', action: { switchover: { pipeline: 'live', to: 'standby' } }, timeout: '30m' },
+        { id: 'two', at: 'T-6h', owner: 'sre', action: { switchback: { pipeline: 'live' } }, timeout: '30m' },
+      ],
+    }, false);
+    const now = T0 - 6 * 60 * MIN + MIN; // 06:01 UTC: inside the window
+    const store = new EtcdRunbookStore(etcd, prefix);
+    const intents = new EtcdIntentStore(etcd, prefix);
+    const intent = (id: string, to: string) => ({ id, pipeline: 'live', to, at: now, reason: 'r', by: 'controller', emergency: false, createdAt: now, runbook: 'handover', windowCleared: 'inside' });
+    // "one": named, never asked (the leader died in between). "two": named and asked, not yet marked requested.
+    expect(await store.putStep(leadership.fence, 'handover', 'one', { status: 'running', startedAt: now, by: 'controller', asked: { intents: [intent('rb-handover-one', 'standby')], requested: false } }, undefined)).toMatchObject({ kind: 'written' });
+    expect(await store.putStep(leadership.fence, 'handover', 'two', { status: 'running', startedAt: now, by: 'controller', asked: { intents: [intent('rb-handover-two', 'primary')], requested: false } }, undefined)).toMatchObject({ kind: 'written' });
+    await intents.addSwitchovers([intent('rb-handover-two', 'primary')]);
+    const k = keeper(() => now);
+    await k.round(input(facts()), leadership.fence, leadership.lost);
+    const mine = (await intents.switchovers()).filter((i) => i.id.startsWith('rb-handover-')).map((i) => i.id).sort();
+    expect(mine).toEqual(['rb-handover-one', 'rb-handover-two']); // each once
+    const r = await records('handover');
+    expect(r.get('one')).toMatchObject({ status: 'running', asked: { requested: true }, result: 'asked for rb-handover-one (to standby)' });
+    expect(r.get('two')).toMatchObject({ status: 'running', asked: { requested: true } });
+    await k.round(input(facts()), leadership.fence, leadership.lost);
+    expect((await intents.switchovers()).filter((i) => i.id.startsWith('rb-handover-'))).toHaveLength(2);
   });
 
   it('an operator abort stops every step not begun; skips are recorded with who and why', async () => {

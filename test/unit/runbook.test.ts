@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { abortReason, checkpoint, checkProblem, eventTime, NO_INPUTS, planRunbook, realTime, withInputs, type Runbook, type RunbookFacts, type RunbookState, type RunbookStep, type StepRecord } from '../../src/core/runbook.js';
-import { operatorInputProblem, startedRunbookProblem, stepRecordProblem } from '../../src/core/stored.js';
+import { operatorInputProblem, runbookActionProblem, startedRunbookProblem, stepRecordProblem } from '../../src/core/stored.js';
 
 const T0 = Date.parse('2026-12-31T20:00:00Z');
 const M = 60_000;
@@ -146,5 +146,26 @@ describe('a started runbook as stored', () => {
     expect(stepRecordProblem({ status: 'done', endedAt: 'later' })).toBe('endedAt is "later", not a time');
     expect(operatorInputProblem({ by: 'erin', at: T0 })).toBe('');
     expect(operatorInputProblem({ by: '', at: T0 })).toMatch(/^by is/);
+  });
+});
+
+describe('review fixes', () => {
+  it('a step skipped ahead of its time does not pull the steps after it forward', () => {
+    const rb = book([at('drill', -2 * 60 * M), step('after-drill', { when: { kind: 'after', step: 'drill', delayMs: 10 * M } })]);
+    const skipped = withInputs(new Map(), { acks: new Map(), skips: new Map([['drill', { by: 'lee', at: T0 - 6 * 60 * M, reason: 'done yesterday' }]]) });
+    const p = planRunbook(rb, skipped, T0 - 5 * 60 * M);
+    expect(p.steps.find((v) => v.step.id === 'after-drill')).toMatchObject({ state: 'scheduled', plannedAt: T0 - 2 * 60 * M + 10 * M });
+    expect(p.due).toEqual([]);
+  });
+
+  it('a stored runbook with duplicate ids, a dangling after or an unknown zone is refused; an action is checked field by field', () => {
+    const started = { runbook: book([at('go', 0)]), startedBy: 'erin', startedAt: T0 - 60 * M };
+    expect(startedRunbookProblem({ ...started, runbook: { ...started.runbook, steps: [at('go', 0), at('go', M)] } })).toBe('runbook.steps: step ids are not unique');
+    expect(startedRunbookProblem({ ...started, runbook: { ...started.runbook, steps: [step('x', { when: { kind: 'after', step: 'nope', delayMs: 0 } })] } })).toBe('runbook.steps.0 (x): when.step names no step of this runbook');
+    expect(startedRunbookProblem({ ...started, runbook: { ...started.runbook, timeZone: 'Mars/Olympus' } })).toMatch(/^runbook.timeZone is "Mars\/Olympus", not an IANA time zone/);
+    expect(runbookActionProblem({ kind: 'freeze', tiers: ['P0'] })).toBe('');
+    expect(runbookActionProblem({ kind: 'freeze', tiers: 'P0' })).toBe('tiers is "P0", not a list of tiers');
+    expect(runbookActionProblem({ kind: 'cap', pipeline: 'live', recordsPerSecond: -1 })).toBe('recordsPerSecond is -1, not a rate');
+    expect(runbookActionProblem({ kind: 'launch-rockets' })).toBe('unknown action \'"launch-rockets"\'');
   });
 });

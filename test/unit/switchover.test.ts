@@ -83,6 +83,13 @@ describe('manual switchover plan', () => {
     const both = intentsOf([], [{ tier: 'P0', by: 'runbook', reason: 'gala night', at: NOW }], [{ tier: 'P0', by: 'lee', reason: 'fail back tonight', at: LATE - 1000, until: LATE + 60_000 }]);
     const allowed = planSwitchover(topology, late, route, intent({ at: LATE }), LATE, undefined, both);
     expect(allowed.kind === 'switch' && allowed.action.reason).toMatch(/change window of P0 overridden by lee until .*: fail back tonight/);
+    // An override a runbook set lets through that runbook's switches only.
+    const gala = intentsOf([], [], [{ tier: 'P0', by: 'lee', reason: 'gala', at: LATE - 1000, until: LATE + 60_000, event: 'gala' }]);
+    expect(planSwitchover(topology, late, route, intent({ at: LATE, runbook: 'gala' }), LATE, undefined, gala).kind).toBe('switch');
+    expect(planSwitchover(topology, late, route, intent({ at: LATE }), LATE, undefined, gala).kind).toBe('refuse');
+    // A runbook's intent that says how it found the window open (at its event time) is not judged again.
+    const cleared = planSwitchover(topology, late, route, intent({ at: LATE, runbook: 'gala', windowCleared: 'inside the change window of P0 at 2026-12-31T03:00:00.000Z' }), LATE);
+    expect(cleared.kind === 'switch' && cleared.action.reason).toMatch(/\(inside the change window of P0 at 2026-12-31T03:00:00.000Z\): drain$/);
     // An override that has run out lets nothing through.
     expect(planSwitchover(topology, late, route, intent({ at: LATE }), LATE + 120_000, undefined, both).kind).toBe('refuse');
   });

@@ -1,8 +1,8 @@
 import type { Etcd3 } from 'etcd3';
 import type { Intents } from '../../core/safety.js';
-import { intentsOf, type FreezeIntent, type IntentStore, type PauseIntent, type WindowOverride } from '../../ports/intent-store.js';
+import { intentsOf, type FreezeIntent, type IntentStore, type OwnedWrite, type PauseIntent, type WindowOverride } from '../../ports/intent-store.js';
 import type { SwitchoverIntent } from '../../core/switchover.js';
-import { pauseProblem } from '../../core/stored.js';
+import { MAX_DATE_MS, pauseProblem } from '../../core/stored.js';
 
 const ALL = '_all';
 
@@ -22,13 +22,37 @@ export class EtcdIntentStore implements IntentStore {
     this.overridePrefix = `${prefix}/intents/window-override/`;
   }
 
-  async freeze(f: FreezeIntent): Promise<void> {
-    await this.client.put(`${this.freezePrefix}${f.tier}`).value(JSON.stringify(f));
+  freeze(f: FreezeIntent): Promise<OwnedWrite> {
+    return this.putOwned(`${this.freezePrefix}${f.tier}`, f);
   }
 
-  async unfreeze(tier: string): Promise<boolean> {
-    const res = await this.client.delete().key(`${this.freezePrefix}${tier}`).exec();
-    return Number(res.deleted) > 0;
+  unfreeze(tier: string, event?: string): Promise<OwnedWrite> {
+    return this.deleteOwned(`${this.freezePrefix}${tier}`, event);
+  }
+
+  /**
+   * Writes `value` unless the key holds one set by someone else (another runbook, or an operator):
+   * that one is left as it is. One transaction on the version read.
+   */
+  private async putOwned(key: string, value: FreezeIntent): Promise<OwnedWrite> {
+    const kv = (await this.client.get(key).exec()).kvs[0];
+    if (kv) {
+      const held = parseRecord(kv.value.toString());
+      if (!held || held['event'] === undefined || held['event'] !== value.event) return { kind: 'held', by: typeof held?.['by'] === 'string' ? held['by'] : 'unknown' };
+    }
+    const guard = kv ? this.client.if(key, 'Mod', '==', kv.mod_revision) : this.client.if(key, 'Version', '==', 0);
+    const res = await guard.then(this.client.put(key).value(JSON.stringify(value))).commit();
+    return res.succeeded ? { kind: 'done' } : { kind: 'held', by: 'someone who wrote it meanwhile' };
+  }
+
+  /** Deletes the key if it is there and (given `event`) that runbook set it. */
+  private async deleteOwned(key: string, event: string | undefined): Promise<OwnedWrite> {
+    const kv = (await this.client.get(key).exec()).kvs[0];
+    if (!kv) return { kind: 'absent' };
+    const held = parseRecord(kv.value.toString());
+    if (event !== undefined && held?.['event'] !== event) return { kind: 'held', by: typeof held?.['by'] === 'string' ? held['by'] : 'unknown' };
+    const res = await this.client.if(key, 'Mod', '==', kv.mod_revision).then(this.client.delete().key(key)).commit();
+    return res.succeeded ? { kind: 'done' } : { kind: 'held', by: 'someone who wrote it meanwhile' };
   }
 
   async freezes(): Promise<FreezeIntent[]> {
@@ -37,20 +61,19 @@ export class EtcdIntentStore implements IntentStore {
       const tier = key.slice(this.freezePrefix.length);
       const value = parseRecord(v);
       // A freeze that cannot be read still freezes the tier its key names: the safe reading.
-      if (!value || typeof value['by'] !== 'string' || typeof value['reason'] !== 'string' || typeof value['at'] !== 'number') {
+      if (!value || typeof value['by'] !== 'string' || typeof value['reason'] !== 'string' || !isTime(value['at']) || (value['event'] !== undefined && typeof value['event'] !== 'string')) {
         return { tier, by: 'unknown', reason: `unreadable freeze record; delete ${key} to lift it`, at: 0 };
       }
       return { ...(value as unknown as FreezeIntent), tier };
     });
   }
 
-  async overrideWindow(o: WindowOverride): Promise<void> {
-    await this.client.put(`${this.overridePrefix}${o.tier}`).value(JSON.stringify(o));
+  overrideWindow(o: WindowOverride): Promise<OwnedWrite> {
+    return this.putOwned(`${this.overridePrefix}${o.tier}`, o);
   }
 
-  async clearWindowOverride(tier: string): Promise<boolean> {
-    const res = await this.client.delete().key(`${this.overridePrefix}${tier}`).exec();
-    return Number(res.deleted) > 0;
+  clearWindowOverride(tier: string, event?: string): Promise<OwnedWrite> {
+    return this.deleteOwned(`${this.overridePrefix}${tier}`, event);
   }
 
   async windowOverrides(): Promise<WindowOverride[]> {
@@ -58,7 +81,7 @@ export class EtcdIntentStore implements IntentStore {
     // An override that cannot be read overrides nothing: the safe reading.
     return Object.entries(values).flatMap(([key, v]) => {
       const value = parseRecord(v);
-      if (!value || typeof value['by'] !== 'string' || typeof value['reason'] !== 'string' || typeof value['until'] !== 'number' || !Number.isFinite(value['until'])) return [];
+      if (!value || typeof value['by'] !== 'string' || typeof value['reason'] !== 'string' || !isTime(value['until']) || !isTime(value['at']) || (value['event'] !== undefined && typeof value['event'] !== 'string')) return [];
       return [{ ...(value as unknown as WindowOverride), tier: key.slice(this.overridePrefix.length) }];
     });
   }
@@ -148,6 +171,9 @@ export class EtcdIntentStore implements IntentStore {
       .sort((a, b) => time(a.at) - time(b.at) || time(a.createdAt) - time(b.createdAt));
   }
 }
+
+/** A time any Date can print (a larger number would throw where a reason is built). */
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_DATE_MS;
 
 function parseRecord(text: string): Record<string, unknown> | undefined {
   try {

@@ -4,11 +4,14 @@ import { operatorInputProblem, startedRunbookProblem, stepRecordProblem } from '
 import type { Fence, WriteOutcome } from '../../ports/route-store.js';
 import type { LoadedRunbook, RunbookEnd, RunbookStore, StoredStep } from '../../ports/runbook-store.js';
 
+/** A stored runbook that cannot be read (the CLI: exit 1, naming the key). */
+export class StoredRunbookError extends Error {}
+
 /**
  * RunbookStore on etcd, one prefix per event: `<prefix>/runbooks/<event>/` holds `started`,
  * `steps/<id>` (the leader's record), `acks/<id>`, `skips/<id>` and `abort` (operators'), and
- * `ended`. A step record that does not parse is read as pending with the reason in its result, so
- * the step is not run on a guess: the leader refuses to begin it (see RunbookKeeper).
+ * `ended`. A step record that does not parse is read as failed with the reason in its result: it
+ * may have run, so it is not run again on a guess.
  */
 export class EtcdRunbookStore implements RunbookStore {
   private readonly root: string;
@@ -55,7 +58,7 @@ export class EtcdRunbookStore implements RunbookStore {
     const kvs = res.kvs.map((kv) => ({ key: kv.key.toString().slice(`${this.root}${event}/`.length), value: kv.value.toString(), version: kv.mod_revision }));
     let why = '';
     const loaded = decodeRunbook(event, kvs, (_, w) => (why = w));
-    if (!loaded && why) throw new Error(`the runbook stored at ${this.key(event, 'started')} is not valid: ${why}`);
+    if (!loaded && why) throw new StoredRunbookError(`the runbook stored at ${this.key(event, 'started')} is not valid: ${why}`);
     return loaded;
   }
 
@@ -89,8 +92,14 @@ export class EtcdRunbookStore implements RunbookStore {
     return this.createOnly(this.key(event, `acks/${step}`), input);
   }
 
-  skip(event: string, step: string, input: OperatorInput): Promise<boolean> {
-    return this.createOnly(this.key(event, `skips/${step}`), input);
+  async skip(event: string, step: string, input: OperatorInput, recordVersion?: string): Promise<boolean> {
+    // Only if the step's record is as read (absent, or pending/acked at that version): a skip the
+    // leader would ignore (it began the step in between) is refused, not reported done.
+    const key = this.key(event, `skips/${step}`);
+    const record = this.key(event, `steps/${step}`);
+    const guard = this.client.if(key, 'Version', '==', 0);
+    const res = await (recordVersion === undefined ? guard.and(record, 'Version', '==', 0) : guard.and(record, 'Mod', '==', recordVersion)).then(this.client.put(key).value(JSON.stringify(input))).commit();
+    return res.succeeded;
   }
 
   abort(event: string, input: OperatorInput): Promise<boolean> {
@@ -129,8 +138,9 @@ function decodeRunbook(event: string, kvs: readonly { key: string; value: string
     const value = parse(kv.value);
     if (kv.key.startsWith('steps/')) {
       const problem = value === undefined ? 'not JSON' : stepRecordProblem(value);
-      // Unreadable: kept as a record the leader will not build on (it holds the step, naming why).
-      steps.set(kv.key.slice(6), { record: problem ? { status: 'failed', result: `unreadable step record (${problem}); the step was not run again` } : (value as StepRecord), version: kv.version });
+      // Unreadable: read as failed (it may have run: it is not run again), ended at 0 so that the
+      // steps after it are planned from its plan; the leader's next write of it needs its version.
+      steps.set(kv.key.slice(6), { record: problem ? { status: 'failed', endedAt: 0, result: `unreadable step record (${problem}); the step was not run again` } : (value as StepRecord), version: kv.version });
     } else if (kv.key.startsWith('acks/') || kv.key.startsWith('skips/') || kv.key === 'abort') {
       if (value === undefined || operatorInputProblem(value)) continue; // an input that cannot be read asks for nothing
       if (kv.key === 'abort') abort = value as OperatorInput;

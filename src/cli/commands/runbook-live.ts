@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadRunbook, offsetMs } from '../../config/runbook.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { operatorName } from '../../composition.js';
-import { EtcdRunbookStore } from '../../adapters/etcd/runbook-store.js';
+import { EtcdRunbookStore, StoredRunbookError } from '../../adapters/etcd/runbook-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { EtcdCapStore } from '../../adapters/etcd/cap-store.js';
 import { eventTime, plannedTimes, type RehearsalClock, type StartedRunbook } from '../../core/runbook.js';
@@ -21,6 +21,7 @@ import { stamp } from '../time.js';
 import { UsageError, withStore } from '../with-store.js';
 
 interface StartArgs {
+  'skip-past': boolean;
   file: string;
   config: string;
   speed?: number;
@@ -63,6 +64,7 @@ async function withRunbooks(configFile: string, body: (store: EtcdRunbookStore, 
     });
   } catch (err) {
     if (err instanceof UsageError) return fail(EXIT.USAGE, err.message);
+    if (err instanceof StoredRunbookError) return fail(EXIT.FAILURE, err.message);
     throw err;
   }
 }
@@ -84,8 +86,9 @@ const start: CommandModule<object, StartArgs> = {
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'The runbook (YAML)' })
       .option('config', configOption)
-      .option('speed', { type: 'number', describe: 'Rehearse: run the event clock this many times faster than real time (e.g. 200: an hour in 18 s)' })
+      .option('speed', { type: 'number', describe: 'Rehearse: run the event clock this many times faster than real time (e.g. 200: an hour in 18 s); at most the smallest step timeout / 2 s' })
       .option('from', { type: 'string', describe: 'With --speed: where the rehearsal clock starts (default: 5 minutes before the first step)' })
+      .option('skip-past', { type: 'boolean', default: false, describe: 'Skip (on the record) the steps whose time and timeout are over before the start' })
       .option('operator', operatorOption)
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('output', outputOption)
@@ -108,14 +111,27 @@ const start: CommandModule<object, StartArgs> = {
         rehearsal = { realOrigin: now, eventOrigin: args.from !== undefined ? runbook.t0 + offsetMs(args.from) : first - 5 * 60_000, speed: args.speed };
       }
       const by = operatorName(args.operator);
-      const last = Math.max(...[...plannedTimes(runbook, new Map()).values()].filter((t): t is number => t !== undefined));
+      const planned = plannedTimes(runbook, new Map());
+      const last = Math.max(...[...planned.values()].filter((t): t is number => t !== undefined));
       if (!rehearsal && last < now) return fail(EXIT.USAGE, `every timed step of ${runbook.event} is in the past (the last at ${stamp(last, runbook.timeZone)}): check t0, or rehearse it with --speed`);
+      // A rehearsal's clock must not step over a timeout between two rounds of the leader (about a second each).
+      const tightest = [...runbook.steps].sort((x, y) => x.timeoutMs - y.timeoutMs)[0];
+      if (rehearsal && tightest && rehearsal.speed * 2000 > tightest.timeoutMs) {
+        return fail(EXIT.USAGE, `--speed ${rehearsal.speed} is too fast for step ${tightest.id}'s ${Math.round(tightest.timeoutMs / 1000)} s timeout: at most ${Math.floor(tightest.timeoutMs / 2000)} (2 s of real time per timeout)`);
+      }
+      // Steps whose time (and timeout) are over before the runbook starts would fail at once.
+      const startAt = rehearsal ? rehearsal.eventOrigin : now;
+      const past = runbook.steps.filter((st) => st.when.kind === 'at' && planned.get(st.id)! + st.timeoutMs < startAt);
+      if (past.length > 0 && !args['skip-past']) {
+        return fail(EXIT.USAGE, `${past.length} step(s) are over before the start (${past.map((st) => st.id).join(', ')}): pass --skip-past to skip them, on the record`);
+      }
       if (!args.yes) {
         process.stdout.write(`${runbook.event}: ${runbook.steps.length} steps from ${stamp(rehearsal ? rehearsal.eventOrigin : now, runbook.timeZone)}${rehearsal ? `, rehearsed at ${rehearsal.speed}x` : ''}; they act on the stack in ${args.config}.\n`);
       }
       if (!(await confirmed(args.yes, 'nothing was started'))) return;
       const started: StartedRunbook = { runbook, startedBy: by, startedAt: now, ...(rehearsal && { rehearsal }) };
       if (!(await store.start(started))) return fail(EXIT.FAILURE, `runbook ${runbook.event} is started already: see switchyard runbook status ${runbook.event}`);
+      for (const st of past) await store.skip(runbook.event, st.id, { by, at: startAt, reason: `planned for ${stamp(planned.get(st.id)!, runbook.timeZone)}, before the runbook started` });
       const out = { started: runbook.event, by, steps: runbook.steps.length, rehearsal: rehearsal ?? null, eventNow: new Date(eventTime(rehearsal, now)).toISOString() };
       if (!printData(args.output, out)) {
         process.stdout.write(`started ${runbook.event} (${runbook.steps.length} steps)${rehearsal ? `, rehearsed at ${rehearsal.speed}x from ${stamp(rehearsal.eventOrigin, runbook.timeZone)}` : ''}; follow it with: switchyard runbook status ${runbook.event} -c ${args.config} --watch\n`);
@@ -167,6 +183,7 @@ const status: CommandModule<object, EventArgs> = {
       .example('$0 runbook status new-year-gala -c examples/local-two-rooms.yaml -o json', 'The record as JSON (the same as runbook report -o json)')
       .epilogue('Times are in the event\'s zone. Exit codes: 0, 1 a step failed or the runbook was aborted, 2 unknown event, 3 etcd unreachable.') as unknown as Argv<EventArgs>,
   handler: async (args) => {
+    if (!(args.interval >= 0.2 && args.interval <= 3600)) return fail(EXIT.USAGE, `--interval must be between 0.2 and 3600 seconds, got ${String(args.interval)}`);
     await withRunbooks(args.config, async (store, { journals, caps }) => {
       for (;;) {
         const x = await exportOf(await loaded(store, args.event), journals, caps);
@@ -174,7 +191,7 @@ const status: CommandModule<object, EventArgs> = {
         else if (!printData(args.output, x)) process.stdout.write(`${args.watch && process.stdout.isTTY ? '\x1b[2J\x1b[H' : ''}${renderStatus(x)}${args.watch ? '\n' : ''}`);
         process.exitCode = x.status === 'aborted' || x.aborted || x.steps.some((s) => s.state === 'failed') ? EXIT.FAILURE : EXIT.OK;
         if (!args.watch || x.status !== 'running') return;
-        await new Promise((r) => setTimeout(r, Math.max(0.2, args.interval) * 1000));
+        await new Promise((r) => setTimeout(r, args.interval * 1000));
       }
     });
   },
@@ -232,7 +249,10 @@ const skip: CommandModule<object, EventArgs> = {
       const refusal = pendingStep(rb, args.step!, 'skip');
       if (refusal) return fail(EXIT.FAILURE, refusal);
       const by = operatorName(args.operator);
-      if (!(await store.skip(args.event, args.step!, { by, at: eventTime(rb.started.rehearsal, Date.now()), reason: args.reason! }))) return fail(EXIT.FAILURE, `step ${args.step} is skipped already`);
+      const version = rb.steps.get(args.step!)?.version;
+      if (!(await store.skip(args.event, args.step!, { by, at: eventTime(rb.started.rehearsal, Date.now()), reason: args.reason! }, version))) {
+        return fail(EXIT.FAILURE, `step ${args.step} was not skipped: it is skipped already, or the leader began it meanwhile (see runbook status)`);
+      }
       process.stdout.write(`skipped ${args.event}/${args.step} (${by}: ${args.reason})\n`);
     });
   },
@@ -279,7 +299,11 @@ const report: CommandModule<object, EventArgs> = {
       const x = await exportOf(await loaded(store, args.event), journals, caps);
       if (printData(args.output, x)) return;
       const file = args.out ?? `${args.event}-runbook.html`;
-      writeFileSync(file, renderRunbookReport(x));
+      try {
+        writeFileSync(file, renderRunbookReport(x));
+      } catch (err) {
+        return fail(EXIT.FAILURE, `could not write ${file}: ${(err as Error).message}`);
+      }
       const failed = x.steps.filter((s) => s.state === 'failed').length;
       const late = x.steps.filter((s) => s.late).length;
       process.stdout.write(`wrote ${file}: ${x.steps.length} steps (${failed} failed, ${late} late), ${x.switches.length} switch(es), ${x.caps.length} cap change(s)\n`);
