@@ -149,10 +149,13 @@ export class RunbookKeeper {
       const why = v.state === 'waiting-ack' ? `no ack within ${minutes(v.step.timeoutMs)} of its planned time` : `not finished within ${minutes(v.step.timeoutMs)} of its planned time${v.record.result ? ` (${v.record.result})` : ''}`;
       await this.fail(r, v.step, v.record, `timed out: ${why}`);
     }
-    // 4. and due steps begin one at a time, planned again after each (one may have failed and aborted the rest).
+    // 4. and the steps due now begin one at a time, planned again before each (one may have failed
+    // and aborted the rest). A step that came due during this round waits for the next: it is
+    // judged on that tick's facts and intents (an override a step before it just set, say).
+    const dueNow = new Set(plan().due.map((v) => v.step.id));
     const begun = new Set<string>();
     for (;;) {
-      const next = plan().due.find((v) => !begun.has(v.step.id));
+      const next = plan().due.find((v) => dueNow.has(v.step.id) && !begun.has(v.step.id));
       if (!next || lost.aborted) break;
       begun.add(next.step.id);
       await this.begin(r, next.step, next.record);
