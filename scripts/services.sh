@@ -22,6 +22,9 @@
 #   flink-b   REST 127.0.0.1:28081, job dashboard-agg-b: the same in kafka-b
 #   (a Flink MiniCluster per room, built from Maven Central jars by scripts/flink/pom.xml; the
 #   job checkpoints every 2 s and restarts 3 times, 1 s apart, before it is FAILED.)
+#   kube-etcd       client 127.0.0.1:26379  peer 26380   (the API server's own store)
+#   kube-apiserver  https 127.0.0.1:26443   (built by scripts/k8s/build.sh; no kubelet: Pods stay
+#   Pending; admin kubeconfig in $SWITCHYARD_STATE/kube-apiserver/kubeconfig)
 #
 # State lives in $SWITCHYARD_STATE (default /tmp/switchyard-local); Kafka's jars are cached in
 # $SWITCHYARD_CACHE (default ~/.cache/switchyard). Every wait is bounded ($SWITCHYARD_WAIT_S, 40 s).
@@ -39,7 +42,9 @@ FLINK_JAR=$FLINK_BUILD/switchyard-local-flink-1-cluster.jar
 # Flink starts after the brokers it reads from.
 BASE_SERVICES=(etcd kafka-a kafka-b clickhouse-a clickhouse-b)
 FLINK_SERVICES=(flink-a flink-b)
-ALL_SERVICES=("${BASE_SERVICES[@]}" "${FLINK_SERVICES[@]}")
+# A real Kubernetes API server (issue 17): its own etcd, then the server.
+K8S_SERVICES=(kube-etcd kube-apiserver)
+ALL_SERVICES=("${BASE_SERVICES[@]}" "${FLINK_SERVICES[@]}" "${K8S_SERVICES[@]}")
 
 die() { echo "services: $*" >&2; exit 1; }
 say() { echo "services: $*" >&2; }
@@ -53,6 +58,8 @@ port_of() {
     clickhouse-b) echo 28123 ;;
     flink-a) echo 18081 ;;
     flink-b) echo 28081 ;;
+    kube-etcd) echo 26379 ;;
+    kube-apiserver) echo 26443 ;;
     *) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
   esac
 }
@@ -104,6 +111,76 @@ install_kafka() {
   touch "$KAFKA_LIBS/.complete"
 }
 
+# kube-apiserver and helm, built once from the Go module proxy and cached (scripts/k8s/build.sh).
+install_k8s() {
+  bash "$HERE/k8s/build.sh" >/dev/null
+}
+
+start_kube_etcd() {
+  local dir=$STATE/kube-etcd
+  mkdir -p "$dir"
+  setsid etcd --name switchyard-kube --data-dir "$dir/data" \
+    --listen-client-urls http://127.0.0.1:26379 --advertise-client-urls http://127.0.0.1:26379 \
+    --listen-peer-urls http://127.0.0.1:26380 --initial-advertise-peer-urls http://127.0.0.1:26380 \
+    --initial-cluster switchyard-kube=http://127.0.0.1:26380 \
+    --log-level warn >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+# A CA, the server's certificate, the service-account signing key and an admin token, once per state dir.
+kube_pki() { # dir
+  local p=$1/pki
+  [[ -s $p/admin.token ]] && return 0
+  command -v openssl >/dev/null || die "openssl is missing (apt-get install -y openssl)"
+  mkdir -p "$p"
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout "$p/ca.key" -out "$p/ca.crt" -subj /CN=switchyard-local-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature >/dev/null 2>&1 || die "openssl: CA"
+  openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$p/server.key" -out "$p/server.csr" -subj /CN=kube-apiserver >/dev/null 2>&1 || die "openssl: server key"
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1\n' >"$p/server.ext"
+  openssl x509 -req -sha256 -days 3650 -in "$p/server.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial -extfile "$p/server.ext" -out "$p/server.crt" >/dev/null 2>&1 || die "openssl: server certificate"
+  { openssl genrsa -out "$p/sa.key" 2048 && openssl rsa -in "$p/sa.key" -pubout -out "$p/sa.pub"; } >/dev/null 2>&1 || die "openssl: service-account key"
+  openssl rand -hex 24 >"$p/admin.token"
+  printf '%s,admin,admin,"system:masters"\n' "$(cat "$p/admin.token")" >"$p/tokens.csv"
+  chmod 600 "$p"/*.key "$p/admin.token" "$p/tokens.csv"
+}
+
+start_kube_apiserver() {
+  local dir=$STATE/kube-apiserver apiserver
+  mkdir -p "$dir"
+  apiserver=$(bash "$HERE/k8s/build.sh" | sed -n 's/^KUBE_APISERVER=//p')
+  kube_pki "$dir"
+  {
+    echo 'apiVersion: v1'
+    echo 'kind: Config'
+    echo "clusters: [{ name: local, cluster: { server: \"https://127.0.0.1:26443\", certificate-authority-data: \"$(base64 -w0 <"$dir/pki/ca.crt")\" } }]"
+    echo "users: [{ name: admin, user: { token: \"$(cat "$dir/pki/admin.token")\" } }]"
+    echo 'contexts: [{ name: local, context: { cluster: local, user: admin, namespace: default } }]'
+    echo 'current-context: local'
+  } >"$dir/kubeconfig"
+  chmod 600 "$dir/kubeconfig"
+  # No controller-manager runs, so nobody creates namespaces' "default" ServiceAccount: the
+  # ServiceAccount admission plugin is off (as in envtest). No kubelet either: Pods stay Pending.
+  setsid "$apiserver" --etcd-servers http://127.0.0.1:26379 \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port 26443 \
+    --cert-dir "$dir/pki" --tls-cert-file "$dir/pki/server.crt" --tls-private-key-file "$dir/pki/server.key" \
+    --client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
+    --service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none --profiling=false \
+    --disable-admission-plugins=ServiceAccount >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+# The port opens before the server can serve: wait for /readyz.
+wait_kube_ready() {
+  local dir=$STATE/kube-apiserver deadline=$((SECONDS + WAIT_S))
+  until curl -fsS --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $(cat "$dir/pki/admin.token")" https://127.0.0.1:26443/readyz >/dev/null 2>&1; do
+    pid_of kube-apiserver >/dev/null || { tail -n 30 "$dir/log" >&2; die "kube-apiserver exited during start-up (log: $dir/log)"; }
+    ((SECONDS < deadline)) || { tail -n 30 "$dir/log" >&2; die "kube-apiserver not ready within ${WAIT_S}s (log: $dir/log)"; }
+    sleep 0.3
+  done
+}
+
 # Headless Chromium opens the runbook report in a test (issue 16): Debian's package.
 install_chromium() {
   command -v chromium >/dev/null && return 0
@@ -135,6 +212,7 @@ cmd_install() {
   install_clickhouse
   install_flink
   install_chromium
+  install_k8s
 }
 
 wait_port() { # service port
@@ -281,9 +359,12 @@ cmd_start() {
     kafka-*) install_kafka; start_kafka "$svc" ;;
     clickhouse-*) install_clickhouse; start_clickhouse "$svc" ;;
     flink-*) install_flink; cmd_start "kafka-${svc#flink-}"; start_flink "$svc" ;;
+    kube-etcd) install_etcd; start_kube_etcd ;;
+    kube-apiserver) install_k8s; cmd_start kube-etcd; start_kube_apiserver ;;
   esac
   wait_port "$svc" "$port"
   [[ $svc == flink-* ]] && wait_flink_job "$svc"
+  [[ $svc == kube-apiserver ]] && wait_kube_ready
   say "$svc up on 127.0.0.1:$port"
 }
 
@@ -307,6 +388,7 @@ cmd_up() {
   ((rc == 0)) || die "some services failed to start (see above)"
   pids=()
   for svc in "${FLINK_SERVICES[@]}"; do cmd_start "$svc" & pids+=($!); done
+  cmd_start kube-apiserver & pids+=($!)
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   ((rc == 0)) || die "some services failed to start (see above)"
 }
@@ -334,6 +416,8 @@ cmd_env() {
   echo "SWITCHYARD_CLICKHOUSE_ROOM_B=http://127.0.0.1:28123"
   echo "SWITCHYARD_FLINK_ROOM_A=http://127.0.0.1:18081"
   echo "SWITCHYARD_FLINK_ROOM_B=http://127.0.0.1:28081"
+  echo "KUBECONFIG=$STATE/kube-apiserver/kubeconfig"
+  echo "SWITCHYARD_HELM=${CACHE}/k8s/helm-${HELM_VERSION:-v3.19.5}/helm"
 }
 
 case ${1:-} in

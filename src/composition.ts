@@ -247,7 +247,7 @@ function buildServicePointer(config: LoadedConfig, log: Logger): SwitchRunnerDep
   if (!k || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
   let kc: KubeConfig;
   if (k.server) {
-    kc = kubeConfigFor(k.server, k.tokenFile ? readToken(config.file, k.tokenFile) : undefined);
+    kc = kubeConfigFor(k.server, k.tokenFile ? readToken(config.file, k.tokenFile) : undefined, k.caFile);
   } else {
     kc = new KubeConfig();
     kc.loadFromCluster();

@@ -79,6 +79,9 @@ export interface ScenarioConfig {
   readonly changeWindow?: string;
   /** The topology's notifications.webhooks (runbook notify and page), name to URL. */
   readonly webhooks?: Readonly<Record<string, string>>;
+  /** The controller's Kubernetes API access (controller.kubernetes), and the Service the pipeline points at its active chain. */
+  readonly kubernetes?: { readonly server: string; readonly tokenFile?: string; readonly caFile?: string };
+  readonly service?: { readonly namespace: string; readonly name: string };
   /** Tiers besides P0 to write (the same policy), e.g. for a runbook that freezes P0 and P1. */
   readonly extraTiers?: readonly string[];
   /** P0 data budget: largest estimated loss (default 60000 ms) and how long to wait for it (default 10000 ms). */
@@ -128,7 +131,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
   writeFileSync(
     file,
     [
-      `controller: { httpPort: 0, verifyTimeoutMs: ${c.verifyTimeoutMs ?? 10000} }`,
+      `controller: { httpPort: 0, verifyTimeoutMs: ${c.verifyTimeoutMs ?? 10000}${c.kubernetes ? `, kubernetes: ${JSON.stringify(c.kubernetes)}` : ''} }`,
       `etcd: { endpoints: ["${LOCAL.etcd}"], prefix: ${c.prefix}, leaseTtlSeconds: ${c.leaseTtlSeconds ?? 5} }`,
       'policies: policies',
       'witnesses: [witness]',
@@ -141,6 +144,7 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       '    tier: P0',
       `    topics: [${c.topic}]`,
       `    consumerGroup: ${c.group}`,
+      ...(c.service ? [`    service: ${JSON.stringify(c.service)}`] : []),
       '    chains:',
       `      primary: { room: room-a, role: primary${c.flink ? `, jobs: [${LOCAL.rooms['room-a'].flink.job}]` : ''} }`,
       `      standby: { room: room-b, role: standby${c.flink ? `, jobs: [${LOCAL.rooms['room-b'].flink.job}]` : ''} }`,

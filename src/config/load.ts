@@ -36,7 +36,7 @@ export interface ControllerSettings {
   readonly room: string | undefined;
   readonly httpPort: number;
   readonly verifyTimeoutMs: number;
-  readonly kubernetes: { readonly server?: string; readonly tokenFile?: string } | undefined;
+  readonly kubernetes: { readonly server?: string; readonly tokenFile?: string; readonly caFile?: string } | undefined;
 }
 
 export interface LoadedConfig {

@@ -149,6 +149,8 @@ export const topologySchema = z.strictObject({
           /** API server URL; omit to use the in-cluster service account. */
           server: z.url().optional(),
           tokenFile: z.string().min(1).optional(),
+          /** The API server's CA (PEM), when its certificate is not signed by a CA the system trusts. */
+          caFile: z.string().min(1).optional(),
         })
         .optional(),
     })

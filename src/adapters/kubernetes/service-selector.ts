@@ -109,11 +109,11 @@ function apiMessage(body: unknown): string {
 }
 
 /** A KubeConfig for one API server URL and bearer token (in-cluster or tests). */
-export function kubeConfigFor(server: string, token?: string): KubeConfig {
+export function kubeConfigFor(server: string, token?: string, caFile?: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     // client-node refuses plain http unless TLS verification is off; https keeps it on.
-    clusters: [{ name: 'target', server, skipTLSVerify: server.startsWith('http://') }],
+    clusters: [{ name: 'target', server, skipTLSVerify: server.startsWith('http://'), ...(caFile && { caFile }) }],
     users: [{ name: 'switchyard', ...(token && { token }) }],
     contexts: [{ name: 'target', cluster: 'target', user: 'switchyard' }],
     currentContext: 'target',

@@ -1,0 +1,147 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { randomId } from '../../bench/support/local-stack.js';
+import { cli } from '../support/cli.js';
+import { helm, kubectl } from '../support/kube.js';
+
+// charts/switchyard against the real kube-apiserver the suite starts (built from the Go module
+// proxy): lint, render, a server-side dry run, then install, prove the ServiceAccount can do what
+// the controller does and nothing else (a token minted with the TokenRequest API, asked with
+// kubectl auth can-i), upgrade with changed values, and uninstall leaving nothing behind.
+
+const CHART = 'charts/switchyard';
+const VALUES = 'examples/helm/values.yaml';
+const id = randomId().slice(0, 6);
+const ns = `sy-${id}`;
+const data = `data-${id}`;
+const release = 'sy';
+/** What the suite's API server runs (helm template alone assumes an old default). */
+const KUBE_VERSION = '1.32.13';
+
+interface Doc {
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+}
+
+async function render(...set: string[]): Promise<Doc[]> {
+  const r = await helm(['template', release, CHART, '-n', ns, '-f', VALUES, '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s])]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as Doc | null)
+    .filter((d): d is Doc => d !== null);
+}
+
+beforeAll(async () => {
+  for (const n of [ns, data]) expect((await kubectl(['create', 'namespace', n])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await helm(['uninstall', release, '-n', ns]);
+  await kubectl(['delete', 'namespace', ns, data, '--wait=false']);
+});
+
+describe('charts/switchyard on a real API server', () => {
+  it('lints, and refuses values its schema does not allow, naming the value', async () => {
+    const ok = await helm(['lint', CHART, '-f', VALUES, '--strict']);
+    expect(ok.stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(ok.code).toBe(0);
+    const bad = await helm(['lint', CHART, '-f', VALUES, '--set', 'metrics.service.port=0', '--set', 'logLevel=chatty']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toMatch(/metrics\/service\/port': minimum: got 0, want 1/);
+    expect(bad.stdout + bad.stderr).toMatch(/logLevel/);
+  });
+
+  it('renders one replica per site, pinned to its site and never sharing a node, with probes, and a Role with only get and patch on Services', async () => {
+    const docs = await render();
+    const kinds = docs.map((d) => d.kind).sort();
+    expect(kinds).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    const deployments = docs.filter((d) => d.kind === 'Deployment') as unknown as {
+      metadata: { name: string };
+      spec: { replicas: number; strategy: { type: string }; template: { spec: { nodeSelector: Record<string, string>; affinity: unknown; containers: { args: string[]; readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } } }[] } } };
+    }[];
+    for (const [i, site] of ['room-a', 'room-b', 'witness'].entries()) {
+      const d = deployments[i]!;
+      expect(d.metadata.name).toBe(`sy-switchyard-${site}`);
+      expect(d.spec.replicas).toBe(1);
+      expect(d.spec.strategy.type).toBe('Recreate');
+      expect(d.spec.template.spec.nodeSelector).toEqual({ 'topology.kubernetes.io/zone': site });
+      expect(JSON.stringify(d.spec.template.spec.affinity)).toContain('"topologyKey":"kubernetes.io/hostname"');
+      const c = d.spec.template.spec.containers[0]!;
+      expect(c.args).toEqual(['controller', '--config', '/etc/switchyard/topology.yaml', '--room', site, '--http-port', '8787']);
+      expect([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path]).toEqual(['/readyz', '/healthz']);
+    }
+    const role = docs.find((d) => d.kind === 'Role') as unknown as { metadata: { namespace: string }; rules: unknown[] };
+    expect(role.metadata.namespace).toBe('data');
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['get', 'patch'] }]);
+  });
+
+  it('renders a topology and policies the controller accepts', async () => {
+    const docs = await render();
+    const config = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name.endsWith('-config')) as unknown as { data: Record<string, string> };
+    const policies = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name.endsWith('-policies')) as unknown as { data: Record<string, string> };
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-chart-'));
+    mkdirSync(join(dir, 'policies'));
+    for (const [file, text] of Object.entries(policies.data)) writeFileSync(join(dir, 'policies', file), text);
+    // As mounted: the topology names /etc/switchyard/policies; here, the directory beside it.
+    writeFileSync(join(dir, 'topology.yaml'), config.data['topology.yaml']!.replace('policies: /etc/switchyard/policies', 'policies: policies'));
+    const r = await cli('policy', 'validate', join(dir, 'policies'), '-c', join(dir, 'topology.yaml'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/P0/);
+  });
+
+  it('passes a server-side dry run on the real API server', async () => {
+    const r = await helm(['template', release, CHART, '-n', ns, '-f', VALUES, '--kube-version', KUBE_VERSION, '--set', `rbac.serviceNamespaces={${data}}`]);
+    const dry = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: r.stdout });
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/deployment\.apps\/sy-switchyard-room-a created \(server dry run\)/);
+    expect(dry.stdout).toMatch(/role\.rbac\.authorization\.k8s\.io\/sy-switchyard-services created \(server dry run\)/);
+  });
+
+  it('installed, its ServiceAccount gets and patches Services in the listed namespace and can do nothing else; upgrade changes that; uninstall leaves nothing', async () => {
+    const install = await helm(['install', release, CHART, '-n', ns, '-f', VALUES, '--set', `rbac.serviceNamespaces={${data}}`]);
+    expect(install.stderr).toBe('');
+    expect(install.code).toBe(0);
+    expect(install.stdout).toMatch(/one controller replica per site \(room-a, room-b, witness\)/);
+    // A token for the chart's ServiceAccount, from the TokenRequest API.
+    const tok = await kubectl(['create', 'token', 'sy-switchyard', '-n', ns, '--duration', '10m']);
+    expect(tok.code).toBe(0);
+    const token = tok.stdout.trim();
+    const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args], { token })).stdout.trim();
+    expect(await can('get', 'services', '-n', data)).toBe('yes');
+    expect(await can('patch', 'services', '-n', data)).toBe('yes');
+    for (const [verb, what, where] of [
+      ['update', 'services', data],
+      ['delete', 'services', data],
+      ['create', 'services', data],
+      ['list', 'services', data],
+      ['patch', 'services', 'default'],
+      ['get', 'pods', data],
+      ['get', 'secrets', ns],
+      ['get', 'configmaps', ns],
+      ['patch', 'deployments', ns],
+      ['create', 'rolebindings', data],
+    ] as const) {
+      expect(`${verb} ${what} -n ${where}: ${await can(verb, what, '-n', where)}`).toBe(`${verb} ${what} -n ${where}: no`);
+    }
+    // Upgrade with the namespace list changed: the Role moves with it.
+    const up = await helm(['upgrade', release, CHART, '-n', ns, '-f', VALUES, '--set', `rbac.serviceNamespaces={${ns}}`]);
+    expect(up.code).toBe(0);
+    expect(await can('patch', 'services', '-n', data)).toBe('no');
+    expect(await can('patch', 'services', '-n', ns)).toBe('yes');
+    // Uninstall: nothing the chart created is left, in either namespace.
+    const un = await helm(['uninstall', release, '-n', ns]);
+    expect(un.code).toBe(0);
+    for (const where of [ns, data]) {
+      const left = await kubectl(['get', 'deployments,configmaps,services,serviceaccounts,roles,rolebindings,poddisruptionbudgets', '-n', where, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']);
+      expect(left.code).toBe(0);
+      expect(left.stdout.trim()).toBe('');
+    }
+  });
+});
