@@ -116,17 +116,6 @@ install_k8s() {
   bash "$HERE/k8s/build.sh" >/dev/null
 }
 
-start_kube_etcd() {
-  local dir=$STATE/kube-etcd
-  mkdir -p "$dir"
-  setsid etcd --name switchyard-kube --data-dir "$dir/data" \
-    --listen-client-urls http://127.0.0.1:26379 --advertise-client-urls http://127.0.0.1:26379 \
-    --listen-peer-urls http://127.0.0.1:26380 --initial-advertise-peer-urls http://127.0.0.1:26380 \
-    --initial-cluster switchyard-kube=http://127.0.0.1:26380 \
-    --log-level warn >"$dir/log" 2>&1 </dev/null &
-  echo $! >"$dir/pid"
-}
-
 # A CA, the server's certificate, the service-account signing key and an admin token, once per state dir.
 kube_pki() { # dir
   local p=$1/pki
@@ -230,13 +219,15 @@ wait_port() { # service port
   done
 }
 
-start_etcd() {
-  local dir=$STATE/etcd
+# A one-member etcd on loopback: the controllers' (etcd) or the Kubernetes API server's (kube-etcd).
+start_etcd() { # service name client-port peer-port
+  local svc=${1:-etcd} name=${2:-switchyard-local} client=${3:-23790} peer=${4:-23800} dir
+  dir=$STATE/$svc
   mkdir -p "$dir"
-  setsid etcd --name switchyard-local --data-dir "$dir/data" \
-    --listen-client-urls http://127.0.0.1:23790 --advertise-client-urls http://127.0.0.1:23790 \
-    --listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
-    --initial-cluster switchyard-local=http://127.0.0.1:23800 \
+  setsid etcd --name "$name" --data-dir "$dir/data" \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$name=http://127.0.0.1:$peer" \
     --log-level warn >"$dir/log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
 }
@@ -359,7 +350,7 @@ cmd_start() {
     kafka-*) install_kafka; start_kafka "$svc" ;;
     clickhouse-*) install_clickhouse; start_clickhouse "$svc" ;;
     flink-*) install_flink; cmd_start "kafka-${svc#flink-}"; start_flink "$svc" ;;
-    kube-etcd) install_etcd; start_kube_etcd ;;
+    kube-etcd) install_etcd; start_etcd kube-etcd switchyard-kube 26379 26380 ;;
     kube-apiserver) install_k8s; cmd_start kube-etcd; start_kube_apiserver ;;
   esac
   wait_port "$svc" "$port"
