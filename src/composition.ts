@@ -13,6 +13,8 @@ import { EtcdRouteStore } from './adapters/etcd/route-store.js';
 import { EtcdRunbookStore } from './adapters/etcd/runbook-store.js';
 import { WebhookNotifier } from './adapters/system/webhook-notifier.js';
 import { RunbookKeeper } from './controller/runbook-keeper.js';
+import { ClusterReporter } from './controller/cluster-reporter.js';
+import { KubernetesClusterState } from './adapters/kubernetes/cluster-state.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
 import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
 import { EtcdIntentStore } from './adapters/etcd/intent-store.js';
@@ -235,6 +237,24 @@ function readToken(configFile: string, tokenFile: string): string {
   }
 }
 
+/** The Kubernetes API access the topology gives (controller.kubernetes): a server and token, or in-cluster. */
+function kubeConfigOf(config: LoadedConfig): KubeConfig | undefined {
+  const k = config.controller.kubernetes;
+  if (!k) return undefined;
+  if (k.server) return kubeConfigFor(k.server, k.tokenFile ? readToken(config.file, k.tokenFile) : undefined, k.caFile);
+  const kc = new KubeConfig();
+  kc.loadFromCluster();
+  return kc;
+}
+
+/** The leader's Kubernetes view (SwitchyardPipeline status, Events, Lease), when a namespace is given. */
+function buildClusterReporter(config: LoadedConfig, observer: string, log: Logger): ClusterReporter | undefined {
+  const namespace = config.controller.kubernetes?.namespace ?? process.env['SWITCHYARD_NAMESPACE'];
+  const kc = kubeConfigOf(config);
+  if (!kc || !namespace) return undefined;
+  return new ClusterReporter({ state: new KubernetesClusterState(kc, namespace, observer), topology: config.topology, observer, leaseSeconds: config.etcd.leaseTtlSeconds, clock: systemClock, log: log.child({ component: 'kubernetes' }) });
+}
+
 /**
  * The Service actuator, when the topology asks for one: (pipeline, chain, route epoch) -> a note
  * of what it did. A patch refused because the Service carries this epoch or a later one is a
@@ -242,16 +262,9 @@ function readToken(configFile: string, tokenFile: string): string {
  * the next tick retries from a fresh read.
  */
 function buildServicePointer(config: LoadedConfig, log: Logger): SwitchRunnerDeps['pointService'] {
-  const k = config.controller.kubernetes;
   const topology: Topology = config.topology;
-  if (!k || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
-  let kc: KubeConfig;
-  if (k.server) {
-    kc = kubeConfigFor(k.server, k.tokenFile ? readToken(config.file, k.tokenFile) : undefined, k.caFile);
-  } else {
-    kc = new KubeConfig();
-    kc.loadFromCluster();
-  }
+  const kc = kubeConfigOf(config);
+  if (!kc || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
   const actuator = new ServiceSelectorActuator(kc);
   return async (pipeline, chain, epoch) => {
     const svc = topology.pipelines.get(pipeline)?.service;
@@ -390,6 +403,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       quotas,
       groups: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'caps', room: r.name }))])),
     }),
+    cluster: buildClusterReporter(config, observer, log),
     runbooks: new RunbookKeeper({
       store: new EtcdRunbookStore(store.etcd, config.etcd.prefix),
       intents,

@@ -80,7 +80,7 @@ export interface ScenarioConfig {
   /** The topology's notifications.webhooks (runbook notify and page), name to URL. */
   readonly webhooks?: Readonly<Record<string, string>>;
   /** The controller's Kubernetes API access (controller.kubernetes), and the Service the pipeline points at its active chain. */
-  readonly kubernetes?: { readonly server: string; readonly tokenFile?: string; readonly caFile?: string };
+  readonly kubernetes?: { readonly server: string; readonly tokenFile?: string; readonly caFile?: string; readonly namespace?: string };
   readonly service?: { readonly namespace: string; readonly name: string };
   /** Tiers besides P0 to write (the same policy), e.g. for a runbook that freezes P0 and P1. */
   readonly extraTiers?: readonly string[];

@@ -36,7 +36,7 @@ export interface ControllerSettings {
   readonly room: string | undefined;
   readonly httpPort: number;
   readonly verifyTimeoutMs: number;
-  readonly kubernetes: { readonly server?: string; readonly tokenFile?: string; readonly caFile?: string } | undefined;
+  readonly kubernetes: { readonly server?: string; readonly tokenFile?: string; readonly caFile?: string; readonly namespace?: string } | undefined;
 }
 
 export interface LoadedConfig {

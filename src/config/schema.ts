@@ -151,6 +151,11 @@ export const topologySchema = z.strictObject({
           tokenFile: z.string().min(1).optional(),
           /** The API server's CA (PEM), when its certificate is not signed by a CA the system trusts. */
           caFile: z.string().min(1).optional(),
+          /**
+           * Where the leader keeps SwitchyardPipeline objects, its Lease and Events (default:
+           * $SWITCHYARD_NAMESPACE, set by the chart; neither: not kept).
+           */
+          namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a namespace name').optional(),
         })
         .optional(),
     })

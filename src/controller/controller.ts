@@ -9,6 +9,7 @@ import { estimatePipelines, type PipelineEstimateInput } from '../core/data-esti
 import type { PositionTracker } from './position-tracker.js';
 import type { CapKeeper } from './cap-keeper.js';
 import type { RunbookKeeper } from './runbook-keeper.js';
+import type { ClusterReporter } from './cluster-reporter.js';
 import type { RunbookFacts } from '../core/runbook.js';
 import type { LagTracker } from './lag-tracker.js';
 import type { BackfillReconciler } from './backfill-reconciler.js';
@@ -60,6 +61,8 @@ export interface ControllerDeps {
   readonly caps?: CapKeeper;
   /** Runs started event runbooks (issue 16); leader only. */
   readonly runbooks?: RunbookKeeper;
+  /** Shows pipelines, switches and the leader in Kubernetes (issue 17); leader only. */
+  readonly cluster?: ClusterReporter;
   /**
    * /healthz and /readyz fail when no tick has completed for this long. Default: 5 intervals,
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
@@ -255,6 +258,7 @@ export class Controller {
         const leadership: Leadership = { fence: granted.fence, lost: acting.signal };
         this.leadership = leadership;
         this.acting = acting;
+        this.deps.cluster?.leading(clock.now());
         metrics.leader(true);
         log.info('elected leader', { observer: this.deps.observer, fenceKey: leadership.fence.key });
         await new Promise<void>((resolve) => {
@@ -265,6 +269,7 @@ export class Controller {
         });
         granted.lost.removeEventListener('abort', onLost);
         if (this.leadership === leadership) this.leadership = undefined;
+        this.deps.cluster?.leading(undefined);
         metrics.leader(false);
         if (!signal.aborted) {
           log.warn('leadership lost; stopped acting, campaigning again', { reason: errorText(leadership.lost.reason) });
@@ -430,6 +435,15 @@ export class Controller {
           log.warn('runbooks not run this round; will retry', { error: errorText(err) });
         });
     }
+    if (this.deps.cluster) {
+      const health = new Map<string, string>();
+      for (const p of topology.pipelines.values()) {
+        const policy = topology.policies.get(p.tier);
+        if (policy) health.set(p.name, p.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(','));
+      }
+      const estimates = new Map([...this.data.values()].flatMap((d) => (d.estimate ? [[d.pipeline, d.estimate] as const] : [])));
+      void this.deps.cluster.round({ routes, verdicts: decision.verdicts, health, estimates });
+    }
     if (this.announced !== leadership) {
       this.announced = leadership;
       log.info('first tick as leader', { observer: this.deps.observer });
@@ -539,6 +553,7 @@ export class Controller {
     if (plan.kind === 'refuse') {
       const refused = { ...intent, refused: plan.reason, refusedAt: now };
       await this.deps.intents.updateSwitchover(refused);
+      this.deps.cluster?.refused(intent.pipeline, intent.id, plan.reason);
       log.warn('switchover refused', { id: intent.id, pipeline: intent.pipeline, reason: plan.reason, expiresAt: new Date(refusedUntil(refused)).toISOString() });
       return 'handled';
     }

@@ -29,7 +29,7 @@ beforeAll(async () => {
   expect(token.code).toBe(0);
   const tokenFile = join(mkdtempSync(join(tmpdir(), 'switchyard-token-')), 'token');
   writeFileSync(tokenFile, token.stdout.trim(), { mode: 0o600 });
-  stack = new FaultStack({ observersRequired: 1, kubernetes: { server: KUBE.server, tokenFile, caFile: KUBE.caFile }, service: { namespace: data, name: 'olap' } });
+  stack = new FaultStack({ observersRequired: 1, kubernetes: { server: KUBE.server, tokenFile, caFile: KUBE.caFile, namespace: ns }, service: { namespace: data, name: 'olap' } });
   await stack.createTopic();
   stack.start('ctl-a', 'room-a');
   await stack.leader();
@@ -44,6 +44,17 @@ afterAll(async () => {
   await kubectl(['delete', 'namespace', ns, data, '--wait=false']);
 });
 
+/** Polls kubectl until its output matches (the leader writes at most once a second). */
+async function waitForOutput(args: string[], pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await kubectl(args);
+    if (pattern.test(r.stdout)) return r.stdout;
+    if (Date.now() > deadline) throw new Error(`kubectl ${args.join(' ')} did not show ${pattern} within ${timeoutMs} ms: ${r.stdout}${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 300));
+  }
+}
+
 describe('the controller with the chart\'s token on a real API server', () => {
   it('a switchover points the query Service at the standby chain, with the route epoch on it', async () => {
     const r = await cli('switchover', 'live-dashboard', '--to', 'standby', '-c', stack.configFile(), '--reason', 'chart token e2e', '--operator', 'it', '--yes');
@@ -53,5 +64,18 @@ describe('the controller with the chart\'s token on a real API server', () => {
     const svc = JSON.parse(got.stdout) as { spec: { selector: Record<string, string> }; metadata: { annotations: Record<string, string> } };
     expect(svc.spec.selector).toEqual({ 'switchyard.io/chain': 'standby' });
     expect(svc.metadata.annotations['switchyard.io/route-epoch']).toBe('2');
+  });
+
+  it('kubectl shows the pipeline like switchyard status, the switch as an Event on it, and the leader in a Lease', async () => {
+    const row = await waitForOutput(['get', 'switchyardpipelines', '-n', ns], /live-dashboard\s+P0\s+standby\s+room-b\s+2\s/);
+    expect(row).toMatch(/NAME\s+TIER\s+ACTIVE\s+ROOM\s+EPOCH\s+STATE\s+HEALTH\s+LAST-SWITCH/);
+    const events = await waitForOutput(['get', 'events.events.k8s.io', '-n', ns, '-o', 'json'], /"reason": "Switched"/);
+    const switched = (JSON.parse(events) as { items: { reason: string; type: string; note: string; regarding: { kind: string; name: string }; eventTime: string; reportingController: string }[] }).items.filter((e) => e.reason === 'Switched');
+    expect(switched).toHaveLength(1);
+    expect(switched[0]).toMatchObject({ type: 'Normal', regarding: { kind: 'SwitchyardPipeline', name: 'live-dashboard' }, reportingController: 'switchyard.io/controller' });
+    expect(switched[0]!.note).toMatch(/^to standby@room-b at epoch 2: manual switchover of live-dashboard .* by it: chart token e2e/);
+    expect(switched[0]!.eventTime).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/); // MicroTime
+    const lease = JSON.parse((await kubectl(['get', 'lease', 'switchyard-leader', '-n', ns, '-o', 'json'])).stdout) as { spec: { holderIdentity: string } };
+    expect(lease.spec.holderIdentity).toBe('ctl-a');
   });
 });

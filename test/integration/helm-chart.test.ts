@@ -59,7 +59,7 @@ describe('charts/switchyard on a real API server', () => {
   it('renders one replica per site, pinned to its site and never sharing a node, with probes, and a Role with only get and patch on Services', async () => {
     const docs = await render();
     const kinds = docs.map((d) => d.kind).sort();
-    expect(kinds).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    expect(kinds).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount']);
     const deployments = docs.filter((d) => d.kind === 'Deployment') as unknown as {
       metadata: { name: string };
       spec: { replicas: number; strategy: { type: string }; template: { spec: { nodeSelector: Record<string, string>; affinity: unknown; containers: { args: string[]; readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } } }[] } } };
@@ -75,9 +75,17 @@ describe('charts/switchyard on a real API server', () => {
       expect(c.args).toEqual(['controller', '--config', '/etc/switchyard/topology.yaml', '--room', site, '--http-port', '8787']);
       expect([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path]).toEqual(['/readyz', '/healthz']);
     }
-    const role = docs.find((d) => d.kind === 'Role') as unknown as { metadata: { namespace: string }; rules: unknown[] };
-    expect(role.metadata.namespace).toBe('data');
+    const role = docs.find((d) => d.kind === 'Role' && d.metadata.namespace === 'data') as unknown as { metadata: { namespace: string }; rules: unknown[] };
     expect(role.rules).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['get', 'patch'] }]);
+    // In its own namespace: its pipelines' objects and their status, Events, and its one Lease.
+    const own = docs.find((d) => d.kind === 'Role' && d.metadata.namespace === ns) as unknown as { rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[] };
+    expect(own.rules.map((r) => `${r.resources.join(',')}:${r.verbs.join(',')}${r.resourceNames ? `:${r.resourceNames.join(',')}` : ''}`)).toEqual([
+      'switchyardpipelines:get,create',
+      'switchyardpipelines/status:patch',
+      'events:create',
+      'leases:create',
+      'leases:get,update:switchyard-leader',
+    ]);
   });
 
   it('renders a topology and policies the controller accepts', async () => {
@@ -114,8 +122,18 @@ describe('charts/switchyard on a real API server', () => {
     expect(tok.code).toBe(0);
     const token = tok.stdout.trim();
     const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args], { token })).stdout.trim();
-    expect(await can('get', 'services', '-n', data)).toBe('yes');
-    expect(await can('patch', 'services', '-n', data)).toBe('yes');
+    for (const [verb, what, where] of [
+      ['get', 'services', data],
+      ['patch', 'services', data],
+      ['create', 'switchyardpipelines.switchyard.io', ns],
+      ['get', 'switchyardpipelines.switchyard.io', ns],
+      ['patch', 'switchyardpipelines.switchyard.io/status', ns],
+      ['create', 'events.events.k8s.io', ns],
+      ['create', 'leases.coordination.k8s.io', ns],
+      ['update', 'leases.coordination.k8s.io/switchyard-leader', ns],
+    ] as const) {
+      expect(`${verb} ${what} -n ${where}: ${await can(verb, what, '-n', where)}`).toBe(`${verb} ${what} -n ${where}: yes`);
+    }
     for (const [verb, what, where] of [
       ['update', 'services', data],
       ['delete', 'services', data],
@@ -127,6 +145,11 @@ describe('charts/switchyard on a real API server', () => {
       ['get', 'configmaps', ns],
       ['patch', 'deployments', ns],
       ['create', 'rolebindings', data],
+      ['patch', 'switchyardpipelines.switchyard.io', ns],
+      ['delete', 'switchyardpipelines.switchyard.io', ns],
+      ['list', 'events.events.k8s.io', ns],
+      ['update', 'leases.coordination.k8s.io/someone-else', ns],
+      ['create', 'switchyardpipelines.switchyard.io', data],
     ] as const) {
       expect(`${verb} ${what} -n ${where}: ${await can(verb, what, '-n', where)}`).toBe(`${verb} ${what} -n ${where}: no`);
     }
@@ -135,7 +158,7 @@ describe('charts/switchyard on a real API server', () => {
     expect(up.code).toBe(0);
     expect(await can('patch', 'services', '-n', data)).toBe('no');
     expect(await can('patch', 'services', '-n', ns)).toBe('yes');
-    // Uninstall: nothing the chart created is left, in either namespace.
+    // Uninstall: nothing the chart created is left, in either namespace (the CRD stays, as Helm keeps CRDs: documented).
     const un = await helm(['uninstall', release, '-n', ns]);
     expect(un.code).toBe(0);
     for (const where of [ns, data]) {

@@ -1,0 +1,119 @@
+import { ApiException, CoordinationV1Api, CustomObjectsApi, EventsV1Api, PatchStrategy, setHeaderMiddleware, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
+import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../../ports/cluster-state.js';
+
+export const CRD = { group: 'switchyard.io', version: 'v1alpha1', plural: 'switchyardpipelines', kind: 'SwitchyardPipeline' } as const;
+export const LEASE_NAME = 'switchyard-leader';
+const REPORTING_CONTROLLER = 'switchyard.io/controller';
+
+/**
+ * ClusterState on the Kubernetes API (client-node): SwitchyardPipeline objects in one namespace
+ * (status through the status subresource, as a JSON merge patch), events.k8s.io/v1 Events with
+ * MicroTime timestamps regarding them, and a coordination.k8s.io/v1 Lease. Each status is written
+ * only when it changed since this instance last wrote it.
+ */
+export class KubernetesClusterState implements ClusterState {
+  private readonly objects: CustomObjectsApi;
+  private readonly events: EventsV1Api;
+  private readonly leases: CoordinationV1Api;
+  private readonly written = new Map<string, string>();
+  private readonly uids = new Map<string, string>();
+
+  constructor(
+    kc: KubeConfig,
+    private readonly namespace: string,
+    private readonly instance: string,
+  ) {
+    this.objects = kc.makeApiClient(CustomObjectsApi);
+    this.events = kc.makeApiClient(EventsV1Api);
+    this.leases = kc.makeApiClient(CoordinationV1Api);
+  }
+
+  private async ensure(s: PipelineStatusDoc): Promise<void> {
+    if (this.uids.has(s.pipeline)) return;
+    const ref = { group: CRD.group, version: CRD.version, namespace: this.namespace, plural: CRD.plural };
+    let obj: { metadata?: { uid?: string } };
+    try {
+      obj = (await this.objects.getNamespacedCustomObject({ ...ref, name: s.pipeline })) as typeof obj;
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 404)) throw describe(err, `reading ${CRD.plural}/${s.pipeline}`);
+      const body = { apiVersion: `${CRD.group}/${CRD.version}`, kind: CRD.kind, metadata: { name: s.pipeline, namespace: this.namespace, labels: { 'app.kubernetes.io/managed-by': 'switchyard' } }, spec: { pipeline: s.pipeline, tier: s.tier } };
+      try {
+        obj = (await this.objects.createNamespacedCustomObject({ ...ref, body })) as typeof obj;
+      } catch (e) {
+        throw describe(e, `creating ${CRD.plural}/${s.pipeline}`);
+      }
+    }
+    this.uids.set(s.pipeline, obj.metadata?.uid ?? '');
+  }
+
+  async publish(statuses: readonly PipelineStatusDoc[]): Promise<void> {
+    for (const s of statuses) {
+      const text = JSON.stringify(s);
+      if (this.written.get(s.pipeline) === text) continue;
+      await this.ensure(s);
+      try {
+        await this.objects.patchNamespacedCustomObjectStatus(
+          { group: CRD.group, version: CRD.version, namespace: this.namespace, plural: CRD.plural, name: s.pipeline, body: { status: s } },
+          { middleware: [setHeaderMiddleware('Content-Type', PatchStrategy.MergePatch)], middlewareMergeStrategy: 'append' },
+        );
+      } catch (err) {
+        // Deleted meanwhile: created again next time.
+        if (err instanceof ApiException && err.code === 404) this.uids.delete(s.pipeline);
+        throw describe(err, `writing the status of ${CRD.plural}/${s.pipeline}`);
+      }
+      this.written.set(s.pipeline, text);
+    }
+  }
+
+  async event(e: PipelineEvent): Promise<void> {
+    const uid = this.uids.get(e.pipeline);
+    try {
+      await this.events.createNamespacedEvent({
+        namespace: this.namespace,
+        body: {
+          metadata: { generateName: `${e.pipeline}.`, namespace: this.namespace },
+          eventTime: new V1MicroTime(e.at),
+          reportingController: REPORTING_CONTROLLER,
+          reportingInstance: this.instance,
+          action: e.action,
+          reason: e.reason,
+          type: e.type,
+          note: e.note.slice(0, 1000),
+          regarding: { apiVersion: `${CRD.group}/${CRD.version}`, kind: CRD.kind, name: e.pipeline, namespace: this.namespace, ...(uid && { uid }) },
+        },
+      });
+    } catch (err) {
+      throw describe(err, `recording event ${e.reason} on ${CRD.plural}/${e.pipeline}`);
+    }
+  }
+
+  async lead(identity: string, durationSeconds: number, since: number): Promise<void> {
+    const spec = { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: new V1MicroTime(since), renewTime: new V1MicroTime(Date.now()) };
+    try {
+      const lease = await this.leases.readNamespacedLease({ name: LEASE_NAME, namespace: this.namespace });
+      await this.leases.replaceNamespacedLease({ name: LEASE_NAME, namespace: this.namespace, body: { ...lease, spec: { ...lease.spec, ...spec } } });
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 404)) throw describe(err, `renewing lease ${LEASE_NAME}`);
+      try {
+        await this.leases.createNamespacedLease({ namespace: this.namespace, body: { metadata: { name: LEASE_NAME, namespace: this.namespace }, spec } });
+      } catch (e) {
+        throw describe(e, `creating lease ${LEASE_NAME}`);
+      }
+    }
+  }
+}
+
+function describe(err: unknown, what: string): Error {
+  if (err instanceof ApiException) {
+    const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
+    let message = body.slice(0, 200);
+    try {
+      const parsed = JSON.parse(body) as { message?: unknown };
+      if (typeof parsed.message === 'string') message = parsed.message;
+    } catch {
+      // not JSON
+    }
+    return new Error(`${what}: HTTP ${err.code}: ${message}`);
+  }
+  return new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+}

@@ -1,0 +1,105 @@
+// What the leader shows in Kubernetes (issue 17, ADR 0016): each pipeline's SwitchyardPipeline
+// status (active chain, health, last switch, data estimate), an Event for each switch, each hold
+// of a failover and each refused switchover, and the leader's name in a Lease. In the background,
+// at most once a second; a failure is logged and retried, and never holds the loop or a switch.
+
+import type { PipelineVerdict, VerdictRule } from '../core/decide.js';
+import type { Route, Topology } from '../core/model.js';
+import type { Clock } from '../ports/clock.js';
+import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../ports/cluster-state.js';
+import type { Logger } from '../ports/logger.js';
+
+/** A failover the controller will not make now (it would otherwise): a Warning event when a pipeline enters one. */
+const HOLDS = new Set<VerdictRule>(['no-quorum', 'no-healthy-standby', 'min-dwell', 'max-switches', 'data-budget-retry', 'data-budget-stop', 'gate-closed', 'failover-not-automatic']);
+
+export interface ClusterReporterDeps {
+  readonly state: ClusterState;
+  readonly topology: Topology;
+  readonly observer: string;
+  readonly leaseSeconds: number;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly intervalMs?: number;
+}
+
+export interface ClusterView {
+  readonly routes: ReadonlyMap<string, Route | undefined>;
+  readonly verdicts: readonly PipelineVerdict[];
+  /** Per pipeline: each room's health, "room-a=OK,room-b=DOWN". */
+  readonly health: ReadonlyMap<string, string>;
+  /** Per pipeline: what a failover now would lose. */
+  readonly estimates: ReadonlyMap<string, string>;
+}
+
+export class ClusterReporter {
+  private busy = false;
+  private lastAt = Number.NEGATIVE_INFINITY;
+  private leaderSince: number | undefined;
+  private readonly epochs = new Map<string, number>();
+  private readonly holds = new Map<string, string>();
+  private readonly pending: PipelineEvent[] = [];
+
+  constructor(private readonly deps: ClusterReporterDeps) {}
+
+  /** Leadership began (or ended: undefined), for the Lease's acquire time. */
+  leading(since: number | undefined): void {
+    this.leaderSince = since;
+  }
+
+  /** A switchover the leader refused: an Event on its pipeline, sent with the next round. */
+  refused(pipeline: string, id: string, reason: string): void {
+    this.queue({ pipeline, type: 'Warning', reason: 'SwitchoverRefused', action: 'Refuse', note: `switchover ${id}: ${reason}`, at: this.deps.clock.now() });
+  }
+
+  private queue(e: PipelineEvent): void {
+    if (this.pending.length < 1000) this.pending.push(e);
+  }
+
+  async round(view: ClusterView): Promise<void> {
+    const now = this.deps.clock.now();
+    if (this.busy || now - this.lastAt < (this.deps.intervalMs ?? 1000)) return;
+    this.busy = true;
+    this.lastAt = now;
+    try {
+      const docs: PipelineStatusDoc[] = [];
+      for (const v of view.verdicts) {
+        const pipeline = this.deps.topology.pipelines.get(v.pipeline);
+        const route = view.routes.get(v.pipeline);
+        if (!pipeline || !route) continue;
+        // A route with a higher epoch than last seen is a switch (the first sight of a pipeline is not).
+        const seen = this.epochs.get(v.pipeline);
+        if (seen !== undefined && route.epoch > seen) this.queue({ pipeline: v.pipeline, type: 'Normal', reason: 'Switched', action: 'Switch', note: `to ${route.chain}@${route.room} at epoch ${route.epoch}: ${route.reason}`, at: route.since });
+        this.epochs.set(v.pipeline, route.epoch);
+        const held = HOLDS.has(v.rule) ? v.rule : '';
+        if (held && this.holds.get(v.pipeline) !== held) this.queue({ pipeline: v.pipeline, type: 'Warning', reason: 'FailoverHeld', action: 'Hold', note: `${v.rule}: ${v.reason}`, at: now });
+        this.holds.set(v.pipeline, held);
+        const estimate = view.estimates.get(v.pipeline);
+        docs.push({
+          pipeline: v.pipeline,
+          tier: pipeline.tier,
+          activeChain: route.chain,
+          activeRoom: route.room,
+          epoch: route.epoch,
+          state: v.state,
+          rule: v.rule,
+          health: view.health.get(v.pipeline) ?? '',
+          reason: v.reason.slice(0, 500),
+          ...(route.epoch > 1 && { lastSwitchAt: new Date(route.since).toISOString(), lastSwitchReason: route.reason.slice(0, 500) }),
+          ...(estimate !== undefined && { dataEstimate: estimate }),
+          observedBy: this.deps.observer,
+        });
+      }
+      await this.deps.state.lead(this.deps.observer, this.deps.leaseSeconds, this.leaderSince ?? now);
+      await this.deps.state.publish(docs);
+      // Events after the objects exist (they regard them).
+      while (this.pending.length > 0) {
+        await this.deps.state.event(this.pending[0]!);
+        this.pending.shift();
+      }
+    } catch (err) {
+      this.deps.log.warn('Kubernetes status not written this round; will retry', { error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.busy = false;
+    }
+  }
+}
