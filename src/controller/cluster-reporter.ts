@@ -37,7 +37,7 @@ export class ClusterReporter {
   private leaderSince: number | undefined;
   private readonly epochs = new Map<string, number>();
   private readonly holds = new Map<string, string>();
-  private readonly pending: PipelineEvent[] = [];
+  private readonly pending: { readonly e: PipelineEvent; attempts: number }[] = [];
 
   constructor(private readonly deps: ClusterReporterDeps) {}
 
@@ -52,7 +52,7 @@ export class ClusterReporter {
   }
 
   private queue(e: PipelineEvent): void {
-    if (this.pending.length < 1000) this.pending.push(e);
+    if (this.pending.length < 1000) this.pending.push({ e, attempts: 0 });
   }
 
   async round(view: ClusterView): Promise<void> {
@@ -93,8 +93,16 @@ export class ClusterReporter {
       await this.deps.state.publish(docs);
       // Events after the objects exist (they regard them).
       while (this.pending.length > 0) {
-        await this.deps.state.event(this.pending[0]!);
-        this.pending.shift();
+        const next = this.pending[0]!;
+        try {
+          await this.deps.state.event(next.e);
+          this.pending.shift();
+        } catch (err) {
+          // One the API server keeps refusing must not hold up the ones after it.
+          if (++next.attempts < 5) throw err;
+          this.pending.shift();
+          this.deps.log.warn('Kubernetes event dropped after 5 attempts', { pipeline: next.e.pipeline, reason: next.e.reason, error: err instanceof Error ? err.message : String(err) });
+        }
       }
     } catch (err) {
       this.deps.log.warn('Kubernetes status not written this round; will retry', { error: err instanceof Error ? err.message : String(err) });

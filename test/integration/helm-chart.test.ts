@@ -122,17 +122,17 @@ describe('charts/switchyard on a real API server', () => {
     expect(tok.code).toBe(0);
     const token = tok.stdout.trim();
     const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args], { token })).stdout.trim();
-    for (const [verb, what, where] of [
-      ['get', 'services', data],
-      ['patch', 'services', data],
-      ['create', 'switchyardpipelines.switchyard.io', ns],
-      ['get', 'switchyardpipelines.switchyard.io', ns],
-      ['patch', 'switchyardpipelines.switchyard.io/status', ns],
-      ['create', 'events.events.k8s.io', ns],
-      ['create', 'leases.coordination.k8s.io', ns],
-      ['update', 'leases.coordination.k8s.io/switchyard-leader', ns],
-    ] as const) {
-      expect(`${verb} ${what} -n ${where}: ${await can(verb, what, '-n', where)}`).toBe(`${verb} ${what} -n ${where}: yes`);
+    for (const args of [
+      ['get', 'services', '-n', data],
+      ['patch', 'services', '-n', data],
+      ['create', 'switchyardpipelines.switchyard.io', '-n', ns],
+      ['get', 'switchyardpipelines.switchyard.io', '-n', ns],
+      ['patch', 'switchyardpipelines.switchyard.io', '--subresource=status', '-n', ns],
+      ['create', 'events.events.k8s.io', '-n', ns],
+      ['create', 'leases.coordination.k8s.io', '-n', ns],
+      ['update', 'leases.coordination.k8s.io/switchyard-leader', '-n', ns],
+    ]) {
+      expect(`${args.join(' ')}: ${await can(...args)}`).toBe(`${args.join(' ')}: yes`);
     }
     for (const [verb, what, where] of [
       ['update', 'services', data],

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ApiException, CoordinationV1Api, CustomObjectsApi, EventsV1Api, PatchStrategy, setHeaderMiddleware, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
 import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../../ports/cluster-state.js';
 
@@ -71,7 +72,8 @@ export class KubernetesClusterState implements ClusterState {
       await this.events.createNamespacedEvent({
         namespace: this.namespace,
         body: {
-          metadata: { generateName: `${e.pipeline}.`, namespace: this.namespace },
+          // Named like the API server's own: <object>.<unique>.
+          metadata: { name: `${e.pipeline}.${e.at.toString(16)}${randomBytes(3).toString('hex')}`, namespace: this.namespace },
           eventTime: new V1MicroTime(e.at),
           reportingController: REPORTING_CONTROLLER,
           reportingInstance: this.instance,
