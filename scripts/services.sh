@@ -163,7 +163,8 @@ start_kube_apiserver() {
 # The port opens before the server can serve: wait for /readyz.
 wait_kube_ready() {
   local dir=$STATE/kube-apiserver deadline=$((SECONDS + WAIT_S))
-  until curl -fsS --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $(cat "$dir/pki/admin.token")" https://127.0.0.1:26443/readyz >/dev/null 2>&1; do
+  command -v curl >/dev/null || die "curl is missing (apt-get install -y curl): it checks kube-apiserver's /readyz"
+  until curl -fsS --max-time 2 --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $(cat "$dir/pki/admin.token")" https://127.0.0.1:26443/readyz >/dev/null 2>&1; do
     pid_of kube-apiserver >/dev/null || { tail -n 30 "$dir/log" >&2; die "kube-apiserver exited during start-up (log: $dir/log)"; }
     ((SECONDS < deadline)) || { tail -n 30 "$dir/log" >&2; die "kube-apiserver not ready within ${WAIT_S}s (log: $dir/log)"; }
     sleep 0.3
@@ -385,8 +386,9 @@ cmd_up() {
 }
 
 cmd_down() {
-  local svc
-  for svc in "${ALL_SERVICES[@]}"; do cmd_stop "$svc"; done
+  local i
+  # In reverse: each service stops before what it depends on (Flink before Kafka, the API server before its etcd).
+  for ((i = ${#ALL_SERVICES[@]} - 1; i >= 0; i--)); do cmd_stop "${ALL_SERVICES[i]}"; done
   rm -rf "$STATE"
 }
 
@@ -408,7 +410,7 @@ cmd_env() {
   echo "SWITCHYARD_FLINK_ROOM_A=http://127.0.0.1:18081"
   echo "SWITCHYARD_FLINK_ROOM_B=http://127.0.0.1:28081"
   echo "KUBECONFIG=$STATE/kube-apiserver/kubeconfig"
-  echo "SWITCHYARD_HELM=${CACHE}/k8s/helm-${HELM_VERSION:-v3.19.5}/helm"
+  echo "SWITCHYARD_HELM=$(bash "$HERE/k8s/build.sh" --paths | sed -n 's/^HELM=//p')"
 }
 
 case ${1:-} in

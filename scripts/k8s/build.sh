@@ -3,7 +3,8 @@
 # and caches them; a second run returns at once. Used by scripts/services.sh (install, and the
 # kube-apiserver service) and so by the test suite.
 #
-#   scripts/k8s/build.sh        prints KUBE_APISERVER=<path> and HELM=<path>
+#   scripts/k8s/build.sh           builds what is missing; prints KUBE_APISERVER=<path> and HELM=<path>
+#   scripts/k8s/build.sh --paths   prints the paths only (building nothing)
 #
 # Cache: $SWITCHYARD_CACHE/k8s (default ~/.cache/switchyard/k8s): k8s-<version>/kube-apiserver,
 # helm-<version>/helm, and a generated Go module that requires k8s.io/kubernetes. The Go build and
@@ -23,11 +24,19 @@ MINOR=${KUBE_VERSION#v1.}; MINOR=${MINOR%%.*}
 say() { echo "k8s-build: $*" >&2; }
 die() { echo "k8s-build: $*" >&2; exit 1; }
 
+paths() {
+  echo "KUBE_APISERVER=$KUBE_DIR/kube-apiserver"
+  echo "HELM=$HELM_DIR/helm"
+}
+if [[ ${1:-} == --paths ]]; then paths; exit 0; fi
+# Built already (e.g. a restored CI cache): nothing to do, Go or not.
+if [[ -x $KUBE_DIR/kube-apiserver && -x $HELM_DIR/helm ]]; then paths; exit 0; fi
+
 command -v go >/dev/null || die "go is missing: install Go 1.23+ (https://go.dev/dl) to build kube-apiserver and helm"
 mkdir -p "$KUBE_DIR/mod" "$HELM_DIR"
-# One build at a time per cache (parallel test workers may all ask).
+# One build at a time per cache (parallel test workers may all ask); a cold build takes minutes.
 exec 9>"$CACHE/.lock"
-flock 9
+flock -w 1200 9 || die "another build has held $CACHE/.lock for 20 minutes; is one stuck?"
 
 export GO111MODULE=on GOWORK=off GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
 
@@ -35,7 +44,7 @@ build_apiserver() {
   [[ -x $KUBE_DIR/kube-apiserver ]] && return 0
   local t0=$SECONDS info gomod staging m v
   say "building kube-apiserver $KUBE_VERSION from the Go module proxy (a few minutes, once)"
-  info=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION") || die "k8s.io/kubernetes@$KUBE_VERSION is not served by $(go env GOPROXY)"
+  info=$(timeout 600 go mod download -json "k8s.io/kubernetes@$KUBE_VERSION") || die "k8s.io/kubernetes@$KUBE_VERSION is not served by $(go env GOPROXY)"
   gomod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$info")
   [[ -f $gomod ]] || die "no go.mod for k8s.io/kubernetes@$KUBE_VERSION in the module cache"
   # k8s.io/kubernetes names its staging modules as v0.0.0 replaced by ./staging/...; as a
@@ -57,7 +66,7 @@ build_apiserver() {
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     x+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$MINOR -X $pkg.gitTreeState=clean"
   done
-  (cd "$KUBE_DIR/mod" && go build -trimpath -ldflags "-s -w$x" -o "$KUBE_DIR/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) \
+  (cd "$KUBE_DIR/mod" && timeout 1800 go build -trimpath -ldflags "-s -w$x" -o "$KUBE_DIR/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) \
     || die "go build of kube-apiserver $KUBE_VERSION failed (see above)"
   mv -f "$KUBE_DIR/kube-apiserver.tmp" "$KUBE_DIR/kube-apiserver"
   say "kube-apiserver built in $((SECONDS - t0)) s"
@@ -68,7 +77,7 @@ build_helm() {
   local t0=$SECONDS tmp
   say "building helm $HELM_VERSION from the Go module proxy (about 2 minutes, once)"
   tmp=$(mktemp -d "$CACHE/helm.XXXXXX")
-  GOBIN=$tmp go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+  GOBIN=$tmp timeout 1200 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || { rm -rf "$tmp"; die "go install of helm $HELM_VERSION failed (see above)"; }
   mv -f "$tmp/helm" "$HELM_DIR/helm"
   rm -rf "$tmp"
@@ -77,5 +86,4 @@ build_helm() {
 
 build_apiserver
 build_helm
-echo "KUBE_APISERVER=$KUBE_DIR/kube-apiserver"
-echo "HELM=$HELM_DIR/helm"
+paths

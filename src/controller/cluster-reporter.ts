@@ -9,6 +9,9 @@ import type { Clock } from '../ports/clock.js';
 import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../ports/cluster-state.js';
 import type { Logger } from '../ports/logger.js';
 
+/** How often every status is written again, changed or not. */
+const REFRESH_MS = 5 * 60_000;
+
 /** A failover the controller will not make now (it would otherwise): a Warning event when a pipeline enters one. */
 const HOLDS = new Set<VerdictRule>(['no-quorum', 'no-healthy-standby', 'min-dwell', 'max-switches', 'data-budget-retry', 'data-budget-stop', 'gate-closed', 'failover-not-automatic']);
 
@@ -34,6 +37,7 @@ export interface ClusterView {
 export class ClusterReporter {
   private busy = false;
   private lastAt = Number.NEGATIVE_INFINITY;
+  private refreshedAt = 0;
   private leaderSince: number | undefined;
   private readonly epochs = new Map<string, number>();
   private readonly holds = new Map<string, string>();
@@ -41,9 +45,16 @@ export class ClusterReporter {
 
   constructor(private readonly deps: ClusterReporterDeps) {}
 
-  /** Leadership began (or ended: undefined), for the Lease's acquire time. */
+  /**
+   * Leadership began (or ended: undefined). What this replica knew from an earlier leadership is
+   * dropped: another leader may have written and reported since.
+   */
   leading(since: number | undefined): void {
     this.leaderSince = since;
+    this.epochs.clear();
+    this.holds.clear();
+    this.pending.length = 0;
+    this.deps.state.forget();
   }
 
   /** A switchover the leader refused: an Event on its pipeline, sent with the next round. */
@@ -53,6 +64,11 @@ export class ClusterReporter {
 
   private queue(e: PipelineEvent): void {
     if (this.pending.length < 1000) this.pending.push({ e, attempts: 0 });
+    else this.deps.log.warn('Kubernetes event dropped: 1000 are waiting already', { pipeline: e.pipeline, reason: e.reason });
+  }
+
+  private warn(msg: string, err: unknown): void {
+    this.deps.log.warn(msg, { error: err instanceof Error ? err.message : String(err) });
   }
 
   async round(view: ClusterView): Promise<void> {
@@ -89,10 +105,19 @@ export class ClusterReporter {
           observedBy: this.deps.observer,
         });
       }
-      await this.deps.state.lead(this.deps.observer, this.deps.leaseSeconds, this.leaderSince ?? now);
-      await this.deps.state.publish(docs);
+      // Every few minutes every status is written again (an object someone deleted comes back).
+      if (now - this.refreshedAt >= REFRESH_MS) {
+        this.refreshedAt = now;
+        this.deps.state.forget();
+      }
+      // The Lease, the statuses and the Events each on their own: one refused does not stop the others.
+      await this.deps.state.lead(this.deps.observer, this.deps.leaseSeconds, this.leaderSince ?? now).catch((err: unknown) => this.warn('Kubernetes lease not renewed this round; will retry', err));
+      const published = await this.deps.state.publish(docs).then(
+        () => true,
+        (err: unknown) => (this.warn('Kubernetes status not written this round; will retry', err), false),
+      );
       // Events after the objects exist (they regard them).
-      while (this.pending.length > 0) {
+      while (published && this.pending.length > 0) {
         const next = this.pending[0]!;
         try {
           await this.deps.state.event(next.e);
@@ -105,7 +130,7 @@ export class ClusterReporter {
         }
       }
     } catch (err) {
-      this.deps.log.warn('Kubernetes status not written this round; will retry', { error: err instanceof Error ? err.message : String(err) });
+      this.warn('Kubernetes events not recorded this round; will retry', err);
     } finally {
       this.busy = false;
     }

@@ -42,4 +42,6 @@ export interface ClusterState {
   event(e: PipelineEvent): Promise<void>;
   /** Names `identity` as the leader in the Lease (created if missing), renewed now. */
   lead(identity: string, durationSeconds: number, since: number): Promise<void>;
+  /** Forgets what was written: the next publish writes every status again (and recreates deleted objects). */
+  forget(): void;
 }

@@ -54,6 +54,12 @@ describe('charts/switchyard on a real API server', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stdout + bad.stderr).toMatch(/metrics\/service\/port': minimum: got 0, want 1/);
     expect(bad.stdout + bad.stderr).toMatch(/logLevel/);
+    // A site that is neither a room nor a witness of the topology would vote as a room it is not in.
+    const stray = await helm(['template', release, CHART, '-f', VALUES, '--kube-version', KUBE_VERSION, '--set', 'sites[0].name=room-x']);
+    expect(stray.code).not.toBe(0);
+    expect(stray.stderr).toMatch(/sites: room-x is neither a room of topology.rooms nor one of topology.witnesses \(room-a, room-b, witness\)/);
+    const twice = await helm(['template', release, CHART, '-f', VALUES, '--kube-version', KUBE_VERSION, '--set', 'sites[1].name=room-a']);
+    expect(twice.stderr).toMatch(/sites: room-a is listed twice/);
   });
 
   it('renders one replica per site, pinned to its site and never sharing a node, with probes, and a Role with only get and patch on Services', async () => {
@@ -72,7 +78,7 @@ describe('charts/switchyard on a real API server', () => {
       expect(d.spec.template.spec.nodeSelector).toEqual({ 'topology.kubernetes.io/zone': site });
       expect(JSON.stringify(d.spec.template.spec.affinity)).toContain('"topologyKey":"kubernetes.io/hostname"');
       const c = d.spec.template.spec.containers[0]!;
-      expect(c.args).toEqual(['controller', '--config', '/etc/switchyard/topology.yaml', '--room', site, '--http-port', '8787']);
+      expect(c.args).toEqual(['controller', '--config', '/etc/switchyard/topology.yaml', '--room', site, '--http-port', '8787', '--http-host', '0.0.0.0']);
       expect([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path]).toEqual(['/readyz', '/healthz']);
     }
     const role = docs.find((d) => d.kind === 'Role' && d.metadata.namespace === 'data') as unknown as { metadata: { namespace: string }; rules: unknown[] };

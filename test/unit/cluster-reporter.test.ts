@@ -25,6 +25,10 @@ class Recorder implements ClusterState {
   async lead(identity: string) {
     this.leases.push(identity);
   }
+  forgotten = 0;
+  forget() {
+    this.forgotten++;
+  }
 }
 
 const verdict = (over: Partial<PipelineVerdict> = {}): PipelineVerdict => ({ pipeline: 'live', state: 'SERVING', rule: 'healthy', reason: 'room-a kafka is OK', ...over } as PipelineVerdict);
@@ -63,6 +67,15 @@ describe('ClusterReporter', () => {
     now += 1000;
     await r.round(view(2, 'standby'));
     expect(state.events.at(-1)).toMatchObject({ reason: 'SwitchoverRefused', type: 'Warning', note: 'switchover so-1: outside the change window' });
+    // Leadership lost and won again: what it knew is dropped (another leader may have reported
+    // meanwhile), so the next round reports no switch it did not see, and writes every status again.
+    const before = state.forgotten;
+    r.leading(undefined);
+    r.leading(now);
+    expect(state.forgotten).toBe(before + 2);
+    now += 1000;
+    await r.round(view(3, 'primary'));
+    expect(state.events.map((e) => e.reason)).toEqual(['Switched', 'FailoverHeld', 'SwitchoverRefused']);
   });
 
   it('a failing API server is logged and retried; the events wait for the next round, none lost', async () => {

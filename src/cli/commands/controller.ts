@@ -8,6 +8,7 @@ interface Args {
   observer?: string;
   room?: string;
   'http-port'?: number;
+  'http-host'?: string;
   'log-level'?: string;
 }
 
@@ -21,6 +22,7 @@ export const controllerCommand: CommandModule<object, Args> = {
       .option('observer', { type: 'string', describe: 'This replica\'s name (default: $SWITCHYARD_OBSERVER or host-pid)' })
       .option('room', { type: 'string', describe: 'The room (or witness site) this replica runs in; observers in one room vote once (default: $SWITCHYARD_ROOM or controller.room)' })
       .option('http-port', { type: 'number', describe: 'Port for /healthz, /readyz, /metrics, /status (0 = any free port)' })
+      .option('http-host', { type: 'string', describe: 'Address to listen on (default: $SWITCHYARD_HTTP_HOST or 127.0.0.1; in a Pod: 0.0.0.0, so that probes and Prometheus reach it)' })
       .option('log-level', { type: 'string', describe: 'trace|debug|info|warn|error (default: $SWITCHYARD_LOG_LEVEL or info)' })
       .example('$0 controller --config examples/local-two-rooms.yaml', 'Run against the local two-room stack')
       .epilogue(
@@ -36,7 +38,7 @@ export const controllerCommand: CommandModule<object, Args> = {
       ...(args['http-port'] !== undefined && { httpPort: args['http-port'] }),
       ...(args['log-level'] !== undefined && { logLevel: args['log-level'] }),
     });
-    const server = await startHttpServer(built.controller, built.metrics.registry, built.httpPort);
+    const server = await startHttpServer(built.controller, built.metrics.registry, built.httpPort, args['http-host'] ?? process.env['SWITCHYARD_HTTP_HOST'] ?? '127.0.0.1');
     const address = server.address();
     built.log.info('http listening', { port: typeof address === 'object' && address ? address.port : built.httpPort });
     const stop = new AbortController();
