@@ -198,6 +198,7 @@ export interface ControllerFlags extends CommonFlags {
   readonly observer?: string;
   readonly room?: string;
   readonly httpPort?: number;
+  readonly httpHost?: string;
 }
 
 export interface BuiltController {
@@ -205,6 +206,8 @@ export interface BuiltController {
   readonly controller: Controller;
   readonly metrics: PromMetrics;
   readonly httpPort: number;
+  /** Where /healthz, /readyz and /metrics listen: the flag, $SWITCHYARD_HTTP_HOST, or loopback. */
+  readonly httpHost: string;
   readonly log: Logger;
   close(): void;
 }
@@ -422,6 +425,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     controller,
     metrics,
     httpPort: flags.httpPort ?? config.controller.httpPort,
+    httpHost: flags.httpHost ?? process.env['SWITCHYARD_HTTP_HOST'] ?? '127.0.0.1',
     log,
     close: () => {
       for (const q of quotas.values()) void q.close().catch(() => undefined);

@@ -413,34 +413,14 @@ export class Controller {
       now,
     );
     // In the background, at most once a second: a slow etcd must not hold the tick up.
-    void this.deps.caps
-      ?.round(topology, routes, leadership.fence, leadership.lost, now)
-      .then((r) => {
-        if (r === 'fenced') this.stepDown(leadership, FENCED);
-      })
-      .catch((err: unknown) => {
-        this.countError('caps');
-        log.warn('caps not kept this round; will retry', { error: errorText(err) });
-      });
-    // Runbooks too, in the background: a step may wait on a webhook's retries.
+    if (this.deps.caps) this.inBackground(leadership, 'caps', 'caps not kept this round; will retry', this.deps.caps.round(topology, routes, leadership.fence, leadership.lost, now));
+    // Runbooks too: a step may wait on a webhook's retries.
     if (this.deps.runbooks) {
       const facts = this.runbookFacts(everyone, switchesInProgress, now);
-      void this.deps.runbooks
-        .round({ facts, routes, intents }, leadership.fence, leadership.lost)
-        .then((r) => {
-          if (r === 'fenced') this.stepDown(leadership, FENCED);
-        })
-        .catch((err: unknown) => {
-          this.countError('runbooks');
-          log.warn('runbooks not run this round; will retry', { error: errorText(err) });
-        });
+      this.inBackground(leadership, 'runbooks', 'runbooks not run this round; will retry', this.deps.runbooks.round({ facts, routes, intents }, leadership.fence, leadership.lost));
     }
     if (this.deps.cluster) {
-      const health = new Map<string, string>();
-      for (const p of topology.pipelines.values()) {
-        const policy = topology.policies.get(p.tier);
-        if (policy) health.set(p.name, p.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(','));
-      }
+      const health = new Map([...topology.pipelines.keys()].map((p) => [p, this.roomsHealth(p, now)]));
       const estimates = new Map([...this.data.values()].flatMap((d) => (d.estimate ? [[d.pipeline, d.estimate] as const] : [])));
       void this.deps.cluster.round({ routes, verdicts: decision.verdicts, health, estimates });
     }
@@ -586,6 +566,25 @@ export class Controller {
     }
   }
 
+  /** A leader's round left to run in the background: fenced steps down, a failure is counted and logged. */
+  private inBackground(leadership: Leadership, site: LoopErrorSite, failed: string, round: Promise<string>): void {
+    void round
+      .then((r) => {
+        if (r === 'fenced') this.stepDown(leadership, FENCED);
+      })
+      .catch((err: unknown) => {
+        this.countError(site);
+        this.deps.log.warn(failed, { error: errorText(err) });
+      });
+  }
+
+  /** Each of a pipeline's rooms with its Kafka health as this replica judges it: "room-a=OK,room-b=DOWN". */
+  private roomsHealth(pipeline: string, now: number): string {
+    const p = this.deps.topology.pipelines.get(pipeline);
+    const policy = p && this.deps.topology.policies.get(p.tier);
+    return p && policy ? p.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(',') : '';
+  }
+
   /** Logs a problem once per key and reason (a bad stored value is read again every tick). */
   private reportOnce(msg: string, key: string, why: string): void {
     const k = `${msg}|${key}|${why}`;
@@ -701,9 +700,7 @@ export class Controller {
   private logVerdicts(decision: Decision): void {
     const now = this.deps.clock.now();
     for (const v of decision.verdicts) {
-      const pipeline = this.deps.topology.pipelines.get(v.pipeline);
-      const policy = pipeline && this.deps.topology.policies.get(pipeline.tier);
-      const rooms = pipeline && policy ? pipeline.chains.map((c) => `${c.room}=${componentVerdict(this.state, policy, c.room, 'kafka', now).status}`).join(',') : '';
+      const rooms = this.roomsHealth(v.pipeline, now);
       // Rule and health only: the statuses named in the reason (any component's, e.g. an OLAP that
       // turns DEGRADED) are news; a probe's wording that alternates (connection refused, circuit
       // open) is not, and an outage must not log a verdict a tick.

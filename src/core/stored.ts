@@ -12,7 +12,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** Any time this side of year 275,760 is a valid JavaScript date; ours must also be sane. */
 export const MAX_DATE_MS = 8.64e15;
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_DATE_MS;
+export const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_DATE_MS;
 const isText = (v: unknown): v is string => typeof v === 'string';
 const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 253;
 const isTexts = (v: unknown): v is string[] => Array.isArray(v) && v.every(isText);

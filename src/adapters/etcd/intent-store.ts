@@ -2,7 +2,8 @@ import type { Etcd3 } from 'etcd3';
 import type { Intents } from '../../core/safety.js';
 import { intentsOf, type FreezeIntent, type IntentStore, type OwnedWrite, type PauseIntent, type WindowOverride } from '../../ports/intent-store.js';
 import type { SwitchoverIntent } from '../../core/switchover.js';
-import { MAX_DATE_MS, pauseProblem } from '../../core/stored.js';
+// isTime: a time any Date can print (a larger number would throw where a reason is built).
+import { isTime, pauseProblem } from '../../core/stored.js';
 
 const ALL = '_all';
 
@@ -171,9 +172,6 @@ export class EtcdIntentStore implements IntentStore {
       .sort((a, b) => time(a.at) - time(b.at) || time(a.createdAt) - time(b.createdAt));
   }
 }
-
-/** A time any Date can print (a larger number would throw where a reason is built). */
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_DATE_MS;
 
 function parseRecord(text: string): Record<string, unknown> | undefined {
   try {

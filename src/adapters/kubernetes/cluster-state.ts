@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoordinationV1Api, CustomObjectsApi, EventsV1Api, Observable, PatchStrategy, setHeaderMiddleware, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware } from '@kubernetes/client-node';
 import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../../ports/cluster-state.js';
+import { apiMessage } from './service-selector.js';
 
 export const CRD = { group: 'switchyard.io', version: 'v1alpha1', plural: 'switchyardpipelines', kind: 'SwitchyardPipeline' } as const;
 export const LEASE_NAME = 'switchyard-leader';
@@ -146,16 +147,6 @@ function truncateBytes(text: string, max: number): string {
 }
 
 function describe(err: unknown, what: string): Error {
-  if (err instanceof ApiException) {
-    const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
-    let message = body.slice(0, 200);
-    try {
-      const parsed = JSON.parse(body) as { message?: unknown };
-      if (typeof parsed.message === 'string') message = parsed.message;
-    } catch {
-      // not JSON
-    }
-    return new Error(`${what}: HTTP ${err.code}: ${message}`);
-  }
+  if (err instanceof ApiException) return new Error(`${what}: HTTP ${err.code}: ${apiMessage(err.body)}`);
   return new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
 }

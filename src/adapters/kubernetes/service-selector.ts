@@ -97,7 +97,7 @@ function describe(selector: Readonly<Record<string, string>>): string {
 }
 
 /** The API server's Status message, when the body is one. */
-function apiMessage(body: unknown): string {
+export function apiMessage(body: unknown): string {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   try {
     const parsed = JSON.parse(text) as { message?: unknown };

@@ -36,9 +36,10 @@ export const controllerCommand: CommandModule<object, Args> = {
       ...(args.observer !== undefined && { observer: args.observer }),
       ...(args.room !== undefined && { room: args.room }),
       ...(args['http-port'] !== undefined && { httpPort: args['http-port'] }),
+      ...(args['http-host'] !== undefined && { httpHost: args['http-host'] }),
       ...(args['log-level'] !== undefined && { logLevel: args['log-level'] }),
     });
-    const server = await startHttpServer(built.controller, built.metrics.registry, built.httpPort, args['http-host'] ?? process.env['SWITCHYARD_HTTP_HOST'] ?? '127.0.0.1');
+    const server = await startHttpServer(built.controller, built.metrics.registry, built.httpPort, built.httpHost);
     const address = server.address();
     built.log.info('http listening', { port: typeof address === 'object' && address ? address.port : built.httpPort });
     const stop = new AbortController();
