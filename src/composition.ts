@@ -38,7 +38,8 @@ import type { QueryRoute, Topology } from './core/model.js';
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
-import { kubeConfigFor, ServiceSelectorActuator } from './adapters/kubernetes/service-selector.js';
+import { KubernetesActuator, kubeConfigFor } from './adapters/kubernetes/fenced-patch.js';
+import { createWorkloadPreparer, createWorkloadReleaser } from './executor/workloads.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
 import { ClickHouseHealthProbe } from './adapters/clickhouse/clickhouse-health-probe.js';
 import { createPinoLogger } from './adapters/system/pino-logger.js';
@@ -264,11 +265,9 @@ function buildClusterReporter(config: LoadedConfig, observer: string, log: Logge
  * note, not a failure (a later switch owns the Service); a 409 or a timeout fails the step, which
  * the next tick retries from a fresh read.
  */
-function buildServicePointer(config: LoadedConfig, log: Logger): SwitchRunnerDeps['pointService'] {
+function buildServicePointer(config: LoadedConfig, actuator: KubernetesActuator | undefined, log: Logger): SwitchRunnerDeps['pointService'] {
   const topology: Topology = config.topology;
-  const kc = kubeConfigOf(config);
-  if (!kc || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
-  const actuator = new ServiceSelectorActuator(kc);
+  if (!actuator || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
   return async (pipeline, chain, epoch) => {
     const svc = topology.pipelines.get(pipeline)?.service;
     if (!svc) return undefined;
@@ -296,7 +295,10 @@ export function buildSwitchRunner(
   metrics: ControllerMetrics,
   pause?: FaultPause,
 ): SwitchRunner {
-  const pointService = buildServicePointer(config, log.child({ component: 'service-selector' }));
+  const kc = kubeConfigOf(config);
+  const actuator = kc && new KubernetesActuator(kc);
+  const pointService = buildServicePointer(config, actuator, log.child({ component: 'service-selector' }));
+  const workloads = actuator && [...config.topology.pipelines.values()].some((p) => p.chains.some((c) => c.kubernetes)) ? { topology: config.topology, actuator, log: log.child({ component: 'workloads' }) } : undefined;
   const jobs = {
     topology: config.topology,
     control: (_room: string, url: string) => new FlinkJobControl({ url, timeoutMs: 30_000 }),
@@ -308,6 +310,7 @@ export function buildSwitchRunner(
   const stopJobs = createJobStopper(jobs);
   return new SwitchRunner({
     ...(pointService && { pointService }),
+    ...(workloads && { prepareWorkloads: createWorkloadPreparer(workloads), releaseWorkloads: createWorkloadReleaser(workloads) }),
     startJobs,
     stopJobs,
     journals,

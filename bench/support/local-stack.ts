@@ -82,6 +82,8 @@ export interface ScenarioConfig {
   /** The controller's Kubernetes API access (controller.kubernetes), and the Service the pipeline points at its active chain. */
   readonly kubernetes?: { readonly server: string; readonly tokenFile?: string; readonly caFile?: string; readonly namespace?: string };
   readonly service?: { readonly namespace: string; readonly name: string };
+  /** Per chain, the Kubernetes workloads that follow it (chains.<name>.kubernetes). */
+  readonly chainKubernetes?: Partial<Record<'primary' | 'standby', { readonly deployments?: readonly object[]; readonly flinkDeployments?: readonly object[] }>>;
   /** Tiers besides P0 to write (the same policy), e.g. for a runbook that freezes P0 and P1. */
   readonly extraTiers?: readonly string[];
   /** P0 data budget: largest estimated loss (default 60000 ms) and how long to wait for it (default 10000 ms). */
@@ -146,8 +148,8 @@ export function writeScenarioConfig(c: ScenarioConfig): string {
       `    consumerGroup: ${c.group}`,
       ...(c.service ? [`    service: ${JSON.stringify(c.service)}`] : []),
       '    chains:',
-      `      primary: { room: room-a, role: primary${c.flink ? `, jobs: [${LOCAL.rooms['room-a'].flink.job}]` : ''} }`,
-      `      standby: { room: room-b, role: standby${c.flink ? `, jobs: [${LOCAL.rooms['room-b'].flink.job}]` : ''} }`,
+      `      primary: { room: room-a, role: primary${c.flink ? `, jobs: [${LOCAL.rooms['room-a'].flink.job}]` : ''}${c.chainKubernetes?.primary ? `, kubernetes: ${JSON.stringify(c.chainKubernetes.primary)}` : ''} }`,
+      `      standby: { room: room-b, role: standby${c.flink ? `, jobs: [${LOCAL.rooms['room-b'].flink.job}]` : ''}${c.chainKubernetes?.standby ? `, kubernetes: ${JSON.stringify(c.chainKubernetes.standby)}` : ''} }`,
       '',
     ].join('\n'),
   );

@@ -278,6 +278,16 @@ function compileTopology(
   const pipelines = new Map<string, Pipeline>();
   // A stream job belongs to one chain: its health is judged once, by name.
   const jobOwners = new Map<string, string>();
+  // Kubernetes objects a switch changes, by "Kind namespace/name": where each is named first. One
+  // owner per object: each is fenced by its pipeline's route epoch, which another pipeline's
+  // epochs would contradict.
+  const objectOwners = new Map<string, string>();
+  const claim = (kind: string, ref: { namespace: string; name: string }, path: string) => {
+    const key = `${kind} ${ref.namespace}/${ref.name}`;
+    const owner = objectOwners.get(key);
+    if (owner) problems.push({ file, path, reason: `${key} is also named by ${owner}: an object follows one pipeline's chain` });
+    else objectOwners.set(key, path);
+  };
   for (const [name, p] of Object.entries(t.pipelines)) {
     const at = `pipelines.${name}`;
     if (!policies.has(p.tier as TierName)) {
@@ -289,7 +299,20 @@ function compileTopology(
       if (!rooms.has(c.room)) {
         problems.push({ file, path: `${at}.chains.${chainName}.room`, reason: `unknown room '${c.room}' (rooms: ${[...rooms.keys()].join(', ')})` });
       }
-      chains.push({ name: chainName, room: c.room, role: c.role, jobs: c.jobs, ...(c.quotaClientId && { quotaClientId: c.quotaClientId }), ...(c.quotaGroupId && { quotaGroupId: c.quotaGroupId }) });
+      chains.push({
+        name: chainName,
+        room: c.room,
+        role: c.role,
+        jobs: c.jobs,
+        ...(c.quotaClientId && { quotaClientId: c.quotaClientId }),
+        ...(c.quotaGroupId && { quotaGroupId: c.quotaGroupId }),
+        ...(c.kubernetes && { kubernetes: c.kubernetes }),
+      });
+      if (c.kubernetes && (c.kubernetes.deployments.length > 0 || c.kubernetes.flinkDeployments.length > 0) && !t.controller.kubernetes) {
+        problems.push({ file, path: `${at}.chains.${chainName}.kubernetes`, reason: 'Kubernetes workloads that follow the chain need controller.kubernetes (server, or {} for in-cluster)' });
+      }
+      c.kubernetes?.deployments.forEach((d, i) => claim('Deployment', d, `${at}.chains.${chainName}.kubernetes.deployments.${i}`));
+      c.kubernetes?.flinkDeployments.forEach((f, i) => claim('FlinkDeployment', f, `${at}.chains.${chainName}.kubernetes.flinkDeployments.${i}`));
       if (c.jobs.length > 0 && rooms.has(c.room) && !rooms.get(c.room)!.flink) {
         problems.push({ file, path: `${at}.chains.${chainName}.jobs`, reason: `names stream jobs (${c.jobs.join(', ')}), but room '${c.room}' has no flink endpoint (rooms.${c.room}.flink.url)` });
       }
@@ -333,6 +356,7 @@ function compileTopology(
     if (primaries !== 1) {
       problems.push({ file, path: `${at}.chains`, reason: `must have exactly one chain with role primary, found ${primaries}` });
     }
+    if (p.service) claim('Service', p.service, `${at}.service`);
     if (p.service && !t.controller.kubernetes) {
       problems.push({ file, path: `${at}.service`, reason: 'a Service to point at the active chain needs controller.kubernetes (server, or {} for in-cluster)' });
     }

@@ -8,6 +8,11 @@ import { COMPONENTS } from '../core/health.js';
 const name = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a lowercase DNS label (a-z, 0-9, -)');
+/** A Kubernetes object name (a DNS subdomain: labels joined by dots, at most 253 characters). */
+const objectName = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a Kubernetes object name (lowercase a-z, 0-9, - and .)');
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
 const positiveMs = z.number().int().positive();
 const mode = z.enum(['automatic', 'manual', 'none']);
@@ -120,6 +125,32 @@ const chainSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('that consumer\'s group id: its committed offsets show how fast it reads, and the quota is corrected until it reads at the cap'),
+  kubernetes: z
+    .strictObject({
+      deployments: z
+        .array(
+          z.strictObject({
+            namespace: name,
+            name: objectName,
+            replicas: z.number().int().min(0).describe('replicas while the chain serves: set before any route flips to it'),
+            idleReplicas: z.number().int().min(0).optional().describe('replicas once a switch has left the chain (after verify); absent: left as they are'),
+          }),
+        )
+        .default([])
+        .describe('Deployments scaled with the chain, e.g. a standby query service scaled up before routes flip'),
+      flinkDeployments: z
+        .array(
+          z.strictObject({
+            namespace: name,
+            name: objectName,
+            whenLeft: z.enum(['suspend', 'keep']).default('keep').describe('suspend: spec.job.state suspended once a switch has left the chain (after verify); keep: left running'),
+          }),
+        )
+        .default([])
+        .describe('Flink Kubernetes operator FlinkDeployments (flink.apache.org/v1beta1): spec.job.state running before routes flip to the chain'),
+    })
+    .optional()
+    .describe('Kubernetes workloads that follow the chain: each change is fenced by the route epoch and journaled in the switch steps start-jobs and stop-jobs'),
 });
 
 const pipelineSchema = z.strictObject({

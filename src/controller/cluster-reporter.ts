@@ -10,6 +10,8 @@ import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../ports/cl
 import type { Logger } from '../ports/logger.js';
 
 /** How often every status is written again, changed or not. */
+/** A switch this recent, first seen by a new leader, is reported (its Event may be missing). */
+const RECENT_SWITCH_MS = 10 * 60_000;
 const REFRESH_MS = 5 * 60_000;
 
 /** A failover the controller will not make now (it would otherwise): a Warning event when a pipeline enters one. */
@@ -82,9 +84,14 @@ export class ClusterReporter {
         const pipeline = this.deps.topology.pipelines.get(v.pipeline);
         const route = view.routes.get(v.pipeline);
         if (!pipeline || !route) continue;
-        // A route with a higher epoch than last seen is a switch (the first sight of a pipeline is not).
+        // A route with a higher epoch than last seen is a switch. At first sight (a new leadership),
+        // a recent switch may be one a predecessor finished or began and never reported: report it,
+        // keyed by its epoch, so an Event already there is not made twice.
         const seen = this.epochs.get(v.pipeline);
-        if (seen !== undefined && route.epoch > seen) this.queue({ pipeline: v.pipeline, type: 'Normal', reason: 'Switched', action: 'Switch', note: `to ${route.chain}@${route.room} at epoch ${route.epoch}: ${route.reason}`, at: route.since });
+        const recent = seen === undefined && route.epoch > 1 && now - route.since < RECENT_SWITCH_MS;
+        if ((seen !== undefined && route.epoch > seen) || recent) {
+          this.queue({ pipeline: v.pipeline, type: 'Normal', reason: 'Switched', action: 'Switch', note: `to ${route.chain}@${route.room} at epoch ${route.epoch}: ${route.reason}`, at: route.since, key: `e${route.epoch}-switched` });
+        }
         this.epochs.set(v.pipeline, route.epoch);
         const held = HOLDS.has(v.rule) ? v.rule : '';
         if (held && this.holds.get(v.pipeline) !== held) this.queue({ pipeline: v.pipeline, type: 'Warning', reason: 'FailoverHeld', action: 'Hold', note: `${v.rule}: ${v.reason}`, at: now });

@@ -109,6 +109,28 @@ export interface Chain {
   readonly quotaClientId?: string;
   /** That consumer's group, whose committed offsets show how fast it reads (to correct its quota). */
   readonly quotaGroupId?: string;
+  /** Kubernetes workloads that follow the chain (scaled, resumed, suspended by a switch). */
+  readonly kubernetes?: ChainWorkloads;
+}
+
+/** A Deployment scaled with its chain: `replicas` while it serves, `idleReplicas` once left (absent: left as is). */
+export interface DeploymentScale {
+  readonly namespace: string;
+  readonly name: string;
+  readonly replicas: number;
+  readonly idleReplicas?: number;
+}
+
+/** A FlinkDeployment (Flink Kubernetes operator) resumed with its chain and, if `suspend`, suspended once left. */
+export interface FlinkDeploymentRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly whenLeft: 'suspend' | 'keep';
+}
+
+export interface ChainWorkloads {
+  readonly deployments: readonly DeploymentScale[];
+  readonly flinkDeployments: readonly FlinkDeploymentRef[];
 }
 
 export interface ServiceRef {

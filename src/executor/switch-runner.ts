@@ -77,6 +77,17 @@ export interface SwitchRunnerDeps {
    * switch left, with a savepoint its next start restores from. Resolves with a note; rejects to retry.
    */
   readonly stopJobs?: (journal: SwitchJournal) => Promise<string>;
+  /**
+   * Step start-jobs, beside startJobs: the target chain's Kubernetes workloads (Deployments
+   * scaled up, FlinkDeployments running). Never rejects (a failure is noted; a failover must not
+   * wait on the Kubernetes API). Undefined: the chain has none.
+   */
+  readonly prepareWorkloads?: (journal: SwitchJournal) => Promise<string | undefined>;
+  /**
+   * Step stop-jobs, beside stopJobs: the target's workloads again, and the left chain's scaled
+   * to idle or suspended. Rejects to retry.
+   */
+  readonly releaseWorkloads?: (journal: SwitchJournal) => Promise<string | undefined>;
   readonly observer: string;
   readonly verifyTimeoutMs: number;
   readonly clock: Clock;
@@ -237,10 +248,14 @@ export class SwitchRunner {
       case 'gate':
         // The core applied every gate (quorum, pause, dwell, rate, data budget) before deciding.
         return done(`passed at decision time: ${j.reason}`);
-      case 'start-jobs':
-        return done(this.deps.startJobs ? await this.deps.startJobs(j) : 'no stream jobs to start');
-      case 'stop-jobs':
-        return done(this.deps.stopJobs ? await this.deps.stopJobs(j) : 'no stream jobs to stop');
+      case 'start-jobs': {
+        const [jobs, workloads] = await Promise.all([this.deps.startJobs ? this.deps.startJobs(j) : 'no stream jobs to start', this.deps.prepareWorkloads?.(j)]);
+        return done(workloads ? `${jobs}; ${workloads}` : jobs);
+      }
+      case 'stop-jobs': {
+        const [jobs, workloads] = await Promise.all([this.deps.stopJobs ? this.deps.stopJobs(j) : 'no stream jobs to stop', this.deps.releaseWorkloads?.(j)]);
+        return done(workloads ? `${jobs}; ${workloads}` : jobs);
+      }
       case 'fence-old': {
         // Nothing here stops a consumer: each SDK consumer fences itself, letting go of a route
         // once it sees a higher epoch. This step says who there is to move.

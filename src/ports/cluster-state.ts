@@ -34,6 +34,11 @@ export interface PipelineEvent {
   readonly note: string;
   /** Epoch ms. */
   readonly at: number;
+  /**
+   * Names the Event once for every leader (e.g. "e2-switched"): a second create of it is taken as
+   * done, so a successor reporting a switch its predecessor reported adds nothing. Absent: unique.
+   */
+  readonly key?: string;
 }
 
 export interface ClusterState {

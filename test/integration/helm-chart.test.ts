@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { randomId } from '../../bench/support/local-stack.js';
 import { cli } from '../support/cli.js';
-import { helm, kubectl } from '../support/kube.js';
+import { exampleValuesIn, helm, installFlinkDeploymentCrd, kubectl } from '../support/kube.js';
 
 // charts/switchyard against the real kube-apiserver the suite starts (built from the Go module
 // proxy): lint, render, a server-side dry run, then install, prove the ServiceAccount can do what
@@ -36,8 +36,14 @@ async function render(...set: string[]): Promise<Doc[]> {
     .filter((d): d is Doc => d !== null);
 }
 
+/** The example values with the objects its pipeline switches in this run's own namespace. */
+let values: string;
+
 beforeAll(async () => {
   for (const n of [ns, data]) expect((await kubectl(['create', 'namespace', n])).code).toBe(0);
+  // FlinkDeployments must be a known kind for the Role's rule to mean something to can-i.
+  await installFlinkDeploymentCrd();
+  values = exampleValuesIn(data);
 });
 
 afterAll(async () => {
@@ -62,7 +68,7 @@ describe('charts/switchyard on a real API server', () => {
     expect(twice.stderr).toMatch(/sites: room-a is listed twice/);
   });
 
-  it('renders one replica per site, pinned to its site and never sharing a node, with probes, and a Role with only get and patch on Services', async () => {
+  it('renders one replica per site, pinned to its site and never sharing a node, with probes, and a Role with only get and patch on the objects the topology switches', async () => {
     const docs = await render();
     const kinds = docs.map((d) => d.kind).sort();
     expect(kinds).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount']);
@@ -81,8 +87,18 @@ describe('charts/switchyard on a real API server', () => {
       expect(c.args).toEqual(['controller', '--config', '/etc/switchyard/topology.yaml', '--room', site, '--http-port', '8787', '--http-host', '0.0.0.0']);
       expect([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path]).toEqual(['/readyz', '/healthz']);
     }
-    const role = docs.find((d) => d.kind === 'Role' && d.metadata.namespace === 'data') as unknown as { metadata: { namespace: string }; rules: unknown[] };
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['get', 'patch'] }]);
+    // Where the topology's pipelines switch objects: get and patch on exactly those, by name.
+    const role = docs.find((d) => d.kind === 'Role' && d.metadata.namespace === 'data') as unknown as { metadata: { name: string }; rules: unknown[] };
+    expect(role.metadata.name).toBe('sy-switchyard-switched');
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['services'], resourceNames: ['dashboard-olap'], verbs: ['get', 'patch'] },
+      { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['dashboard-gateway-a', 'dashboard-gateway-b'], verbs: ['get', 'patch'] },
+      { apiGroups: ['flink.apache.org'], resources: ['flinkdeployments'], resourceNames: ['dashboard-agg-b'], verbs: ['get', 'patch'] },
+    ]);
+    // With the topology in a ConfigMap of the user's, the chart cannot see it: rbac.objects instead.
+    const existing = await render('existingConfigMap=mine', 'rbac.objects[0].kind=Service', 'rbac.objects[0].namespace=olap', 'rbac.objects[0].name=gateway');
+    const listed = existing.filter((d) => d.kind === 'Role' && d.metadata.namespace !== ns) as unknown as { metadata: { namespace: string }; rules: unknown[] }[];
+    expect(listed.map((r) => [r.metadata.namespace, r.rules])).toEqual([['olap', [{ apiGroups: [''], resources: ['services'], resourceNames: ['gateway'], verbs: ['get', 'patch'] }]]]);
     // In its own namespace: its pipelines' objects and their status, Events, and its one Lease.
     const own = docs.find((d) => d.kind === 'Role' && d.metadata.namespace === ns) as unknown as { rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[] };
     expect(own.rules.map((r) => `${r.resources.join(',')}:${r.verbs.join(',')}${r.resourceNames ? `:${r.resourceNames.join(',')}` : ''}`)).toEqual([
@@ -110,16 +126,16 @@ describe('charts/switchyard on a real API server', () => {
   });
 
   it('passes a server-side dry run on the real API server', async () => {
-    const r = await helm(['template', release, CHART, '-n', ns, '-f', VALUES, '--kube-version', KUBE_VERSION, '--set', `rbac.serviceNamespaces={${data}}`]);
+    const r = await helm(['template', release, CHART, '-n', ns, '-f', values, '--kube-version', KUBE_VERSION]);
     const dry = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: r.stdout });
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/deployment\.apps\/sy-switchyard-room-a created \(server dry run\)/);
-    expect(dry.stdout).toMatch(/role\.rbac\.authorization\.k8s\.io\/sy-switchyard-services created \(server dry run\)/);
+    expect(dry.stdout).toMatch(/role\.rbac\.authorization\.k8s\.io\/sy-switchyard-switched created \(server dry run\)/);
   });
 
-  it('installed, its ServiceAccount gets and patches Services in the listed namespace and can do nothing else; upgrade changes that; uninstall leaves nothing', async () => {
-    const install = await helm(['install', release, CHART, '-n', ns, '-f', VALUES, '--set', `rbac.serviceNamespaces={${data}}`]);
+  it('installed, its ServiceAccount gets and patches the objects its pipelines switch and can do nothing else; upgrade changes that; uninstall leaves nothing', async () => {
+    const install = await helm(['install', release, CHART, '-n', ns, '-f', values]);
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);
     expect(install.stdout).toMatch(/one controller replica per site \(room-a, room-b, witness\)/);
@@ -129,8 +145,12 @@ describe('charts/switchyard on a real API server', () => {
     const token = tok.stdout.trim();
     const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', ...args], { token })).stdout.trim();
     for (const args of [
-      ['get', 'services', '-n', data],
-      ['patch', 'services', '-n', data],
+      ['get', 'services/dashboard-olap', '-n', data],
+      ['patch', 'services/dashboard-olap', '-n', data],
+      ['get', 'deployments.apps/dashboard-gateway-a', '-n', data],
+      ['patch', 'deployments.apps/dashboard-gateway-b', '-n', data],
+      ['get', 'flinkdeployments.flink.apache.org/dashboard-agg-b', '-n', data],
+      ['patch', 'flinkdeployments.flink.apache.org/dashboard-agg-b', '-n', data],
       ['create', 'switchyardpipelines.switchyard.io', '-n', ns],
       ['get', 'switchyardpipelines.switchyard.io', '-n', ns],
       ['patch', 'switchyardpipelines.switchyard.io', '--subresource=status', '-n', ns],
@@ -141,11 +161,18 @@ describe('charts/switchyard on a real API server', () => {
       expect(`${args.join(' ')}: ${await can(...args)}`).toBe(`${args.join(' ')}: yes`);
     }
     for (const [verb, what, where] of [
-      ['update', 'services', data],
-      ['delete', 'services', data],
+      ['update', 'services/dashboard-olap', data],
+      ['delete', 'services/dashboard-olap', data],
       ['create', 'services', data],
       ['list', 'services', data],
-      ['patch', 'services', 'default'],
+      ['patch', 'services/someone-elses', data],
+      ['patch', 'services/dashboard-olap', 'default'],
+      ['patch', 'deployments.apps/someone-elses', data],
+      ['update', 'deployments.apps/dashboard-gateway-a', data],
+      ['delete', 'deployments.apps/dashboard-gateway-a', data],
+      ['list', 'deployments.apps', data],
+      ['patch', 'flinkdeployments.flink.apache.org/someone-elses', data],
+      ['delete', 'flinkdeployments.flink.apache.org/dashboard-agg-b', data],
       ['get', 'pods', data],
       ['get', 'secrets', ns],
       ['get', 'configmaps', ns],
@@ -159,11 +186,13 @@ describe('charts/switchyard on a real API server', () => {
     ] as const) {
       expect(`${verb} ${what} -n ${where}: ${await can(verb, what, '-n', where)}`).toBe(`${verb} ${what} -n ${where}: no`);
     }
-    // Upgrade with the namespace list changed: the Role moves with it.
-    const up = await helm(['upgrade', release, CHART, '-n', ns, '-f', VALUES, '--set', `rbac.serviceNamespaces={${ns}}`]);
+    // The scale subresource is another resource: not granted (the controller patches spec.replicas).
+    expect(await can('patch', 'deployments.apps/dashboard-gateway-a', '--subresource=scale', '-n', data)).toBe('no');
+    // Upgrade with the pipeline's Service renamed: the Role follows the topology.
+    const up = await helm(['upgrade', release, CHART, '-n', ns, '-f', values, '--set', 'topology.pipelines.live-dashboard.service.name=dashboard-olap-v2']);
     expect(up.code).toBe(0);
-    expect(await can('patch', 'services', '-n', data)).toBe('no');
-    expect(await can('patch', 'services', '-n', ns)).toBe('yes');
+    expect(await can('patch', 'services/dashboard-olap', '-n', data)).toBe('no');
+    expect(await can('patch', 'services/dashboard-olap-v2', '-n', data)).toBe('yes');
     // Uninstall: nothing the chart created is left, in either namespace (the CRD stays, as Helm keeps CRDs: documented).
     const un = await helm(['uninstall', release, '-n', ns]);
     expect(un.code).toBe(0);

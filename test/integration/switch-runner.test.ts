@@ -7,7 +7,7 @@ import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
 import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { EtcdWatermarkStore } from '../../src/adapters/etcd/watermark-store.js';
-import { kubeConfigFor, ServiceSelectorActuator } from '../../src/adapters/kubernetes/service-selector.js';
+import { KubernetesActuator, kubeConfigFor } from '../../src/adapters/kubernetes/fenced-patch.js';
 import { systemClock } from '../../src/adapters/system/system-clock.js';
 import { SWITCH_STEPS, stepAt } from '../../src/core/journal.js';
 import { queryRouteOf, type QueryRoute } from '../../src/core/model.js';
@@ -48,7 +48,7 @@ describe('switch runner on a real etcd', () => {
       });
     });
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
-    const actuator = new ServiceSelectorActuator(kubeConfigFor(`http://127.0.0.1:${(api.address() as AddressInfo).port}`));
+    const actuator = new KubernetesActuator(kubeConfigFor(`http://127.0.0.1:${(api.address() as AddressInfo).port}`));
 
     const topology = testTopology([testPipeline('live')]);
     const rooms = topology.rooms as Map<string, { name: string; kafka: { brokers: string[] }; olap?: { url: string } }>;

@@ -3,7 +3,8 @@
 // admin kubeconfig, or with a ServiceAccount's token.
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT, STATE_DIR } from '../../bench/support/local-stack.js';
@@ -62,4 +63,43 @@ export async function helm(args: readonly string[]): Promise<Ran> {
 /** The admin token, for API calls outside kubectl. */
 export function adminToken(): string {
   return readFileSync(join(STATE_DIR, 'kube-apiserver', 'pki', 'admin.token'), 'utf8').trim();
+}
+
+/** Installs the FlinkDeployment CRD (test/support/k8s) and waits until the API server serves it. */
+export async function installFlinkDeploymentCrd(): Promise<void> {
+  const applied = await kubectl(['apply', '-f', PROJECT.resolve('test/support/k8s/flinkdeployment-crd.yaml')]);
+  if (applied.code !== 0) throw new Error(`kubectl apply of the FlinkDeployment CRD failed: ${applied.stderr}`);
+  const ready = await kubectl(['wait', '--for', 'condition=established', '--timeout=30s', 'crd/flinkdeployments.flink.apache.org']);
+  if (ready.code !== 0) throw new Error(`the FlinkDeployment CRD was not established within 30 s: ${ready.stderr}`);
+}
+
+/**
+ * examples/helm/values.yaml with the objects its pipelines switch moved from namespace `data` to
+ * `dataNamespace` (each test run has its own), written to a temp file; returns its path.
+ */
+export function exampleValuesIn(dataNamespace: string): string {
+  const text = readFileSync(PROJECT.resolve('examples/helm/values.yaml'), 'utf8').replace(/namespace: data\b/g, `namespace: ${dataNamespace}`);
+  const file = join(mkdtempSync(join(tmpdir(), 'switchyard-values-')), 'values.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A Deployment (a pause container; no kubelet runs here, so it only has a spec). */
+export function deploymentManifest(namespace: string, name: string, replicas: number): string {
+  return JSON.stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace },
+    spec: { replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } } },
+  });
+}
+
+/** A FlinkDeployment with its job in `state`. */
+export function flinkDeploymentManifest(namespace: string, name: string, state: 'running' | 'suspended'): string {
+  return JSON.stringify({
+    apiVersion: 'flink.apache.org/v1beta1',
+    kind: 'FlinkDeployment',
+    metadata: { name, namespace },
+    spec: { image: 'flink:1.20', flinkVersion: 'v1_20', job: { jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: 2, state, upgradeMode: 'savepoint' } },
+  });
 }

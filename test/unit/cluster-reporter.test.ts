@@ -68,14 +68,22 @@ describe('ClusterReporter', () => {
     await r.round(view(2, 'standby'));
     expect(state.events.at(-1)).toMatchObject({ reason: 'SwitchoverRefused', type: 'Warning', note: 'switchover so-1: outside the change window' });
     // Leadership lost and won again: what it knew is dropped (another leader may have reported
-    // meanwhile), so the next round reports no switch it did not see, and writes every status again.
+    // meanwhile) and every status is written again. A recent switch it first sees now may be one a
+    // predecessor finished and never reported: it is reported under a key per epoch, which the API
+    // server keeps once (a second create of the same name is taken as done).
     const before = state.forgotten;
     r.leading(undefined);
     r.leading(now);
     expect(state.forgotten).toBe(before + 2);
     now += 1000;
     await r.round(view(3, 'primary'));
-    expect(state.events.map((e) => e.reason)).toEqual(['Switched', 'FailoverHeld', 'SwitchoverRefused']);
+    expect(state.events.map((e) => e.reason)).toEqual(['Switched', 'FailoverHeld', 'SwitchoverRefused', 'Switched']);
+    expect(state.events.map((e) => e.key)).toEqual(['e2-switched', undefined, undefined, 'e3-switched']);
+    // An old switch (over 10 minutes ago) first seen by a new leader is history, not news.
+    r.leading(now);
+    now = 3000 + 10 * 60_000 + 1;
+    await r.round(view(3, 'primary'));
+    expect(state.events).toHaveLength(4);
   });
 
   it('a failing API server is logged and retried; the events wait for the next round, none lost', async () => {

@@ -35,3 +35,31 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "switchyard.policiesConfigMapName" -}}
 {{- default (printf "%s-policies" (include "switchyard.fullname" .)) .Values.existingPoliciesConfigMap -}}
 {{- end -}}
+
+{{/*
+The objects a switch changes, as a JSON array of { kind, namespace, name }: each pipeline's
+`service`, each chain's `kubernetes.deployments` and `kubernetes.flinkDeployments` (when the
+chart renders the topology), and `rbac.objects`.
+*/}}
+{{- define "switchyard.switchedObjects" -}}
+{{- $objects := list }}
+{{- if not .Values.existingConfigMap }}
+{{- range $_, $p := .Values.topology.pipelines }}
+{{- with $p.service }}
+{{- $objects = append $objects (dict "kind" "Service" "namespace" .namespace "name" .name) }}
+{{- end }}
+{{- range $_, $c := $p.chains }}
+{{- with $c.kubernetes }}
+{{- range .deployments }}
+{{- $objects = append $objects (dict "kind" "Deployment" "namespace" .namespace "name" .name) }}
+{{- end }}
+{{- range .flinkDeployments }}
+{{- $objects = append $objects (dict "kind" "FlinkDeployment" "namespace" .namespace "name" .name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $objects = concat $objects .Values.rbac.objects }}
+{{- toJson $objects }}
+{{- end }}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoordinationV1Api, CustomObjectsApi, EventsV1Api, Observable, PatchStrategy, setHeaderMiddleware, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware } from '@kubernetes/client-node';
 import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../../ports/cluster-state.js';
-import { apiMessage } from './service-selector.js';
+import { apiMessage } from './fenced-patch.js';
 
 export const CRD = { group: 'switchyard.io', version: 'v1alpha1', plural: 'switchyardpipelines', kind: 'SwitchyardPipeline' } as const;
 export const LEASE_NAME = 'switchyard-leader';
@@ -104,7 +104,7 @@ export class KubernetesClusterState implements ClusterState {
         namespace: this.namespace,
         body: {
           // Named like the API server's own: <object>.<unique>.
-          metadata: { name: `${e.pipeline}.${e.at.toString(16)}${randomBytes(3).toString('hex')}`, namespace: this.namespace },
+          metadata: { name: `${e.pipeline}.${e.key ?? `${e.at.toString(16)}${randomBytes(3).toString('hex')}`}`, namespace: this.namespace },
           eventTime: new V1MicroTime(e.at),
           reportingController: REPORTING_CONTROLLER,
           reportingInstance: this.instance,
@@ -118,6 +118,8 @@ export class KubernetesClusterState implements ClusterState {
         this.options(),
       );
     } catch (err) {
+      // A keyed Event that exists was recorded by this leader or an earlier one: done.
+      if (e.key && err instanceof ApiException && err.code === 409) return;
       throw describe(err, `recording event ${e.reason} on ${CRD.plural}/${e.pipeline}`);
     }
   }

@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kubeConfigFor, ROUTE_EPOCH_ANNOTATION, ServiceConflictError, ServiceSelectorActuator } from '../../src/adapters/kubernetes/service-selector.js';
+import { KubernetesActuator, kubeConfigFor, ObjectConflictError, ROUTE_EPOCH_ANNOTATION } from '../../src/adapters/kubernetes/fenced-patch.js';
 
-// No kube-apiserver runs here yet (a later issue brings one). Until then: the exact requests the
-// actuator sends, to a loopback HTTP server that keeps one Service and answers like the API
-// server would (GET returns it; a merge PATCH carrying a stale metadata.resourceVersion gets 409).
+// The exact requests the fenced patch sends, to a loopback HTTP server that keeps one Service and
+// answers like the API server would (GET returns it; a merge PATCH carrying a stale
+// metadata.resourceVersion gets 409). It makes on cue what a real API server will not: an object
+// changed between our read and our patch, and a server that never answers. The same patch on the
+// real kube-apiserver, for Services, Deployments and FlinkDeployments, is in kube-actuator.test.ts.
 
 interface Seen {
   readonly method: string;
@@ -78,11 +80,11 @@ const service = (epoch: number | undefined, chain: string, rv = '100'): Svc => (
   spec: { selector: { 'switchyard.io/chain': chain, app: 'clickhouse' } },
 });
 
-describe('Service selector actuator: the requests it sends', () => {
+describe('the fenced patch on the wire (a Service)', () => {
   it('GETs the Service, then PATCHes selector and epoch annotation with the resourceVersion it read (JSON merge patch)', async () => {
     const svc = service(1, 'primary');
     const api = await fakeApi(svc);
-    const actuator = new ServiceSelectorActuator(kubeConfigFor(api.url, 'test-token'));
+    const actuator = new KubernetesActuator(kubeConfigFor(api.url, 'test-token'));
     const outcome = await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': 'standby' }, 2);
     expect(outcome).toEqual({ kind: 'patched', resourceVersion: '101' });
     expect(api.seen.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /api/v1/namespaces/data/services/olap', 'PATCH /api/v1/namespaces/data/services/olap']);
@@ -101,7 +103,7 @@ describe('Service selector actuator: the requests it sends', () => {
 
   it('patches a Service that has no epoch annotation yet', async () => {
     const api = await fakeApi(service(undefined, 'primary'));
-    const actuator = new ServiceSelectorActuator(kubeConfigFor(api.url));
+    const actuator = new KubernetesActuator(kubeConfigFor(api.url));
     expect((await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': 'standby' }, 2)).kind).toBe('patched');
     expect(api.seen.map((r) => r.method)).toEqual(['GET', 'PATCH']);
   });
@@ -109,7 +111,7 @@ describe('Service selector actuator: the requests it sends', () => {
   it('refuses a stale epoch without sending a PATCH', async () => {
     const svc = service(3, 'primary');
     const api = await fakeApi(svc);
-    const actuator = new ServiceSelectorActuator(kubeConfigFor(api.url));
+    const actuator = new KubernetesActuator(kubeConfigFor(api.url));
     const outcome = await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': 'standby' }, 2);
     expect(outcome).toEqual({
       kind: 'refused',
@@ -121,7 +123,7 @@ describe('Service selector actuator: the requests it sends', () => {
 
   it('the same epoch with another selector is refused too; with the same selector it is already done', async () => {
     const api = await fakeApi(service(2, 'standby'));
-    const actuator = new ServiceSelectorActuator(kubeConfigFor(api.url));
+    const actuator = new KubernetesActuator(kubeConfigFor(api.url));
     expect(await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': 'standby' }, 2)).toEqual({ kind: 'already' });
     expect((await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': 'fallback' }, 2)).kind).toBe('refused');
     expect(api.seen.map((r) => r.method)).toEqual(['GET', 'GET']);
@@ -134,9 +136,9 @@ describe('Service selector actuator: the requests it sends', () => {
       s.metadata.resourceVersion = '105';
       s.metadata.annotations = { [ROUTE_EPOCH_ANNOTATION]: '3' };
     });
-    const actuator = new ServiceSelectorActuator(kubeConfigFor(api.url));
+    const actuator = new KubernetesActuator(kubeConfigFor(api.url));
     const call = actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': 'standby' }, 2);
-    await expect(call).rejects.toBeInstanceOf(ServiceConflictError);
+    await expect(call).rejects.toBeInstanceOf(ObjectConflictError);
     await expect(call).rejects.toThrow('service data/olap changed since it was read (HTTP 409); not patched');
     expect(JSON.parse(api.seen[1]!.body).metadata.resourceVersion).toBe('100');
     expect(svc.metadata.annotations).toEqual({ [ROUTE_EPOCH_ANNOTATION]: '3' });
@@ -150,7 +152,7 @@ describe('Service selector actuator: the requests it sends', () => {
     });
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const actuator = new ServiceSelectorActuator(kubeConfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), 300);
+    const actuator = new KubernetesActuator(kubeConfigFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), 300);
     const started = Date.now();
     await expect(actuator.point({ namespace: 'data', name: 'svc' }, { chain: 'standby' }, 2)).rejects.toThrow('patching service data/svc timed out after 300 ms (request aborted)');
     const failedAt = Date.now();
