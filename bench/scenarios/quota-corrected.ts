@@ -21,6 +21,7 @@ import { routeFor, type Pipeline, type Topology } from '../../src/core/model.js'
 import { benchPolicy } from '../support/policy.js';
 import { silentLogger, type Logger } from '../../src/ports/logger.js';
 import { LOCAL, randomId, waitFor } from '../support/local-stack.js';
+import { windowRates, type Arrival } from '../support/arrival-rates.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -90,7 +91,7 @@ export async function measureCorrectedQuota(opts: { cap?: number; settleMs?: num
     groups: new Map([['room-a', groups]]),
   });
   const consumer = createKafka({ clientId, brokers, log: silentLogger, timeoutMs: 10_000 }).consumer({ groupId, maxBytes: 10_000, maxBytesPerPartition: 10_000 });
-  const reads: { at: number; n: number }[] = [];
+  const reads: Arrival[] = [];
   let running = true;
   const loops: Promise<void>[] = [];
   try {
@@ -108,15 +109,12 @@ export async function measureCorrectedQuota(opts: { cap?: number; settleMs?: num
     await waitFor('the quota to be set', 10_000, async () => ((await quotas.consumerByteRate(clientId)) !== undefined ? true : undefined), 250);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ autoCommit: true, autoCommitInterval: 1000, eachBatch: async ({ batch }) => void reads.push({ at: Date.now(), n: batch.messages.length }) });
+    await consumer.run({ autoCommit: true, autoCommitInterval: 1000, eachBatch: async ({ batch }) => void reads.push({ at: Date.now(), records: batch.messages.length }) });
     const first = (await waitFor('the first records', 30_000, () => reads[0]?.at)) + settleMs;
     const end = first + durationMs;
     await sleep(Math.max(0, end - Date.now()) + 200);
-    const windows: number[] = [];
-    for (let from = first; from + 10_000 <= end; from += 1000) {
-      const n = reads.filter((r) => r.at >= from && r.at < from + 10_000).reduce((s, r) => s + r.n, 0);
-      windows.push(((n / 10 - cap) / cap) * 100);
-    }
+    // Each burst spread over the throttle it waited out (bench/support/arrival-rates.ts).
+    const windows = windowRates(reads, first, end, 10_000).map((rate) => ((rate - cap) / cap) * 100);
     return { cap, quota_error_pct: Math.max(...windows.map(Math.abs)), windows, corrections };
   } finally {
     running = false;

@@ -10,6 +10,7 @@ import { LOCAL, STATE_DIR, randomId, waitFor } from '../support/local-stack.js';
 import { KafkaClientQuotas } from '../../src/adapters/kafka/client-quotas.js';
 import { createKafka, kafkajs } from '../../src/adapters/kafka/kafka-client.js';
 import { silentLogger } from '../../src/ports/logger.js';
+import { windowRates } from '../support/arrival-rates.js';
 
 export interface QuotaRunOptions {
   /** The quota, bytes/s. Default 100,000. */
@@ -136,12 +137,9 @@ export async function measureQuotaError(opts: QuotaRunOptions = {}): Promise<Quo
     await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now()) + 200));
     await consumer.stop();
 
-    // Every window of `windowMs` in the run, sliding by one second (as "every 10 s window" means).
-    const counts: number[] = [];
-    for (let from = first; from + windowMs <= end; from += 1000) {
-      counts.push(arrivals.filter((a) => a.at >= from && a.at < from + windowMs).reduce((s, a) => s + a.records, 0));
-    }
-    const rates = counts.map((c) => (c * meanRecordBytes) / (windowMs / 1000));
+    // Every window of `windowMs` in the run, sliding by one second (as "every 10 s window" means),
+    // each burst spread over the throttle it waited out (bench/support/arrival-rates.ts).
+    const rates = windowRates(arrivals, first, end, windowMs).map((perSecond) => perSecond * meanRecordBytes);
     const windows = rates.map((r) => ((r - quota) / quota) * 100);
     return {
       quota_error_pct: Math.max(...windows.map(Math.abs)),
