@@ -22,6 +22,10 @@
 #   flink-b   REST 127.0.0.1:28081, job dashboard-agg-b: the same in kafka-b
 #   (a Flink MiniCluster per room, built from Maven Central jars by scripts/flink/pom.xml; the
 #   job checkpoints every 2 s and restarts 3 times, 1 s apart, before it is FAILED.)
+#   etcd-secure     https 127.0.0.1:23791  peer 23801   (issue 18: TLS with client certificates,
+#   auth on: users root, switchyard (read-write under /switchyard-secure/) and sdk (reads routes,
+#   writes only its own watermarks, acks and presence); certificates and passwords in
+#   $SWITCHYARD_STATE/etcd-secure/pki)
 #   kube-etcd       client 127.0.0.1:26379  peer 26380   (the API server's own store)
 #   kube-apiserver  https 127.0.0.1:26443   (built by scripts/k8s/build.sh; no kubelet: Pods stay
 #   Pending; admin kubeconfig in $SWITCHYARD_STATE/kube-apiserver/kubeconfig)
@@ -40,7 +44,7 @@ FLINK_VERSION=2.2.1
 FLINK_BUILD=$CACHE/flink-$FLINK_VERSION
 FLINK_JAR=$FLINK_BUILD/switchyard-local-flink-1-cluster.jar
 # Flink starts after the brokers it reads from.
-BASE_SERVICES=(etcd kafka-a kafka-b clickhouse-a clickhouse-b)
+BASE_SERVICES=(etcd etcd-secure kafka-a kafka-b clickhouse-a clickhouse-b)
 FLINK_SERVICES=(flink-a flink-b)
 # A real Kubernetes API server (issue 17): its own etcd, then the server.
 K8S_SERVICES=(kube-etcd kube-apiserver)
@@ -52,6 +56,7 @@ say() { echo "services: $*" >&2; }
 port_of() {
   case $1 in
     etcd) echo 23790 ;;
+    etcd-secure) echo 23791 ;;
     kafka-a) echo 19092 ;;
     kafka-b) echo 29092 ;;
     clickhouse-a) echo 18123 ;;
@@ -233,6 +238,77 @@ start_etcd() { # service name client-port peer-port
   echo $! >"$dir/pid"
 }
 
+# One CA (once per state dir) and certificates signed by it: a server's (loopback SANs), or a client's (its CN).
+local_ca() { # dir
+  [[ -s $1/ca.crt ]] && return 0
+  command -v openssl >/dev/null || die "openssl is missing (apt-get install -y openssl)"
+  mkdir -p "$1"
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout "$1/ca.key" -out "$1/ca.crt" -subj /CN=switchyard-local-secure-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature >/dev/null 2>&1 || die "openssl: CA in $1"
+}
+
+signed_cert() { # dir name server|client
+  local d=$1 n=$2 usage
+  [[ -s $d/$n.crt ]] && return 0
+  if [[ $3 == server ]]; then usage='extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1'
+  else usage='extendedKeyUsage=clientAuth'; fi
+  openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$d/$n.key" -out "$d/$n.csr" -subj "/CN=$n" >/dev/null 2>&1 || die "openssl: key $n"
+  printf "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n$usage\n" >"$d/$n.ext"
+  openssl x509 -req -sha256 -days 3650 -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -extfile "$d/$n.ext" -out "$d/$n.crt" >/dev/null 2>&1 || die "openssl: certificate $n"
+  chmod 600 "$d/$n.key"
+}
+
+# etcd with TLS, client certificates and auth: what a production etcd for Switchyard looks like.
+start_etcd_secure() {
+  local dir=$STATE/etcd-secure p
+  p=$dir/pki
+  mkdir -p "$dir"
+  local_ca "$p"
+  signed_cert "$p" server server
+  signed_cert "$p" switchyard client
+  signed_cert "$p" sdk client
+  signed_cert "$p" root client
+  for u in root switchyard sdk; do [[ -s $p/$u.password ]] || { openssl rand -hex 16 >"$p/$u.password"; chmod 600 "$p/$u.password"; }; done
+  setsid etcd --name switchyard-secure --data-dir "$dir/data" \
+    --listen-client-urls https://127.0.0.1:23791 --advertise-client-urls https://127.0.0.1:23791 \
+    --listen-peer-urls http://127.0.0.1:23801 --initial-advertise-peer-urls http://127.0.0.1:23801 \
+    --initial-cluster switchyard-secure=http://127.0.0.1:23801 \
+    --cert-file "$p/server.crt" --key-file "$p/server.key" --trusted-ca-file "$p/ca.crt" --client-cert-auth \
+    --log-level warn >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+# Users, roles and auth on, through etcd's JSON gateway (no etcdctl needed), once per data dir.
+etcd_secure_auth() {
+  local dir=$STATE/etcd-secure p prefix=/switchyard-secure
+  p=$dir/pki
+  [[ -f $dir/auth.done ]] && return 0
+  command -v curl >/dev/null || die "curl is missing (apt-get install -y curl)"
+  b64() { printf '%s' "$1" | base64 -w0; }
+  call() { # path json
+    local out
+    out=$(curl -sS --max-time 5 --cacert "$p/ca.crt" --cert "$p/root.crt" --key "$p/root.key" -X POST "https://127.0.0.1:23791/v3/$1" -d "$2") || die "etcd-secure: $1 failed"
+    [[ $out != *'"error"'* ]] || die "etcd-secure: $1: $out"
+  }
+  grant() { # role READ|WRITE|READWRITE key-prefix-ending-in-slash: the range [prefix, prefix-with-"0"-for-"/")
+    local end="${3%/}0"
+    call auth/role/grant "{\"name\":\"$1\",\"perm\":{\"permType\":\"$2\",\"key\":\"$(b64 "$3")\",\"range_end\":\"$(b64 "$end")\"}}"
+  }
+  for u in root switchyard sdk; do
+    call auth/user/add "{\"name\":\"$u\",\"password\":\"$(cat "$p/$u.password")\"}"
+    call auth/role/add "{\"name\":\"$u\"}"
+    call auth/user/grant "{\"user\":\"$u\",\"role\":\"$u\"}"
+  done
+  call auth/user/grant '{"user":"root","role":"root"}'
+  # The controller: everything under its prefix, nothing else.
+  grant switchyard READWRITE "$prefix/"
+  # SDK clients: read routes, query routes, caps and journals (acks); write only their own marks.
+  for k in routes query-routes caps journal epochs; do grant sdk READ "$prefix/$k/"; done
+  for k in watermarks consumers acks; do grant sdk READWRITE "$prefix/$k/"; done
+  call auth/enable '{}'
+  touch "$dir/auth.done"
+}
+
 start_kafka() { # service room-letter
   local svc=$1 n dir
   case $svc in kafka-a) n=1 ;; kafka-b) n=2 ;; esac
@@ -348,6 +424,7 @@ cmd_start() {
   if port_open "$port"; then die "port $port for $svc is taken by another process"; fi
   case $svc in
     etcd) install_etcd; start_etcd ;;
+    etcd-secure) install_etcd; start_etcd_secure ;;
     kafka-*) install_kafka; start_kafka "$svc" ;;
     clickhouse-*) install_clickhouse; start_clickhouse "$svc" ;;
     flink-*) install_flink; cmd_start "kafka-${svc#flink-}"; start_flink "$svc" ;;
@@ -357,6 +434,7 @@ cmd_start() {
   wait_port "$svc" "$port"
   [[ $svc == flink-* ]] && wait_flink_job "$svc"
   [[ $svc == kube-apiserver ]] && wait_kube_ready
+  [[ $svc == etcd-secure ]] && etcd_secure_auth
   say "$svc up on 127.0.0.1:$port"
 }
 
@@ -403,6 +481,7 @@ cmd_status() {
 
 cmd_env() {
   echo "SWITCHYARD_ETCD=http://127.0.0.1:23790"
+  echo "SWITCHYARD_ETCD_SECURE=https://127.0.0.1:23791"
   echo "SWITCHYARD_KAFKA_ROOM_A=127.0.0.1:19092"
   echo "SWITCHYARD_KAFKA_ROOM_B=127.0.0.1:29092"
   echo "SWITCHYARD_CLICKHOUSE_ROOM_A=http://127.0.0.1:18123"

@@ -2,7 +2,7 @@
 
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { baselineFollower, ConfigError, policyFollower, loadConfig, observerSiteProblem, type LoadedConfig } from './config/load.js';
+import { baselineFollower, ConfigError, policyFollower, loadConfig, observerSiteProblem, readFailure, type LoadedConfig } from './config/load.js';
 import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
 import { FlinkJobProbe, type WatchedJob } from './adapters/flink/flink-job-probe.js';
 import { FlinkJobControl } from './adapters/flink/flink-job-control.js';
@@ -39,6 +39,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { KubernetesActuator, kubeConfigFor } from './adapters/kubernetes/fenced-patch.js';
+import { SecretFile } from './adapters/system/secret-file.js';
 import { createWorkloadPreparer, createWorkloadReleaser } from './executor/workloads.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
 import { ClickHouseHealthProbe } from './adapters/clickhouse/clickhouse-health-probe.js';
@@ -187,7 +188,7 @@ export interface StoreHandles {
 }
 
 export function buildStore(config: LoadedConfig): StoreHandles {
-  const etcd = createEtcdClient({ endpoints: config.etcd.endpoints });
+  const etcd = createEtcdClient({ endpoints: config.etcd.endpoints, ...(config.etcd.tls && { tls: config.etcd.tls }), ...(config.etcd.auth && { auth: config.etcd.auth }) });
   return {
     etcd,
     routes: new EtcdRouteStore(etcd, config.etcd.prefix),
@@ -200,6 +201,10 @@ export interface ControllerFlags extends CommonFlags {
   readonly room?: string;
   readonly httpPort?: number;
   readonly httpHost?: string;
+  /** Accept an http:// Kubernetes API server (tests only). */
+  readonly insecureKube?: boolean;
+  /** A file holding the bearer token for /metrics and /status. */
+  readonly httpTokenFile?: string;
 }
 
 export interface BuiltController {
@@ -209,6 +214,8 @@ export interface BuiltController {
   readonly httpPort: number;
   /** Where /healthz, /readyz and /metrics listen: the flag, $SWITCHYARD_HTTP_HOST, or loopback. */
   readonly httpHost: string;
+  /** The bearer token /metrics and /status require, as it is now (absent: open). */
+  readonly httpToken?: () => string;
   readonly log: Logger;
   close(): void;
 }
@@ -221,11 +228,32 @@ export interface BuiltController {
 function faultPause(): FaultPause | undefined {
   const raw = process.env['SWITCHYARD_FAULT_PAUSE_AFTER_STEP'];
   if (!raw) return undefined;
+  const refuse = (reason: string) => new ConfigError([{ file: '(environment)', path: 'SWITCHYARD_FAULT_PAUSE_AFTER_STEP', reason }]);
+  // A hook that freezes the leader mid-switch must never be live by accident in production.
+  if (process.env['SWITCHYARD_TEST_HOOKS'] !== '1') {
+    throw refuse('a test hook (it pauses the leader in the middle of a switch): refused unless SWITCHYARD_TEST_HOOKS=1 is set too, which only the test suite does; unset it');
+  }
   const [step, ms, when = 'after-save'] = raw.split(':');
   if (!SWITCH_STEPS.includes(step as SwitchStep) || !Number.isFinite(Number(ms)) || (when !== 'after-save' && when !== 'before-save')) {
-    throw new Error(`SWITCHYARD_FAULT_PAUSE_AFTER_STEP must be <step>:<ms>[:before-save] with step one of ${SWITCH_STEPS.join(', ')}; got '${raw}'`);
+    throw refuse(`must be <step>:<ms>[:before-save] with step one of ${SWITCH_STEPS.join(', ')}; got '${raw}'`);
   }
   return { step: step as SwitchStep, ms: Number(ms), when };
+}
+
+/**
+ * The bearer token /metrics and /status require: --http-token-file or $SWITCHYARD_HTTP_TOKEN_FILE,
+ * read once now (a missing or empty file is refused, exit 2) and again whenever it changes.
+ */
+function httpTokenFile(flag: string | undefined): SecretFile | undefined {
+  const path = flag ?? process.env['SWITCHYARD_HTTP_TOKEN_FILE'];
+  if (!path) return undefined;
+  const file = new SecretFile(path);
+  try {
+    file.read();
+  } catch (err) {
+    throw new ConfigError([{ file: flag !== undefined ? '(command line)' : '(environment)', path: flag !== undefined ? '--http-token-file' : 'SWITCHYARD_HTTP_TOKEN_FILE', reason: `${path}: ${readFailure(err)}` }]);
+  }
+  return file;
 }
 
 /** The API server token, or a configuration error naming the file and field (exit 2, no stack). */
@@ -235,26 +263,40 @@ function readToken(configFile: string, tokenFile: string): string {
     if (!token) throw new Error('the file is empty');
     return token;
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'not found' : e.code === 'EACCES' ? 'not readable (permission denied)' : e.message;
-    throw new ConfigError([{ file: configFile, path: 'controller.kubernetes.tokenFile', reason: `token file ${tokenFile}: ${why}` }]);
+    throw new ConfigError([{ file: configFile, path: 'controller.kubernetes.tokenFile', reason: `token file ${tokenFile}: ${readFailure(err)}` }]);
+  }
+}
+
+/**
+ * An http:// API server would get the token in clear and be trusted unverified: refused (exit 2)
+ * unless the operator says --insecure-kube (a test API server).
+ */
+export function checkKubeServer(config: LoadedConfig, insecureKube = false): void {
+  const server = config.controller.kubernetes?.server;
+  if (server?.startsWith('http://') && !insecureKube) {
+    throw new ConfigError([{ file: config.file, path: 'controller.kubernetes.server', reason: `${server} is plain HTTP: the token would travel in clear and any answer be trusted; use https:// (pass --insecure-kube only for a test API server)` }]);
   }
 }
 
 /** The Kubernetes API access the topology gives (controller.kubernetes): a server and token, or in-cluster. */
-function kubeConfigOf(config: LoadedConfig): KubeConfig | undefined {
+function kubeConfigOf(config: LoadedConfig, insecureKube = false): KubeConfig | undefined {
   const k = config.controller.kubernetes;
   if (!k) return undefined;
-  if (k.server) return kubeConfigFor(k.server, k.tokenFile ? readToken(config.file, k.tokenFile) : undefined, k.caFile);
+  checkKubeServer(config, insecureKube);
+  if (k.server) {
+    // Read once now to refuse a missing or empty file at start (exit 2); then again whenever it changes.
+    if (k.tokenFile) readToken(config.file, k.tokenFile);
+    return kubeConfigFor(k.server, k.tokenFile ? { file: k.tokenFile } : undefined, k.caFile);
+  }
   const kc = new KubeConfig();
   kc.loadFromCluster();
   return kc;
 }
 
 /** The leader's Kubernetes view (SwitchyardPipeline status, Events, Lease), when a namespace is given. */
-function buildClusterReporter(config: LoadedConfig, observer: string, log: Logger): ClusterReporter | undefined {
+function buildClusterReporter(config: LoadedConfig, observer: string, log: Logger, insecureKube: boolean): ClusterReporter | undefined {
   const namespace = config.controller.kubernetes?.namespace ?? process.env['SWITCHYARD_NAMESPACE'];
-  const kc = kubeConfigOf(config);
+  const kc = kubeConfigOf(config, insecureKube);
   if (!kc || !namespace) return undefined;
   return new ClusterReporter({ state: new KubernetesClusterState(kc, namespace, observer), topology: config.topology, observer, leaseSeconds: config.etcd.leaseTtlSeconds, clock: systemClock, log: log.child({ component: 'kubernetes' }) });
 }
@@ -293,9 +335,10 @@ export function buildSwitchRunner(
   observer: string,
   log: Logger,
   metrics: ControllerMetrics,
-  pause?: FaultPause,
+  opts: { readonly pause?: FaultPause; readonly insecureKube?: boolean } = {},
 ): SwitchRunner {
-  const kc = kubeConfigOf(config);
+  const pause = opts.pause;
+  const kc = kubeConfigOf(config, opts.insecureKube);
   const actuator = kc && new KubernetesActuator(kc);
   const pointService = buildServicePointer(config, actuator, log.child({ component: 'service-selector' }));
   const workloads = actuator && [...config.topology.pipelines.values()].some((p) => p.chains.some((c) => c.kubernetes)) ? { topology: config.topology, actuator, log: log.child({ component: 'workloads' }) } : undefined;
@@ -335,6 +378,11 @@ export function buildSwitchRunner(
 
 export function buildController(flags: ControllerFlags): BuiltController {
   const config = loadConfig(flags.config, flags.policies);
+  // Refusals of the whole setup come before anything connects.
+  const pause = faultPause();
+  checkKubeServer(config, flags.insecureKube === true);
+  const httpHost = flags.httpHost ?? process.env['SWITCHYARD_HTTP_HOST'] ?? '127.0.0.1';
+  const httpToken = httpTokenFile(flags.httpTokenFile);
   const observer = flags.observer ?? config.controller.observer ?? defaultObserverId();
   // Observers that do not say where they run all count as one room: quorum cannot be faked.
   const observerRoom = flags.room ?? process.env['SWITCHYARD_ROOM'] ?? config.controller.room ?? 'unassigned';
@@ -348,7 +396,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
   const store = buildStore(config);
   const metrics = createPromMetrics();
   const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
-  const runner = buildSwitchRunner(config, store, journals, observer, log, metrics, faultPause());
+  const runner = buildSwitchRunner(config, store, journals, observer, log, metrics, { ...(pause && { pause }), insecureKube: flags.insecureKube === true });
   const loopErrors = new Counter({
     name: 'switchyard_loop_errors_total',
     help: 'Failures the control loop contained and retries on the next tick, by where: switch, switchover, init-route, routes, tick',
@@ -409,7 +457,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       quotas,
       groups: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'caps', room: r.name }))])),
     }),
-    cluster: buildClusterReporter(config, observer, log),
+    cluster: buildClusterReporter(config, observer, log, flags.insecureKube === true),
     runbooks: new RunbookKeeper({
       store: new EtcdRunbookStore(store.etcd, config.etcd.prefix),
       intents,
@@ -428,7 +476,8 @@ export function buildController(flags: ControllerFlags): BuiltController {
     controller,
     metrics,
     httpPort: flags.httpPort ?? config.controller.httpPort,
-    httpHost: flags.httpHost ?? process.env['SWITCHYARD_HTTP_HOST'] ?? '127.0.0.1',
+    httpHost,
+    ...(httpToken && { httpToken: () => httpToken.read() }),
     log,
     close: () => {
       for (const q of quotas.values()) void q.close().catch(() => undefined);

@@ -4,11 +4,32 @@
 // 10 s window hold 4 or 5 bursts depending on where it starts (up to a fifth off, both ways, at
 // a steady rate). So the cumulative count is taken as a line through the arrivals, each batch
 // spread over the gap since the previous one, and a window's count is the difference of that line
-// at its two ends. The mean over a run is the same; only the aliasing goes.
+// at its two ends. A burst of batches fetched back to back after a throttle counts as one arrival
+// (burstsOf). The mean over a run is the same; only the aliasing goes.
 
 export interface Arrival {
   readonly at: number;
   readonly records: number;
+}
+
+/**
+ * After a throttle a consumer fetches several batches back to back: one burst, earned over the
+ * gap before its first batch. Batches less than `joinMs` after the previous one join its burst
+ * (timed at its last batch), up to `maxSpanMs` per burst, so that a steady stream of close
+ * batches stays a stream.
+ */
+export function burstsOf(arrivals: readonly Arrival[], joinMs = 50, maxSpanMs = 250): Arrival[] {
+  const out: Arrival[] = [];
+  let start = -Infinity;
+  for (const a of arrivals) {
+    const last = out.at(-1);
+    if (last && a.at - last.at < joinMs && a.at - start < maxSpanMs) out[out.length - 1] = { at: a.at, records: last.records + a.records };
+    else {
+      out.push({ at: a.at, records: a.records });
+      start = a.at;
+    }
+  }
+  return out;
 }
 
 /** Records read by time `t` (an arrival at `t` included), interpolated between arrivals (0 before the first). */
@@ -33,8 +54,10 @@ function cumulativeAt(arrivals: readonly Arrival[], totals: readonly number[], t
  * `stepMs`. `arrivals` in time order; the first arrival's own records count from its instant.
  */
 export function windowRates(arrivals: readonly Arrival[], from: number, to: number, windowMs: number, stepMs = 1000): number[] {
+  const bursts = burstsOf(arrivals);
   let sum = 0;
-  const totals = arrivals.map((a) => (sum += a.records));
+  const totals = bursts.map((a) => (sum += a.records));
+  arrivals = bursts;
   const rates: number[] = [];
   for (let start = from; start + windowMs <= to; start += stepMs) {
     rates.push(((cumulativeAt(arrivals, totals, start + windowMs) - cumulativeAt(arrivals, totals, start)) * 1000) / windowMs);

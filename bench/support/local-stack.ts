@@ -173,7 +173,8 @@ export function startController(
 ): ControllerProcess {
   const args = [join(ROOT, 'bin/switchyard.js'), 'controller', '--config', configFile, '--observer', observer, '--room', room];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', ...extraEnv },
+    // A fault hook is refused unless the test-hooks switch is on too: tests that pass one set it.
+    env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', ...(extraEnv['SWITCHYARD_FAULT_PAUSE_AFTER_STEP'] && { SWITCHYARD_TEST_HOOKS: '1' }), ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

@@ -29,6 +29,62 @@ export interface EtcdSettings {
   readonly endpoints: readonly string[];
   readonly prefix: string;
   readonly leaseTtlSeconds: number;
+  /** PEM contents, read at load. */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  /** Read at load from the file or variable the topology names; never printed. */
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
+/** Reads a secret from where the topology says, or records a problem naming the field (never the value). */
+function readSecret(file: string, path: string, ref: { readonly file: string } | { readonly env: string }, problems: ConfigProblem[]): string | undefined {
+  if ('env' in ref) {
+    const value = process.env[ref.env]?.trim();
+    if (!value) problems.push({ file, path: `${path}.env`, reason: `environment variable ${ref.env} is not set or empty` });
+    return value || undefined;
+  }
+  const at = isAbsolute(ref.file) ? ref.file : resolve(dirname(file), ref.file);
+  const value = readFileOrProblem(file, `${path}.file`, at, problems)?.toString('utf8').trim();
+  if (value === '') problems.push({ file, path: `${path}.file`, reason: `${at} is empty` });
+  return value || undefined;
+}
+
+/** Why a file could not be read, in a few words (not found, not readable, ...). */
+export function readFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code === 'ENOENT' ? 'not found' : e.code === 'EACCES' ? 'not readable (permission denied)' : e.message;
+}
+
+function readFileOrProblem(file: string, path: string, at: string, problems: ConfigProblem[]): Buffer | undefined {
+  try {
+    return readFileSync(at);
+  } catch (err) {
+    problems.push({ file, path, reason: `${at}: ${readFailure(err)}` });
+    return undefined;
+  }
+}
+
+/** etcd's TLS material and credentials, read now; problems name the field. */
+function etcdAccess(file: string, etcd: TopologyFile['etcd'], problems: ConfigProblem[]): Pick<EtcdSettings, 'tls' | 'auth'> {
+  const out: { tls?: EtcdSettings['tls']; auth?: EtcdSettings['auth'] } = {};
+  const https = etcd.endpoints.every((e) => e.startsWith('https://'));
+  if (etcd.tls) {
+    if (!https) problems.push({ file, path: 'etcd.tls', reason: 'TLS settings need https:// endpoints (every one of etcd.endpoints)' });
+    if (!etcd.tls.certFile !== !etcd.tls.keyFile) problems.push({ file, path: etcd.tls.certFile ? 'etcd.tls.keyFile' : 'etcd.tls.certFile', reason: 'a client certificate needs both certFile and keyFile' });
+    const read = (field: 'caFile' | 'certFile' | 'keyFile') => {
+      const given = etcd.tls?.[field];
+      return given === undefined ? undefined : readFileOrProblem(file, `etcd.tls.${field}`, isAbsolute(given) ? given : resolve(dirname(file), given), problems);
+    };
+    const ca = read('caFile');
+    const cert = read('certFile');
+    const key = read('keyFile');
+    out.tls = { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) };
+  }
+  if (etcd.auth) {
+    if (!https) problems.push({ file, path: 'etcd.auth', reason: 'a password must not cross the network in clear: use https:// endpoints (and etcd.tls)' });
+    const password = readSecret(file, 'etcd.auth.password', etcd.auth.password, problems);
+    if (password) out.auth = { username: etcd.auth.username, password };
+  }
+  return out;
 }
 
 export interface ControllerSettings {
@@ -517,6 +573,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
   const policies = loadPolicies(policiesPath);
   const problems: ConfigProblem[] = [];
   const compiled = compileTopology(file, raw, policies, problems);
+  const access = etcdAccess(file, raw.etcd, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const baselinesDir = isAbsolute(raw.baselines) ? raw.baselines : resolve(dirname(file), raw.baselines);
   const skipped: string[] = [];
@@ -525,7 +582,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
   return {
     file,
     topology,
-    etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds },
+    etcd: { endpoints: raw.etcd.endpoints, prefix: raw.etcd.prefix, leaseTtlSeconds: raw.etcd.leaseTtlSeconds, ...access },
     controller: { observer: raw.controller.observer, room: raw.controller.room, httpPort: raw.controller.httpPort, verifyTimeoutMs: raw.controller.verifyTimeoutMs, kubernetes: raw.controller.kubernetes },
     warnings: [...sizingWarnings(topology, raw.etcd.leaseTtlSeconds), ...skipped],
     baselinesDir,

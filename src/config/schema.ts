@@ -13,6 +13,15 @@ const objectName = z
   .string()
   .max(253)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a Kubernetes object name (lowercase a-z, 0-9, - and .)');
+/**
+ * A secret's source: a file (a mounted Secret) or an environment variable, by name. Never the
+ * value itself: a committed topology file must not hold credentials.
+ */
+const secretRef = z
+  .union([z.strictObject({ file: z.string().min(1) }), z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name') })], {
+    error: 'must be { file: <path> } or { env: <VARIABLE> }: a secret is never written into the topology',
+  })
+  .describe('a secret: { file: path } or { env: VARIABLE }');
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
 const positiveMs = z.number().int().positive();
 const mode = z.enum(['automatic', 'manual', 'none']);
@@ -195,6 +204,18 @@ export const topologySchema = z.strictObject({
     endpoints: z.array(z.url()).min(1),
     prefix: z.string().regex(/^\/[^\s]*[^/]$/, 'must start with / and not end with /').default('/switchyard'),
     leaseTtlSeconds: z.number().int().min(2).max(60).default(5),
+    tls: z
+      .strictObject({
+        caFile: z.string().min(1).optional().describe('PEM CA that signed etcd\'s certificate (default: the system\'s)'),
+        certFile: z.string().min(1).optional().describe('PEM client certificate, where etcd checks client certificates (--client-cert-auth)'),
+        keyFile: z.string().min(1).optional().describe('PEM key of that certificate'),
+      })
+      .optional()
+      .describe('TLS to etcd (https:// endpoints); paths relative to this file'),
+    auth: z
+      .strictObject({ username: z.string().min(1), password: secretRef })
+      .optional()
+      .describe('etcd user and password (etcd auth enabled); the password from a file or an environment variable, never inline'),
   }),
   /** A directory (or one file) of tier policies, relative to this file. */
   policies: z.string().min(1).default('policies'),

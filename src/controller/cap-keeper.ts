@@ -8,7 +8,7 @@
 // room, is read back from the stored caps each round, so a new leader carries on where the old
 // one was.
 
-import { inboundRate, INBOUND_WINDOW_MS, planCaps, quotaCorrection, sameCap, shedOf, type Baseline, type CapPlan, type CapRecord, type DesiredCap, type QuotaSample } from '../core/caps.js';
+import { CORRECTION_DEADBAND, inboundRate, INBOUND_WINDOW_MS, planCaps, quotaCorrection, sameCap, SETTLED_DEADBAND, shedOf, type Baseline, type CapPlan, type CapRecord, type DesiredCap, type QuotaSample } from '../core/caps.js';
 import type { GroupOffsetReader } from '../ports/group-offsets.js';
 import type { Route, TierName, TierPolicy, Topology } from '../core/model.js';
 import type { CapStore } from '../ports/cap-store.js';
@@ -75,7 +75,7 @@ export class CapKeeper {
   /** Broker quotas as last set, by room and client id (undefined: removed). */
   private readonly quotasSet = new Map<string, { readonly bytes: number | undefined; readonly at: number }>();
   /** Per room and client id: the quota's correction factor (core/caps.ts quotaCorrection), since when, and the reads since. */
-  private readonly corrections = new Map<string, { factor: number; changedAt: number; samples: QuotaSample[] }>();
+  private readonly corrections = new Map<string, { factor: number; changedAt: number; samples: QuotaSample[]; settled: boolean }>();
   /** Pipelines already told they have no mean record size for their broker quota. */
   private readonly noSize = new Set<string>();
 
@@ -235,7 +235,7 @@ export class CapKeeper {
    */
   private async correction(key: string, cap: number, room: string, group: string | undefined, topics: readonly string[], now: number): Promise<number> {
     let c = this.corrections.get(key);
-    if (!c) this.corrections.set(key, (c = { factor: 1, changedAt: now, samples: [] }));
+    if (!c) this.corrections.set(key, (c = { factor: 1, changedAt: now, samples: [], settled: false }));
     const reader = this.deps.groups?.get(room);
     const ends = this.deps.positions?.history().get(room)?.at(-1);
     if (!group || !reader || !ends) return c.factor;
@@ -252,11 +252,15 @@ export class CapKeeper {
     }
     c.samples = [...c.samples.filter((s) => now - s.at <= CORRECTION_WINDOW_MS * 3), { at: now, committed: done, logEnd: end }];
     const settled = c.samples.filter((s) => s.at >= c!.changedAt + CORRECTION_SETTLE_MS);
-    const next = quotaCorrection(c.factor, cap, settled, CORRECTION_WINDOW_MS);
+    const next = quotaCorrection(c.factor, cap, settled, CORRECTION_WINDOW_MS, c.settled ? SETTLED_DEADBAND : CORRECTION_DEADBAND);
     if (Math.abs(next.factor - c.factor) >= 0.005) {
       this.deps.log.info('broker quota corrected', { key, from: Number(c.factor.toFixed(3)), to: Number(next.factor.toFixed(3)), why: next.why });
       c.factor = next.factor;
       c.changedAt = now;
+      c.settled = false;
+    } else if (next.rate !== undefined && next.rate > 0) {
+      // Read within the band over a whole window: settled, until an error past the wider band.
+      c.settled = true;
     }
     return c.factor;
   }

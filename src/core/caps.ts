@@ -341,7 +341,13 @@ const CORRECTION_STEP = 0.1;
 const CORRECTION_MIN = 0.5;
 const CORRECTION_MAX = 2;
 /** Rates this close to the cap are left alone: committed offsets move in steps (commits, throttles). */
-const CORRECTION_DEADBAND = 0.02;
+export const CORRECTION_DEADBAND = 0.02;
+/**
+ * Once a rate was seen within the deadband, only a larger error moves the factor again: the rate
+ * measured over a window swings by a few percent with the throttle cycles, and chasing that swing
+ * made the factor oscillate (each change a transient of its own). Still inside the 5 % promised.
+ */
+export const SETTLED_DEADBAND = 0.04;
 
 /** The least-squares slope of committed offsets over time, per second: steadier than two end points. */
 function slopePerSecond(samples: readonly QuotaSample[]): number {
@@ -364,11 +370,12 @@ function slopePerSecond(samples: readonly QuotaSample[]): number {
  * the consumer has a backlog over the whole window (it is held by the quota, not starved of
  * input), its read rate should be the cap. The rate is the least-squares slope of its committed
  * offsets over the window (a group commits in steps, and not while it is throttled, so two end
- * points can be off by a commit's worth); within 2 % of the cap the factor stays; otherwise it moves
+ * points can be off by a commit's worth); within `deadband` (2 %, or SETTLED_DEADBAND once it was
+ * within) of the cap the factor stays; otherwise it moves
  * half-way toward prev x cap / rate, at most 10 % a step, within [0.5, 2]. Without a whole window of
  * backlog it stays as it is.
  */
-export function quotaCorrection(prev: number, cap: number, samples: readonly QuotaSample[], windowMs: number): { readonly factor: number; readonly rate?: number; readonly why: string } {
+export function quotaCorrection(prev: number, cap: number, samples: readonly QuotaSample[], windowMs: number, deadband = CORRECTION_DEADBAND): { readonly factor: number; readonly rate?: number; readonly why: string } {
   const last = samples.at(-1);
   if (!last || cap <= 0) return { factor: prev, why: 'no samples' };
   let first: QuotaSample | undefined;
@@ -383,7 +390,7 @@ export function quotaCorrection(prev: number, cap: number, samples: readonly Quo
   if (inWindow.some((s) => s.logEnd - s.committed < cap)) return { factor: prev, why: 'no backlog of a second at the cap all through the window: the consumer is not held by its quota' };
   const rate = slopePerSecond(inWindow);
   if (rate <= 0) return { factor: prev, rate, why: 'no progress in the window' };
-  if (Math.abs(rate - cap) <= cap * CORRECTION_DEADBAND) return { factor: prev, rate, why: `read ${rate.toFixed(1)}/s, within ${CORRECTION_DEADBAND * 100} % of the cap ${cap}/s` };
+  if (Math.abs(rate - cap) <= cap * deadband) return { factor: prev, rate, why: `read ${rate.toFixed(1)}/s, within ${Math.round(deadband * 100)} % of the cap ${cap}/s` };
   const wanted = prev * (1 + (cap / rate - 1) / 2);
   const factor = Math.min(CORRECTION_MAX, Math.max(CORRECTION_MIN, Math.min(prev * (1 + CORRECTION_STEP), Math.max(prev * (1 - CORRECTION_STEP), wanted))));
   return { factor, rate, why: `read ${rate.toFixed(1)}/s against a cap of ${cap}/s` };

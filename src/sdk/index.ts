@@ -8,5 +8,7 @@ export { createPromSdkMetrics } from '../adapters/system/prom-sdk-metrics.js';
 export type { SdkMetrics } from '../ports/sdk-metrics.js';
 export { createQueryRouter, QueryRouter, QueryFailedError } from './query-router.js';
 export type { QueryRouterOptions } from './query-router.js';
+export type { SdkEtcdOptions } from '../adapters/etcd/client.js';
+export type { AllowedRooms } from './allow-list.js';
 export type { Route, QueryRoute } from '../core/model.js';
 export type { Logger } from '../ports/logger.js';

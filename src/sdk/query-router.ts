@@ -3,20 +3,23 @@
 // the route is moving is retried once, on the new endpoint.
 
 import type { Etcd3 } from 'etcd3';
-import { createEtcdClient } from '../adapters/etcd/client.js';
+import { createEtcdClient, type SdkEtcdOptions } from '../adapters/etcd/client.js';
+import { queryRouteRefusal, type AllowedRooms } from './allow-list.js';
 import { EtcdRouteStore } from '../adapters/etcd/route-store.js';
 import type { QueryRoute } from '../core/model.js';
 import { silentLogger, type Logger } from '../ports/logger.js';
 
 export interface QueryRouterOptions {
   readonly pipeline: string;
-  readonly etcd: { readonly endpoints: readonly string[]; readonly prefix?: string };
+  readonly etcd: SdkEtcdOptions;
   /** Per-query deadline (default 5000 ms). */
   readonly timeoutMs?: number;
   /** After a failure, how long to wait for a newer route before giving up (default 5000 ms). */
   readonly flipWaitMs?: number;
   readonly logger?: Logger;
   readonly onRoute?: (route: QueryRoute) => void;
+  /** The rooms and OLAP URLs this router may be sent to; another is refused (logged, not followed). */
+  readonly allowedRooms?: AllowedRooms;
 }
 
 export class QueryFailedError extends Error {
@@ -43,11 +46,16 @@ export class QueryRouter {
 
   /** Resolves once the current route is known. */
   async start(): Promise<void> {
-    this.etcd = createEtcdClient({ endpoints: this.opts.etcd.endpoints });
+    this.etcd = createEtcdClient(this.opts.etcd);
     const store = new EtcdRouteStore<QueryRoute>(this.etcd, this.opts.etcd.prefix ?? '/switchyard', 'query-routes');
     this.stopWatch = await store.watch(
       this.opts.pipeline,
       (route, meta) => {
+        const refusal = queryRouteRefusal(route, this.opts.allowedRooms);
+        if (refusal) {
+          this.log.error('query route refused: not in the allowed rooms', { epoch: route.epoch, room: route.room, url: route.url, reason: refusal });
+          return;
+        }
         if (meta.reset) this.log.warn('query route key was reset (re-created or restored); following it', { epoch: route.epoch, previousEpoch: meta.previousEpoch });
         this.current = route;
         this.log.info('query route', { epoch: route.epoch, room: route.room, url: route.url });

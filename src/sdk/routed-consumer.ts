@@ -15,7 +15,8 @@
 import type { Consumer, EachMessagePayload, Admin } from 'kafkajs';
 import type { Etcd3 } from 'etcd3';
 import type { Route } from '../core/model.js';
-import { createEtcdClient } from '../adapters/etcd/client.js';
+import { createEtcdClient, type SdkEtcdOptions } from '../adapters/etcd/client.js';
+import { consumerRouteRefusal, type AllowedRooms } from './allow-list.js';
 import { EtcdRouteStore } from '../adapters/etcd/route-store.js';
 import { EtcdWatermarkStore } from '../adapters/etcd/watermark-store.js';
 import { EtcdJournalStore } from '../adapters/etcd/journal-store.js';
@@ -69,7 +70,7 @@ export interface FlipReport {
 
 export interface RoutedConsumerOptions {
   readonly pipeline: string;
-  readonly etcd: { readonly endpoints: readonly string[]; readonly prefix?: string };
+  readonly etcd: SdkEtcdOptions;
   readonly eachMessage: (message: RoutedMessage) => Promise<void>;
   /** Replay window when moving rooms (the tier policy's duplicateMarginMs). */
   readonly marginMs: number;
@@ -109,6 +110,13 @@ export interface RoutedConsumerOptions {
    * `false` ignores caps altogether.
    */
   readonly pacing?: RatePacingOptions | false;
+  /**
+   * The rooms this client may be sent to, with their brokers (e.g. from the topology). A route
+   * naming another room or broker is refused: logged, reported in `status()` and presence, and
+   * the client stays where it is. Absent: every route is followed. Defence in depth against a
+   * forged etcd write (docs/security.md).
+   */
+  readonly allowedRooms?: AllowedRooms;
 }
 
 /** What this instance is doing, as it also tells the controller (its presence key). */
@@ -226,7 +234,7 @@ export class RoutedConsumer {
   /** Starts watching the route; resolves once the watch is in place (consuming starts on the first route). */
   async start(): Promise<void> {
     const prefix = this.opts.etcd.prefix ?? '/switchyard';
-    this.etcd = createEtcdClient({ endpoints: this.opts.etcd.endpoints });
+    this.etcd = createEtcdClient(this.opts.etcd);
     this.routes = new EtcdRouteStore(this.etcd, prefix);
     this.marks = new EtcdWatermarkStore(this.etcd, prefix);
     this.journals = new EtcdJournalStore(this.etcd, prefix);
@@ -278,6 +286,14 @@ export class RoutedConsumer {
 
   private onRoute(route: Route, meta: RouteDelivery = { reset: false }): void {
     if (this.latest && route.epoch <= this.latest.epoch && !meta.reset) return;
+    const refusal = consumerRouteRefusal(route, this.opts.allowedRooms);
+    if (refusal) {
+      // Not followed and not taken as the latest: the next genuine route (a higher epoch) is.
+      this.metrics.route(this.opts.pipeline, route.epoch, false);
+      this.log.error('route refused: not in the allowed rooms', { epoch: route.epoch, room: route.room, brokers: route.kafka.brokers, reason: refusal });
+      this.setPresence('unreachable', `refused: ${refusal}${this.active ? `; still consuming ${this.active.route.room} (epoch ${this.active.route.epoch})` : '; not consuming'}`);
+      return;
+    }
     if (meta.reset) this.log.warn('route key was reset (re-created or restored); following it', { epoch: route.epoch, previousEpoch: meta.previousEpoch });
     this.latest = route;
     this.metrics.route(this.opts.pipeline, route.epoch, true);

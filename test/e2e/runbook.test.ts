@@ -79,16 +79,23 @@ describe('runbook on the real stack (built CLI, rehearsal clock)', () => {
     const store = new EtcdRunbookStore(stack.etcd, stack.cfg.prefix);
     const acked = new Set<string>();
     const deadline = Date.now() + 240_000;
+    // Kill the leader while the night's switchover is under way: the moment its step is written
+    // running (a watch, not the polling below: the switch itself takes about a second).
+    const killer = await stack.etcd
+      .watch()
+      .key(`${stack.cfg.prefix}/runbooks/${EVENT}/steps/switch-away`)
+      .create();
+    killer.on('put', (kv) => {
+      if (leaderKilled || (JSON.parse(kv.value.toString()) as { status?: string }).status !== 'running') return;
+      const leader = replicas.find((r) => r.child.exitCode === null && r.firstLog('elected leader') !== undefined && !r.logs.some((l) => l['msg'] === 'leadership lost; stopped acting, campaigning again'));
+      if (!leader) return;
+      leaderKilled = leader.name;
+      leader.child.kill('SIGKILL');
+    });
     for (;;) {
       const rb = await store.get(EVENT);
       if (rb?.ended) break;
       if (Date.now() > deadline) throw new Error(`the runbook did not end within 240 s: ${JSON.stringify([...(rb?.steps ?? [])].map(([id, s]) => [id, s.record.status]))}`);
-      // Kill the leader while the night's switchover is under way (its step running).
-      if (!leaderKilled && rb?.steps.get('switch-away')?.record.status === 'running') {
-        const leader = await stack.leader();
-        leaderKilled = leader.name;
-        leader.child.kill('SIGKILL');
-      }
       // Acknowledge each step that waits for a person, as the operator would, once it is due.
       const x = await status();
       for (const s of x.steps) {
@@ -100,6 +107,7 @@ describe('runbook on the real stack (built CLI, rehearsal clock)', () => {
       }
       await sleep(150);
     }
+    await killer.cancel();
     const x = await status();
     const problems = x.steps.filter((s) => s.state !== 'done').map((s) => `${s.id}: ${s.state}: ${s.result}`);
     expect(problems).toEqual([]);

@@ -60,6 +60,19 @@ describe('switchyard CLI (built, as a child process)', () => {
       expect: /topology\.yaml: controller\.kubernetes\.tokenFile: token file \/nonexistent\/token: not found/,
     },
   ];
+  it('controller refuses the fault-injection hook unless test hooks are switched on, and a plain-HTTP API server unless --insecure-kube: exit 2, nothing started', async () => {
+    const example = PROJECT.resolve('examples/local-two-rooms.yaml');
+    const hook = await cli('controller', '--config', example, '--http-port', '0', { env: { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'gate:1000', SWITCHYARD_TEST_HOOKS: '' } });
+    expect(hook.code).toBe(2);
+    expect(hook.stderr).toContain('(environment): SWITCHYARD_FAULT_PAUSE_AFTER_STEP: a test hook (it pauses the leader in the middle of a switch): refused unless SWITCHYARD_TEST_HOOKS=1');
+    const plain = brokenConfig(['  httpPort: 8787\n', '  httpPort: 8787\n  kubernetes: { server: "http://127.0.0.1:6443" }\n']);
+    const r = await cli('controller', '--config', plain, '--http-port', '0');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/topology\.yaml: controller\.kubernetes\.server: http:\/\/127\.0\.0\.1:6443 is plain HTTP: the token would travel in clear/);
+    const forced = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', plain, '--yes');
+    expect([forced.code, forced.stderr.includes('is plain HTTP')]).toEqual([2, true]);
+  });
+
   for (const c of cases) {
     it(`controller refuses a config with ${c.name}: exit 2, naming file, field and reason`, async () => {
       const r = await cli('controller', '--config', c.file(), '--http-port', '0');

@@ -29,7 +29,7 @@ function build(topology: Topology, over: Parameters<typeof buildController>[2] =
 }
 
 async function listen(controller: Controller): Promise<{ server: Server; get: (path: string) => Promise<{ status: number; body: string }> }> {
-  const server = await startHttpServer(controller, new Registry(), 0);
+  const server = await startHttpServer(controller, new Registry(), { port: 0 });
   const port = (server.address() as AddressInfo).port;
   return {
     server,

@@ -110,6 +110,24 @@ describe('charts/switchyard on a real API server', () => {
     ]);
   });
 
+  it('with metrics.bearerTokenSecret, each replica mounts the Secret as a directory (so rotations arrive) and requires the token; the ServiceMonitor sends it', async () => {
+    const docs = await render('metrics.bearerTokenSecret.name=sy-http', 'metrics.serviceMonitor.enabled=true');
+    const d = docs.find((x) => x.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[]; volumeMounts: { name: string; subPath?: string }[] }[]; volumes: { name: string; secret?: { secretName: string } }[] } } } };
+    const c = d.spec.template.spec.containers[0]!;
+    expect(c.args.slice(-2)).toEqual(['--http-token-file', '/etc/switchyard/http-token/token']);
+    expect(c.volumeMounts.find((m) => m.name === 'http-token')).toEqual({ name: 'http-token', mountPath: '/etc/switchyard/http-token', readOnly: true });
+    expect(d.spec.template.spec.volumes.find((v) => v.name === 'http-token')).toEqual({ name: 'http-token', secret: { secretName: 'sy-http', defaultMode: 0o440 } });
+    const monitor = docs.find((x) => x.kind === 'ServiceMonitor') as unknown as { spec: { endpoints: { bearerTokenSecret: unknown }[] } };
+    expect(monitor.spec.endpoints[0]!.bearerTokenSecret).toEqual({ name: 'sy-http', key: 'token' });
+    // secretMounts: a Secret as a read-only directory (etcd's TLS material and password files).
+    const mounted = (await render('secretMounts[0].secret=sy-etcd', 'secretMounts[0].mountPath=/etc/switchyard/etcd')).find((x) => x.kind === 'Deployment') as unknown as typeof d;
+    expect(mounted.spec.template.spec.containers[0]!.volumeMounts).toContainEqual({ name: 'secret-sy-etcd', mountPath: '/etc/switchyard/etcd', readOnly: true });
+    expect(mounted.spec.template.spec.volumes).toContainEqual({ name: 'secret-sy-etcd', secret: { secretName: 'sy-etcd', defaultMode: 0o440 } });
+    // Without it: no token argument (and the controller warns that /metrics is open).
+    const open = (await render()).find((x) => x.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    expect(open.spec.template.spec.containers[0]!.args).not.toContain('--http-token-file');
+  });
+
   it('renders a topology and policies the controller accepts', async () => {
     const docs = await render();
     const config = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name.endsWith('-config')) as unknown as { data: Record<string, string> };

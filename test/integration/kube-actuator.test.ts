@@ -1,3 +1,6 @@
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
@@ -105,6 +108,21 @@ describe('Kubernetes actuators with the chart\'s token on a real API server', ()
   it('points the Service\'s selector, keeping its other keys', async () => {
     expect((await actuator.point({ namespace: data, name: 'dashboard-olap' }, { 'switchyard.io/chain': 'standby' }, 2)).kind).toBe('patched');
     expect((await get('service', 'dashboard-olap')).spec.selector).toEqual({ app: 'clickhouse', 'switchyard.io/chain': 'standby' });
+  });
+
+  it('a token file is read again when it changes: a rotated token takes effect on the next request, with no restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-kube-token-'));
+    const file = join(dir, 'token');
+    const put = (token: string) => {
+      writeFileSync(`${file}.new`, `${token}\n`);
+      renameSync(`${file}.new`, file);
+    };
+    put('not-a-token');
+    const rotating = new KubernetesActuator(kubeConfigFor(KUBE.server, { file }, KUBE.caFile));
+    await expect(rotating.scale({ namespace: data, name: 'dashboard-gateway-b' }, 1, 3)).rejects.toThrow(/HTTP 401/);
+    // The kubelet swaps a projected token in by renaming; the next call reads it.
+    put((await kubectl(['create', 'token', 'sy-switchyard', '-n', ns, '--duration', '10m'])).stdout.trim());
+    expect(['patched', 'already']).toContain((await rotating.scale({ namespace: data, name: 'dashboard-gateway-b' }, 1, 3)).kind);
   });
 
   it('an object outside the Role is refused by the API server, and the error says which and why', async () => {

@@ -88,6 +88,28 @@ describe('SDK routed consumer (real Kafka and etcd)', () => {
     }
   });
 
+  it('with allowed rooms, a forged route (a broker not allowed) is refused and the consumer stays; the next genuine route is followed', async () => {
+    const s = setup(1);
+    await createTopicEverywhere(s.topic, 1);
+    await writeRecords(s.topic, series(1, 5, Date.now() - 60_000));
+    await putRoute(etcd, prefix, routeTo(s.pipeline, 1, 'room-a', s.topic, s.group));
+    const allowedRooms = { 'room-a': { brokers: LOCAL.rooms['room-a'].brokers }, 'room-b': { brokers: LOCAL.rooms['room-b'].brokers } };
+    const { consumer, got } = consume(s.pipeline, { allowedRooms });
+    await consumer.start();
+    await waitFor('records in room-a', 20_000, () => got.length >= 5);
+    // Someone with write access to etcd points the pipeline at their own broker.
+    await putRoute(etcd, prefix, routeTo(s.pipeline, 2, 'room-b', s.topic, s.group, ['127.0.0.1:9']));
+    await waitFor('the refusal in status', 5000, () => consumer.status().reason?.startsWith('refused: route epoch 2 names broker(s) 127.0.0.1:9') || undefined);
+    expect(consumer.status()).toMatchObject({ state: 'unreachable', servingRoom: 'room-a', servingEpoch: 1 });
+    // Still consuming room-a.
+    await writeRecords(s.topic, series(1, 3, Date.now(), 'late'), ['room-a']);
+    await waitFor('new records in room-a', 20_000, () => got.filter((m) => m.value!.toString().startsWith('late')).length >= 3);
+    expect(got.every((m) => m.room === 'room-a')).toBe(true);
+    // The controller's next route (a higher epoch) is genuine, and followed.
+    await putRoute(etcd, prefix, routeTo(s.pipeline, 3, 'room-b', s.topic, s.group));
+    await waitFor('consuming room-b', 20_000, () => consumer.status().servingRoom === 'room-b' && consumer.status().state === 'consuming');
+  });
+
   it('a restart in a room with stale committed offsets starts from the watermark, not from the old commit', async () => {
     const s = setup(2);
     await createTopicEverywhere(s.topic, 2);

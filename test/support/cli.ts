@@ -11,10 +11,16 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the built `switchyard` as a child process (from the project root) and returns what it printed. */
-export async function cli(...args: string[]): Promise<CliResult> {
+/**
+ * Runs the built `switchyard` as a child process (from the project root) and returns what it
+ * printed. A last argument `{ env }` adds to (or, with '', blanks) its environment.
+ */
+export async function cli(...args: [...string[]] | [...string[], { env: Record<string, string> }]): Promise<CliResult> {
+  const last = args.at(-1);
+  const env = typeof last === 'object' ? last.env : {};
+  const argv = args.filter((a): a is string => typeof a === 'string');
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 60_000, cwd: PROJECT.root });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...argv], { timeout: 60_000, cwd: PROJECT.root, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capOf, inboundRate, planCaps, quotaCorrection, recoveryEta, sameCap, splitCap, type Baseline } from '../../src/core/caps.js';
+import { capOf, inboundRate, planCaps, quotaCorrection, recoveryEta, sameCap, SETTLED_DEADBAND, splitCap, type Baseline } from '../../src/core/caps.js';
 import type { Topology } from '../../src/core/model.js';
 import { testPipeline, testPolicy, testTopology } from '../support/model.js';
 import { capProblem } from '../../src/core/stored.js';
@@ -168,6 +168,10 @@ describe('quotaCorrection', () => {
     expect(quotaCorrection(1.05, 1000, held(1100), 10_000).factor).toBeCloseTo(1.05 * (1 + (1000 / 1100 - 1) / 2), 5);
     // Within 2 % of the cap it stays.
     expect(quotaCorrection(1.05, 1000, held(985), 10_000).factor).toBe(1.05);
+    // Once settled, a wider band: a 3.5 % swing is the throttle cycle, not a reason to move.
+    expect(quotaCorrection(1.05, 1000, held(965), 10_000).factor).not.toBe(1.05);
+    expect(quotaCorrection(1.05, 1000, held(965), 10_000, SETTLED_DEADBAND).factor).toBe(1.05);
+    expect(quotaCorrection(1.05, 1000, held(950), 10_000, SETTLED_DEADBAND).factor).not.toBe(1.05);
   });
   it('reads the rate as the slope over the window, so commits that come in steps do not swing it', () => {
     // Commits every 2 s (nothing between), at 940/s in truth: the slope says ~940, not the end points' jitter.

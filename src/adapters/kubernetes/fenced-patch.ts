@@ -11,6 +11,7 @@ import {
   type ObservableMiddleware,
 } from '@kubernetes/client-node';
 import type { FlinkJobState, ObjectRef, PatchOutcome, WorkloadActuator } from '../../ports/workload-actuator.js';
+import { SecretFile } from '../system/secret-file.js';
 
 /** The annotation that carries the route epoch of the last patch that landed on an object. */
 export const ROUTE_EPOCH_ANNOTATION = 'switchyard.io/route-epoch';
@@ -146,6 +147,7 @@ export class KubernetesActuator implements WorkloadActuator {
     } catch (err) {
       if (abort.signal.aborted) throw new Error(`patching ${what} timed out after ${this.timeoutMs} ms (request aborted)`);
       if (err instanceof ApiException && err.code === 409) throw new ObjectConflictError(`${what} changed since it was read (HTTP 409); not patched`);
+      if (err instanceof ApiException && err.code === 401) throw new Error(`patching ${what} failed: HTTP 401: the API server refused the token (expired, revoked, or the wrong file)`);
       if (err instanceof ApiException) throw new Error(`patching ${what} failed: HTTP ${err.code}: ${apiMessage(err.body)}`);
       throw err;
     } finally {
@@ -156,7 +158,9 @@ export class KubernetesActuator implements WorkloadActuator {
 
 /** The API server's Status message, when the body is one. */
 export function apiMessage(body: unknown): string {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  // A 401 comes with no body at all.
+  const text = typeof body === 'string' ? body : (JSON.stringify(body) ?? '');
+  if (!text) return '(no message)';
   try {
     const parsed = JSON.parse(text) as { message?: unknown };
     if (typeof parsed.message === 'string') return parsed.message;
@@ -166,15 +170,33 @@ export function apiMessage(body: unknown): string {
   return text.slice(0, 200);
 }
 
-/** A KubeConfig for one API server URL and bearer token (in-cluster or tests). */
-export function kubeConfigFor(server: string, token?: string, caFile?: string): KubeConfig {
+/** The auth provider name under which a token file is read again whenever it changes. */
+const TOKEN_FILE_PROVIDER = 'switchyard-token-file';
+
+/**
+ * A KubeConfig for one API server URL and a bearer token: given as is (tests), or a token file
+ * read again whenever it changes (a projected service-account token is rotated by the kubelet
+ * about hourly; client-node's own file auth re-reads only every minute and keeps a trailing
+ * newline). The file's content is never logged.
+ */
+export function kubeConfigFor(server: string, token?: string | { readonly file: string }, caFile?: string): KubeConfig {
   const kc = new KubeConfig();
+  const fromFile = typeof token === 'object' ? new SecretFile(token.file) : undefined;
   kc.loadFromOptions({
     // client-node refuses plain http unless TLS verification is off; https keeps it on.
     clusters: [{ name: 'target', server, skipTLSVerify: server.startsWith('http://'), ...(caFile && { caFile }) }],
-    users: [{ name: 'switchyard', ...(token && { token }) }],
+    users: [{ name: 'switchyard', ...(typeof token === 'string' && { token }), ...(fromFile && { authProvider: { name: TOKEN_FILE_PROVIDER, config: {} } }) }],
     contexts: [{ name: 'target', cluster: 'target', user: 'switchyard' }],
     currentContext: 'target',
   });
+  if (fromFile) {
+    kc.addAuthenticator({
+      isAuthProvider: (user) => user.authProvider?.name === TOKEN_FILE_PROVIDER,
+      applyAuthentication: async (_user, opts) => {
+        const headers = (opts.headers ??= {}) as Record<string, string>;
+        headers['Authorization'] = `Bearer ${fromFile.read()}`;
+      },
+    });
+  }
   return kc;
 }

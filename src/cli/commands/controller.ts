@@ -10,6 +10,8 @@ interface Args {
   'http-port'?: number;
   'http-host'?: string;
   'log-level'?: string;
+  'insecure-kube'?: boolean;
+  'http-token-file'?: string;
 }
 
 export const controllerCommand: CommandModule<object, Args> = {
@@ -23,7 +25,9 @@ export const controllerCommand: CommandModule<object, Args> = {
       .option('room', { type: 'string', describe: 'The room (or witness site) this replica runs in; observers in one room vote once (default: $SWITCHYARD_ROOM or controller.room)' })
       .option('http-port', { type: 'number', describe: 'Port for /healthz, /readyz, /metrics, /status (0 = any free port)' })
       .option('http-host', { type: 'string', describe: 'Address to listen on (default: $SWITCHYARD_HTTP_HOST or 127.0.0.1; in a Pod: 0.0.0.0, so that probes and Prometheus reach it)' })
+      .option('http-token-file', { type: 'string', describe: 'A file holding the bearer token that /metrics and /status require (default: $SWITCHYARD_HTTP_TOKEN_FILE; none: open). Re-read when it changes; /healthz and /readyz stay open' })
       .option('log-level', { type: 'string', describe: 'trace|debug|info|warn|error (default: $SWITCHYARD_LOG_LEVEL or info)' })
+      .option('insecure-kube', { type: 'boolean', default: false, describe: 'Accept an http:// Kubernetes API server (controller.kubernetes.server): the token travels in clear. Test API servers only' })
       .example('$0 controller --config examples/local-two-rooms.yaml', 'Run against the local two-room stack')
       .epilogue(
         'Logs are JSON lines on stderr. Stops on SIGINT/SIGTERM, resigning leadership at once so another replica takes over. ' +
@@ -38,10 +42,15 @@ export const controllerCommand: CommandModule<object, Args> = {
       ...(args['http-port'] !== undefined && { httpPort: args['http-port'] }),
       ...(args['http-host'] !== undefined && { httpHost: args['http-host'] }),
       ...(args['log-level'] !== undefined && { logLevel: args['log-level'] }),
+      insecureKube: args['insecure-kube'] === true,
+      ...(args['http-token-file'] !== undefined && { httpTokenFile: args['http-token-file'] }),
     });
-    const server = await startHttpServer(built.controller, built.metrics.registry, built.httpPort, built.httpHost);
+    const server = await startHttpServer(built.controller, built.metrics.registry, { port: built.httpPort, host: built.httpHost, ...(built.httpToken && { token: built.httpToken }) });
     const address = server.address();
-    built.log.info('http listening', { port: typeof address === 'object' && address ? address.port : built.httpPort });
+    built.log.info('http listening', { port: typeof address === 'object' && address ? address.port : built.httpPort, host: built.httpHost, token: built.httpToken ? 'required for /metrics and /status' : 'none' });
+    if (!built.httpToken && !['127.0.0.1', '::1', 'localhost'].includes(built.httpHost)) {
+      built.log.warn('/metrics and /status are open to anyone who reaches this address: set --http-token-file', { host: built.httpHost });
+    }
     const stop = new AbortController();
     const onSignal = (sig: string) => {
       built.log.info('signal received; stopping', { signal: sig });

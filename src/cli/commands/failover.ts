@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
-import { buildStore, buildSwitchRunner, createLogger, operatorName } from '../../composition.js';
+import { buildStore, buildSwitchRunner, checkKubeServer, createLogger, operatorName } from '../../composition.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { routeFor } from '../../core/model.js';
 import { noMetrics } from '../../ports/metrics.js';
@@ -20,6 +20,7 @@ interface Args {
   operator?: string;
   yes: boolean;
   timeout: number;
+  'insecure-kube': boolean;
 }
 
 export const failoverCommand: CommandModule<object, Args> = {
@@ -37,6 +38,7 @@ export const failoverCommand: CommandModule<object, Args> = {
       .option('operator', { type: 'string', describe: 'Who (default: $SWITCHYARD_OPERATOR or the OS user)' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('timeout', { type: 'number', default: 30, describe: 'Seconds to get leadership and finish' })
+      .option('insecure-kube', { type: 'boolean', default: false, describe: 'Accept an http:// Kubernetes API server (controller.kubernetes.server). Test API servers only' })
       .example('$0 failover live-dashboard --to standby --force -c examples/local-two-rooms.yaml --reason "controllers down, room-a dark" --yes', 'Move it by hand at 3 a.m.')
       .example('$0 failover live-dashboard --to standby --force --accept-loss -c examples/local-two-rooms.yaml --reason "room-a gone for good" --yes', 'Move it although the estimate says records would be lost')
       .epilogue(
@@ -48,6 +50,7 @@ export const failoverCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     if (!args.force) return fail(EXIT.USAGE, 'failover bypasses the controller: add --force (or use switchover, which the leader carries out)');
     const config = loadConfig(args.config);
+    checkKubeServer(config, args['insecure-kube']);
     const pipeline = config.topology.pipelines.get(args.pipeline);
     if (!pipeline) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
     const target = pipeline.chains.find((c) => c.name === args.to);
@@ -84,7 +87,7 @@ export const failoverCommand: CommandModule<object, Args> = {
       const leadership = await lock.campaign(deadline.signal);
       process.stdout.write(`leadership taken as ${me}\n`);
       const journals = new EtcdJournalStore(store.etcd, config.etcd.prefix);
-      const runner = buildSwitchRunner(config, store, journals, me, log, noMetrics);
+      const runner = buildSwitchRunner(config, store, journals, me, log, noMetrics, { insecureKube: args['insecure-kube'] });
       const current = (await journals.list()).get(pipeline.name);
       const fresh = (await store.routes.get(pipeline.name))!.route;
       const reason = `forced failover of ${pipeline.name} from ${fresh.chain}@${fresh.room} to ${target.name}@${target.room} by ${operator}: ${args.reason || 'no reason given'}; ${dataNote}`;
