@@ -32,6 +32,10 @@ export interface CorrectedQuotaResult {
   readonly windows: readonly number[];
   /** The quota's correction factors, in the order the leader set them. */
   readonly corrections: readonly number[];
+  /** Records read in each second of the measured span (a picture of the throttling). */
+  readonly per_second: readonly number[];
+  /** Batch arrivals in the measured span: ms since its start, records. */
+  readonly arrivals: readonly (readonly [number, number])[];
 }
 
 export async function measureCorrectedQuota(opts: { cap?: number; settleMs?: number; durationMs?: number; log?: Logger } = {}): Promise<CorrectedQuotaResult> {
@@ -115,7 +119,9 @@ export async function measureCorrectedQuota(opts: { cap?: number; settleMs?: num
     await sleep(Math.max(0, end - Date.now()) + 200);
     // Each burst spread over the throttle it waited out (bench/support/arrival-rates.ts).
     const windows = windowRates(reads, first, end, 10_000).map((rate) => ((rate - cap) / cap) * 100);
-    return { cap, quota_error_pct: Math.max(...windows.map(Math.abs)), windows, corrections };
+    const span = reads.filter((r) => r.at >= first && r.at < end);
+    const per_second = Array.from({ length: Math.ceil(durationMs / 1000) }, (_, i) => span.filter((r) => r.at >= first + i * 1000 && r.at < first + (i + 1) * 1000).reduce((n, r) => n + r.records, 0));
+    return { cap, quota_error_pct: Math.max(...windows.map(Math.abs)), windows, corrections, per_second, arrivals: span.map((r) => [r.at - first, r.records] as const) };
   } finally {
     running = false;
     await Promise.all(loops).catch(() => undefined);

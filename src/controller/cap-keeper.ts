@@ -56,7 +56,7 @@ export interface CapKeeperDeps {
 }
 
 /** A quota'd consumer's read rate is judged over this long, from this long after its quota changed. */
-const CORRECTION_WINDOW_MS = 10_000;
+const CORRECTION_WINDOW_MS = 20_000;
 const CORRECTION_SETTLE_MS = 2000;
 
 /** A quota already set is set again this often anyway (someone may have changed it by hand). */
