@@ -18,6 +18,8 @@
 #   observer's path to a room can be cut while the others still reach it.)
 #   clickhouse-a  http 127.0.0.1:18123  tcp 19000  interserver 19009   (room-a)
 #   clickhouse-b  http 127.0.0.1:28123  tcp 29000  interserver 29009   (room-b)
+#   clickhouse-secure  https 127.0.0.1:38443  http 38123  tcp 39000   (issue 18: the default user has
+#   a password; certificate and password in $SWITCHYARD_STATE/clickhouse-secure/pki)
 #   flink-a   REST 127.0.0.1:18081, job dashboard-agg-a: dashboard-events -> dashboard-events-out in kafka-a
 #   flink-b   REST 127.0.0.1:28081, job dashboard-agg-b: the same in kafka-b
 #   (a Flink MiniCluster per room, built from Maven Central jars by scripts/flink/pom.xml; the
@@ -44,7 +46,7 @@ FLINK_VERSION=2.2.1
 FLINK_BUILD=$CACHE/flink-$FLINK_VERSION
 FLINK_JAR=$FLINK_BUILD/switchyard-local-flink-1-cluster.jar
 # Flink starts after the brokers it reads from.
-BASE_SERVICES=(etcd etcd-secure kafka-a kafka-b clickhouse-a clickhouse-b)
+BASE_SERVICES=(etcd etcd-secure kafka-a kafka-b clickhouse-a clickhouse-b clickhouse-secure)
 FLINK_SERVICES=(flink-a flink-b)
 # A real Kubernetes API server (issue 17): its own etcd, then the server.
 K8S_SERVICES=(kube-etcd kube-apiserver)
@@ -61,6 +63,7 @@ port_of() {
     kafka-b) echo 29092 ;;
     clickhouse-a) echo 18123 ;;
     clickhouse-b) echo 28123 ;;
+    clickhouse-secure) echo 38443 ;;
     flink-a) echo 18081 ;;
     flink-b) echo 28081 ;;
     kube-etcd) echo 26379 ;;
@@ -302,8 +305,9 @@ etcd_secure_auth() {
   call auth/user/grant '{"user":"root","role":"root"}'
   # The controller: everything under its prefix, nothing else.
   grant switchyard READWRITE "$prefix/"
-  # SDK clients: read routes, query routes, caps and journals (acks); write only their own marks.
-  for k in routes query-routes caps journal epochs; do grant sdk READ "$prefix/$k/"; done
+  # SDK clients: read routes, query routes and caps; write watermarks, presence and acks (in
+  # production scoped per application: docs/security.md).
+  for k in routes query-routes caps; do grant sdk READ "$prefix/$k/"; done
   for k in watermarks consumers acks; do grant sdk READWRITE "$prefix/$k/"; done
   call auth/enable '{}'
   touch "$dir/auth.done"
@@ -376,6 +380,41 @@ start_clickhouse() { # service
   echo $! >"$dir/pid"
 }
 
+# ClickHouse as production runs it: HTTPS with a certificate from the local CA, and a default user
+# with a password (users.xml of its own; the stock config otherwise).
+start_clickhouse_secure() {
+  local dir=$STATE/clickhouse-secure p hash
+  p=$dir/pki
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/uf" "$dir/fs"
+  local_ca "$p"
+  signed_cert "$p" server server
+  [[ -s $p/default.password ]] || { openssl rand -hex 16 >"$p/default.password"; chmod 600 "$p/default.password"; }
+  hash=$(printf '%s' "$(cat "$p/default.password")" | sha256sum | cut -d' ' -f1)
+  cat >"$dir/users.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>1000000000</max_memory_usage></default></profiles>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+  <users>
+    <default>
+      <password_sha256_hex>$hash</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+</yandex>
+EOF
+  setsid clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- \
+    --http_port=38123 --https_port=38443 --tcp_port=39000 --interserver_http_port=39009 --listen_host=127.0.0.1 \
+    --users_config="$dir/users.xml" \
+    --openSSL.server.certificateFile="$p/server.crt" --openSSL.server.privateKeyFile="$p/server.key" --openSSL.server.dhParamsFile= \
+    --path="$dir/data/" --tmp_path="$dir/tmp/" --user_files_path="$dir/uf/" --format_schema_path="$dir/fs/" \
+    --logger.log="$dir/server.log" --logger.errorlog="$dir/error.log" --logger.level=warning \
+    >"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
 start_flink() { # service
   local svc=$1 n room dir
   case $svc in flink-a) n=1 room=a ;; flink-b) n=2 room=b ;; esac
@@ -426,6 +465,7 @@ cmd_start() {
     etcd) install_etcd; start_etcd ;;
     etcd-secure) install_etcd; start_etcd_secure ;;
     kafka-*) install_kafka; start_kafka "$svc" ;;
+    clickhouse-secure) install_clickhouse; start_clickhouse_secure ;;
     clickhouse-*) install_clickhouse; start_clickhouse "$svc" ;;
     flink-*) install_flink; cmd_start "kafka-${svc#flink-}"; start_flink "$svc" ;;
     kube-etcd) install_etcd; start_etcd kube-etcd switchyard-kube 26379 26380 ;;
@@ -486,6 +526,7 @@ cmd_env() {
   echo "SWITCHYARD_KAFKA_ROOM_B=127.0.0.1:29092"
   echo "SWITCHYARD_CLICKHOUSE_ROOM_A=http://127.0.0.1:18123"
   echo "SWITCHYARD_CLICKHOUSE_ROOM_B=http://127.0.0.1:28123"
+  echo "SWITCHYARD_CLICKHOUSE_SECURE=https://127.0.0.1:38443"
   echo "SWITCHYARD_FLINK_ROOM_A=http://127.0.0.1:18081"
   echo "SWITCHYARD_FLINK_ROOM_B=http://127.0.0.1:28081"
   echo "KUBECONFIG=$STATE/kube-apiserver/kubeconfig"

@@ -42,7 +42,7 @@ import { KubernetesActuator, kubeConfigFor } from './adapters/kubernetes/fenced-
 import { SecretFile } from './adapters/system/secret-file.js';
 import { createWorkloadPreparer, createWorkloadReleaser } from './executor/workloads.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
-import { ClickHouseHealthProbe } from './adapters/clickhouse/clickhouse-health-probe.js';
+import { ClickHouseHealthProbe, olapRequest } from './adapters/clickhouse/clickhouse-health-probe.js';
 import { createPinoLogger } from './adapters/system/pino-logger.js';
 import { createPromMetrics, type PromMetrics } from './adapters/system/prom-metrics.js';
 import { systemClock } from './adapters/system/system-clock.js';
@@ -106,7 +106,7 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
   const { topology } = config;
   const probeTimeout = Math.min(...[...topology.policies.values()].map((p) => p.probeTimeoutMs));
   const olap = [...topology.rooms.values()].flatMap((room) =>
-    room.olap ? [new ClickHouseHealthProbe({ ...room.olap, room: room.name, observer, observerRoom, timeoutMs: timeoutOverrideMs ?? probeTimeout, clock: systemClock })] : [],
+    room.olap ? [new ClickHouseHealthProbe({ ...room.olap, room: room.name, observer, observerRoom, timeoutMs: timeoutOverrideMs ?? probeTimeout, clock: systemClock, ...(config.olapAccess.get(room.name) && { access: config.olapAccess.get(room.name)! }) })] : [],
   );
   const flink = buildFlinkProbes(config, observer, observerRoom, log, timeoutOverrideMs);
   return [...olap, ...flink, ...[...topology.rooms.values()].map((room) => {
@@ -353,17 +353,21 @@ export function buildSwitchRunner(
   const stopJobs = createJobStopper(jobs);
   return new SwitchRunner({
     ...(pointService && { pointService }),
-    ...(workloads && { prepareWorkloads: createWorkloadPreparer(workloads), releaseWorkloads: createWorkloadReleaser(workloads) }),
+    // Before the flip each call gets 1.5 s: a failover waits on the Kubernetes API at most that long.
+    ...(workloads && kc && { prepareWorkloads: createWorkloadPreparer({ ...workloads, actuator: new KubernetesActuator(kc, 1500) }), releaseWorkloads: createWorkloadReleaser(workloads) }),
     startJobs,
     stopJobs,
     journals,
     routes: store.routes,
     queryRoutes: new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'),
-    olapAnswers: (url) =>
-      fetch(`${url}/?query=SELECT%201`, { signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.ok,
+    olapAnswers: (url) => {
+      // The room whose OLAP this is, for its credentials.
+      const room = [...config.topology.rooms.values()].find((r) => r.olap?.url === url)?.name;
+      return olapRequest(`${url}/?query=SELECT%201`, room === undefined ? undefined : config.olapAccess.get(room), { timeoutMs: 1000 }).then(
+        (r) => r.status === 200,
         () => false,
-      ),
+      );
+    },
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
     consumers: new EtcdConsumerRegistry(store.etcd, config.etcd.prefix),
     groups: new KafkaGroupInspector(),

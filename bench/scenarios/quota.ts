@@ -135,6 +135,8 @@ export async function measureQuotaError(opts: QuotaRunOptions = {}): Promise<Quo
     const first = (await waitFor('the first records', 30_000, () => arrivals[0]?.at)) + warmupMs;
     const end = first + durationMs;
     await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now()) + 200));
+    // The records of the last gap before `end` are counted by the burst that ends it: wait for it.
+    await waitFor('a read after the measured span', 5000, () => ((arrivals.at(-1)?.at ?? 0) >= end ? true : undefined), 50).catch(() => undefined);
     await consumer.stop();
 
     // Every window of `windowMs` in the run, sliding by one second (as "every 10 s window" means),

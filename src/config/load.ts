@@ -10,6 +10,7 @@ import type { Chain, Pipeline, Room, TierName, TierPolicy, Topology } from '../c
 import { isValidTimeZone, parseClock, type ChangeWindow } from '../core/change-window.js';
 import { baselineSchema, policySchema, topologySchema, type PolicyFile, type TopologyFile } from './schema.js';
 import type { Baseline } from '../core/caps.js';
+import type { ServerAccess } from '../ports/server-access.js';
 
 export interface ConfigProblem {
   readonly file: string;
@@ -38,12 +39,13 @@ export interface EtcdSettings {
 /** Reads a secret from where the topology says, or records a problem naming the field (never the value). */
 function readSecret(file: string, path: string, ref: { readonly file: string } | { readonly env: string }, problems: ConfigProblem[]): string | undefined {
   if ('env' in ref) {
-    const value = process.env[ref.env]?.trim();
+    const value = process.env[ref.env];
     if (!value) problems.push({ file, path: `${path}.env`, reason: `environment variable ${ref.env} is not set or empty` });
     return value || undefined;
   }
   const at = isAbsolute(ref.file) ? ref.file : resolve(dirname(file), ref.file);
-  const value = readFileOrProblem(file, `${path}.file`, at, problems)?.toString('utf8').trim();
+  // The newline an editor or `echo` leaves at the end is not part of the secret; other spaces are.
+  const value = readFileOrProblem(file, `${path}.file`, at, problems)?.toString('utf8').replace(/\r?\n$/, '');
   if (value === '') problems.push({ file, path: `${path}.file`, reason: `${at} is empty` });
   return value || undefined;
 }
@@ -61,6 +63,23 @@ function readFileOrProblem(file: string, path: string, at: string, problems: Con
     problems.push({ file, path, reason: `${at}: ${readFailure(err)}` });
     return undefined;
   }
+}
+
+/** Each room's OLAP credentials and CA, read now; problems name the field. */
+function olapAccess(file: string, rooms: TopologyFile['rooms'], problems: ConfigProblem[]): Map<string, ServerAccess> {
+  const out = new Map<string, ServerAccess>();
+  for (const [room, r] of Object.entries(rooms)) {
+    const o = r.olap;
+    if (!o || (!o.user && !o.password && !o.caFile)) continue;
+    const at = `rooms.${room}.olap`;
+    const https = o.url.startsWith('https://');
+    if (o.password && !https) problems.push({ file, path: `${at}.password`, reason: `a password must not cross the network in clear: ${o.url} is http://, use https://` });
+    if (o.caFile && !https) problems.push({ file, path: `${at}.caFile`, reason: `a CA is for an https:// url; ${o.url} is http://` });
+    const password = o.password ? readSecret(file, `${at}.password`, o.password, problems) : undefined;
+    const ca = o.caFile ? readFileOrProblem(file, `${at}.caFile`, isAbsolute(o.caFile) ? o.caFile : resolve(dirname(file), o.caFile), problems) : undefined;
+    out.set(room, { ...((o.user || password) && { auth: { user: o.user ?? 'default', password: password ?? '' } }), ...(ca && { ca }) });
+  }
+  return out;
 }
 
 /** etcd's TLS material and credentials, read now; problems name the field. */
@@ -108,6 +127,11 @@ export interface LoadedConfig {
   readonly policiesPath: string;
   /** Runbook notify steps' webhooks, by name. */
   readonly webhooks: ReadonlyMap<string, string>;
+  /**
+   * How to authenticate to each room's OLAP server (by room), read at load. Kept out of the
+   * topology, which is stored, shown and logged; never printed.
+   */
+  readonly olapAccess: ReadonlyMap<string, ServerAccess>;
 }
 
 /** Time a new leader needs after its election to decide and flip (measured: 0.4-0.7 s); a margin. */
@@ -315,7 +339,8 @@ function compileTopology(
       name,
       kafka: { brokers: r.kafka.brokers },
       ...(r.capacity && { capacity: r.capacity }),
-      ...(r.olap && { olap: { ...r.olap, url: r.olap.url.replace(/\/$/, '') } }),
+      // Credentials stay out of the topology (LoadedConfig.olapAccess).
+      ...(r.olap && { olap: { url: r.olap.url.replace(/\/$/, ''), healthQuery: r.olap.healthQuery, healthQueryTimeoutMs: r.olap.healthQueryTimeoutMs, slowQueryMs: r.olap.slowQueryMs, maxReplicaDelaySec: r.olap.maxReplicaDelaySec, maxQueueSize: r.olap.maxQueueSize } }),
       ...(r.flink && {
         flink: {
           url: r.flink.url.replace(/\/$/, ''),
@@ -529,14 +554,17 @@ function badBroker(address: string): string {
 function checkRoomsMeaning(file: string, t: TopologyFile, problems: ConfigProblem[]): void {
   /** An endpoint the controller speaks HTTP to: a URL, with scheme http or https. */
   const httpUrl = (url: string, path: string) => {
-    let scheme: string;
+    let parsed: URL;
     try {
-      scheme = new URL(url).protocol;
+      parsed = new URL(url);
     } catch {
       problems.push({ file, path, reason: `'${url}' is not a URL` });
       return;
     }
+    const scheme = parsed.protocol;
     if (scheme !== 'http:' && scheme !== 'https:') problems.push({ file, path, reason: `scheme '${scheme}' is not http or https` });
+    // URLs are stored, shown and logged (routes, journals, status): never with credentials in them.
+    if (parsed.username || parsed.password) problems.push({ file, path, reason: 'a URL must not carry a user or password (it would be stored and shown with them): use the user and password fields' });
   };
   const owner = new Map<string, string>();
   for (const [name, r] of Object.entries(t.rooms)) {
@@ -574,6 +602,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
   const problems: ConfigProblem[] = [];
   const compiled = compileTopology(file, raw, policies, problems);
   const access = etcdAccess(file, raw.etcd, problems);
+  const olap = olapAccess(file, raw.rooms, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const baselinesDir = isAbsolute(raw.baselines) ? raw.baselines : resolve(dirname(file), raw.baselines);
   const skipped: string[] = [];
@@ -588,6 +617,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     baselinesDir,
     policiesPath,
     webhooks: new Map(Object.entries(raw.notifications.webhooks)),
+    olapAccess: olap,
   };
 }
 

@@ -116,6 +116,9 @@ const roomSchema = z.strictObject({
       slowQueryMs: positiveMs.default(500),
       maxReplicaDelaySec: z.number().int().min(0).default(30),
       maxQueueSize: z.number().int().min(0).default(100),
+      user: z.string().min(1).optional().describe('ClickHouse user for probes and the verify step (default: none sent, the server\'s default user)'),
+      password: secretRef.optional().describe('that user\'s password, from a file or an environment variable (needs an https:// url)'),
+      caFile: z.string().min(1).optional().describe('PEM CA that signed the server\'s certificate, for an https:// url it does not chain to a system CA'),
     })
     .optional(),
 });

@@ -9,9 +9,9 @@ import type { Clock } from '../ports/clock.js';
 import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../ports/cluster-state.js';
 import type { Logger } from '../ports/logger.js';
 
-/** How often every status is written again, changed or not. */
 /** A switch this recent, first seen by a new leader, is reported (its Event may be missing). */
 const RECENT_SWITCH_MS = 10 * 60_000;
+/** How often every status is written again, changed or not. */
 const REFRESH_MS = 5 * 60_000;
 
 /** A failover the controller will not make now (it would otherwise): a Warning event when a pipeline enters one. */

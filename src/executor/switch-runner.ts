@@ -248,14 +248,10 @@ export class SwitchRunner {
       case 'gate':
         // The core applied every gate (quorum, pause, dwell, rate, data budget) before deciding.
         return done(`passed at decision time: ${j.reason}`);
-      case 'start-jobs': {
-        const [jobs, workloads] = await Promise.all([this.deps.startJobs ? this.deps.startJobs(j) : 'no stream jobs to start', this.deps.prepareWorkloads?.(j)]);
-        return done(workloads ? `${jobs}; ${workloads}` : jobs);
-      }
-      case 'stop-jobs': {
-        const [jobs, workloads] = await Promise.all([this.deps.stopJobs ? this.deps.stopJobs(j) : 'no stream jobs to stop', this.deps.releaseWorkloads?.(j)]);
-        return done(workloads ? `${jobs}; ${workloads}` : jobs);
-      }
+      case 'start-jobs':
+        return done(await both(this.deps.startJobs ? this.deps.startJobs(j) : 'no stream jobs to start', this.deps.prepareWorkloads?.(j)));
+      case 'stop-jobs':
+        return done(await both(this.deps.stopJobs ? this.deps.stopJobs(j) : 'no stream jobs to stop', this.deps.releaseWorkloads?.(j)));
       case 'fence-old': {
         // Nothing here stops a consumer: each SDK consumer fences itself, letting go of a route
         // once it sees a higher epoch. This step says who there is to move.
@@ -326,6 +322,18 @@ export class SwitchRunner {
         return done('recorded');
     }
   }
+}
+
+/**
+ * A step's stream-job work and its Kubernetes work, side by side: both settle before the step
+ * ends or fails (a fast failure of one must not let a retry start the other, e.g. a second
+ * stop-with-savepoint, while it still runs). One note of both, or the first failure.
+ */
+async function both(jobs: Promise<string> | string, workloads: Promise<string | undefined> | undefined): Promise<string> {
+  const [a, b] = await Promise.allSettled([jobs, workloads]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return b.value ? `${a.value}; ${b.value}` : a.value;
 }
 
 /** The epoch a consumer reads under now, if it reads at all. */

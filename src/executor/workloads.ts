@@ -4,7 +4,7 @@
 // Every change is fenced by the route epoch on the object (WorkloadActuator), so a leader that
 // replays a step changes nothing twice and a deposed one changes nothing at all.
 
-import type { SwitchJournal } from '../core/journal.js';
+import { stepAt, type SwitchJournal } from '../core/journal.js';
 import type { Chain, Topology } from '../core/model.js';
 import type { Logger } from '../ports/logger.js';
 import type { PatchOutcome, WorkloadActuator } from '../ports/workload-actuator.js';
@@ -13,7 +13,16 @@ export interface WorkloadDeps {
   readonly topology: Topology;
   readonly actuator: WorkloadActuator;
   readonly log: Logger;
+  /** Epoch ms now (default Date.now). */
+  readonly now?: () => number;
 }
+
+/**
+ * How long after verify stop-jobs keeps retrying changes that fail (an API server that does not
+ * answer): past it they are noted as left unsettled and the switch ends, so that a pipeline is
+ * never held in a running switch (and out of its next failover) by Kubernetes.
+ */
+export const RELEASE_DEADLINE_MS = 5 * 60_000;
 
 interface Change {
   readonly what: string;
@@ -49,8 +58,12 @@ export function createWorkloadReleaser(deps: WorkloadDeps): (j: SwitchJournal) =
     if (changes.length === 0) return undefined;
     const results = await settle(deps, j, changes);
     const notes = results.map((r) => r.note).join('; ');
-    if (results.some((r) => r.failed)) throw new Error(`workloads not settled: ${notes}`);
-    return `workloads: ${notes}`;
+    if (!results.some((r) => r.failed)) return `workloads: ${notes}`;
+    const verifiedAt = stepAt(j, 'verify')?.at ?? j.createdAt;
+    const waited = (deps.now ?? Date.now)() - verifiedAt;
+    if (waited < RELEASE_DEADLINE_MS) throw new Error(`workloads not settled: ${notes}`);
+    deps.log.error('workloads left unsettled: the switch ends without them', { id: j.id, waitedMs: waited, notes });
+    return `workloads left unsettled after ${Math.round(waited / 1000)} s of retries: ${notes}`;
   };
 }
 

@@ -15,7 +15,10 @@ export type PatchOutcome =
   | { readonly kind: 'patched'; readonly resourceVersion: string }
   /** Already at this value under this epoch (a repeated step). */
   | { readonly kind: 'already' }
-  /** The object carries this epoch or a later one with another value: left as it is. */
+  /**
+   * Left as it is: the object carries this epoch or a later one with another value, or the API
+   * server will not take the change however often it is asked (absent, forbidden, invalid).
+   */
   | { readonly kind: 'refused'; readonly reason: string };
 
 export type FlinkJobState = 'running' | 'suspended';

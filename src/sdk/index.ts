@@ -10,5 +10,6 @@ export { createQueryRouter, QueryRouter, QueryFailedError } from './query-router
 export type { QueryRouterOptions } from './query-router.js';
 export type { SdkEtcdOptions } from '../adapters/etcd/client.js';
 export type { AllowedRooms } from './allow-list.js';
+export type { ServerAccess } from '../ports/server-access.js';
 export type { Route, QueryRoute } from '../core/model.js';
 export type { Logger } from '../ports/logger.js';

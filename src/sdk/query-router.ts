@@ -5,6 +5,8 @@
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient, type SdkEtcdOptions } from '../adapters/etcd/client.js';
 import { queryRouteRefusal, type AllowedRooms } from './allow-list.js';
+import { olapRequest } from '../adapters/clickhouse/clickhouse-health-probe.js';
+import type { ServerAccess } from '../ports/server-access.js';
 import { EtcdRouteStore } from '../adapters/etcd/route-store.js';
 import type { QueryRoute } from '../core/model.js';
 import { silentLogger, type Logger } from '../ports/logger.js';
@@ -20,6 +22,18 @@ export interface QueryRouterOptions {
   readonly onRoute?: (route: QueryRoute) => void;
   /** The rooms and OLAP URLs this router may be sent to; another is refused (logged, not followed). */
   readonly allowedRooms?: AllowedRooms;
+  /**
+   * By OLAP url (as the topology names it): that server's user and password, and the CA of its
+   * https:// url. Keyed by url, not room: credentials go only to the server they belong to, even
+   * if a forged route names another url for the room.
+   */
+  readonly olapAccess?: Readonly<Record<string, ServerAccess>>;
+}
+
+/** The access given for this url (trailing slashes aside), if any. */
+function accessFor(access: Readonly<Record<string, ServerAccess>> | undefined, url: string): ServerAccess | undefined {
+  const bare = (u: string) => u.replace(/\/+$/, '');
+  return access && Object.entries(access).find(([u]) => bare(u) === bare(url))?.[1];
 }
 
 export class QueryFailedError extends Error {
@@ -87,10 +101,9 @@ export class QueryRouter {
   }
 
   private async send(route: QueryRoute, sql: string): Promise<string> {
-    const res = await fetch(`${route.url}/`, { method: 'POST', body: sql, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
-    const text = await res.text();
-    if (!res.ok) throw new QueryFailedError(`HTTP ${res.status}: ${text.slice(0, 200)}`, route.url, route.epoch);
-    return text;
+    const res = await olapRequest(`${route.url}/`, accessFor(this.opts.olapAccess, route.url), { method: 'POST', body: sql, timeoutMs: this.opts.timeoutMs ?? 5000 });
+    if (res.status !== 200) throw new QueryFailedError(`HTTP ${res.status}: ${res.text.slice(0, 200)}`, route.url, route.epoch);
+    return res.text;
   }
 
   /**

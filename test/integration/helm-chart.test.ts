@@ -120,9 +120,9 @@ describe('charts/switchyard on a real API server', () => {
     const monitor = docs.find((x) => x.kind === 'ServiceMonitor') as unknown as { spec: { endpoints: { bearerTokenSecret: unknown }[] } };
     expect(monitor.spec.endpoints[0]!.bearerTokenSecret).toEqual({ name: 'sy-http', key: 'token' });
     // secretMounts: a Secret as a read-only directory (etcd's TLS material and password files).
-    const mounted = (await render('secretMounts[0].secret=sy-etcd', 'secretMounts[0].mountPath=/etc/switchyard/etcd')).find((x) => x.kind === 'Deployment') as unknown as typeof d;
-    expect(mounted.spec.template.spec.containers[0]!.volumeMounts).toContainEqual({ name: 'secret-sy-etcd', mountPath: '/etc/switchyard/etcd', readOnly: true });
-    expect(mounted.spec.template.spec.volumes).toContainEqual({ name: 'secret-sy-etcd', secret: { secretName: 'sy-etcd', defaultMode: 0o440 } });
+    const mounted = (await render('secretMounts[0].secret=sy.etcd', 'secretMounts[0].mountPath=/etc/switchyard/etcd')).find((x) => x.kind === 'Deployment') as unknown as typeof d;
+    expect(mounted.spec.template.spec.containers[0]!.volumeMounts).toContainEqual({ name: 'secret-0', mountPath: '/etc/switchyard/etcd', readOnly: true });
+    expect(mounted.spec.template.spec.volumes).toContainEqual({ name: 'secret-0', secret: { secretName: 'sy.etcd', defaultMode: 0o440 } });
     // Without it: no token argument (and the controller warns that /metrics is open).
     const open = (await render()).find((x) => x.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
     expect(open.spec.template.spec.containers[0]!.args).not.toContain('--http-token-file');

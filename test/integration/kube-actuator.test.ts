@@ -125,11 +125,16 @@ describe('Kubernetes actuators with the chart\'s token on a real API server', ()
     expect(['patched', 'already']).toContain((await rotating.scale({ namespace: data, name: 'dashboard-gateway-b' }, 1, 3)).kind);
   });
 
-  it('an object outside the Role is refused by the API server, and the error says which and why', async () => {
-    await expect(actuator.scale({ namespace: data, name: 'someone-elses' }, 0, 9)).rejects.toThrow(
-      new RegExp(`^patching deployment ${data}/someone-elses failed: HTTP 403: deployments.apps "someone-elses" is forbidden: User "system:serviceaccount:${ns}:sy-switchyard" cannot get resource "deployments"`),
-    );
+  it('an object outside the Role, or one that is not there, is refused (left as it is, with the reason), not retried for ever', async () => {
+    const forbidden = await actuator.scale({ namespace: data, name: 'someone-elses' }, 0, 9);
+    expect(forbidden.kind).toBe('refused');
+    expect((forbidden as { reason: string }).reason).toMatch(new RegExp(`^deployment ${data}/someone-elses: HTTP 403: deployments.apps "someone-elses" is forbidden: User "system:serviceaccount:${ns}:sy-switchyard" cannot get resource "deployments"`));
     expect((await get('deployment', 'someone-elses')).spec.replicas).toBe(1);
+    // In the Role by name, but deleted: 404.
+    await kubectl(['delete', 'flinkdeployment', 'dashboard-agg-b', '-n', data]);
+    const gone = await actuator.flinkJobState({ namespace: data, name: 'dashboard-agg-b' }, 'running', 9);
+    expect(gone).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/^flinkdeployment .*\/dashboard-agg-b: HTTP 404: /) });
+    await apply(flinkDeploymentManifest(data, 'dashboard-agg-b', 'suspended'));
   });
 
   it('a leader fenced off after acting in start-jobs: its successor replays the step, changes nothing twice, and idles the left chain after verify', async () => {

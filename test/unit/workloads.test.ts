@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SwitchJournal } from '../../src/core/journal.js';
-import { createWorkloadPreparer, createWorkloadReleaser } from '../../src/executor/workloads.js';
+import { createWorkloadPreparer, createWorkloadReleaser, RELEASE_DEADLINE_MS } from '../../src/executor/workloads.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import type { FlinkJobState, ObjectRef, PatchOutcome, WorkloadActuator } from '../../src/ports/workload-actuator.js';
 import { routeOn, testPipeline, testTopology } from '../support/model.js';
@@ -61,9 +61,17 @@ describe('chain workloads in a switch', () => {
 
   it('stop-jobs rejects while a change fails, so the step is retried', async () => {
     const fake = new FakeActuator(new Set(['gw-a']));
-    await expect(createWorkloadReleaser({ topology, actuator: fake, log: silentLogger })(journal('live', 'primary', 'standby'))).rejects.toThrow(
+    await expect(createWorkloadReleaser({ topology, actuator: fake, log: silentLogger, now: () => 1000 })(journal('live', 'primary', 'standby'))).rejects.toThrow(
       'workloads not settled: deployment d/gw-b replicas 3 at route epoch 2; flinkdeployment d/agg-b running at route epoch 2; deployment d/gw-a replicas 1: failed (HTTP 503: unavailable)',
     );
+  });
+
+  it('past the deadline after verify, stop-jobs notes what is left unsettled and lets the switch end', async () => {
+    const j = { ...journal('live', 'primary', 'standby'), steps: [{ step: 'verify' as const, at: 1_000_000, ms: 0, by: 'it', note: '' }] };
+    const fake = new FakeActuator(new Set(['gw-a']));
+    const release = (now: number) => createWorkloadReleaser({ topology, actuator: fake, log: silentLogger, now: () => now })(j);
+    await expect(release(1_000_000 + RELEASE_DEADLINE_MS - 1)).rejects.toThrow(/workloads not settled/);
+    expect(await release(1_000_000 + RELEASE_DEADLINE_MS)).toMatch(/^workloads left unsettled after 300 s of retries: .*deployment d\/gw-a replicas 1: failed \(HTTP 503: unavailable\)$/);
   });
 
   it('a pipeline whose chains name no workloads adds nothing to the steps', async () => {

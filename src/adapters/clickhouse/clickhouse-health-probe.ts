@@ -4,6 +4,14 @@ import { evaluateOlap, parseReplicasStatus, type OlapThresholds, type ReplicaSam
 import type { Clock } from '../../ports/clock.js';
 import type { HealthProbe } from '../../ports/health-probe.js';
 import { isOpenBreaker, probeBreaker, type ProbeVerdict as Verdict } from '../probe-breaker.js';
+import type { ServerAccess } from '../../ports/server-access.js';
+import { basicAuthHeader, httpText, type HttpRequestOptions } from '../system/http-request.js';
+
+/** A request to a ClickHouse HTTP interface with the room's credentials and CA. */
+export async function olapRequest(url: string, access: ServerAccess | undefined, opts: Omit<HttpRequestOptions, 'headers' | 'ca'>): Promise<{ readonly status: number; readonly text: string }> {
+  if (access?.auth && !url.startsWith('https://')) throw new Error(`refusing to send a password to ${new URL(url).origin}: it is not https://`);
+  return httpText(url, { ...opts, headers: basicAuthHeader(access?.auth), ...(access?.ca && { ca: access.ca }) });
+}
 
 export interface ClickHouseProbeOptions extends OlapThresholds {
   readonly room: string;
@@ -15,6 +23,8 @@ export interface ClickHouseProbeOptions extends OlapThresholds {
   /** The whole probe settles within this. */
   readonly timeoutMs: number;
   readonly clock: Clock;
+  /** The user and password (basic auth) and the CA of an https:// server, where it needs them. */
+  readonly access?: ServerAccess;
 }
 
 /**
@@ -31,13 +41,8 @@ export class ClickHouseHealthProbe implements HealthProbe {
     this.breaker = probeBreaker(() => this.check(), opts.timeoutMs);
   }
 
-  private async get(path: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
-    const res = await fetch(`${this.opts.url}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      ...(body !== undefined && { body }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    return { status: res.status, text: await res.text() };
+  private get(path: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+    return olapRequest(`${this.opts.url}${path}`, this.opts.access, { ...(body !== undefined && { method: 'POST' as const, body }), timeoutMs });
   }
 
   private async check(): Promise<Verdict & { replicaDelaySec?: number }> {

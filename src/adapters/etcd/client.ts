@@ -27,6 +27,8 @@ export interface SdkEtcdOptions {
 /** The one place an etcd3 client is built, so that every caller gets the same deadlines. */
 export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
   const callTimeoutMs = opts.callTimeoutMs ?? 2000;
+  const plain = opts.endpoints.filter((e) => !e.startsWith('https://'));
+  if (opts.auth && plain.length > 0) throw new Error(`refusing to send etcd credentials over plain connections (${plain.join(', ')}): use https:// endpoints`);
   const buf = (v: Buffer | string | undefined) => (v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v));
   const tls = opts.tls;
   return new Etcd3({

@@ -148,6 +148,11 @@ export class KubernetesActuator implements WorkloadActuator {
       if (abort.signal.aborted) throw new Error(`patching ${what} timed out after ${this.timeoutMs} ms (request aborted)`);
       if (err instanceof ApiException && err.code === 409) throw new ObjectConflictError(`${what} changed since it was read (HTTP 409); not patched`);
       if (err instanceof ApiException && err.code === 401) throw new Error(`patching ${what} failed: HTTP 401: the API server refused the token (expired, revoked, or the wrong file)`);
+      // No retry makes these pass: the object is not there, may not be touched, or cannot take
+      // the change. Left as it is, with the reason, like an object a later epoch owns.
+      if (err instanceof ApiException && (err.code === 403 || err.code === 404 || err.code === 422)) {
+        return { kind: 'refused', reason: `${what}: HTTP ${err.code}: ${apiMessage(err.body)}` };
+      }
       if (err instanceof ApiException) throw new Error(`patching ${what} failed: HTTP ${err.code}: ${apiMessage(err.body)}`);
       throw err;
     } finally {
