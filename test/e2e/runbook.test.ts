@@ -79,18 +79,23 @@ describe('runbook on the real stack (built CLI, rehearsal clock)', () => {
     const store = new EtcdRunbookStore(stack.etcd, stack.cfg.prefix);
     const acked = new Set<string>();
     const deadline = Date.now() + 240_000;
-    // Kill the leader while the night's switchover is under way: the moment its step is written
-    // running (a watch, not the polling below: the switch itself takes about a second).
+    // Kill the leader while the night's switchover is under way: 250 ms after its step is written
+    // running (a watch, not the polling below: the switch itself takes about a second; the pause
+    // lets the leader's own "runbook step ... running" log line out before it dies).
     const killer = await stack.etcd
       .watch()
       .key(`${stack.cfg.prefix}/runbooks/${EVENT}/steps/switch-away`)
       .create();
+    let killing = false;
     killer.on('put', (kv) => {
-      if (leaderKilled || (JSON.parse(kv.value.toString()) as { status?: string }).status !== 'running') return;
-      const leader = replicas.find((r) => r.child.exitCode === null && r.firstLog('elected leader') !== undefined && !r.logs.some((l) => l['msg'] === 'leadership lost; stopped acting, campaigning again'));
-      if (!leader) return;
-      leaderKilled = leader.name;
-      leader.child.kill('SIGKILL');
+      if (killing || (JSON.parse(kv.value.toString()) as { status?: string }).status !== 'running') return;
+      killing = true;
+      setTimeout(() => {
+        const leader = replicas.find((r) => r.child.exitCode === null && r.firstLog('elected leader') !== undefined && !r.logs.some((l) => l['msg'] === 'leadership lost; stopped acting, campaigning again'));
+        if (!leader) return;
+        leaderKilled = leader.name;
+        leader.child.kill('SIGKILL');
+      }, 250);
     });
     for (;;) {
       const rb = await store.get(EVENT);

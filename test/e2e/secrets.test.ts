@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEtcdClient } from '../../src/adapters/etcd/client.js';
+import { randomId, startController, STATE_DIR, waitFor, writeScenarioConfig, type ControllerProcess } from '../../bench/support/local-stack.js';
+import { cli } from '../support/cli.js';
+import { createTopicEverywhere } from '../support/sdk-stack.js';
+
+// No secret leaks. The controller runs against etcd with TLS and a user (etcd-secure), room-a's
+// ClickHouse over HTTPS with a password (clickhouse-secure), and a bearer token on its HTTP port,
+// every secret from a file. It switches, fails to reach a ClickHouse with a wrong password, and is
+// asked for everything it shows: its logs, `status -o json`, `history -o json`, /metrics,
+// /status, and the errors of a refused start. None may hold any of the secrets.
+
+const ETCD_PKI = join(STATE_DIR, 'etcd-secure', 'pki');
+const CH_PKI = join(STATE_DIR, 'clickhouse-secure', 'pki');
+const PREFIX = '/switchyard-secure';
+const id = randomId().slice(0, 6);
+const pipeline = `leak-${id}`;
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-secrets-'));
+const secrets = {
+  etcd: readFileSync(join(ETCD_PKI, 'switchyard.password'), 'utf8').trim(),
+  clickhouse: readFileSync(join(CH_PKI, 'default.password'), 'utf8').trim(),
+  http: `http-token-${randomId()}`,
+};
+let config: string;
+let controller: ControllerProcess | undefined;
+
+/** The scenario topology, moved onto the secured etcd and ClickHouse, with every secret from a file. */
+function secureTopology(chPasswordFile: string): string {
+  const file = writeScenarioConfig({ prefix: PREFIX, topic: `leak-${id}`, group: `leak-group-${id}`, pipeline, probeIntervalMs: 250, fallAfter: 3, marginMs: 2000, observersRequired: 1, minDwellMs: 1000, verifyTimeoutMs: 1000 });
+  const text = readFileSync(file, 'utf8')
+    .replace(
+      /^etcd: .*$/m,
+      `etcd: { endpoints: ["https://127.0.0.1:23791"], prefix: ${PREFIX}, leaseTtlSeconds: 5, tls: { caFile: ${join(ETCD_PKI, 'ca.crt')}, certFile: ${join(ETCD_PKI, 'switchyard.crt')}, keyFile: ${join(ETCD_PKI, 'switchyard.key')} }, auth: { username: switchyard, password: { file: ${join(ETCD_PKI, 'switchyard.password')} } } }`,
+    )
+    .replace(/^(  room-a: \{ kafka: \{ brokers: \[[^\]]*\] \})/m, `$1, olap: { url: "https://127.0.0.1:38443", user: default, password: { file: ${chPasswordFile} }, caFile: ${join(CH_PKI, 'ca.crt')} }`);
+  writeFileSync(file, text);
+  return file;
+}
+
+beforeAll(async () => {
+  await createTopicEverywhere(`leak-${id}`, 3);
+  writeFileSync(join(dir, 'http-token'), secrets.http);
+  config = secureTopology(join(CH_PKI, 'default.password'));
+  controller = startController(config, `leak-${id}`, 'room-a', { SWITCHYARD_HTTP_TOKEN_FILE: join(dir, 'http-token') });
+  await waitFor('the controller to lead and see both rooms OK', 30_000, () =>
+    controller!.logs.some((l) => l['msg'] === 'verdict' && l['rule'] === 'healthy' && l['rooms'] === 'room-a=OK,room-b=OK') ? true : undefined,
+  );
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  const root = createEtcdClient({ endpoints: ['https://127.0.0.1:23791'], tls: { ca: readFileSync(join(ETCD_PKI, 'ca.crt')), cert: readFileSync(join(ETCD_PKI, 'root.crt')), key: readFileSync(join(ETCD_PKI, 'root.key')) } });
+  await root.delete().prefix(`${PREFIX}/`).exec().catch(() => undefined);
+  root.close();
+});
+
+function expectNoSecret(where: string, text: string): void {
+  for (const [name, value] of Object.entries(secrets)) expect(text.includes(value), `${where} holds the ${name} secret`).toBe(false);
+}
+
+describe('no secret in anything the controller or the CLI shows', () => {
+  it('a switchover, status, history, /metrics, /status and the logs hold none of the secrets', async () => {
+    const sw = await cli('switchover', pipeline, '--to', 'standby', '-c', config, '--reason', 'leak check', '--yes');
+    expect([sw.code, sw.stderr]).toEqual([0, '']);
+    const status = await cli('status', '-c', config, '-o', 'json');
+    expect(JSON.parse(status.stdout).rooms.find((r: { component: string }) => r.component === 'olap')).toMatchObject({ room: 'room-a', status: 'OK' });
+    const history = await cli('history', '-c', config, '-o', 'json');
+    expect(history.stdout).toContain('leak check');
+    const port = await waitFor('the HTTP port', 10_000, () => controller!.logs.find((l) => l['msg'] === 'http listening')?.['port'] as number | undefined);
+    const auth = { headers: { authorization: `Bearer ${secrets.http}` } };
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, auth)).text();
+    const statusHttp = await (await fetch(`http://127.0.0.1:${port}/status`, auth)).text();
+    expect(metrics).toContain('switchyard_leader');
+    for (const [where, text] of [['switchover', sw.stdout + sw.stderr], ['status -o json', status.stdout + status.stderr], ['history -o json', history.stdout + history.stderr], ['/metrics', metrics], ['/status', statusHttp], ['controller logs', JSON.stringify(controller!.logs)]] as const) {
+      expectNoSecret(where, text);
+    }
+  });
+
+  it('errors hold none either: a wrong ClickHouse password and a refused start', async () => {
+    const wrongFile = join(dir, 'wrong-ch-password');
+    writeFileSync(wrongFile, 'wrong-password-not-a-secret\n');
+    const wrong = secureTopology(wrongFile);
+    const status = await cli('status', '-c', wrong, '-o', 'json');
+    const olap = JSON.parse(status.stdout).rooms.find((r: { component: string }) => r.component === 'olap');
+    expect(olap).toMatchObject({ status: 'DOWN' });
+    expectNoSecret('status with a wrong ClickHouse password', status.stdout + status.stderr);
+    expect(status.stdout).not.toContain('wrong-password-not-a-secret');
+    // A refused start (the fault hook without the test switch) prints its reason, not the configuration.
+    const refused = await cli('controller', '--config', config, '--http-port', '0', { env: { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'gate:1', SWITCHYARD_TEST_HOOKS: '' } });
+    expect(refused.code).toBe(2);
+    expectNoSecret('a refused start', refused.stdout + refused.stderr);
+  });
+});
