@@ -35,7 +35,6 @@ import { EtcdConsumerRegistry } from './adapters/etcd/consumer-registry.js';
 import { SwitchRunner, type FaultPause, type SwitchRunnerDeps } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
 import type { QueryRoute, Topology } from './core/model.js';
-import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { KubernetesActuator, kubeConfigFor } from './adapters/kubernetes/fenced-patch.js';
@@ -106,7 +105,7 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
   const { topology } = config;
   const probeTimeout = Math.min(...[...topology.policies.values()].map((p) => p.probeTimeoutMs));
   const olap = [...topology.rooms.values()].flatMap((room) =>
-    room.olap ? [new ClickHouseHealthProbe({ ...room.olap, room: room.name, observer, observerRoom, timeoutMs: timeoutOverrideMs ?? probeTimeout, clock: systemClock, ...(config.olapAccess.get(room.name) && { access: config.olapAccess.get(room.name)! }) })] : [],
+    room.olap ? [new ClickHouseHealthProbe({ ...room.olap, room: room.name, observer, observerRoom, timeoutMs: timeoutOverrideMs ?? probeTimeout, clock: systemClock, ...(config.olapAccess.get(room.olap.url) && { access: config.olapAccess.get(room.olap.url)! }) })] : [],
   );
   const flink = buildFlinkProbes(config, observer, observerRoom, log, timeoutOverrideMs);
   return [...olap, ...flink, ...[...topology.rooms.values()].map((room) => {
@@ -247,24 +246,21 @@ function faultPause(): FaultPause | undefined {
 function httpTokenFile(flag: string | undefined): SecretFile | undefined {
   const path = flag ?? process.env['SWITCHYARD_HTTP_TOKEN_FILE'];
   if (!path) return undefined;
-  const file = new SecretFile(path);
-  try {
-    file.read();
-  } catch (err) {
-    throw new ConfigError([{ file: flag !== undefined ? '(command line)' : '(environment)', path: flag !== undefined ? '--http-token-file' : 'SWITCHYARD_HTTP_TOKEN_FILE', reason: `${path}: ${readFailure(err)}` }]);
-  }
-  return file;
+  return checkedSecretFile(path, flag !== undefined ? '(command line)' : '(environment)', flag !== undefined ? '--http-token-file' : 'SWITCHYARD_HTTP_TOKEN_FILE');
 }
 
-/** The API server token, or a configuration error naming the file and field (exit 2, no stack). */
-function readToken(configFile: string, tokenFile: string): string {
+/**
+ * A secret file, read once now so that a missing, unreadable or empty one is a configuration
+ * error naming where it was given (exit 2, no stack); read again whenever it changes.
+ */
+function checkedSecretFile(path: string, file: string, field: string, what = ''): SecretFile {
+  const secret = new SecretFile(path);
   try {
-    const token = readFileSync(tokenFile, 'utf8').trim();
-    if (!token) throw new Error('the file is empty');
-    return token;
+    secret.read();
   } catch (err) {
-    throw new ConfigError([{ file: configFile, path: 'controller.kubernetes.tokenFile', reason: `token file ${tokenFile}: ${readFailure(err)}` }]);
+    throw new ConfigError([{ file, path: field, reason: `${what}${path}: ${readFailure(err)}` }]);
   }
+  return secret;
 }
 
 /**
@@ -284,9 +280,8 @@ function kubeConfigOf(config: LoadedConfig, insecureKube = false): KubeConfig | 
   if (!k) return undefined;
   checkKubeServer(config, insecureKube);
   if (k.server) {
-    // Read once now to refuse a missing or empty file at start (exit 2); then again whenever it changes.
-    if (k.tokenFile) readToken(config.file, k.tokenFile);
-    return kubeConfigFor(k.server, k.tokenFile ? { file: k.tokenFile } : undefined, k.caFile);
+    const token = k.tokenFile ? checkedSecretFile(k.tokenFile, config.file, 'controller.kubernetes.tokenFile', 'token file ') : undefined;
+    return kubeConfigFor(k.server, token, k.caFile);
   }
   const kc = new KubeConfig();
   kc.loadFromCluster();
@@ -360,14 +355,11 @@ export function buildSwitchRunner(
     journals,
     routes: store.routes,
     queryRoutes: new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'),
-    olapAnswers: (url) => {
-      // The room whose OLAP this is, for its credentials.
-      const room = [...config.topology.rooms.values()].find((r) => r.olap?.url === url)?.name;
-      return olapRequest(`${url}/?query=SELECT%201`, room === undefined ? undefined : config.olapAccess.get(room), { timeoutMs: 1000 }).then(
+    olapAnswers: (url) =>
+      olapRequest(`${url}/?query=SELECT%201`, config.olapAccess.get(url), { timeoutMs: 1000 }).then(
         (r) => r.status === 200,
         () => false,
-      );
-    },
+      ),
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
     consumers: new EtcdConsumerRegistry(store.etcd, config.etcd.prefix),
     groups: new KafkaGroupInspector(),

@@ -65,7 +65,7 @@ function readFileOrProblem(file: string, path: string, at: string, problems: Con
   }
 }
 
-/** Each room's OLAP credentials and CA, read now; problems name the field. */
+/** Each room's OLAP credentials and CA, by the OLAP url, read now; problems name the field. */
 function olapAccess(file: string, rooms: TopologyFile['rooms'], problems: ConfigProblem[]): Map<string, ServerAccess> {
   const out = new Map<string, ServerAccess>();
   for (const [room, r] of Object.entries(rooms)) {
@@ -77,7 +77,8 @@ function olapAccess(file: string, rooms: TopologyFile['rooms'], problems: Config
     if (o.caFile && !https) problems.push({ file, path: `${at}.caFile`, reason: `a CA is for an https:// url; ${o.url} is http://` });
     const password = o.password ? readSecret(file, `${at}.password`, o.password, problems) : undefined;
     const ca = o.caFile ? readFileOrProblem(file, `${at}.caFile`, isAbsolute(o.caFile) ? o.caFile : resolve(dirname(file), o.caFile), problems) : undefined;
-    out.set(room, { ...((o.user || password) && { auth: { user: o.user ?? 'default', password: password ?? '' } }), ...(ca && { ca }) });
+    // Keyed by the url as the topology's Room holds it (no trailing slash), as the SDK keys its own.
+    out.set(o.url.replace(/\/$/, ''), { ...((o.user || password) && { auth: { user: o.user ?? 'default', password: password ?? '' } }), ...(ca && { ca }) });
   }
   return out;
 }
@@ -128,8 +129,9 @@ export interface LoadedConfig {
   /** Runbook notify steps' webhooks, by name. */
   readonly webhooks: ReadonlyMap<string, string>;
   /**
-   * How to authenticate to each room's OLAP server (by room), read at load. Kept out of the
-   * topology, which is stored, shown and logged; never printed.
+   * How to authenticate to each room's OLAP server, by its url, read at load: credentials go to
+   * the server they belong to and nowhere else. Kept out of the topology, which is stored, shown
+   * and logged; never printed.
    */
   readonly olapAccess: ReadonlyMap<string, ServerAccess>;
 }

@@ -9,6 +9,7 @@ import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { EtcdWatermarkStore } from '../../src/adapters/etcd/watermark-store.js';
 import { KubernetesActuator, kubeConfigFor, ROUTE_EPOCH_ANNOTATION } from '../../src/adapters/kubernetes/fenced-patch.js';
+import { SecretFile } from '../../src/adapters/system/secret-file.js';
 import { systemClock } from '../../src/adapters/system/system-clock.js';
 import { SWITCH_STEPS, stepAt } from '../../src/core/journal.js';
 import type { QueryRoute } from '../../src/core/model.js';
@@ -118,7 +119,7 @@ describe('Kubernetes actuators with the chart\'s token on a real API server', ()
       renameSync(`${file}.new`, file);
     };
     put('not-a-token');
-    const rotating = new KubernetesActuator(kubeConfigFor(KUBE.server, { file }, KUBE.caFile));
+    const rotating = new KubernetesActuator(kubeConfigFor(KUBE.server, new SecretFile(file), KUBE.caFile));
     await expect(rotating.scale({ namespace: data, name: 'dashboard-gateway-b' }, 1, 3)).rejects.toThrow(/HTTP 401/);
     // The kubelet swaps a projected token in by renaming; the next call reads it.
     put((await kubectl(['create', 'token', 'sy-switchyard', '-n', ns, '--duration', '10m'])).stdout.trim());

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ApiException, CoordinationV1Api, CustomObjectsApi, EventsV1Api, Observable, PatchStrategy, setHeaderMiddleware, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, CustomObjectsApi, EventsV1Api, PatchStrategy, setHeaderMiddleware, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware } from '@kubernetes/client-node';
 import type { ClusterState, PipelineEvent, PipelineStatusDoc } from '../../ports/cluster-state.js';
-import { apiMessage } from './fenced-patch.js';
+import { apiMessage, requestOptions } from './fenced-patch.js';
 
 export const CRD = { group: 'switchyard.io', version: 'v1alpha1', plural: 'switchyardpipelines', kind: 'SwitchyardPipeline' } as const;
 export const LEASE_NAME = 'switchyard-leader';
@@ -34,15 +34,7 @@ export class KubernetesClusterState implements ClusterState {
 
   /** Request options with a deadline (and, for a patch, its content type). */
   private options(...extra: ObservableMiddleware[]): ConfigurationOptions {
-    const signal = AbortSignal.timeout(this.timeoutMs);
-    const deadline: ObservableMiddleware = {
-      pre: (ctx) => {
-        ctx.setSignal(signal);
-        return new Observable(Promise.resolve(ctx));
-      },
-      post: (res) => new Observable(Promise.resolve(res)),
-    };
-    return { middleware: [deadline, ...extra], middlewareMergeStrategy: 'append' };
+    return requestOptions(AbortSignal.timeout(this.timeoutMs), ...extra);
   }
 
   forget(): void {

@@ -118,15 +118,8 @@ export class KubernetesActuator implements WorkloadActuator {
     const what = `${client.kind} ${ref.namespace}/${ref.name}`;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.timeoutMs);
-    // client-node passes a request's signal to its fetch: aborting it closes the connection.
-    const withSignal: ObservableMiddleware = {
-      pre: (ctx) => {
-        ctx.setSignal(abort.signal);
-        return new Observable(Promise.resolve(ctx));
-      },
-      post: (res) => new Observable(Promise.resolve(res)),
-    };
-    const options = (...extra: ObservableMiddleware[]): ConfigurationOptions => ({ middleware: [withSignal, ...extra], middlewareMergeStrategy: 'append' });
+    // One deadline for the read and the patch together.
+    const options = (...extra: ObservableMiddleware[]) => requestOptions(abort.signal, ...extra);
     try {
       const obj = await client.read(ref, options());
       const stored = Number(obj.metadata?.annotations?.[ROUTE_EPOCH_ANNOTATION] ?? '0');
@@ -161,6 +154,22 @@ export class KubernetesActuator implements WorkloadActuator {
   }
 }
 
+/**
+ * Options for one client-node request: `signal` aborts it (client-node hands a request's signal to
+ * its fetch, so the connection is closed, not merely abandoned), then any `extra` middleware (a
+ * patch's content type).
+ */
+export function requestOptions(signal: AbortSignal, ...extra: ObservableMiddleware[]): ConfigurationOptions {
+  const withSignal: ObservableMiddleware = {
+    pre: (ctx) => {
+      ctx.setSignal(signal);
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: (res) => new Observable(Promise.resolve(res)),
+  };
+  return { middleware: [withSignal, ...extra], middlewareMergeStrategy: 'append' };
+}
+
 /** The API server's Status message, when the body is one. */
 export function apiMessage(body: unknown): string {
   // A 401 comes with no body at all.
@@ -184,9 +193,9 @@ const TOKEN_FILE_PROVIDER = 'switchyard-token-file';
  * about hourly; client-node's own file auth re-reads only every minute and keeps a trailing
  * newline). The file's content is never logged.
  */
-export function kubeConfigFor(server: string, token?: string | { readonly file: string }, caFile?: string): KubeConfig {
+export function kubeConfigFor(server: string, token?: string | SecretFile, caFile?: string): KubeConfig {
   const kc = new KubeConfig();
-  const fromFile = typeof token === 'object' ? new SecretFile(token.file) : undefined;
+  const fromFile = typeof token === 'object' ? token : undefined;
   kc.loadFromOptions({
     // client-node refuses plain http unless TLS verification is off; https keeps it on.
     clusters: [{ name: 'target', server, skipTLSVerify: server.startsWith('http://'), ...(caFile && { caFile }) }],
