@@ -28,25 +28,31 @@
 #   auth on: users root, switchyard (read-write under /switchyard-secure/) and sdk (reads routes,
 #   writes only its own watermarks, acks and presence); certificates and passwords in
 #   $SWITCHYARD_STATE/etcd-secure/pki)
+#   kafka-secure    SASL_SSL 127.0.0.1:39092 (SCRAM-SHA-512 and PLAIN)  SSL 39094 (client certificate
+#   required)  controller 39093   (issue 18: SCRAM users switchyard and sdk made by the storage tool
+#   at format, PLAIN user plain; certificates and passwords in $SWITCHYARD_STATE/kafka-secure/pki)
 #   kube-etcd       client 127.0.0.1:26379  peer 26380   (the API server's own store)
 #   kube-apiserver  https 127.0.0.1:26443   (built by scripts/k8s/build.sh; no kubelet: Pods stay
 #   Pending; admin kubeconfig in $SWITCHYARD_STATE/kube-apiserver/kubeconfig)
 #
 # State lives in $SWITCHYARD_STATE (default /tmp/switchyard-local); Kafka's jars are cached in
 # $SWITCHYARD_CACHE (default ~/.cache/switchyard). Every wait is bounded ($SWITCHYARD_WAIT_S, 40 s).
+# $SWITCHYARD_KAFKA_VERSION picks the brokers' Kafka: 3.9.1 (default) or 4.1.1 (ADR 0003); a
+# broker's data is formatted again when the version changes.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=${SWITCHYARD_STATE:-/tmp/switchyard-local}
 CACHE=${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}
 WAIT_S=${SWITCHYARD_WAIT_S:-40}
-KAFKA_VERSION=3.9.1
+KAFKA_VERSION=${SWITCHYARD_KAFKA_VERSION:-3.9.1}
+case $KAFKA_VERSION in 3.9.1|4.1.1) ;; *) echo "services: SWITCHYARD_KAFKA_VERSION=$KAFKA_VERSION is not one the local stack is tested with (3.9.1, 4.1.1)" >&2; exit 2 ;; esac
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
 FLINK_VERSION=2.2.1
 FLINK_BUILD=$CACHE/flink-$FLINK_VERSION
 FLINK_JAR=$FLINK_BUILD/switchyard-local-flink-1-cluster.jar
 # Flink starts after the brokers it reads from.
-BASE_SERVICES=(etcd etcd-secure kafka-a kafka-b clickhouse-a clickhouse-b clickhouse-secure)
+BASE_SERVICES=(etcd etcd-secure kafka-a kafka-b kafka-secure clickhouse-a clickhouse-b clickhouse-secure)
 FLINK_SERVICES=(flink-a flink-b)
 # A real Kubernetes API server (issue 17): its own etcd, then the server.
 K8S_SERVICES=(kube-etcd kube-apiserver)
@@ -61,6 +67,7 @@ port_of() {
     etcd-secure) echo 23791 ;;
     kafka-a) echo 19092 ;;
     kafka-b) echo 29092 ;;
+    kafka-secure) echo 39092 ;;
     clickhouse-a) echo 18123 ;;
     clickhouse-b) echo 28123 ;;
     clickhouse-secure) echo 38443 ;;
@@ -313,20 +320,67 @@ etcd_secure_auth() {
   touch "$dir/auth.done"
 }
 
-start_kafka() { # service room-letter
-  local svc=$1 n dir
-  case $svc in kafka-a) n=1 ;; kafka-b) n=2 ;; esac
+# The broker's listeners and security, per service.
+kafka_listeners() { # service n dir
+  local n=$2 p=$3/pki
+  if [[ $1 != kafka-secure ]]; then
+    cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093,CUTTABLE://127.0.0.1:${n}9094
+advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092,CUTTABLE://127.0.0.1:${n}9095
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CUTTABLE:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+EOF
+    return
+  fi
+  # No plaintext listener for clients: SASL over TLS, or TLS with a client certificate. The
+  # broker talks to itself over the certificate listener.
+  cat <<EOF
+listeners=SASL_SSL://127.0.0.1:39092,CONTROLLER://127.0.0.1:39093,SSL://127.0.0.1:39094
+advertised.listeners=SASL_SSL://127.0.0.1:39092,SSL://127.0.0.1:39094
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT,SSL:SSL
+inter.broker.listener.name=SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$p/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$p/ca.crt
+listener.name.ssl.ssl.client.auth=required
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_plain="$(cat "$p/plain.password")";
+EOF
+}
+
+# Certificates and passwords for kafka-secure, once per state dir.
+kafka_secure_pki() {
+  local p=$STATE/kafka-secure/pki
+  local_ca "$p"
+  signed_cert "$p" server server
+  signed_cert "$p" switchyard client
+  [[ -s $p/server.pem ]] || { cat "$p/server.key" "$p/server.crt" >"$p/server.pem"; chmod 600 "$p/server.pem"; }
+  for u in switchyard sdk plain; do [[ -s $p/$u.password ]] || { openssl rand -hex 16 >"$p/$u.password"; chmod 600 "$p/$u.password"; }; done
+}
+
+start_kafka() { # service
+  local svc=$1 n dir format_extra=()
+  case $svc in kafka-a) n=1 ;; kafka-b) n=2 ;; kafka-secure) n=3 ;; esac
   dir=$STATE/$svc
   mkdir -p "$dir"
+  if [[ $svc == kafka-secure ]]; then
+    kafka_secure_pki
+    # SCRAM credentials go into the cluster metadata when the storage is formatted (KRaft).
+    for u in switchyard sdk; do format_extra+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(cat "$dir/pki/$u.password")]"); done
+  fi
+  # Another Kafka version formatted this data: start afresh (the local stack keeps nothing worth migrating).
+  if [[ -f $dir/data/meta.properties && $(cat "$dir/kafka-version" 2>/dev/null) != "$KAFKA_VERSION" ]]; then
+    say "$svc: data was formatted by Kafka $(cat "$dir/kafka-version" 2>/dev/null || echo '?'), now $KAFKA_VERSION: formatting again"
+    rm -rf "$dir/data"
+  fi
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${n}9093
-listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093,CUTTABLE://127.0.0.1:${n}9094
-advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092,CUTTABLE://127.0.0.1:${n}9095
+$(kafka_listeners "$svc" "$n" "$dir")
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CUTTABLE:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=false
@@ -346,6 +400,7 @@ quota.window.num=2
 quota.window.size.seconds=1
 log.retention.ms=3600000
 EOF
+  chmod 600 "$dir/server.properties"
   cat >"$dir/log4j.properties" <<EOF
 log4j.rootLogger=WARN, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -354,12 +409,25 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.KafkaServer=INFO
 log4j.logger.kafka.server.BrokerServer=INFO
 EOF
+  # Kafka 4 also logs through log4j2 (its jars carry log4j-core); 3.9 ignores this file.
+  cat >"$dir/log4j2.properties" <<EOF
+status = error
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.out.ref = OUT
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = info
+EOF
   local java_opts=(-Xms128m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true
-    "-Dlog4j.configuration=file:$dir/log4j.properties")
+    "-Dlog4j.configuration=file:$dir/log4j.properties" "-Dlog4j2.configurationFile=$dir/log4j2.properties")
   if [[ ! -f $dir/data/meta.properties ]]; then
     java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
-      -t "switchyard-local-room-$n-aaaaa" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+      -t "switchyard-local-room-$n-aaaaa" -c "$dir/server.properties" "${format_extra[@]}" >"$dir/format.log" 2>&1 \
       || { cat "$dir/format.log" >&2; die "could not format $svc's storage"; }
+    echo "$KAFKA_VERSION" >"$dir/kafka-version"
   fi
   setsid java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/log" 2>&1 </dev/null &
@@ -524,6 +592,8 @@ cmd_env() {
   echo "SWITCHYARD_ETCD_SECURE=https://127.0.0.1:23791"
   echo "SWITCHYARD_KAFKA_ROOM_A=127.0.0.1:19092"
   echo "SWITCHYARD_KAFKA_ROOM_B=127.0.0.1:29092"
+  echo "SWITCHYARD_KAFKA_SECURE=127.0.0.1:39092"
+  echo "SWITCHYARD_KAFKA_VERSION=$KAFKA_VERSION"
   echo "SWITCHYARD_CLICKHOUSE_ROOM_A=http://127.0.0.1:18123"
   echo "SWITCHYARD_CLICKHOUSE_ROOM_B=http://127.0.0.1:28123"
   echo "SWITCHYARD_CLICKHOUSE_SECURE=https://127.0.0.1:38443"

@@ -52,6 +52,7 @@ import { EtcdCapStore } from './adapters/etcd/cap-store.js';
 import type { CapRecord } from './core/caps.js';
 import { Executor } from './executor/executor.js';
 import type { Logger } from './ports/logger.js';
+import { kafkaAccessFor } from './ports/kafka-access.js';
 import type { HealthProbe } from './ports/health-probe.js';
 import type { RouteStore } from './ports/route-store.js';
 import type { LeaderLock } from './ports/leader-lock.js';
@@ -121,6 +122,7 @@ export function buildProbes(config: LoadedConfig, observer: string, observerRoom
       timeoutMs: timeoutOverrideMs ?? (timeouts.length > 0 ? Math.min(...timeouts) : 1000),
       clock: systemClock,
       log: log.child({ component: 'probe', room: room.name }),
+      access: config.kafkaAccess,
     });
   })];
 }
@@ -174,7 +176,7 @@ export function buildPositionTracker(config: LoadedConfig, log: Logger, publish?
   for (const room of topology.rooms.values()) {
     const pipelines = [...topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room.name));
     const topics = [...new Set(pipelines.flatMap((p) => p.topics))].sort();
-    rooms.set(room.name, { reader: new KafkaPositionReader(room.name, room.kafka.brokers, log.child({ component: 'positions', room: room.name })), topics });
+    rooms.set(room.name, { reader: new KafkaPositionReader(room.name, room.kafka.brokers, log.child({ component: 'positions', room: room.name }), Date.now, config.kafkaAccess), topics });
   }
   const timeoutMs = Math.min(...[...topology.policies.values()].map((p) => p.probeTimeoutMs));
   return new PositionTracker({ rooms, timeoutMs, log: log.child({ component: 'positions' }), ...(publish && { publish }) });
@@ -362,7 +364,7 @@ export function buildSwitchRunner(
       ),
     watermarks: new EtcdWatermarkStore(store.etcd, config.etcd.prefix),
     consumers: new EtcdConsumerRegistry(store.etcd, config.etcd.prefix),
-    groups: new KafkaGroupInspector(),
+    groups: new KafkaGroupInspector(log.child({ component: 'fence' }), config.kafkaAccess),
     observer,
     verifyTimeoutMs: config.controller.verifyTimeoutMs,
     clock: systemClock,
@@ -401,11 +403,11 @@ export function buildController(flags: ControllerFlags): BuiltController {
   });
   const positions = buildPositionTracker(config, log, (rooms) => new EtcdPositionStore(store.etcd, config.etcd.prefix).publish(observer, rooms));
   const lag = new LagTracker({
-    readers: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'lag', room: r.name }))])),
+    readers: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'lag', room: r.name }), undefined, config.kafkaAccess)])),
     timeoutMs: 2000,
     log: log.child({ component: 'lag' }),
   });
-  const quotas = new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaClientQuotas({ brokers: r.kafka.brokers, timeoutMs: 2000 })]));
+  const quotas = new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaClientQuotas({ brokers: r.kafka.brokers, timeoutMs: 2000, access: () => kafkaAccessFor(config.kafkaAccess, r.kafka.brokers) })]));
   const intents = new EtcdIntentStore(store.etcd, config.etcd.prefix);
   const capStore = new EtcdCapStore(store.etcd, config.etcd.prefix);
   const runbookSteps = new Counter({ name: 'switchyard_runbook_steps_total', help: 'Runbook steps that ended, by outcome: done, failed, skipped', labelNames: ['outcome'], registers: [metrics.registry] });
@@ -432,7 +434,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       journals,
       store: new EtcdBackfillStore(store.etcd, config.etcd.prefix),
       runner: new BackfillRunner({
-        copier: new KafkaRecordCopier(new Map([...config.topology.rooms.values()].map((r) => [r.name, r.kafka.brokers])), log.child({ component: 'backfill' })),
+        copier: new KafkaRecordCopier(new Map([...config.topology.rooms.values()].map((r) => [r.name, r.kafka.brokers])), log.child({ component: 'backfill' }), undefined, config.kafkaAccess),
         store: new EtcdBackfillStore(store.etcd, config.etcd.prefix),
         log: log.child({ component: 'backfill' }),
       }),
@@ -451,7 +453,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
       metrics,
       by: observer,
       quotas,
-      groups: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'caps', room: r.name }))])),
+      groups: new Map([...config.topology.rooms.values()].map((r) => [r.name, new KafkaGroupOffsetReader(r.name, r.kafka.brokers, log.child({ component: 'caps', room: r.name }), undefined, config.kafkaAccess)])),
     }),
     cluster: buildClusterReporter(config, observer, log, flags.insecureKube === true),
     runbooks: new RunbookKeeper({

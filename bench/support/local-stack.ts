@@ -3,7 +3,7 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -36,7 +36,15 @@ export const LOCAL = {
     'room-a': { brokers: ['127.0.0.1:19092'], service: 'kafka-a', olap: 'http://127.0.0.1:18123', olapService: 'clickhouse-a', cuttable: { listen: 19094, via: 19095 }, flink: { url: 'http://127.0.0.1:18081', service: 'flink-a', job: 'dashboard-agg-a', in: 'dashboard-events' } },
     'room-b': { brokers: ['127.0.0.1:29092'], service: 'kafka-b', olap: 'http://127.0.0.1:28123', olapService: 'clickhouse-b', cuttable: { listen: 29094, via: 29095 }, flink: { url: 'http://127.0.0.1:28081', service: 'flink-b', job: 'dashboard-agg-b', in: 'dashboard-events' } },
   },
+  // issue 18: SASL_SSL (SCRAM-SHA-512 users switchyard and sdk, PLAIN user plain) and SSL with a
+  // client certificate required; CA, certificates and passwords in `pki`.
+  kafkaSecure: { sasl: '127.0.0.1:39092', mtls: '127.0.0.1:39094', service: 'kafka-secure', pki: join(STATE_DIR, 'kafka-secure', 'pki') },
 } as const;
+
+/** The Kafka version the local brokers run (scripts/services.sh, SWITCHYARD_KAFKA_VERSION). */
+export const KAFKA_VERSION = process.env['SWITCHYARD_KAFKA_VERSION'] ?? '3.9.1';
+/** Where scripts/services.sh caches that version's jars (for the broker's own tools in a test). */
+export const KAFKA_LIBS = join(process.env['SWITCHYARD_CACHE'] ?? join(homedir(), '.cache', 'switchyard'), `kafka-${KAFKA_VERSION}`, 'libs');
 
 export type LocalRoom = keyof typeof LOCAL.rooms;
 

@@ -36,7 +36,7 @@ export async function readPositions(config: LoadedConfig, store: StoreHandles, r
     [...new Set(rooms)].map(async (room) => {
       let history = published.get(room) ?? [];
       const topics = [...new Set([...config.topology.pipelines.values()].filter((p) => p.chains.some((c) => c.room === room)).flatMap((p) => p.topics))];
-      const reader = new KafkaPositionReader(room, config.topology.rooms.get(room)?.kafka.brokers ?? [], silentLogger);
+      const reader = new KafkaPositionReader(room, config.topology.rooms.get(room)?.kafka.brokers ?? [], silentLogger, Date.now, config.kafkaAccess);
       try {
         history = appendSample(history, await reader.read(topics, 1500), 300_000);
         answering.add(room);
@@ -100,7 +100,7 @@ export async function readLag(config: LoadedConfig, positions: CliPositions, pip
   const history = positions.histories.get(route.room) ?? [];
   const ends = history.at(-1);
   if (!ends || !positions.answering.has(route.room)) return undefined;
-  const reader = new KafkaGroupOffsetReader(route.room, config.topology.rooms.get(route.room)?.kafka.brokers ?? [], silentLogger);
+  const reader = new KafkaGroupOffsetReader(route.room, config.topology.rooms.get(route.room)?.kafka.brokers ?? [], silentLogger, undefined, config.kafkaAccess);
   try {
     const committed = (await reader.read([{ group: pipeline.consumerGroup, topics: pipeline.topics }], 2000)).get(pipeline.consumerGroup);
     if (!committed) return undefined;

@@ -11,6 +11,8 @@ import { isValidTimeZone, parseClock, type ChangeWindow } from '../core/change-w
 import { baselineSchema, policySchema, topologySchema, type PolicyFile, type TopologyFile } from './schema.js';
 import type { Baseline } from '../core/caps.js';
 import type { ServerAccess } from '../ports/server-access.js';
+import type { KafkaAccess } from '../ports/kafka-access.js';
+import { SecretFile, WatchedFile } from '../adapters/system/secret-file.js';
 
 export interface ConfigProblem {
   readonly file: string;
@@ -83,6 +85,43 @@ function olapAccess(file: string, rooms: TopologyFile['rooms'], problems: Config
   return out;
 }
 
+/**
+ * Each room's Kafka TLS and SASL, by broker address: read now (problems name the field), then
+ * re-read whenever a file changes, so a rotated certificate or password takes effect on the next
+ * connection without a restart.
+ */
+function kafkaAccess(file: string, rooms: TopologyFile['rooms'], problems: ConfigProblem[]): Map<string, () => KafkaAccess> {
+  const out = new Map<string, () => KafkaAccess>();
+  const pathOf = (given: string) => (isAbsolute(given) ? given : resolve(dirname(file), given));
+  for (const [room, r] of Object.entries(rooms)) {
+    const { tls, sasl } = r.kafka;
+    if (!tls && !sasl) continue;
+    const at = `rooms.${room}.kafka`;
+    if (sasl && !tls) problems.push({ file, path: `${at}.sasl`, reason: 'SASL needs tls: a password (or a SCRAM exchange) must not cross the network in clear' });
+    if (tls && !tls.certFile !== !tls.keyFile) problems.push({ file, path: tls.certFile ? `${at}.tls.keyFile` : `${at}.tls.certFile`, reason: 'a client certificate needs both certFile and keyFile' });
+    const files: Partial<Record<'ca' | 'cert' | 'key', WatchedFile>> = {};
+    for (const [field, key] of [['caFile', 'ca'], ['certFile', 'cert'], ['keyFile', 'key']] as const) {
+      const given = tls?.[field];
+      if (given === undefined) continue;
+      if (readFileOrProblem(file, `${at}.tls.${field}`, pathOf(given), problems)) files[key] = new WatchedFile(pathOf(given));
+    }
+    let password: () => string = () => '';
+    if (sasl) {
+      const first = readSecret(file, `${at}.sasl.password`, sasl.password, problems);
+      if ('file' in sasl.password) {
+        const secret = new SecretFile(pathOf(sasl.password.file));
+        password = () => secret.read();
+      } else password = () => first ?? '';
+    }
+    const current = (): KafkaAccess => ({
+      ...(tls && { tls: { ...(files.ca && { ca: files.ca.read() }), ...(files.cert && { cert: files.cert.read() }), ...(files.key && { key: files.key.read() }) } }),
+      ...(sasl && { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: password() } }),
+    });
+    for (const b of r.kafka.brokers) out.set(b, current);
+  }
+  return out;
+}
+
 /** etcd's TLS material and credentials, read now; problems name the field. */
 function etcdAccess(file: string, etcd: TopologyFile['etcd'], problems: ConfigProblem[]): Pick<EtcdSettings, 'tls' | 'auth'> {
   const out: { tls?: EtcdSettings['tls']; auth?: EtcdSettings['auth'] } = {};
@@ -134,6 +173,11 @@ export interface LoadedConfig {
    * and logged; never printed.
    */
   readonly olapAccess: ReadonlyMap<string, ServerAccess>;
+  /**
+   * Each room's Kafka TLS and SASL, by broker address (host:port): resolved on each new connection,
+   * so rotated files are re-read. Never printed.
+   */
+  readonly kafkaAccess: ReadonlyMap<string, () => KafkaAccess>;
 }
 
 /** Time a new leader needs after its election to decide and flip (measured: 0.4-0.7 s); a margin. */
@@ -605,6 +649,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
   const compiled = compileTopology(file, raw, policies, problems);
   const access = etcdAccess(file, raw.etcd, problems);
   const olap = olapAccess(file, raw.rooms, problems);
+  const kafka = kafkaAccess(file, raw.rooms, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const baselinesDir = isAbsolute(raw.baselines) ? raw.baselines : resolve(dirname(file), raw.baselines);
   const skipped: string[] = [];
@@ -620,6 +665,7 @@ export function loadConfig(topologyPath: string, policiesOverride?: string): Loa
     policiesPath,
     webhooks: new Map(Object.entries(raw.notifications.webhooks)),
     olapAccess: olap,
+    kafkaAccess: kafka,
   };
 }
 

@@ -22,6 +22,13 @@ const secretRef = z
     error: 'must be { file: <path> } or { env: <VARIABLE> }: a secret is never written into the topology',
   })
   .describe('a secret: { file: path } or { env: VARIABLE }');
+/** TLS files of a client: the CA that signed `signed`, and a client certificate with its key. */
+const tlsFiles = (signed: string, whenCert: string) =>
+  z.strictObject({
+    caFile: z.string().min(1).optional().describe(`PEM CA that signed ${signed} (default: the system's)`),
+    certFile: z.string().min(1).optional().describe(`PEM client certificate, ${whenCert}`),
+    keyFile: z.string().min(1).optional().describe('PEM key of that certificate'),
+  });
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
 const positiveMs = z.number().int().positive();
 const mode = z.enum(['automatic', 'manual', 'none']);
@@ -85,7 +92,18 @@ export const policySchema = z.strictObject({
 export type PolicyFile = z.infer<typeof policySchema>;
 
 const roomSchema = z.strictObject({
-  kafka: z.strictObject({ brokers: z.array(hostPort).min(1) }),
+  kafka: z.strictObject({
+    brokers: z.array(hostPort).min(1),
+    tls: tlsFiles('the brokers\' certificates', 'for brokers that require one (ssl.client.auth=required)').optional().describe('TLS to the brokers (an SSL or SASL_SSL listener); paths relative to this file'),
+    sasl: z
+      .strictObject({
+        mechanism: z.enum(['scram-sha-512', 'plain']),
+        username: z.string().min(1),
+        password: secretRef,
+      })
+      .optional()
+      .describe('SASL user for probes, admin calls, quotas and backfill (needs tls: a password never crosses the network in clear)'),
+  }),
   capacity: z
     .strictObject({ recordsPerSecond: z.number().int().positive() })
     .optional()
@@ -207,14 +225,7 @@ export const topologySchema = z.strictObject({
     endpoints: z.array(z.url()).min(1),
     prefix: z.string().regex(/^\/[^\s]*[^/]$/, 'must start with / and not end with /').default('/switchyard'),
     leaseTtlSeconds: z.number().int().min(2).max(60).default(5),
-    tls: z
-      .strictObject({
-        caFile: z.string().min(1).optional().describe('PEM CA that signed etcd\'s certificate (default: the system\'s)'),
-        certFile: z.string().min(1).optional().describe('PEM client certificate, where etcd checks client certificates (--client-cert-auth)'),
-        keyFile: z.string().min(1).optional().describe('PEM key of that certificate'),
-      })
-      .optional()
-      .describe('TLS to etcd (https:// endpoints); paths relative to this file'),
+    tls: tlsFiles('etcd\'s certificate', 'where etcd checks client certificates (--client-cert-auth)').optional().describe('TLS to etcd (https:// endpoints); paths relative to this file'),
     auth: z
       .strictObject({ username: z.string().min(1), password: secretRef })
       .optional()

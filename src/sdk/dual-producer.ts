@@ -17,6 +17,7 @@
 // in-order prefix of what was sent). `stats()` and the logs say so; the room needs a backfill
 // before it can serve without loss (`resync(room)` starts writing to it again, from then on).
 
+import type { KafkaAccess } from '../ports/kafka-access.js';
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { createKafka } from '../adapters/kafka/kafka-client.js';
@@ -35,7 +36,8 @@ export interface DualRecord {
 }
 
 export interface DualProducerOptions {
-  readonly rooms: readonly { readonly room: string; readonly brokers: readonly string[] }[];
+  /** Each room's brokers, and their TLS and SASL where the listener asks for them. */
+  readonly rooms: readonly { readonly room: string; readonly brokers: readonly string[]; readonly access?: KafkaAccess }[];
   readonly clientId?: string;
   /**
    * How long `send` waits for a room that is not known to be failing (default 1000 ms). Past it,
@@ -115,6 +117,7 @@ export class DualProducer {
         timeoutMs: opts.sendTimeoutMs ?? 1000,
         retries: 2,
         quiet: true,
+        access: r.access,
       }).producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 }),
       connected: false,
       queue: [],

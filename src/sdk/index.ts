@@ -11,5 +11,6 @@ export type { QueryRouterOptions } from './query-router.js';
 export type { SdkEtcdOptions } from '../adapters/etcd/client.js';
 export type { AllowedRooms } from './allow-list.js';
 export type { ServerAccess } from '../ports/server-access.js';
+export type { KafkaAccess, KafkaAccessBook, KafkaAccessSource, KafkaSaslMechanism } from '../ports/kafka-access.js';
 export type { Route, QueryRoute } from '../core/model.js';
 export type { Logger } from '../ports/logger.js';

@@ -12,6 +12,7 @@
 // such record in the new room. Records between (wm - margin) and wm may be read twice; those the
 // dual producer wrote carry an id, and the ones already processed are dropped (record-ids.ts).
 
+import { kafkaAccessFor, type KafkaAccessBook } from '../ports/kafka-access.js';
 import type { Consumer, EachMessagePayload, Admin } from 'kafkajs';
 import type { Etcd3 } from 'etcd3';
 import type { Route } from '../core/model.js';
@@ -117,6 +118,12 @@ export interface RoutedConsumerOptions {
    * forged etcd write (docs/security.md).
    */
   readonly allowedRooms?: AllowedRooms;
+  /**
+   * TLS and SASL by broker address (host:port), resolved each time the client connects to a room
+   * (a function is called then, so a rotated password is picked up). A route's brokers get the
+   * access of their entry only: brokers not named here get no credentials.
+   */
+  readonly kafkaAccess?: KafkaAccessBook;
 }
 
 /** What this instance is doing, as it also tells the controller (its presence key). */
@@ -355,6 +362,7 @@ export class RoutedConsumer {
         error: (msg, fields) => (muted.value ? undefined : roomLog.error(msg, fields)),
       },
       timeoutMs: 3000,
+      access: kafkaAccessFor(this.opts.kafkaAccess, route.kafka.brokers),
     });
     const admin = kafka.admin();
     const consumer = kafka.consumer({

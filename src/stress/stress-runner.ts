@@ -4,6 +4,7 @@
 // cluster, its own topics and group) takes them; each step is judged by what Flink's REST API and
 // Kafka say. Nothing of the pipeline's own job, topics or group is touched.
 
+import type { KafkaAccess } from '../ports/kafka-access.js';
 import type { Admin, Producer } from 'kafkajs';
 import { createKafka } from '../adapters/kafka/kafka-client.js';
 import type { JobLaunch } from '../adapters/flink/flink-job-control.js';
@@ -22,6 +23,8 @@ export interface StressOptions {
   /** The Flink job name of the pipeline's chain in the room (what is copied). */
   readonly job: string;
   readonly brokers: readonly string[];
+  /** TLS and SASL for those brokers (the shadow job's own Kafka settings are in its launch args). */
+  readonly access?: KafkaAccess;
   readonly flinkUrl: string;
   /** How the job is started: its `--in`, `--out`, `--job-name` and `--group` are replaced for the shadow. */
   readonly launch: JobLaunch;
@@ -196,7 +199,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   const cleanupProblems: string[] = [];
   const startedAt = Date.now();
   const job = new ShadowJob(opts.flinkUrl, timeoutMs);
-  const kafka = createKafka({ clientId: `switchyard-stress-${id}`, brokers: opts.brokers, log: opts.log, timeoutMs, retries: 2 });
+  const kafka = createKafka({ clientId: `switchyard-stress-${id}`, brokers: opts.brokers, log: opts.log, timeoutMs, retries: 2, access: opts.access });
   const admin: Admin = kafka.admin();
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: false });
   let topicsCreated = false;

@@ -7,9 +7,14 @@
 // DescribeClientQuotas from its copy of the cluster metadata.
 
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { QuotaBrokerError, QuotaTimeoutError, type ClientQuotas } from '../../ports/client-quotas.js';
+import type { KafkaAccess } from '../../ports/kafka-access.js';
+import { ScramClient } from './scram.js';
 
 const API_VERSIONS = 18;
+const SASL_HANDSHAKE = 17;
+const SASL_AUTHENTICATE = 36;
 const DESCRIBE_CLIENT_QUOTAS = 48;
 const ALTER_CLIENT_QUOTAS = 49;
 const QUOTA_API_VERSION = 1;
@@ -46,6 +51,12 @@ class Writer {
   string16(s: string): this {
     const b = Buffer.from(s, 'utf8');
     this.int16(b.length);
+    this.parts.push(b);
+    return this;
+  }
+  /** Bytes with an int32 length (SaslAuthenticate v1). */
+  bytes32(b: Buffer): this {
+    this.int32(b.length);
     this.parts.push(b);
     return this;
   }
@@ -91,6 +102,24 @@ class Reader {
     this.at += n - 1;
     return s;
   }
+  /** The old int16-length nullable string. */
+  string16(): string | null {
+    const n = this.int16();
+    if (n < 0) return null;
+    if (this.at + n > this.b.length) throw new RangeError('string runs past the frame');
+    const s = this.b.toString('utf8', this.at, this.at + n);
+    this.at += n;
+    return s;
+  }
+  /** Bytes with an int32 length (-1: null, read as empty). */
+  bytes32(): Buffer {
+    const n = this.int32();
+    if (n < 0) return Buffer.alloc(0);
+    if (this.at + n > this.b.length) throw new RangeError('bytes run past the frame');
+    const out = this.b.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
   /** Element count of a compact array, -1 for null. */
   compactArrayLength(): number { return this.uvarint() - 1; }
   /** Skips a tagged-field section: fields we do not know are, by design, safe to ignore. */
@@ -119,17 +148,25 @@ class BrokerConnection {
     socket.on('close', () => this.destroy(new Error(`broker ${broker} closed the connection`)));
   }
 
-  /** Connects within `ms`; a broker that neither accepts nor refuses is given up on. */
-  static open(broker: string, clientId: string, ms: number): Promise<BrokerConnection> {
+  /**
+   * Connects within `ms` (TLS when the access says so); a broker that neither accepts nor refuses
+   * is given up on.
+   */
+  static open(broker: string, clientId: string, ms: number, access?: KafkaAccess): Promise<BrokerConnection> {
     const sep = broker.lastIndexOf(':');
-    const socket = connect({ host: broker.slice(0, sep), port: Number(broker.slice(sep + 1)) });
+    const host = broker.slice(0, sep);
+    const port = Number(broker.slice(sep + 1));
+    const tls = access?.tls;
+    const socket: Socket = tls
+      ? tlsConnect({ host, port, ...(tls.ca && { ca: tls.ca }), ...(tls.cert && { cert: tls.cert }), ...(tls.key && { key: tls.key }), ...(!/^[\d.]+$|:/.test(host) && { servername: host }) })
+      : connect({ host, port });
     socket.setNoDelay(true);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`broker ${broker}: no connection within ${ms} ms`));
       }, ms);
-      socket.once('connect', () => {
+      socket.once(tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         resolve(new BrokerConnection(socket, broker, clientId));
@@ -206,6 +243,8 @@ export interface KafkaClientQuotasOptions {
   readonly timeoutMs?: number;
   /** Our client id on the wire (the broker logs it). Default `switchyard-quotas`. */
   readonly clientId?: string;
+  /** TLS and SASL for these brokers, resolved on each new connection (a rotated file is re-read). */
+  readonly access?: () => KafkaAccess | undefined;
 }
 
 /** ClientQuotas for one room's brokers: connects lazily, and reconnects after any failure. */
@@ -213,6 +252,7 @@ export class KafkaClientQuotas implements ClientQuotas {
   private readonly brokers: readonly string[];
   private readonly timeoutMs: number;
   private readonly clientId: string;
+  private readonly access: () => KafkaAccess | undefined;
   private conn: Promise<BrokerConnection> | undefined;
   /** Where the next connect starts: the last good broker, or the one after a broker that failed. */
   private nextBroker = 0;
@@ -225,6 +265,7 @@ export class KafkaClientQuotas implements ClientQuotas {
     this.brokers = opts.brokers;
     this.timeoutMs = opts.timeoutMs ?? 3000;
     this.clientId = opts.clientId ?? 'switchyard-quotas';
+    this.access = opts.access ?? (() => undefined);
   }
 
   async consumerByteRate(clientId: string): Promise<number | undefined> {
@@ -346,11 +387,13 @@ export class KafkaClientQuotas implements ClientQuotas {
       const at = (this.nextBroker + i) % this.brokers.length;
       const broker = this.brokers[at]!;
       try {
-        const c = await BrokerConnection.open(broker, this.clientId, Math.max(1, deadline - Date.now()));
+        const access = this.access();
+        const c = await BrokerConnection.open(broker, this.clientId, Math.max(1, deadline - Date.now()), access);
         // A broker that accepts and never answers must not keep this socket open past the call.
         const timer = setTimeout(() => c.destroy(new Error(`broker ${broker}: no ApiVersions answer in time`)), Math.max(1, deadline - Date.now()));
         try {
           await checkVersions(c);
+          if (access?.sasl) await authenticate(c, access.sasl);
         } catch (err) {
           c.destroy(err as Error);
           throw err;
@@ -390,4 +433,33 @@ async function checkVersions(c: BrokerConnection): Promise<void> {
       throw new Error(`broker ${c.broker} does not support ${name} v${QUOTA_API_VERSION} (its newest: ${has === undefined ? 'none' : `v${has}`})); client quotas need a newer Kafka`);
     }
   }
+}
+
+/**
+ * SASL on a fresh connection (KIP-152): SaslHandshake v1 names the mechanism, then SaslAuthenticate
+ * v1 frames carry PLAIN's one message or SCRAM's two rounds. An error never carries the password.
+ */
+async function authenticate(c: BrokerConnection, sasl: NonNullable<KafkaAccess['sasl']>): Promise<void> {
+  const mechanism = sasl.mechanism.toUpperCase();
+  const h = await c.request(SASL_HANDSHAKE, 1, false, new Writer().string16(mechanism).bytes());
+  const code = h.int16();
+  const offered: string[] = [];
+  for (let n = h.int32(); n > 0; n--) offered.push(h.string16() ?? '');
+  if (code !== 0) throw new Error(`broker ${c.broker}: SASL mechanism ${mechanism} not enabled (the broker offers ${offered.join(', ') || 'none'})`);
+  const round = async (message: string): Promise<string> => {
+    const r = await c.request(SASL_AUTHENTICATE, 1, false, new Writer().bytes32(Buffer.from(message, 'utf8')).bytes());
+    const err = r.int16();
+    const text = r.string16();
+    const answer = r.bytes32().toString('utf8');
+    if (err !== 0) throw new Error(`broker ${c.broker}: SASL ${mechanism} authentication of ${sasl.username} failed${text ? `: ${text}` : ''}`);
+    return answer;
+  };
+  if (sasl.mechanism === 'plain') {
+    await round(`\u0000${sasl.username}\u0000${sasl.password}`);
+    return;
+  }
+  const scram = new ScramClient('sha512', sasl.username, sasl.password);
+  const serverFirst = await round(scram.first());
+  const serverFinal = await round(scram.final(serverFirst));
+  scram.verify(serverFinal);
 }

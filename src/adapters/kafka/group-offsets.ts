@@ -2,6 +2,7 @@ import type { Admin } from 'kafkajs';
 import type { CommittedOffsets, GroupOffsetReader } from '../../ports/group-offsets.js';
 import type { Logger } from '../../ports/logger.js';
 import { createKafka } from './kafka-client.js';
+import { kafkaAccessFor, type KafkaAccessBook } from '../../ports/kafka-access.js';
 import { withTimeout } from '../../sdk/timeout.js';
 
 /** GroupOffsetReader on one long-lived kafkajs admin client per room. */
@@ -13,12 +14,13 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
     private readonly brokers: readonly string[],
     private readonly log: Logger,
     private readonly concurrency = 64,
+    private readonly access?: KafkaAccessBook,
   ) {}
 
   async read(groups: readonly { readonly group: string; readonly topics: readonly string[] }[], timeoutMs: number): Promise<CommittedOffsets> {
     const deadline = Date.now() + timeoutMs;
     if (!this.admin) {
-      const admin = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 2, quiet: true }).admin();
+      const admin = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 2, quiet: true, access: kafkaAccessFor(this.access, this.brokers) }).admin();
       await admin.connect();
       this.admin = admin;
     }

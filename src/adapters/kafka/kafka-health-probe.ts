@@ -6,6 +6,7 @@ import type { HealthProbe } from '../../ports/health-probe.js';
 import { isOpenBreaker, probeBreaker, type ProbeVerdict as Verdict } from '../probe-breaker.js';
 import type { Logger } from '../../ports/logger.js';
 import { createKafka } from './kafka-client.js';
+import { kafkaAccessFor, type KafkaAccessBook } from '../../ports/kafka-access.js';
 
 export interface KafkaProbeOptions {
   readonly room: string;
@@ -18,6 +19,8 @@ export interface KafkaProbeOptions {
   readonly timeoutMs: number;
   readonly clock: Clock;
   readonly log: Logger;
+  /** TLS and SASL by broker, resolved on each new admin client. */
+  readonly access?: KafkaAccessBook;
 }
 
 /**
@@ -47,6 +50,7 @@ export class KafkaHealthProbe implements HealthProbe {
       timeoutMs: this.opts.timeoutMs,
       retries: 0,
       quiet: true,
+      access: kafkaAccessFor(this.opts.access, this.opts.brokers),
     }).admin();
     await admin.connect();
     this.admin = admin;

@@ -8,6 +8,7 @@ import type { Logger } from '../../ports/logger.js';
 import type { PartitionPosition, PositionReader, RoomPositions } from '../../ports/position-reader.js';
 import { withTimeout } from '../../sdk/timeout.js';
 import { createKafka, type KafkaClient } from './kafka-client.js';
+import { kafkaAccessFor, type KafkaAccessBook } from '../../ports/kafka-access.js';
 
 export interface KafkajsBroker {
   fetch(req: unknown): Promise<{ responses: { topicName: string; partitions: { partition: number; errorCode: number; highWatermark: string; messages: { offset: string; timestamp: string }[] }[] }[] }>;
@@ -36,15 +37,17 @@ export function clusterOf(kafka: KafkaClient): KafkajsCluster {
 
 export class KafkaPositionReader implements PositionReader {
   private cluster: KafkajsCluster | undefined;
-  private readonly kafka: KafkaClient;
+  /** A new client per connection: TLS and SASL are resolved then (a rotated file is re-read). */
+  private readonly kafka: () => KafkaClient;
 
   constructor(
     private readonly room: string,
     brokers: readonly string[],
     log: Logger,
     private readonly now: () => number = Date.now,
+    access?: KafkaAccessBook,
   ) {
-    this.kafka = createKafka({ clientId: `switchyard-positions-${room}`, brokers, log, timeoutMs: 1000, retries: 0, quiet: true });
+    this.kafka = () => createKafka({ clientId: `switchyard-positions-${room}`, brokers, log, timeoutMs: 1000, retries: 0, quiet: true, access: kafkaAccessFor(access, brokers) });
   }
 
   async read(topics: readonly string[], timeoutMs: number): Promise<RoomPositions> {
@@ -60,7 +63,7 @@ export class KafkaPositionReader implements PositionReader {
 
   private async sample(topics: readonly string[]): Promise<RoomPositions> {
     if (!this.cluster) {
-      const cluster = clusterOf(this.kafka);
+      const cluster = clusterOf(this.kafka());
       await cluster.connect();
       this.cluster = cluster;
     }

@@ -6,6 +6,7 @@ import type { Logger } from '../../ports/logger.js';
 import type { CopiedRecord, RecordCopier } from '../../ports/record-copier.js';
 import { withTimeout } from '../../sdk/timeout.js';
 import { createKafka, type KafkaClient } from './kafka-client.js';
+import { kafkaAccessFor, type KafkaAccessBook } from '../../ports/kafka-access.js';
 import { clusterOf, type KafkajsCluster } from './position-reader.js';
 
 interface Room {
@@ -22,9 +23,10 @@ export class KafkaRecordCopier implements RecordCopier {
     brokersByRoom: ReadonlyMap<string, readonly string[]>,
     log: Logger,
     private readonly timeoutMs = 10_000,
+    access?: KafkaAccessBook,
   ) {
     for (const [room, brokers] of brokersByRoom) {
-      this.rooms.set(room, { kafka: createKafka({ clientId: `switchyard-backfill-${room}`, brokers, log, timeoutMs: 3000, retries: 2, quiet: true }) });
+      this.rooms.set(room, { kafka: createKafka({ clientId: `switchyard-backfill-${room}`, brokers, log, timeoutMs: 3000, retries: 2, quiet: true, access: kafkaAccessFor(access, brokers) }) });
     }
   }
 

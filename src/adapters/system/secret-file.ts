@@ -1,5 +1,29 @@
 import { readFileSync, statSync } from 'node:fs';
 
+/** A file's bytes (a certificate, a key), read again whenever its inode, size or mtime changes. */
+export class WatchedFile {
+  private value: Buffer | undefined;
+  private stamp = '';
+
+  constructor(readonly path: string) {}
+
+  /** The current bytes, and whether they were (re-)read by this call. */
+  readFresh(): { readonly bytes: Buffer; readonly changed: boolean } {
+    const st = statSync(this.path);
+    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    const changed = this.value === undefined || stamp !== this.stamp;
+    if (changed) {
+      this.value = readFileSync(this.path);
+      this.stamp = stamp;
+    }
+    return { bytes: this.value!, changed };
+  }
+
+  read(): Buffer {
+    return this.readFresh().bytes;
+  }
+}
+
 /**
  * A secret kept in a file (a mounted Kubernetes Secret, a projected service-account token, a
  * rotated certificate's key): read again whenever the file changes, so a rotation takes effect on
@@ -7,20 +31,20 @@ import { readFileSync, statSync } from 'node:fs';
  * an error message.
  */
 export class SecretFile {
+  private readonly file: WatchedFile;
   private value: string | undefined;
-  private stamp = '';
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string) {
+    this.file = new WatchedFile(path);
+  }
 
-  /** The current value; re-read when the file's inode, size or mtime changed since the last read. */
+  /** The current value. */
   read(): string {
-    const st = statSync(this.path);
-    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    if (this.value === undefined || stamp !== this.stamp) {
-      const text = readFileSync(this.path, 'utf8').trim();
+    const { bytes, changed } = this.file.readFresh();
+    if (changed || this.value === undefined) {
+      const text = bytes.toString('utf8').trim();
       if (!text) throw new Error(`${this.path} is empty`);
       this.value = text;
-      this.stamp = stamp;
     }
     return this.value;
   }

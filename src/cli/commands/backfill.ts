@@ -43,7 +43,7 @@ export const backfillCommand: CommandModule<object, Args> = {
     const pipeline = config.topology.pipelines.get(args.pipeline);
     if (!pipeline) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
     const store = buildStore(config);
-    const copier = new KafkaRecordCopier(new Map([...config.topology.rooms.values()].map((r) => [r.name, r.kafka.brokers])), createLogger('silent'));
+    const copier = new KafkaRecordCopier(new Map([...config.topology.rooms.values()].map((r) => [r.name, r.kafka.brokers])), createLogger('silent'), undefined, config.kafkaAccess);
     const backfills = new EtcdBackfillStore(store.etcd, config.etcd.prefix);
     const runner = new BackfillRunner({ copier, store: backfills, log: createLogger('silent') });
     const results: BackfillState[] = [];

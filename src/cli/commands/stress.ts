@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { kafkaAccessFor } from '../../ports/kafka-access.js';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
@@ -72,6 +73,7 @@ function check(args: StressArgs, config: LoadedConfig): Checked {
       room: args.room,
       job,
       brokers: room.kafka.brokers,
+      ...(kafkaAccessFor(config.kafkaAccess, room.kafka.brokers) && { access: kafkaAccessFor(config.kafkaAccess, room.kafka.brokers)! }),
       flinkUrl: room.flink.url,
       launch,
       sourceTopic,
