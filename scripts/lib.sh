@@ -19,7 +19,9 @@ with_services() {
   local before
   before=$(bash scripts/services.sh status)
   # (Not `status | grep -q`: under pipefail, grep's early exit would make the test fail.)
+  STARTED_SERVICES=0
   if [[ $before == *" down "* ]]; then
+    STARTED_SERVICES=1
     trap 'echo "==> stopping services" >&2; bash scripts/services.sh down' EXIT
   fi
   echo "==> services up (etcd; Kafka, ClickHouse and Flink in room-a and room-b)" >&2

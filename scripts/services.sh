@@ -527,6 +527,11 @@ cmd_fault() { # flink-a|flink-b poison|slow [ms]|ckstall|clear
 
 cmd_start() {
   local svc=$1 port; port=$(port_of "$svc")
+  # A broker running another Kafka version than asked for is restarted on this one.
+  if [[ $svc == kafka-* ]] && pid_of "$svc" >/dev/null && [[ $(cat "$STATE/$svc/kafka-version" 2>/dev/null) != "$KAFKA_VERSION" ]]; then
+    say "$svc runs Kafka $(cat "$STATE/$svc/kafka-version" 2>/dev/null || echo '?'); restarting it on $KAFKA_VERSION"
+    cmd_stop "$svc"
+  fi
   if pid_of "$svc" >/dev/null && port_open "$port"; then return 0; fi
   if port_open "$port"; then die "port $port for $svc is taken by another process"; fi
   case $svc in
