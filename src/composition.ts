@@ -1,5 +1,7 @@
 // The composition root: the only place that reads the environment and flags and builds adapters.
 
+import { kubernetesUser } from './adapters/kubernetes/who-am-i.js';
+import type { RealIdentity } from './core/switchover.js';
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import { baselineFollower, ConfigError, policyFollower, loadConfig, observerSiteProblem, readFailure, type LoadedConfig } from './config/load.js';
@@ -79,15 +81,26 @@ export function operatorZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
-export function operatorName(flag: string | undefined): string {
-  if (flag) return flag;
-  const env = process.env['SWITCHYARD_OPERATOR'];
-  if (env) return env;
+function osUser(): string {
   try {
     return userInfo().username;
   } catch {
     return 'unknown';
   }
+}
+
+export function operatorName(flag: string | undefined): string {
+  return flag || process.env['SWITCHYARD_OPERATOR'] || osUser();
+}
+
+/**
+ * Who asks for a switch: the name given (--operator, $SWITCHYARD_OPERATOR, else the OS user) and
+ * the real identity beside it (the OS user, and the Kubernetes user the operator's kubeconfig
+ * authenticates as, where they have one; at most 1.5 s to ask the API server).
+ */
+export async function operatorIdentity(flag: string | undefined): Promise<{ readonly by: string; readonly identity: RealIdentity }> {
+  const kube = await kubernetesUser();
+  return { by: operatorName(flag), identity: { os: osUser(), ...(kube && { kube }) } };
 }
 
 export function defaultObserverId(): string {

@@ -91,7 +91,7 @@ export function buildParser(argv: readonly string[], commands: readonly AnyComma
     .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns ?? 110) : null)
     .epilogue(
       'Exit codes: 0 ok, 1 failure (a room not OK, a switch refused or not finished), 2 bad arguments or configuration (nothing was done), 3 etcd unreachable. ' +
-        'Who acts is recorded: --operator, else $SWITCHYARD_OPERATOR, else the OS user. Docs: README.md, docs/operations.md',
+        'Who acts is recorded: --operator, else $SWITCHYARD_OPERATOR, else the OS user, and beside a given name the real OS user and Kubernetes user (from your kubeconfig) where they differ. A switch needs --reason. Docs: README.md, docs/operations.md, docs/security.md',
     )
     .fail((msg, err) => {
       // A check that returns its reason reaches here with that text as `err`: a usage error too.

@@ -27,6 +27,8 @@ export interface ManualSwitchRequest {
   readonly at: number;
   readonly emergency: boolean;
   readonly reason: string | undefined;
+  /** A switch that is recorded needs a reason (a dry run does not). */
+  readonly requireReason: boolean;
 }
 
 /**
@@ -40,6 +42,7 @@ export function checkManualSwitch(topology: Topology, route: Route | undefined, 
   const to = req.to ?? defaultTarget(topology, pipeline.name, route?.chain);
   const target = pipeline.chains.find((c) => c.name === to);
   if (!to || !target) return { code: EXIT.USAGE, message: `pipeline ${pipeline.name} has no chain '${to ?? ''}' (chains: ${pipeline.chains.map((c) => c.name).join(', ')})` };
+  if (req.requireReason && !req.reason?.trim()) return { code: EXIT.USAGE, message: req.emergency ? '--emergency needs --reason' : 'say why with --reason "...": every switch is recorded with who asked and why' };
   if (!route) return { code: EXIT.FAILURE, message: `${pipeline.name} has no route yet: is a controller running? (see switchyard status)` };
   if (route.chain === to) return { code: EXIT.USAGE, message: `${pipeline.name} already runs on ${to}@${target.room}` };
   if (req.emergency && !req.reason) return { code: EXIT.USAGE, message: '--emergency needs --reason' };

@@ -28,7 +28,7 @@ import type { RouteStore, StoredRoute } from '../ports/route-store.js';
 import type { ObservationStore } from '../ports/observation-store.js';
 import type { IntentStore } from '../ports/intent-store.js';
 import type { Intents } from '../core/safety.js';
-import { planSwitchover, predecessorOf, refusedUntil, type SwitchoverIntent, type SwitchoverPlan } from '../core/switchover.js';
+import { planSwitchover, predecessorOf, refusedUntil, whoAsked, type SwitchoverIntent, type SwitchoverPlan } from '../core/switchover.js';
 import { journalProblem } from '../core/stored.js';
 
 export interface ControllerDeps {
@@ -538,7 +538,7 @@ export class Controller {
       return 'handled';
     }
     const kind = intent.drill ? 'drill' : 'switchover';
-    const result = await this.deps.runner.start(leadership.fence, plan.action, kind, journals.get(intent.pipeline), leadership.lost, { by: intent.by, id: intent.id });
+    const result = await this.deps.runner.start(leadership.fence, plan.action, kind, journals.get(intent.pipeline), leadership.lost, { by: whoAsked(intent.by, intent.identity), id: intent.id });
     if (result.kind === 'fenced') return 'fenced';
     if (result.kind === 'retry') {
       if (result.failed) this.countError('switch');

@@ -155,6 +155,7 @@ export function intentProblem(v: unknown): string {
     ['refusedAt', (x) => x === undefined || isTime(x), 'a time'],
     ['after', (x) => x === undefined || isName(x), 'an intent id'],
     ['holdMs', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= MAX_INTENT_SPAN_MS), 'a hold of at most 8 days'],
+    ['identity', (x) => x === undefined || (isObj(x) && isText(x['os']) && (x['kube'] === undefined || isText(x['kube']))), '{ os, kube } (who asked)'],
   ]);
   if (top) return top;
   if ((v['at'] as number) - (v['createdAt'] as number) > MAX_INTENT_SPAN_MS) return 'at is more than 8 days after it was asked for';

@@ -22,7 +22,10 @@ export interface SwitchoverIntent {
   /** Not before this time (epoch ms). */
   readonly at: number;
   readonly reason: string;
+  /** The name given (--operator, $SWITCHYARD_OPERATOR, else the OS user). */
   readonly by: string;
+  /** Who that really was (absent in intents recorded before issue 18, and in a runbook's). */
+  readonly identity?: RealIdentity;
   /** Allowed outside the tier's change window (needs a reason). */
   readonly emergency: boolean;
   readonly createdAt: number;
@@ -153,7 +156,7 @@ export function planSwitchover(
   if (!canServe(health)) return { kind: 'refuse', reason: `target chain ${intent.to}@${target.room} cannot serve: ${health.reason}` };
   const window = gate.note;
   const what = intent.drill ? `drill ${intent.drill.id} (leg ${intent.drill.leg}/${intent.drill.legs})` : 'manual switchover';
-  const reason = `${what} of ${pipeline.name} from ${route.chain}@${route.room} to ${target.name}@${target.room} by ${intent.by}${window}: ${intent.reason || 'no reason given'}`;
+  const reason = `${what} of ${pipeline.name} from ${route.chain}@${route.room} to ${target.name}@${target.room} by ${whoAsked(intent.by, intent.identity)}${window}: ${intent.reason || 'no reason given'}`;
   const next = routeFor(topology, pipeline, target, route.epoch + 1, now, reason, [...switchesInLastHour(route, now), now]);
   return { kind: 'switch', action: { kind: 'switch-route', from: route, route: next, reason, detectedAfterMs: 0 } };
 }
@@ -174,4 +177,22 @@ export function refusedUntil(i: SwitchoverIntent): number {
 export function refusedHint(i: SwitchoverIntent, now: number): string {
   const left = Math.max(0, refusedUntil(i) - now);
   return `cancel it with \`switchyard switchover --cancel ${i.id}\`, or it is removed in ${Math.ceil(left / 60_000)} min (${new Date(now + left).toISOString()})`;
+}
+
+/** Who asked for an intent, as the system knows them (not the name they typed). */
+export interface RealIdentity {
+  /** The OS user the CLI ran as. */
+  readonly os: string;
+  /** The Kubernetes user the operator's kubeconfig authenticates as, where they have one. */
+  readonly kube?: string;
+}
+
+/**
+ * The name given (--operator, $SWITCHYARD_OPERATOR) with the real identity beside it wherever they
+ * differ: "erin (os user root, kubernetes user erin@corp)". A name cannot be borrowed silently.
+ */
+export function whoAsked(by: string, identity: RealIdentity | undefined): string {
+  if (!identity) return by;
+  const beside = [...(identity.os !== by ? [`os user ${identity.os}`] : []), ...(identity.kube && identity.kube !== by ? [`kubernetes user ${identity.kube}`] : [])];
+  return beside.length > 0 ? `${by} (${beside.join(', ')})` : by;
 }

@@ -6,7 +6,7 @@ import type { SwitchRecord } from '../../src/core/journal.js';
 import type { SwitchoverIntent } from '../../src/core/switchover.js';
 import type { RoutedConsumer } from '../../src/sdk/routed-consumer.js';
 import { startTraffic, type Traffic } from '../support/traffic.js';
-import { cli, spawnCli } from '../support/cli.js';
+import { cli, spawnCli, who } from '../support/cli.js';
 
 // Drills and status --watch with the built CLI against the real stack: two controller replicas,
 // a producer writing to both rooms and an SDK consumer whose acknowledgements verify each leg.
@@ -59,24 +59,24 @@ describe('switchyard drill (built CLI, real stack)', () => {
 
     const records = await history();
     expect(records.map((x) => [x.kind, x.toRoom, x.epoch, x.requestedBy, x.outcome, x.request])).toEqual([
-      ['drill', 'room-b', 2, 'erin', 'verified', `${report.drill}-1`],
-      ['drill', 'room-a', 3, 'erin', 'verified', `${report.drill}-2`],
+      ['drill', 'room-b', 2, who('erin'), 'verified', `${report.drill}-1`],
+      ['drill', 'room-a', 3, who('erin'), 'verified', `${report.drill}-2`],
     ]);
     // The way back waited for the way out plus the hold.
     expect(records[1]!.decidedAt - records[0]!.finishedAt).toBeGreaterThanOrEqual(1000);
-    expect(records[0]!.reason).toBe(`drill ${report.drill} (leg 1/2) of live-dashboard from primary@room-a to standby@room-b by erin: monthly drill`);
+    expect(records[0]!.reason).toBe(`drill ${report.drill} (leg 1/2) of live-dashboard from primary@room-a to standby@room-b by ${who('erin')}: monthly drill`);
     await waitFor('the consumer back in room-a', 10_000, () => (consumer.route?.room === 'room-a' && consumer.route.epoch === 3 ? true : undefined));
     expect((await cli('history', 'live-dashboard', '-c', config)).stdout).toMatch(/live-dashboard\s+drill\s+standby@room-b\s+primary@room-a\s+3\s+-\s+\d+ms\s+\d+ms\s+verified\s+-\s+erin/);
   });
 
   it('cancelling the way back during the hold: the drill reports it, says how to get home, and that command works', async () => {
-    const drill = spawnCli('drill', 'live-dashboard', '--and-back', '--hold', '60s', '-c', config, '--yes', '--operator', 'erin');
+    const drill = spawnCli('drill', 'live-dashboard', '--and-back', '--hold', '60s', '-c', config, '--yes', '--operator', 'erin', '--reason', 'drill to cancel');
     try {
       const id = await waitFor('the drill to record its legs', 15_000, () => /recorded (dr-[0-9a-f]+)-1 and/.exec(drill.stdout())?.[1]);
       await waitFor('leg 1 done', 20_000, async () => ((await history()).some((x) => x.request === `${id}-1`) ? true : undefined));
       const pending = JSON.parse((await cli('switchover', '--list', '-c', config, '-o', 'json')).stdout) as SwitchoverIntent[];
       expect(pending).toEqual([expect.objectContaining({ id: `${id}-2`, to: 'primary', after: `${id}-1`, holdMs: 60_000, drill: { id, leg: 2, legs: 2 } })]);
-      expect((await cli('switchover', '--list', '-c', config)).stdout).toMatch(new RegExp(`${id}-2\\s+live-dashboard\\s+primary\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC(?: \\([^)]*\\))?\\s+erin\\s+after ${id}-1`));
+      expect((await cli('switchover', '--list', '-c', config)).stdout).toMatch(new RegExp(`${id}-2\\s+live-dashboard\\s+primary\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC(?: \\([^)]*\\))?\\s+erin(?: \\([^)]*\\))?\\s+after ${id}-1`));
       expect((await cli('switchover', '--cancel', `${id}-2`, '-c', config)).stdout).toBe(`cancelled ${id}-2\n`);
 
       expect(await drill.exited).toBe(1);
@@ -120,7 +120,9 @@ describe('switchyard drill (built CLI, real stack)', () => {
     expect([bad.code, bad.stderr]).toEqual([2, "switchyard: --hold 'soon' is not a duration like 30s, 5m or 1h, of at most a week\n"]);
     const unknown = await cli('drill', 'nope', '-c', config, '--yes');
     expect([unknown.code, unknown.stderr]).toEqual([2, "switchyard: unknown pipeline 'nope' (known: live-dashboard)\n"]);
-    const chain = await cli('drill', 'live-dashboard', '--to', 'primary', '-c', config, '--yes');
+    const chain = await cli('drill', 'live-dashboard', '--to', 'primary', '-c', config, '--yes', '--reason', 'nowhere to go');
+    const noReason = await cli('drill', 'live-dashboard', '-c', config, '--yes');
+    expect([noReason.code, noReason.stderr]).toEqual([2, 'switchyard: say why with --reason "...": every switch is recorded with who asked and why\n']);
     expect([chain.code, chain.stderr]).toEqual([2, 'switchyard: live-dashboard already runs on primary@room-a\n']);
     const dry = await cli('drill', 'live-dashboard', '--and-back', '--dry-run', '-c', config);
     expect(dry.code).toBe(0);
@@ -128,9 +130,9 @@ describe('switchyard drill (built CLI, real stack)', () => {
 
     await Promise.all(replicas.map((r) => r.stop())); // SIGTERM: every controller resigns
     await waitFor('no leader', 10_000, async () => ((await cli('status', '-c', config, '-o', 'json')).stdout.includes('"leader": null') ? true : undefined), 250);
-    const orphan = await cli('drill', 'live-dashboard', '-c', config, '--yes');
+    const orphan = await cli('drill', 'live-dashboard', '-c', config, '--yes', '--reason', 'orphan');
     expect([orphan.code, orphan.stderr]).toEqual([1, 'switchyard: no controller leads: a drill is carried out by the leader (start one, or see switchyard status)\n']);
-    const now = await cli('switchover', 'live-dashboard', '-c', config, '--yes');
+    const now = await cli('switchover', 'live-dashboard', '-c', config, '--yes', '--reason', 'orphan');
     expect([now.code, now.stderr]).toEqual([1, 'switchyard: no controller leads, so nobody would carry it out; nothing recorded (start a controller, or use switchyard failover --force)\n']);
     expect((await cli('switchover', '--list', '-c', config)).stdout).toBe('no pending switchovers\n');
   });

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from '../support/cli.js';
+import { cli, who } from '../support/cli.js';
 import { FaultStack } from '../../bench/support/fault-stack.js';
 import { killService, LOCAL, services, waitFor, writeScenarioConfig } from '../../bench/support/local-stack.js';
 import type { SwitchRecord } from '../../src/core/journal.js';
@@ -89,12 +89,12 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     const now = await cli('switchover', 'live-dashboard', '--to', 'primary', '-c', config, '--yes', '--reason', 'room-a is back', '--operator', 'bob');
     expect(now.stderr).toBe('');
     expect(now.code).toBe(0);
-    expect(now.stdout).toContain('switchover live-dashboard: standby@room-b (epoch 2) -> primary@room-a now, by bob: room-a is back');
+    expect(now.stdout).toContain(`switchover live-dashboard: standby@room-b (epoch 2) -> primary@room-a now, by ${who('bob')}: room-a is back`);
     expect(now.stdout).toMatch(/done: live-dashboard-e3 standby@room-b -> primary@room-a/);
     const records = JSON.parse((await cli('history', 'live-dashboard', '-c', config, '-o', 'json')).stdout) as SwitchRecord[];
-    expect(records.at(-1)).toMatchObject({ kind: 'switchover', requestedBy: 'bob', toRoom: 'room-a', epoch: 3 });
+    expect(records.at(-1)).toMatchObject({ kind: 'switchover', requestedBy: who('bob'), toRoom: 'room-a', epoch: 3 });
 
-    const later = await cli('switchover', 'live-dashboard', '--at', '+1h', '-c', config, '--yes');
+    const later = await cli('switchover', 'live-dashboard', '--at', '+1h', '-c', config, '--yes', '--reason', 'later');
     expect(later.code).toBe(0);
     const id = /recorded (so-[0-9a-f]+)/.exec(later.stdout)![1]!;
     expect((await cli('switchover', '--list', '-c', config)).stdout).toMatch(new RegExp(`${id}\\s+live-dashboard\\s+standby`));
@@ -110,7 +110,7 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     const h = (new Date().getUTCHours() + 2) % 24;
     const closed = `${String(h).padStart(2, '0')}:00-${String(h + 1).padStart(2, '0')}:00`;
     const strict = writeScenarioConfig({ ...stack!.cfg, changeWindow: closed });
-    const refused = await cli('switchover', 'live-dashboard', '-c', strict, '--yes');
+    const refused = await cli('switchover', 'live-dashboard', '-c', strict, '--yes', '--reason', 'not now');
     expect(refused.code).toBe(1); // a refusal, not bad arguments
     expect(refused.stderr).toContain(`outside the change window ${closed} UTC`);
     expect(refused.stderr).toContain('pass --emergency --reason');
@@ -118,9 +118,9 @@ describe('switchyard pause / resume / history (built CLI against the real stack)
     const urgent = await cli('switchover', 'live-dashboard', '-c', strict, '--yes', '--emergency', '--reason', 'room-a power', '--operator', 'carol');
     expect(urgent.code).toBe(0);
     const last = (JSON.parse((await cli('history', 'live-dashboard', '-c', config, '-o', 'json')).stdout) as SwitchRecord[]).at(-1)!;
-    expect(last).toMatchObject({ kind: 'switchover', requestedBy: 'carol', toRoom: 'room-b', epoch: 4 });
+    expect(last).toMatchObject({ kind: 'switchover', requestedBy: who('carol'), toRoom: 'room-b', epoch: 4 });
     // The controllers run with an all-day window here, so the record says emergency without "outside".
-    expect(last.reason).toContain('by carol (emergency): room-a power');
+    expect(last.reason).toContain(`by ${who('carol')} (emergency): room-a power`);
   });
 });
 
@@ -136,14 +136,14 @@ describe('switchyard failover --force (no controller alive)', () => {
       const config = own.configFile();
 
       expect((await cli('failover', 'live-dashboard', '--to', 'standby', '-c', config, '--yes')).code).toBe(2);
-      const refused = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes');
+      const refused = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes', '--reason', 'test');
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/a live leader exists \(ctl-[ab], leading for \d+s, lease ends in \d+s unless renewed\): use switchyard switchover/);
 
       // Both controllers die hard: the leader's key lives on until its lease (5 s) runs out.
       a.child.kill('SIGKILL');
       b.child.kill('SIGKILL');
-      const early = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'dave');
+      const early = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'dave', '--reason', 'too early');
       expect(early.code).toBe(1);
       expect(early.stderr).toMatch(/a live leader exists \(ctl-[ab], leading for \d+s, lease ends in \d+s unless renewed\): .*its lease runs out by itself — retry then/);
       expect((await own.routes.get('live-dashboard'))!.route.epoch).toBe(1); // the refusal changed nothing
@@ -153,16 +153,16 @@ describe('switchyard failover --force (no controller alive)', () => {
       const forced = await cli('failover', 'live-dashboard', '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'dave', '--reason', 'controllers down');
       expect(forced.stderr).toBe('');
       expect(forced.code).toBe(0);
-      expect(forced.stdout).toContain('forced failover live-dashboard: primary@room-a (epoch 1) -> standby@room-b, by dave');
+      expect(forced.stdout).toContain(`forced failover live-dashboard: primary@room-a (epoch 1) -> standby@room-b, by ${who('dave')}`);
       expect(forced.stdout).toMatch(/done: live-dashboard-e2 -> standby@room-b/);
       // Both rooms answer and hold the same (no) records: nothing to lose, so no --accept-loss needed.
       expect(forced.stdout).toContain('data: switching room-a -> room-b now: no loss');
       expect((await own.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 2, room: 'room-b' });
       const history = await own.journals.history('live-dashboard');
       expect(history).toHaveLength(1);
-      expect(history[0]).toMatchObject({ kind: 'failover', requestedBy: 'dave', toRoom: 'room-b' });
+      expect(history[0]).toMatchObject({ kind: 'failover', requestedBy: who('dave'), toRoom: 'room-b' });
       expect(history[0]!.leaders[0]).toMatch(/^cli-dave-\d+$/);
-      expect(history[0]!.reason).toContain('by dave: controllers down');
+      expect(history[0]!.reason).toContain(`by ${who('dave')}: controllers down`);
     } finally {
       await own.stop();
     }

@@ -83,7 +83,7 @@ describe('data-aware failover on real Kafka', () => {
       // last positions the observer published before room-a died) and wants --accept-loss.
       await ctl.stop();
       const config = stack.configFile();
-      const refused = await cli('failover', stack.cfg.pipeline, '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'erin');
+      const refused = await cli('failover', stack.cfg.pipeline, '--to', 'standby', '--force', '-c', config, '--yes', '--operator', 'erin', '--reason', 'room-a gone');
       console.log(refused.stdout + refused.stderr);
       expect(refused.code).toBe(1);
       expect(refused.stdout).toMatch(/^data: switching room-a -> room-b now: \d+ record\(s\) lost/m);

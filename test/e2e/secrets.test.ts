@@ -1,20 +1,24 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
-import { randomId, startController, STATE_DIR, waitFor, writeScenarioConfig, type ControllerProcess } from '../../bench/support/local-stack.js';
+import { LOCAL, randomId, startController, STATE_DIR, waitFor, writeScenarioConfig, type ControllerProcess } from '../../bench/support/local-stack.js';
+import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
+import { silentLogger } from '../../src/ports/logger.js';
+import type { SwitchRecord } from '../../src/core/journal.js';
 import { cli } from '../support/cli.js';
 import { createTopicEverywhere } from '../support/sdk-stack.js';
 
 // No secret leaks. The controller runs against etcd with TLS and a user (etcd-secure), room-a's
-// ClickHouse over HTTPS with a password (clickhouse-secure), and a bearer token on its HTTP port,
-// every secret from a file. It switches, fails to reach a ClickHouse with a wrong password, and is
+// Kafka over TLS with a SCRAM user (kafka-secure) and its ClickHouse over HTTPS with a password
+// (clickhouse-secure), and a bearer token on its HTTP port, every secret from a file. It switches, fails to reach a ClickHouse with a wrong password, and is
 // asked for everything it shows: its logs, `status -o json`, `history -o json`, /metrics,
 // /status, and the errors of a refused start. None may hold any of the secrets.
 
 const ETCD_PKI = join(STATE_DIR, 'etcd-secure', 'pki');
 const CH_PKI = join(STATE_DIR, 'clickhouse-secure', 'pki');
+const KAFKA_PKI = LOCAL.kafkaSecure.pki;
 const PREFIX = '/switchyard-secure';
 const id = randomId().slice(0, 6);
 const pipeline = `leak-${id}`;
@@ -22,26 +26,35 @@ const dir = mkdtempSync(join(tmpdir(), 'switchyard-secrets-'));
 const secrets = {
   etcd: readFileSync(join(ETCD_PKI, 'switchyard.password'), 'utf8').trim(),
   clickhouse: readFileSync(join(CH_PKI, 'default.password'), 'utf8').trim(),
+  kafka: readFileSync(join(KAFKA_PKI, 'switchyard.password'), 'utf8').trim(),
   http: `http-token-${randomId()}`,
 };
 let config: string;
 let controller: ControllerProcess | undefined;
 
 /** The scenario topology, moved onto the secured etcd and ClickHouse, with every secret from a file. */
-function secureTopology(chPasswordFile: string): string {
+function secureTopology(chPasswordFile: string, kafkaPasswordFile = join(KAFKA_PKI, 'switchyard.password')): string {
   const file = writeScenarioConfig({ prefix: PREFIX, topic: `leak-${id}`, group: `leak-group-${id}`, pipeline, probeIntervalMs: 250, fallAfter: 3, marginMs: 2000, observersRequired: 1, minDwellMs: 1000, verifyTimeoutMs: 1000 });
   const text = readFileSync(file, 'utf8')
     .replace(
       /^etcd: .*$/m,
       `etcd: { endpoints: ["https://127.0.0.1:23791"], prefix: ${PREFIX}, leaseTtlSeconds: 5, tls: { caFile: ${join(ETCD_PKI, 'ca.crt')}, certFile: ${join(ETCD_PKI, 'switchyard.crt')}, keyFile: ${join(ETCD_PKI, 'switchyard.key')} }, auth: { username: switchyard, password: { file: ${join(ETCD_PKI, 'switchyard.password')} } } }`,
     )
-    .replace(/^(  room-a: \{ kafka: \{ brokers: \[[^\]]*\] \})/m, `$1, olap: { url: "https://127.0.0.1:38443", user: default, password: { file: ${chPasswordFile} }, caFile: ${join(CH_PKI, 'ca.crt')} }`);
+    .replace(
+      /^  room-a: \{ kafka: \{ brokers: \[[^\]]*\] \}/m,
+      `  room-a: { kafka: { brokers: ["${LOCAL.kafkaSecure.sasl}"], tls: { caFile: ${join(KAFKA_PKI, 'ca.crt')} }, sasl: { mechanism: scram-sha-512, username: switchyard, password: { file: ${kafkaPasswordFile} } } }` +
+        `, olap: { url: "https://127.0.0.1:38443", user: default, password: { file: ${chPasswordFile} }, caFile: ${join(CH_PKI, 'ca.crt')} }`,
+    );
   writeFileSync(file, text);
   return file;
 }
 
 beforeAll(async () => {
   await createTopicEverywhere(`leak-${id}`, 3);
+  const admin = createKafka({ clientId: 'secrets-test', brokers: [LOCAL.kafkaSecure.sasl], log: silentLogger, access: { tls: { ca: readFileSync(join(KAFKA_PKI, 'ca.crt')) }, sasl: { mechanism: 'scram-sha-512', username: 'switchyard', password: secrets.kafka } } }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: `leak-${id}`, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.disconnect();
   writeFileSync(join(dir, 'http-token'), secrets.http);
   config = secureTopology(join(CH_PKI, 'default.password'));
   controller = startController(config, `leak-${id}`, 'room-a', { SWITCHYARD_HTTP_TOKEN_FILE: join(dir, 'http-token') });
@@ -63,12 +76,16 @@ function expectNoSecret(where: string, text: string): void {
 
 describe('no secret in anything the controller or the CLI shows', () => {
   it('a switchover, status, history, /metrics, /status and the logs hold none of the secrets', async () => {
-    const sw = await cli('switchover', pipeline, '--to', 'standby', '-c', config, '--reason', 'leak check', '--yes');
+    // The operator has a kubeconfig: the API server says who they are, and that is recorded.
+    const sw = await cli('switchover', pipeline, '--to', 'standby', '-c', config, '--reason', 'leak check', '--yes', '--operator', 'erin', { env: { KUBECONFIG: join(STATE_DIR, 'kube-apiserver', 'kubeconfig') } });
     expect([sw.code, sw.stderr]).toEqual([0, '']);
     const status = await cli('status', '-c', config, '-o', 'json');
     expect(JSON.parse(status.stdout).rooms.find((r: { component: string }) => r.component === 'olap')).toMatchObject({ room: 'room-a', status: 'OK' });
     const history = await cli('history', '-c', config, '-o', 'json');
     expect(history.stdout).toContain('leak check');
+    const record = (JSON.parse(history.stdout) as SwitchRecord[]).find((r) => r.pipeline === pipeline)!;
+    expect(record.requestedBy).toBe(`erin (os user ${userInfo().username}, kubernetes user admin)`);
+    expect(record.reason).toContain(`by erin (os user ${userInfo().username}, kubernetes user admin): leak check`);
     const port = await waitFor('the HTTP port', 10_000, () => controller!.logs.find((l) => l['msg'] === 'http listening')?.['port'] as number | undefined);
     const auth = { headers: { authorization: `Bearer ${secrets.http}` } };
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, auth)).text();
@@ -79,15 +96,16 @@ describe('no secret in anything the controller or the CLI shows', () => {
     }
   });
 
-  it('errors hold none either: a wrong ClickHouse password and a refused start', async () => {
-    const wrongFile = join(dir, 'wrong-ch-password');
+  it('errors hold none either: wrong ClickHouse and Kafka passwords, and a refused start', async () => {
+    const wrongFile = join(dir, 'wrong-password');
     writeFileSync(wrongFile, 'wrong-password-not-a-secret\n');
-    const wrong = secureTopology(wrongFile);
+    const wrong = secureTopology(wrongFile, wrongFile);
     const status = await cli('status', '-c', wrong, '-o', 'json');
-    const olap = JSON.parse(status.stdout).rooms.find((r: { component: string }) => r.component === 'olap');
-    expect(olap).toMatchObject({ status: 'DOWN' });
-    expectNoSecret('status with a wrong ClickHouse password', status.stdout + status.stderr);
-    expect(status.stdout).not.toContain('wrong-password-not-a-secret');
+    const rooms = JSON.parse(status.stdout).rooms as { room: string; component: string; status: string }[];
+    expect(rooms.find((r) => r.component === 'olap')).toMatchObject({ status: 'DOWN' });
+    expect(rooms.find((r) => r.component === 'kafka' && r.room === 'room-a')).toMatchObject({ status: 'DOWN' });
+    expectNoSecret('status with wrong passwords', status.stdout + status.stderr);
+    expect(status.stdout + status.stderr).not.toContain('wrong-password-not-a-secret');
     // A refused start (the fault hook without the test switch) prints its reason, not the configuration.
     const refused = await cli('controller', '--config', config, '--http-port', '0', { env: { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'gate:1', SWITCHYARD_TEST_HOOKS: '' } });
     expect(refused.code).toBe(2);

@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { userInfo } from 'node:os';
 import { promisify } from 'node:util';
 import { PROJECT } from '../../bench/support/local-stack.js';
 
@@ -46,4 +47,10 @@ export function spawnCli(...args: string[]): RunningCli {
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** How the CLI records a name given with --operator when run as this OS user (no kubeconfig in tests). */
+export function who(name: string): string {
+  const os = userInfo().username;
+  return os === name ? name : `${name} (os user ${os})`;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, INITIAL_STATE, type ControllerState } from '../../src/core/decide.js';
-import { defaultTarget, planSwitchover, predecessorOf, type SwitchoverIntent } from '../../src/core/switchover.js';
+import { defaultTarget, planSwitchover, predecessorOf, whoAsked, type SwitchoverIntent } from '../../src/core/switchover.js';
+import { intentProblem } from '../../src/core/stored.js';
 import { withStep, type SwitchJournal } from '../../src/core/journal.js';
 import { intentsOf } from '../../src/ports/intent-store.js';
 import { obs, routeOn, testPipeline, testPolicy, testTopology } from '../support/model.js';
@@ -23,6 +24,18 @@ const route = routeOn(topology, 'live', 'primary', 1, 0);
 
 describe('manual switchover plan', () => {
   const healthy = seen({ 'room-a': 'OK', 'room-b': 'OK' }, NOW);
+
+  it('records the real identity beside a name that is not it: an --operator name cannot be borrowed silently', () => {
+    const p = planSwitchover(topology, healthy, route, intent({ by: 'erin', identity: { os: 'mallory', kube: 'mallory@corp' } }), NOW);
+    expect(p.kind === 'switch' && p.action.reason).toBe('manual switchover of live from primary@room-a to standby@room-b by erin (os user mallory, kubernetes user mallory@corp): drain');
+    expect(whoAsked('erin', { os: 'erin' })).toBe('erin');
+    expect(whoAsked('erin', { os: 'erin', kube: 'erin' })).toBe('erin');
+    expect(whoAsked('erin', { os: 'root' })).toBe('erin (os user root)');
+    expect(whoAsked('root', { os: 'root', kube: 'admin' })).toBe('root (kubernetes user admin)');
+    expect(whoAsked('bob', undefined)).toBe('bob');
+    expect(intentProblem(intent({ identity: { os: 'root' } }))).toBe('');
+    expect(intentProblem({ ...intent(), identity: { kube: 'x' } })).toMatch(/identity/);
+  });
 
   it('switches to a healthy target inside the change window, naming who and why', () => {
     const p = planSwitchover(topology, healthy, route, intent(), NOW);

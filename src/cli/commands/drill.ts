@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
-import { buildStore, createLogger, operatorName } from '../../composition.js';
+import { buildStore, createLogger, operatorIdentity } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import type { SwitchRecord } from '../../core/journal.js';
-import type { SwitchoverIntent } from '../../core/switchover.js';
+import { whoAsked, type RealIdentity, type SwitchoverIntent } from '../../core/switchover.js';
 import { checkManualSwitch, isRefusal, waitForSwitch, type SwitchWait } from '../switch-intent.js';
 import { confirmed, EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
 import { age, ms, parseDuration } from '../time.js';
@@ -49,7 +49,9 @@ export interface DrillLeg {
 export interface DrillReport {
   readonly drill: string;
   readonly pipeline: string;
+  /** The name given; `identity` says who that really was. */
   readonly by: string;
+  readonly identity: RealIdentity;
   readonly reason: string;
   readonly legs: readonly DrillLeg[];
   /** Every leg done and verified by a consumer. */
@@ -109,7 +111,7 @@ export const drillCommand: CommandModule<object, Args> = {
       .option('to', { type: 'string', describe: 'Chain to move to (default: the standby when on the primary, else the primary)' })
       .option('and-back', { type: 'boolean', default: false, describe: 'Then switch back to where it started' })
       .option('hold', { type: 'string', default: '0s', describe: 'With --and-back: how long to stay on the other chain first (e.g. 30s, 5m)' })
-      .option('reason', { type: 'string', describe: 'Why, for the record (required with --emergency)' })
+      .option('reason', { type: 'string', describe: 'Why, for the record (required, except with --dry-run)' })
       .option('emergency', { type: 'boolean', default: false, describe: 'Allowed outside the tier\'s change window' })
       .option('operator', { type: 'string', describe: 'Who (default: $SWITCHYARD_OPERATOR or the OS user)' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
@@ -137,25 +139,26 @@ export const drillCommand: CommandModule<object, Args> = {
     try {
       const now = Date.now();
       const [stored, leader, running, wanted] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo(), journals.list(), intents.read()]);
-      const checked = checkManualSwitch(config.topology, stored?.route, { pipeline: args.pipeline, to: args.to, at: now, emergency: args.emergency, reason: args.reason }, wanted);
+      const checked = checkManualSwitch(config.topology, stored?.route, { pipeline: args.pipeline, to: args.to, at: now, emergency: args.emergency, reason: args.reason, requireReason: !args['dry-run'] }, wanted);
       if (isRefusal(checked)) return fail(checked.code, checked.message);
       const { pipeline, target, route } = checked;
       if (running.get(pipeline.name)?.journal.status === 'running') return fail(EXIT.FAILURE, `a switch of ${pipeline.name} is under way (see switchyard status); drill after it`);
       if (!leader) return fail(EXIT.FAILURE, 'no controller leads: a drill is carried out by the leader (start one, or see switchyard status)');
 
       const id = `dr-${randomUUID().slice(0, 8)}`;
-      const by = operatorName(args.operator);
+      const { by, identity } = await operatorIdentity(args.operator);
+      const who = whoAsked(by, identity);
       const legs = args['and-back'] ? 2 : 1;
       const home = `${route.chain}@${route.room}`;
       const away = `${target.name}@${target.room}`;
-      const common = { pipeline: pipeline.name, at: now, reason: args.reason ?? '', by, emergency: args.emergency, createdAt: now };
+      const common = { pipeline: pipeline.name, at: now, reason: args.reason ?? '', by, identity, emergency: args.emergency, createdAt: now };
       const out: SwitchoverIntent = { ...common, id: `${id}-1`, to: target.name, drill: { id, leg: 1, legs } };
       const back: SwitchoverIntent = { ...common, id: `${id}-2`, to: route.chain, drill: { id, leg: 2, legs }, after: out.id, ...(hold > 0 && { holdMs: hold }) };
       const plan = [out, ...(legs === 2 ? [back] : [])];
 
       // Progress is for people: on stdout for tables, on stderr when stdout carries JSON or YAML.
       const say = (line: string) => (args.output === 'table' ? process.stdout : process.stderr).write(`${line}\n`);
-      say(`drill ${id} of ${pipeline.name} by ${by}${args.emergency ? ', EMERGENCY' : ''}${common.reason ? `: ${common.reason}` : ''} (leader ${leader.id})`);
+      say(`drill ${id} of ${pipeline.name} by ${who}${args.emergency ? ', EMERGENCY' : ''}${common.reason ? `: ${common.reason}` : ''} (leader ${leader.id})`);
       say(`  leg 1/${legs}  ${home} -> ${away}  now`);
       if (legs === 2) say(`  leg 2/2  ${away} -> ${home}  when leg 1 is done${hold > 0 ? `, after holding ${age(hold)}` : ''}`);
       if (args['dry-run']) return;
@@ -189,10 +192,10 @@ export const drillCommand: CommandModule<object, Args> = {
           const cancelled = await intents.cancelSwitchover(intent.id);
           if (cancelled.length > 0) say(`${tag}: cancelled ${cancelled.join(', ')}`);
         }
-        if (intent === back) say(`${pipeline.name} stays on ${away}; to bring it home: switchyard switchover ${pipeline.name} --to ${route.chain} -c ${args.config}`);
+        if (intent === back) say(`${pipeline.name} stays on ${away}; to bring it home: switchyard switchover ${pipeline.name} --to ${route.chain} -c ${args.config} --reason "drill ${id} back home"`);
         break;
       }
-      const full: DrillReport = { drill: id, pipeline: pipeline.name, by, reason: common.reason, legs: report, ok: report.length === legs && report.every((l) => l.outcome === 'verified') };
+      const full: DrillReport = { drill: id, pipeline: pipeline.name, by, identity, reason: common.reason, legs: report, ok: report.length === legs && report.every((l) => l.outcome === 'verified') };
       if (!printData(args.output, full)) process.stdout.write(`\n${render(full)}`);
       if (!full.ok) process.exitCode = EXIT.FAILURE;
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.js';
-import { buildStore, buildSwitchRunner, checkKubeServer, createLogger, operatorName } from '../../composition.js';
+import { buildStore, buildSwitchRunner, checkKubeServer, createLogger, operatorIdentity } from '../../composition.js';
+import { whoAsked } from '../../core/switchover.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
 import { routeFor } from '../../core/model.js';
 import { noMetrics } from '../../ports/metrics.js';
@@ -34,7 +35,7 @@ export const failoverCommand: CommandModule<object, Args> = {
       .option('force', { type: 'boolean', default: false, describe: 'Required: this bypasses the controller and the target health check' })
       .option('accept-loss', { type: 'boolean', default: false, describe: 'Go ahead although the estimate says records would be lost (or cannot say); recorded' })
       .option('ignore-leader', { type: 'boolean', default: false, describe: 'Even if a leader is alive: wait in line for leadership (until --timeout)' })
-      .option('reason', { type: 'string', describe: 'Why, for the record' })
+      .option('reason', { type: 'string', describe: 'Why, for the record (required)' })
       .option('operator', { type: 'string', describe: 'Who (default: $SWITCHYARD_OPERATOR or the OS user)' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('timeout', { type: 'number', default: 30, describe: 'Seconds to get leadership and finish' })
@@ -55,10 +56,13 @@ export const failoverCommand: CommandModule<object, Args> = {
     if (!pipeline) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
     const target = pipeline.chains.find((c) => c.name === args.to);
     if (!target) return fail(EXIT.USAGE, `pipeline ${pipeline.name} has no chain '${args.to}' (chains: ${pipeline.chains.map((c) => c.name).join(', ')})`);
-    const operator = operatorName(args.operator);
+    if (!args.reason?.trim()) return fail(EXIT.USAGE, 'say why with --reason "...": every switch is recorded with who asked and why');
+    const { by, identity } = await operatorIdentity(args.operator);
+    // The name given, with the real identity beside it where they differ: in the output and the record.
+    const operator = whoAsked(by, identity);
     const log = createLogger('silent');
     const store = buildStore(config);
-    const me = `cli-${operator}-${process.pid}`;
+    const me = `cli-${by}-${process.pid}`;
     const lock = store.lock(me, log);
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`no leadership within ${args.timeout} s`)), args.timeout * 1000);

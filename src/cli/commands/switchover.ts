@@ -3,10 +3,10 @@ import type { CommandModule } from 'yargs';
 import { estimateFromCli } from '../data-estimate.js';
 import { describeEstimate } from '../../core/data-estimate.js';
 import { loadConfig } from '../../config/load.js';
-import { buildStore, createLogger, operatorName, operatorZone } from '../../composition.js';
+import { buildStore, createLogger, operatorIdentity, operatorZone } from '../../composition.js';
 import { EtcdIntentStore } from '../../adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../adapters/etcd/journal-store.js';
-import { refusedHint, type SwitchoverIntent } from '../../core/switchover.js';
+import { refusedHint, whoAsked, type SwitchoverIntent } from '../../core/switchover.js';
 import { checkManualSwitch, isRefusal, waitForSwitch } from '../switch-intent.js';
 import { parseAt, stamp } from '../time.js';
 import { confirmed, EXIT, fail, outputOption, printData, table, unknownPipeline, type OutputFormat } from '../output.js';
@@ -40,7 +40,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
       .option('at', { type: 'string', describe: 'Not before this time, within the next week: ISO 8601 with an offset (2026-11-23T01:00:00Z, ...+08:00), or +30s / +10m / +2h' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Show the plan; record nothing' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
-      .option('reason', { type: 'string', describe: 'Why, for the record (required with --emergency)' })
+      .option('reason', { type: 'string', describe: 'Why, for the record (required, except with --dry-run)' })
       .option('emergency', { type: 'boolean', default: false, describe: 'Allowed outside the tier\'s change window' })
       .option('operator', { type: 'string', describe: 'Who (default: $SWITCHYARD_OPERATOR or the OS user)' })
       .option('list', { type: 'boolean', default: false, describe: 'List pending switchovers: scheduled, waiting (a drill\'s way back) or refused' })
@@ -67,7 +67,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
         if (printData(args.output, pending)) return;
         if (pending.length === 0) process.stdout.write('no pending switchovers\n');
         const zone = operatorZone();
-        if (pending.length > 0) process.stdout.write(table(['ID', 'PIPELINE', 'TO', 'AT', 'BY', 'STATE', 'REASON'], pending.map((i) => [i.id, i.pipeline, i.to, stamp(i.at, zone), i.by, describeState(i), i.reason])) + '\n');
+        if (pending.length > 0) process.stdout.write(table(['ID', 'PIPELINE', 'TO', 'AT', 'BY', 'STATE', 'REASON'], pending.map((i) => [i.id, i.pipeline, i.to, stamp(i.at, zone), whoAsked(i.by, i.identity), describeState(i), i.reason])) + '\n');
         return;
       }
       if (args.cancel) {
@@ -84,7 +84,7 @@ export const switchoverCommand: CommandModule<object, Args> = {
       if (!config.topology.pipelines.has(args.pipeline)) return fail(EXIT.USAGE, unknownPipeline(args.pipeline, config.topology.pipelines.keys()));
       const [stored, leader, wanted] = await Promise.all([store.routes.get(args.pipeline), store.lock('cli', createLogger('silent')).leaderInfo(), intents.read()]);
       const route = stored?.route;
-      const checked = checkManualSwitch(config.topology, route, { pipeline: args.pipeline, to: args.to, at, emergency: args.emergency, reason: args.reason }, wanted);
+      const checked = checkManualSwitch(config.topology, route, { pipeline: args.pipeline, to: args.to, at, emergency: args.emergency, reason: args.reason, requireReason: !args['dry-run'] }, wanted);
       if (isRefusal(checked)) return fail(checked.code, checked.message);
       const { pipeline, target } = checked;
       const intent: SwitchoverIntent = {
@@ -93,13 +93,13 @@ export const switchoverCommand: CommandModule<object, Args> = {
         to: target.name,
         at,
         reason: args.reason ?? '',
-        by: operatorName(args.operator),
+        ...(await operatorIdentity(args.operator)),
         emergency: args.emergency,
         createdAt: now,
       };
       process.stdout.write(
         `switchover ${pipeline.name}: ${checked.route.chain}@${checked.route.room} (epoch ${checked.route.epoch}) -> ${target.name}@${target.room}` +
-          `${at > now ? ` at ${stamp(at, operatorZone())}` : ' now'}, by ${intent.by}${args.emergency ? ', EMERGENCY' : ''}${intent.reason ? `: ${intent.reason}` : ''}\n`,
+          `${at > now ? ` at ${stamp(at, operatorZone())}` : ' now'}, by ${whoAsked(intent.by, intent.identity)}${args.emergency ? ', EMERGENCY' : ''}${intent.reason ? `: ${intent.reason}` : ''}\n`,
       );
       if (!leader) {
         // Now means now: an intent nobody carries out would fire whenever a controller next leads.
