@@ -67,7 +67,29 @@ function readFileOrProblem(file: string, path: string, at: string, problems: Con
   }
 }
 
-/** Each room's OLAP credentials and CA, by the OLAP url, read now; problems name the field. */
+/**
+ * A secret read now (problems name the field) and then again whenever its file changes, so a
+ * rotated password takes effect on the next use without a restart. From a variable: fixed.
+ */
+function rereadSecret(file: string, path: string, ref: { readonly file: string } | { readonly env: string }, problems: ConfigProblem[]): () => string {
+  const first = readSecret(file, path, ref, problems) ?? '';
+  if (!('file' in ref)) return () => first;
+  const secret = new SecretFile(isAbsolute(ref.file) ? ref.file : resolve(dirname(file), ref.file));
+  return () => secret.read();
+}
+
+/** A file (a CA, a certificate, a key) read now and then again whenever it changes; undefined if it cannot be read now. */
+function rereadFile(file: string, path: string, given: string, problems: ConfigProblem[]): (() => Buffer) | undefined {
+  const at = isAbsolute(given) ? given : resolve(dirname(file), given);
+  if (!readFileOrProblem(file, path, at, problems)) return undefined;
+  const watched = new WatchedFile(at);
+  return () => watched.read();
+}
+
+/**
+ * Each room's OLAP credentials and CA, by the OLAP url: read now (problems name the field), and
+ * again on each request after their files change (the fields are getters).
+ */
 function olapAccess(file: string, rooms: TopologyFile['rooms'], problems: ConfigProblem[]): Map<string, ServerAccess> {
   const out = new Map<string, ServerAccess>();
   for (const [room, r] of Object.entries(rooms)) {
@@ -77,10 +99,15 @@ function olapAccess(file: string, rooms: TopologyFile['rooms'], problems: Config
     const https = o.url.startsWith('https://');
     if (o.password && !https) problems.push({ file, path: `${at}.password`, reason: `a password must not cross the network in clear: ${o.url} is http://, use https://` });
     if (o.caFile && !https) problems.push({ file, path: `${at}.caFile`, reason: `a CA is for an https:// url; ${o.url} is http://` });
-    const password = o.password ? readSecret(file, `${at}.password`, o.password, problems) : undefined;
-    const ca = o.caFile ? readFileOrProblem(file, `${at}.caFile`, isAbsolute(o.caFile) ? o.caFile : resolve(dirname(file), o.caFile), problems) : undefined;
+    const password = o.password ? rereadSecret(file, `${at}.password`, o.password, problems) : undefined;
+    const ca = o.caFile ? rereadFile(file, `${at}.caFile`, o.caFile, problems) : undefined;
+    const user = o.user ?? 'default';
     // Keyed by the url as the topology's Room holds it (no trailing slash), as the SDK keys its own.
-    out.set(o.url.replace(/\/$/, ''), { ...((o.user || password) && { auth: { user: o.user ?? 'default', password: password ?? '' } }), ...(ca && { ca }) });
+    // Getters, defined rather than spread (a spread would read them once, here).
+    const access: ServerAccess = {};
+    if (o.user || password) Object.defineProperty(access, 'auth', { enumerable: true, get: () => ({ user, password: password?.() ?? '' }) });
+    if (ca) Object.defineProperty(access, 'ca', { enumerable: true, get: ca });
+    out.set(o.url.replace(/\/$/, ''), access);
   }
   return out;
 }
@@ -92,29 +119,20 @@ function olapAccess(file: string, rooms: TopologyFile['rooms'], problems: Config
  */
 function kafkaAccess(file: string, rooms: TopologyFile['rooms'], problems: ConfigProblem[]): Map<string, () => KafkaAccess> {
   const out = new Map<string, () => KafkaAccess>();
-  const pathOf = (given: string) => (isAbsolute(given) ? given : resolve(dirname(file), given));
   for (const [room, r] of Object.entries(rooms)) {
     const { tls, sasl } = r.kafka;
     if (!tls && !sasl) continue;
     const at = `rooms.${room}.kafka`;
     if (sasl && !tls) problems.push({ file, path: `${at}.sasl`, reason: 'SASL needs tls: a password (or a SCRAM exchange) must not cross the network in clear' });
     if (tls && !tls.certFile !== !tls.keyFile) problems.push({ file, path: tls.certFile ? `${at}.tls.keyFile` : `${at}.tls.certFile`, reason: 'a client certificate needs both certFile and keyFile' });
-    const files: Partial<Record<'ca' | 'cert' | 'key', WatchedFile>> = {};
+    const files: Partial<Record<'ca' | 'cert' | 'key', () => Buffer>> = {};
     for (const [field, key] of [['caFile', 'ca'], ['certFile', 'cert'], ['keyFile', 'key']] as const) {
       const given = tls?.[field];
-      if (given === undefined) continue;
-      if (readFileOrProblem(file, `${at}.tls.${field}`, pathOf(given), problems)) files[key] = new WatchedFile(pathOf(given));
+      if (given !== undefined) files[key] = rereadFile(file, `${at}.tls.${field}`, given, problems);
     }
-    let password: () => string = () => '';
-    if (sasl) {
-      const first = readSecret(file, `${at}.sasl.password`, sasl.password, problems);
-      if ('file' in sasl.password) {
-        const secret = new SecretFile(pathOf(sasl.password.file));
-        password = () => secret.read();
-      } else password = () => first ?? '';
-    }
+    const password = sasl ? rereadSecret(file, `${at}.sasl.password`, sasl.password, problems) : () => '';
     const current = (): KafkaAccess => ({
-      ...(tls && { tls: { ...(files.ca && { ca: files.ca.read() }), ...(files.cert && { cert: files.cert.read() }), ...(files.key && { key: files.key.read() }) } }),
+      ...(tls && { tls: { ...(files.ca && { ca: files.ca() }), ...(files.cert && { cert: files.cert() }), ...(files.key && { key: files.key() }) } }),
       ...(sasl && { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: password() } }),
     });
     for (const b of r.kafka.brokers) out.set(b, current);
@@ -140,8 +158,10 @@ function etcdAccess(file: string, etcd: TopologyFile['etcd'], problems: ConfigPr
   }
   if (etcd.auth) {
     if (!https) problems.push({ file, path: 'etcd.auth', reason: 'a password must not cross the network in clear: use https:// endpoints (and etcd.tls)' });
-    const password = readSecret(file, 'etcd.auth.password', etcd.auth.password, problems);
-    if (password) out.auth = { username: etcd.auth.username, password };
+    // A getter: etcd3 asks for the password whenever it fetches a token (after etcd dropped the
+    // old one, e.g. on a password change), so a rotated file is used then, without a restart.
+    const password = rereadSecret(file, 'etcd.auth.password', etcd.auth.password, problems);
+    out.auth = { username: etcd.auth.username, get password() { return password(); } };
   }
   return out;
 }

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { loadConfig } from '../../src/config/load.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -86,5 +87,35 @@ describe('ClickHouse with HTTPS and a password', () => {
     expect(plain.code).toBe(2);
     expect(plain.stderr).toContain('plain.yaml: rooms.room-a.olap.password: a password must not cross the network in clear');
     expect(plain.stderr).not.toContain(password());
+  });
+
+  it('a password file replaced while the probe runs is used from the next probe, without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-ch-rotate-'));
+    mkdirSync(join(dir, 'policies'));
+    writeFileSync(join(dir, 'policies', 'p3.yaml'), readFileSync(PROJECT.resolve('policies/p3.yaml')));
+    const pwFile = join(dir, 'ch.password');
+    writeFileSync(pwFile, 'the-old-password\n');
+    writeFileSync(
+      join(dir, 'topology.yaml'),
+      [
+        'etcd: { endpoints: ["http://127.0.0.1:23790"], prefix: /switchyard-ch-secure }',
+        'rooms:',
+        `  room-a: { kafka: { brokers: ["127.0.0.1:19092"] }, olap: { url: "${URL_}", user: default, password: { file: ch.password }, caFile: ${join(PKI, 'ca.crt')} } }`,
+        'pipelines:',
+        '  reports: { tier: P3, topics: [events], consumerGroup: g, chains: { primary: { room: room-a, role: primary } } }',
+        '',
+      ].join('\n'),
+    );
+    const config = loadConfig(join(dir, 'topology.yaml'));
+    const p = probe(config.olapAccess.get(URL_));
+    try {
+      expect(await p.probe()).toMatchObject({ status: 'DOWN' });
+      // The server's password is set in the file as a Secret update would: a new file renamed in.
+      writeFileSync(`${pwFile}.new`, `${password()}\n`);
+      renameSync(`${pwFile}.new`, pwFile);
+      expect(await p.probe()).toMatchObject({ status: 'OK' });
+    } finally {
+      await p.close();
+    }
   });
 });

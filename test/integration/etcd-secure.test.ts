@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { loadConfig } from '../../src/config/load.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -130,6 +131,45 @@ describe('etcd with TLS, client certificates and auth', () => {
     expect(wrong.code).toBe(3);
     expect(JSON.parse(wrong.stdout).storeError).toMatch(/authentication failed|invalid auth/i);
     expect(wrong.stdout + wrong.stderr).not.toContain('not-the-password-42');
+  });
+
+  it('a password changed in etcd and then in its file is used from the next token, without a restart', async () => {
+    const root = client({ tls: certs('root'), auth: { username: 'root', password: password('root') } });
+    const user = `rotated-${randomId()}`;
+    await root.user(user).create('first-password');
+    await root.user(user).addRole('switchyard');
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'switchyard-secure-rotate-'));
+      mkdirPolicies(dir);
+      const pwFile = join(dir, 'etcd.password');
+      writeFileSync(pwFile, 'first-password\n');
+      writeFileSync(
+        join(dir, 'topology.yaml'),
+        [
+          `etcd: { endpoints: ["${SECURE}"], prefix: ${PREFIX}, tls: { caFile: ${join(PKI, 'ca.crt')}, certFile: ${join(PKI, 'switchyard.crt')}, keyFile: ${join(PKI, 'switchyard.key')} }, auth: { username: ${user}, password: { file: etcd.password } } }`,
+          'rooms:',
+          '  room-a: { kafka: { brokers: ["127.0.0.1:19092"] } }',
+          'pipelines:',
+          `  ${pipeline}: { tier: P3, topics: [events], consumerGroup: g, chains: { primary: { room: room-a, role: primary } } }`,
+          '',
+        ].join('\n'),
+      );
+      const config = loadConfig(join(dir, 'topology.yaml'));
+      const c = client({ ...(config.etcd.tls && { tls: config.etcd.tls }), ...(config.etcd.auth && { auth: config.etcd.auth }) });
+      const key = `${PREFIX}/rotation/${user}`;
+      await c.put(key).value('before');
+      // etcd drops the user's tokens: the next call fetches one with the file's old password, refused.
+      await root.user(user).setPassword('second-password');
+      await expect(c.get(key).string()).rejects.toThrow(/authentication failed/);
+      // The file is replaced (as a Secret update does): the next call authenticates with it.
+      writeFileSync(`${pwFile}.new`, 'second-password\n');
+      renameSync(`${pwFile}.new`, pwFile);
+      expect(await c.get(key).string()).toBe('before');
+      await c.put(key).value('after');
+      await root.delete().key(key).exec();
+    } finally {
+      await root.user(user).delete();
+    }
   });
 });
 

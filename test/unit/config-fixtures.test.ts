@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -173,4 +173,35 @@ describe('a baseline with a mistake is left out, named with file, path and reaso
       expect(about[0]).toContain('left out (the pipeline is uncapped in that room until it is fixed)');
     });
   }
+});
+
+describe('secrets in files are re-read when the files change (no restart)', () => {
+  it('etcd, ClickHouse and Kafka passwords and the ClickHouse CA: the next use reads the new file; nothing is inline', () => {
+    const topology = broken('topology.yaml', (t) =>
+      t
+        .replace('etcd: { endpoints: ["http://127.0.0.1:23790"] }', 'etcd: { endpoints: ["https://127.0.0.1:23790"], auth: { username: sy, password: { file: etcd.pw } } }')
+        .replace(
+          'room-a: { kafka: { brokers: ["127.0.0.1:19092"] }',
+          'room-a: { kafka: { brokers: ["127.0.0.1:19092"], tls: { caFile: ca.pem }, sasl: { mechanism: scram-sha-512, username: sy, password: { file: kafka.pw } } }, olap: { url: "https://ch-a:8443", user: sy, password: { file: ch.pw }, caFile: ca.pem }',
+        ),
+    );
+    const dir = join(topology, '..');
+    const put = (name: string, text: string) => writeFileSync(join(dir, name), text);
+    put('etcd.pw', 'etcd-1\n');
+    put('kafka.pw', 'kafka-1\n');
+    put('ch.pw', 'ch-1\n');
+    put('ca.pem', 'CA ONE');
+    const c = loadConfig(topology);
+    const ch = c.olapAccess.get('https://ch-a:8443')!;
+    const kafka = () => c.kafkaAccess.get('127.0.0.1:19092')!();
+    expect([c.etcd.auth?.password, ch.auth?.password, String(ch.ca), kafka().sasl?.password, String(kafka().tls?.ca)]).toEqual(['etcd-1', 'ch-1', 'CA ONE', 'kafka-1', 'CA ONE']);
+    // Rotated: each file replaced (a new inode, as a Kubernetes Secret update or `mv` does).
+    for (const [name, text] of [['etcd.pw', 'etcd-2\n'], ['kafka.pw', 'kafka-2\n'], ['ch.pw', 'ch-2\n'], ['ca.pem', 'CA TWO']] as const) {
+      put(`${name}.new`, text);
+      renameSync(join(dir, `${name}.new`), join(dir, name));
+    }
+    expect([c.etcd.auth?.password, ch.auth?.password, String(ch.ca), kafka().sasl?.password, String(kafka().tls?.ca)]).toEqual(['etcd-2', 'ch-2', 'CA TWO', 'kafka-2', 'CA TWO']);
+    // The topology, which is stored and shown, holds none of them.
+    expect(JSON.stringify([...c.topology.rooms.values()])).not.toMatch(/etcd-\d|ch-\d|kafka-\d/);
+  });
 });

@@ -35,7 +35,8 @@ export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
     hosts: [...opts.endpoints],
     // No CA given: grpc's createSsl falls back to the system's roots (etcd3's type says Buffer).
     ...(tls && { credentials: { rootCertificate: buf(tls.ca) as Buffer, ...(tls.key && { privateKey: buf(tls.key) }), ...(tls.cert && { certChain: buf(tls.cert) }) } }),
-    ...(opts.auth && { auth: { username: opts.auth.username, password: opts.auth.password } }),
+    // The password is read whenever etcd3 fetches a token: a getter there (a rotated file) keeps working.
+    ...(opts.auth && { auth: { username: opts.auth.username, get password() { return opts.auth!.password; } } }),
     dialTimeout: opts.dialTimeoutMs ?? 1500,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     // Watches (routes, for SDK clients) must come back within a second of etcd returning; the
