@@ -34,6 +34,8 @@ export interface EtcdSettings {
   readonly leaseTtlSeconds: number;
   /** PEM contents, read at load. */
   readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  /** Where those came from (absolute paths): the controller restarts when one changes. */
+  readonly tlsFiles?: readonly string[];
   /** Read at load from the file or variable the topology names; never printed. */
   readonly auth?: { readonly username: string; readonly password: string };
 }
@@ -141,8 +143,8 @@ function kafkaAccess(file: string, rooms: TopologyFile['rooms'], problems: Confi
 }
 
 /** etcd's TLS material and credentials, read now; problems name the field. */
-function etcdAccess(file: string, etcd: TopologyFile['etcd'], problems: ConfigProblem[]): Pick<EtcdSettings, 'tls' | 'auth'> {
-  const out: { tls?: EtcdSettings['tls']; auth?: EtcdSettings['auth'] } = {};
+function etcdAccess(file: string, etcd: TopologyFile['etcd'], problems: ConfigProblem[]): Pick<EtcdSettings, 'tls' | 'tlsFiles' | 'auth'> {
+  const out: { tls?: EtcdSettings['tls']; tlsFiles?: string[]; auth?: EtcdSettings['auth'] } = {};
   const https = etcd.endpoints.every((e) => e.startsWith('https://'));
   if (etcd.tls) {
     if (!https) problems.push({ file, path: 'etcd.tls', reason: 'TLS settings need https:// endpoints (every one of etcd.endpoints)' });
@@ -155,6 +157,7 @@ function etcdAccess(file: string, etcd: TopologyFile['etcd'], problems: ConfigPr
     const cert = read('certFile');
     const key = read('keyFile');
     out.tls = { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) };
+    out.tlsFiles = (['caFile', 'certFile', 'keyFile'] as const).flatMap((f) => (etcd.tls?.[f] === undefined ? [] : [isAbsolute(etcd.tls[f]) ? etcd.tls[f] : resolve(dirname(file), etcd.tls[f])]));
   }
   if (etcd.auth) {
     if (!https) problems.push({ file, path: 'etcd.auth', reason: 'a password must not cross the network in clear: use https:// endpoints (and etcd.tls)' });

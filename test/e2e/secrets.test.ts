@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,5 +110,26 @@ describe('no secret in anything the controller or the CLI shows', () => {
     const refused = await cli('controller', '--config', config, '--http-port', '0', { env: { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'gate:1', SWITCHYARD_TEST_HOOKS: '' } });
     expect(refused.code).toBe(2);
     expectNoSecret('a refused start', refused.stdout + refused.stderr);
+  });
+
+  it('a rotated etcd certificate: the controller stops (exit 75, leadership handed over) so that its supervisor starts it with the new one', async () => {
+    // Its own copy of the TLS files, so that replacing one touches no other test.
+    const tlsDir = mkdtempSync(join(tmpdir(), 'switchyard-etcd-tls-'));
+    for (const f of ['ca.crt', 'switchyard.crt', 'switchyard.key']) copyFileSync(join(ETCD_PKI, f), join(tlsDir, f));
+    const file = secureTopology(join(CH_PKI, 'default.password'));
+    writeFileSync(file, readFileSync(file, 'utf8').split(ETCD_PKI + '/ca.crt').join(join(tlsDir, 'ca.crt')).split(ETCD_PKI + '/switchyard.crt').join(join(tlsDir, 'switchyard.crt')).split(ETCD_PKI + '/switchyard.key').join(join(tlsDir, 'switchyard.key')));
+    expect(readFileSync(file, 'utf8')).toContain(tlsDir);
+    const ctl = startController(file, `leak2-${id}`, 'room-b', { SWITCHYARD_CERT_RESTART_JITTER_MS: '0' });
+    try {
+      await waitFor('the second controller to run', 30_000, () => (ctl.logs.some((l) => l['msg'] === 'http listening') ? true : undefined));
+      const exited = new Promise<number | null>((done) => ctl.child.once('exit', (code) => done(code)));
+      // A renewed certificate arrives as a new file (a Secret update swaps it in).
+      copyFileSync(join(ETCD_PKI, 'switchyard.crt'), join(tlsDir, 'switchyard.crt.new'));
+      renameSync(join(tlsDir, 'switchyard.crt.new'), join(tlsDir, 'switchyard.crt'));
+      expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))])).toBe(75);
+      expect(ctl.logs.find((l) => String(l['msg']).startsWith('etcd TLS file changed'))).toMatchObject({ file: join(tlsDir, 'switchyard.crt') });
+    } finally {
+      await ctl.stop();
+    }
   });
 });

@@ -1,6 +1,37 @@
 import type { CommandModule } from 'yargs';
 import { buildController } from '../../composition.js';
 import { startHttpServer } from '../../controller/http-server.js';
+import { WatchedFile } from '../../adapters/system/secret-file.js';
+
+/** The exit code after a restart for rotated etcd certificates: "temporary failure, run me again" (sysexits EX_TEMPFAIL). */
+export const EXIT_RESTART_FOR_CERTIFICATES = 75;
+
+/**
+ * Calls `onChange` once, when any of `files` is replaced or rewritten (checked every `everyMs`).
+ * etcd3 builds its gRPC credentials once, so a rotated etcd client certificate or CA can only
+ * be loaded by a new process.
+ */
+function watchFiles(files: readonly string[], everyMs: number, onChange: (file: string) => void): () => void {
+  const watched = files.map((f) => new WatchedFile(f));
+  for (const w of watched) w.read();
+  const timer = setInterval(() => {
+    for (const w of watched) {
+      let changed: boolean;
+      try {
+        changed = w.readFresh().changed;
+      } catch {
+        continue; // mid-rotation (a Secret's files are swapped by renaming a directory): next check
+      }
+      if (changed) {
+        clearInterval(timer);
+        onChange(w.path);
+        return;
+      }
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 interface Args {
   config: string;
@@ -31,7 +62,8 @@ export const controllerCommand: CommandModule<object, Args> = {
       .example('$0 controller --config examples/local-two-rooms.yaml', 'Run against the local two-room stack')
       .epilogue(
         'Logs are JSON lines on stderr. Stops on SIGINT/SIGTERM, resigning leadership at once so another replica takes over. ' +
-          'Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration (file, field and reason are printed).',
+          'A changed etcd TLS file (a rotated certificate) makes it stop the same way, after up to 15 s ($SWITCHYARD_CERT_RESTART_JITTER_MS), so that its supervisor starts it with the new one. ' +
+          'Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration (file, field and reason are printed), 75 stopped to load a rotated etcd certificate (run it again).',
       ),
   handler: async (args) => {
     const built = buildController({
@@ -58,9 +90,21 @@ export const controllerCommand: CommandModule<object, Args> = {
     };
     process.once('SIGINT', () => onSignal('SIGINT'));
     process.once('SIGTERM', () => onSignal('SIGTERM'));
+    // A rotated etcd certificate: stop (resigning leadership), after a random delay so that the
+    // replicas, whose Secrets change at about the same time, do not all restart at once.
+    const jitterMs = Number(process.env['SWITCHYARD_CERT_RESTART_JITTER_MS'] ?? 15_000);
+    const unwatch = watchFiles(built.config.etcd.tlsFiles ?? [], 5000, (file) => {
+      const delay = Math.round(Math.random() * jitterMs);
+      built.log.warn('etcd TLS file changed: stopping so that a restart loads it (exit 75; leadership is handed over)', { file, inMs: delay });
+      setTimeout(() => {
+        process.exitCode = EXIT_RESTART_FOR_CERTIFICATES;
+        stop.abort();
+      }, delay).unref();
+    });
     try {
       await built.controller.run(stop.signal);
     } finally {
+      unwatch();
       server.close();
       built.close();
     }
