@@ -52,11 +52,13 @@ FLINK_VERSION=2.2.1
 FLINK_BUILD=$CACHE/flink-$FLINK_VERSION
 FLINK_JAR=$FLINK_BUILD/switchyard-local-flink-1-cluster.jar
 # Flink starts after the brokers it reads from.
-BASE_SERVICES=(etcd etcd-secure kafka-a kafka-b kafka-secure clickhouse-a clickhouse-b clickhouse-secure)
+BASE_SERVICES=(etcd etcd-secure kafka-a kafka-b clickhouse-a clickhouse-b clickhouse-secure)
+# Started by the tests that need it, and stopped after them: one JVM less for everything else.
+ON_DEMAND_SERVICES=(kafka-secure)
 FLINK_SERVICES=(flink-a flink-b)
 # A real Kubernetes API server (issue 17): its own etcd, then the server.
 K8S_SERVICES=(kube-etcd kube-apiserver)
-ALL_SERVICES=("${BASE_SERVICES[@]}" "${FLINK_SERVICES[@]}" "${K8S_SERVICES[@]}")
+ALL_SERVICES=("${BASE_SERVICES[@]}" "${ON_DEMAND_SERVICES[@]}" "${FLINK_SERVICES[@]}" "${K8S_SERVICES[@]}")
 
 die() { echo "services: $*" >&2; exit 1; }
 say() { echo "services: $*" >&2; }

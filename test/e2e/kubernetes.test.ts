@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultStack, type Replica } from '../../bench/support/fault-stack.js';
 import { randomId, waitFor } from '../../bench/support/local-stack.js';
-import { cli } from '../support/cli.js';
+import { cli, who } from '../support/cli.js';
 import { startTraffic, type Traffic } from '../support/traffic.js';
 import { deploymentManifest, exampleValuesIn, flinkDeploymentManifest, helm, installFlinkDeploymentCrd, KUBE, kubectl } from '../support/kube.js';
 
@@ -122,7 +122,8 @@ describe('the controller with the chart\'s token on a real API server', () => {
     const switched = (JSON.parse(events) as { items: { reason: string; type: string; note: string; regarding: { kind: string; name: string }; eventTime: string; reportingController: string }[] }).items.filter((e) => e.reason === 'Switched');
     expect(switched).toHaveLength(1);
     expect(switched[0]).toMatchObject({ type: 'Normal', regarding: { kind: 'SwitchyardPipeline', name: 'live-dashboard' }, reportingController: 'switchyard.io/controller' });
-    expect(switched[0]!.note).toMatch(/^to standby@room-b at epoch 2: manual switchover of live-dashboard .* by it: chart token e2e/);
+    expect(switched[0]!.note).toMatch(/^to standby@room-b at epoch 2: manual switchover of live-dashboard .* by (.*): chart token e2e/);
+    expect(/ by (.*): chart token e2e/.exec(switched[0]!.note)?.[1]).toBe(who('it'));
     expect(switched[0]!.eventTime).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/); // MicroTime
     const lease = JSON.parse((await kubectl(['get', 'lease', 'switchyard-leader', '-n', ns, '-o', 'json'])).stdout) as { spec: { holderIdentity: string } };
     expect(lease.spec.holderIdentity).toBe('ctl-b');

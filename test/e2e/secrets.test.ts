@@ -3,7 +3,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
-import { LOCAL, randomId, startController, STATE_DIR, waitFor, writeScenarioConfig, type ControllerProcess } from '../../bench/support/local-stack.js';
+import { LOCAL, randomId, services, startController, STATE_DIR, waitFor, writeScenarioConfig, type ControllerProcess } from '../../bench/support/local-stack.js';
 import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import type { SwitchRecord } from '../../src/core/journal.js';
@@ -26,7 +26,8 @@ const dir = mkdtempSync(join(tmpdir(), 'switchyard-secrets-'));
 const secrets = {
   etcd: readFileSync(join(ETCD_PKI, 'switchyard.password'), 'utf8').trim(),
   clickhouse: readFileSync(join(CH_PKI, 'default.password'), 'utf8').trim(),
-  kafka: readFileSync(join(KAFKA_PKI, 'switchyard.password'), 'utf8').trim(),
+  // Read once kafka-secure has started (it makes its passwords on first start).
+  kafka: '',
   http: `http-token-${randomId()}`,
 };
 let config: string;
@@ -50,6 +51,8 @@ function secureTopology(chPasswordFile: string, kafkaPasswordFile = join(KAFKA_P
 }
 
 beforeAll(async () => {
+  await services('start', LOCAL.kafkaSecure.service);
+  secrets.kafka = readFileSync(join(KAFKA_PKI, 'switchyard.password'), 'utf8').trim();
   await createTopicEverywhere(`leak-${id}`, 3);
   const admin = createKafka({ clientId: 'secrets-test', brokers: [LOCAL.kafkaSecure.sasl], log: silentLogger, access: { tls: { ca: readFileSync(join(KAFKA_PKI, 'ca.crt')) }, sasl: { mechanism: 'scram-sha-512', username: 'switchyard', password: secrets.kafka } } }).admin();
   await admin.connect();
@@ -68,6 +71,7 @@ afterAll(async () => {
   const root = createEtcdClient({ endpoints: ['https://127.0.0.1:23791'], tls: { ca: readFileSync(join(ETCD_PKI, 'ca.crt')), cert: readFileSync(join(ETCD_PKI, 'root.crt')), key: readFileSync(join(ETCD_PKI, 'root.key')) } });
   await root.delete().prefix(`${PREFIX}/`).exec().catch(() => undefined);
   root.close();
+  await services('stop', LOCAL.kafkaSecure.service);
 });
 
 function expectNoSecret(where: string, text: string): void {
@@ -126,7 +130,9 @@ describe('no secret in anything the controller or the CLI shows', () => {
       // A renewed certificate arrives as a new file (a Secret update swaps it in).
       copyFileSync(join(ETCD_PKI, 'switchyard.crt'), join(tlsDir, 'switchyard.crt.new'));
       renameSync(join(tlsDir, 'switchyard.crt.new'), join(tlsDir, 'switchyard.crt'));
-      expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))])).toBe(75);
+      const outcome = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+      if (outcome !== 75) console.log(JSON.stringify(ctl.logs.slice(-15)));
+      expect(outcome).toBe(75);
       expect(ctl.logs.find((l) => String(l['msg']).startsWith('etcd TLS file changed'))).toMatchObject({ file: join(tlsDir, 'switchyard.crt') });
     } finally {
       await ctl.stop();

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { KafkaClientQuotas } from '../../src/adapters/kafka/client-quotas.js';
 import { KafkaHealthProbe } from '../../src/adapters/kafka/kafka-health-probe.js';
@@ -11,7 +11,7 @@ import { systemClock } from '../../src/adapters/system/system-clock.js';
 import { loadConfig } from '../../src/config/load.js';
 import { kafkaAccessFor, type KafkaAccess } from '../../src/ports/kafka-access.js';
 import { silentLogger } from '../../src/ports/logger.js';
-import { KAFKA_LIBS, LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
+import { KAFKA_LIBS, LOCAL, randomId, services, waitFor } from '../../bench/support/local-stack.js';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer } from '../../src/sdk/routed-consumer.js';
@@ -32,8 +32,14 @@ const id = randomId();
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-secure-'));
 const closers: (() => Promise<unknown>)[] = [];
 
+// Started for this file and stopped after it: the rest of the suite runs without this broker.
+beforeAll(async () => {
+  await services('start', LOCAL.kafkaSecure.service);
+});
+
 afterAll(async () => {
   for (const c of closers) await c().catch(() => undefined);
+  await services('stop', LOCAL.kafkaSecure.service);
 });
 
 function admin(broker: string, access: KafkaAccess | undefined) {

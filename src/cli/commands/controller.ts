@@ -107,6 +107,8 @@ export const controllerCommand: CommandModule<object, Args> = {
       unwatch();
       server.close();
       built.close();
+      // Stopped: leave even if a client library keeps a handle open (a gRPC channel winding down).
+      setTimeout(() => process.exit(), 2000).unref();
     }
   },
 };
