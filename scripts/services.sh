@@ -373,8 +373,8 @@ start_kafka() { # service
     for u in switchyard sdk; do format_extra+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(cat "$dir/pki/$u.password")]"); done
   fi
   # Another Kafka version formatted this data: start afresh (the local stack keeps nothing worth migrating).
-  if [[ -f $dir/data/meta.properties && $(cat "$dir/kafka-version" 2>/dev/null) != "$KAFKA_VERSION" ]]; then
-    say "$svc: data was formatted by Kafka $(cat "$dir/kafka-version" 2>/dev/null || echo '?'), now $KAFKA_VERSION: formatting again"
+  if [[ -f $dir/data/meta.properties && $(cat "$dir/kafka-version" 2>/dev/null || echo 3.9.1) != "$KAFKA_VERSION" ]]; then
+    say "$svc: data was formatted by Kafka $(cat "$dir/kafka-version" 2>/dev/null || echo 3.9.1), now $KAFKA_VERSION: formatting again"
     rm -rf "$dir/data"
   fi
   cat >"$dir/server.properties" <<EOF
@@ -530,8 +530,8 @@ cmd_fault() { # flink-a|flink-b poison|slow [ms]|ckstall|clear
 cmd_start() {
   local svc=$1 port; port=$(port_of "$svc")
   # A broker running another Kafka version than asked for is restarted on this one.
-  if [[ $svc == kafka-* ]] && pid_of "$svc" >/dev/null && [[ $(cat "$STATE/$svc/kafka-version" 2>/dev/null) != "$KAFKA_VERSION" ]]; then
-    say "$svc runs Kafka $(cat "$STATE/$svc/kafka-version" 2>/dev/null || echo '?'); restarting it on $KAFKA_VERSION"
+  if [[ $svc == kafka-* ]] && pid_of "$svc" >/dev/null && [[ $(cat "$STATE/$svc/kafka-version" 2>/dev/null || echo 3.9.1) != "$KAFKA_VERSION" ]]; then
+    say "$svc runs Kafka $(cat "$STATE/$svc/kafka-version" 2>/dev/null || echo 3.9.1); restarting it on $KAFKA_VERSION"
     cmd_stop "$svc"
   fi
   if pid_of "$svc" >/dev/null && port_open "$port"; then return 0; fi

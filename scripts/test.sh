@@ -16,14 +16,14 @@ npx vitest run --config vitest.integration.config.ts --reporter=default --report
 # 4.1.1 (Flink, which reads them, is stopped first), then put back on 3.9.1 if they were running
 # before this run.
 echo "==> Kafka suites again on Kafka $KAFKA_NEXT" >&2
-for svc in flink-a flink-b; do bash scripts/services.sh stop "$svc"; done
-SWITCHYARD_KAFKA_VERSION=$KAFKA_NEXT bash scripts/services.sh install
+for svc in flink-a flink-b; do bash scripts/services.sh stop "$svc" || status=1; done
+SWITCHYARD_KAFKA_VERSION=$KAFKA_NEXT bash scripts/services.sh install || status=1
 pids=()
 for svc in kafka-a kafka-b; do SWITCHYARD_KAFKA_VERSION=$KAFKA_NEXT bash scripts/services.sh start "$svc" & pids+=($!); done
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 SWITCHYARD_KAFKA_VERSION=$KAFKA_NEXT npx vitest run --config vitest.kafka-next.config.ts --reporter=default --reporter=json --outputFile.json=.test-results/kafka-next.json || status=1
 if [[ $STARTED_SERVICES == 0 ]]; then
-  for svc in kafka-a kafka-b flink-a flink-b; do bash scripts/services.sh start "$svc"; done
+  for svc in kafka-a kafka-b flink-a flink-b; do bash scripts/services.sh start "$svc" || status=1; done
 fi
 node -e '
   const fs = require("fs");

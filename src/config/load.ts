@@ -50,7 +50,7 @@ function readSecret(file: string, path: string, ref: { readonly file: string } |
   const at = isAbsolute(ref.file) ? ref.file : resolve(dirname(file), ref.file);
   // The newline an editor or `echo` leaves at the end is not part of the secret; other spaces are.
   const value = readFileOrProblem(file, `${path}.file`, at, problems)?.toString('utf8').replace(/\r?\n$/, '');
-  if (value === '') problems.push({ file, path: `${path}.file`, reason: `${at} is empty` });
+  if (value !== undefined && value.trim() === '') problems.push({ file, path: `${path}.file`, reason: `${at} is empty` });
   return value || undefined;
 }
 

@@ -362,7 +362,7 @@ export class RoutedConsumer {
         error: (msg, fields) => (muted.value ? undefined : roomLog.error(msg, fields)),
       },
       timeoutMs: 3000,
-      access: kafkaAccessFor(this.opts.kafkaAccess, route.kafka.brokers),
+      access: () => kafkaAccessFor(this.opts.kafkaAccess, route.kafka.brokers),
     });
     const admin = kafka.admin();
     const consumer = kafka.consumer({

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -127,8 +128,15 @@ describe('no secret in anything the controller or the CLI shows', () => {
     try {
       await waitFor('the second controller to run', 30_000, () => (ctl.logs.some((l) => l['msg'] === 'http listening') ? true : undefined));
       const exited = new Promise<number | null>((done) => ctl.child.once('exit', (code) => done(code)));
-      // A renewed certificate arrives as a new file (a Secret update swaps it in).
+      // Rewriting a file with the same bytes (as a Secret update does to the files that did not
+      // change) is no rotation: the controller keeps running.
       copyFileSync(join(ETCD_PKI, 'switchyard.crt'), join(tlsDir, 'switchyard.crt.new'));
+      renameSync(join(tlsDir, 'switchyard.crt.new'), join(tlsDir, 'switchyard.crt'));
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(ctl.child.exitCode).toBeNull();
+      // A renewed certificate (same key, signed again by the CA) arrives as a new file.
+      execFileSync('openssl', ['req', '-new', '-key', join(ETCD_PKI, 'switchyard.key'), '-subj', '/CN=switchyard', '-out', join(tlsDir, 'renew.csr')], { stdio: 'ignore' });
+      execFileSync('openssl', ['x509', '-req', '-in', join(tlsDir, 'renew.csr'), '-CA', join(ETCD_PKI, 'ca.crt'), '-CAkey', join(ETCD_PKI, 'ca.key'), '-CAcreateserial', '-days', '2', '-extfile', join(ETCD_PKI, 'switchyard.ext'), '-out', join(tlsDir, 'switchyard.crt.new')], { stdio: 'ignore' });
       renameSync(join(tlsDir, 'switchyard.crt.new'), join(tlsDir, 'switchyard.crt'));
       const outcome = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
       if (outcome !== 75) console.log(JSON.stringify(ctl.logs.slice(-15)));

@@ -162,6 +162,12 @@ describe('Kafka over TLS with SASL or a client certificate', () => {
     const quotas = new KafkaClientQuotas({ brokers: [SASL], access: () => kafkaAccessFor(config.kafkaAccess, [SASL]) });
     closers.push(() => quotas.close());
     expect(await quotas.consumerByteRate(`nobody-${id}`)).toBeUndefined();
+    // A kafkajs client built once and kept (as the backfill copier and the lag readers keep theirs).
+    const kept = createKafka({ clientId: `kept-${id}`, brokers: [SASL], log: silentLogger, timeoutMs: 3000, retries: 0, quiet: true, access: () => kafkaAccessFor(config.kafkaAccess, [SASL]) }).admin();
+    closers.push(() => kept.disconnect());
+    await kept.connect();
+    expect(await kept.listTopics()).toEqual(expect.any(Array));
+    await kept.disconnect();
 
     await setScramPassword(user, second);
     // The broker no longer takes the old password...
@@ -175,6 +181,9 @@ describe('Kafka over TLS with SASL or a client certificate', () => {
     const after = probe();
     closers.push(() => after.close());
     expect(await after.probe()).toMatchObject({ component: 'kafka', status: 'OK' });
+    // The kept client's next connection authenticates with the new password.
+    await kept.connect();
+    expect(await kept.listTopics()).toEqual(expect.any(Array));
   });
 
   it('the SDK: the dual producer writes with the sdk SCRAM user, and the routed consumer reads with the access its book gives the route\'s brokers', async () => {

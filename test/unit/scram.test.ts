@@ -19,6 +19,7 @@ describe('ScramClient', () => {
     expect(() => c.verify('e=invalid-proof')).toThrow(/refused: invalid-proof/);
     const d = new ScramClient('sha256', 'user', 'pencil', 'mynonce');
     expect(() => d.final('r=othernonce,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096')).toThrow(/nonce/);
+    expect(() => d.final('r=mynonceX,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=2147483647')).toThrow(/outside 4096-16384/);
   });
 
   it('escapes = and , in the user name', () => {

@@ -84,6 +84,7 @@ class Reader {
 
   int16(): number { const v = this.b.readInt16BE(this.at); this.at += 2; return v; }
   int32(): number { const v = this.b.readInt32BE(this.at); this.at += 4; return v; }
+  int64(): number { const v = Number(this.b.readBigInt64BE(this.at)); this.at += 8; return v; }
   float64(): number { const v = this.b.readDoubleBE(this.at); this.at += 8; return v; }
   uvarint(): number {
     let v = 0;
@@ -178,8 +179,12 @@ class BrokerConnection {
     });
   }
 
+  /** When the broker ends this connection's SASL session (connections.max.reauth.ms), if it does. */
+  sessionEndsAt: number | undefined;
+
+  /** Not failed, and not within a second of its SASL session's end (the broker would close it under the next request). */
   get usable(): boolean {
-    return this.failure === undefined;
+    return this.failure === undefined && (this.sessionEndsAt === undefined || Date.now() < this.sessionEndsAt - 1000);
   }
 
   /**
@@ -375,6 +380,7 @@ export class KafkaClientQuotas implements ClientQuotas {
     }
     return this.conn.then((c) => {
       if (c.usable) return c;
+      c.destroy(new Error(`broker ${c.broker}: SASL session ending; reconnecting`));
       this.conn = undefined;
       return this.connection(deadline);
     });
@@ -452,6 +458,9 @@ async function authenticate(c: BrokerConnection, sasl: NonNullable<KafkaAccess['
     const text = r.string16();
     const answer = r.bytes32().toString('utf8');
     if (err !== 0) throw new Error(`broker ${c.broker}: SASL ${mechanism} authentication of ${sasl.username} failed${text ? `: ${text}` : ''}`);
+    // v1 says how long the session lasts (0: for as long as the connection): reconnect before then.
+    const lifetimeMs = r.int64();
+    if (lifetimeMs > 0) c.sessionEndsAt = Date.now() + lifetimeMs;
     return answer;
   };
   if (sasl.mechanism === 'plain') {

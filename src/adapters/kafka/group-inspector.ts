@@ -12,7 +12,7 @@ export class KafkaGroupInspector implements GroupInspector {
   ) {}
 
   async members(brokers: readonly string[], group: string, timeoutMs: number): Promise<GroupMember[]> {
-    const admin = createKafka({ clientId: 'switchyard-fence', brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 3, quiet: true, access: kafkaAccessFor(this.access, brokers) }).admin();
+    const admin = createKafka({ clientId: 'switchyard-fence', brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 3, quiet: true, access: () => kafkaAccessFor(this.access, brokers) }).admin();
     const run = async () => {
       await admin.connect();
       const { groups } = await admin.describeGroups([group]);

@@ -20,7 +20,7 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
   async read(groups: readonly { readonly group: string; readonly topics: readonly string[] }[], timeoutMs: number): Promise<CommittedOffsets> {
     const deadline = Date.now() + timeoutMs;
     if (!this.admin) {
-      const admin = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 2, quiet: true, access: kafkaAccessFor(this.access, this.brokers) }).admin();
+      const admin = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 2, quiet: true, access: () => kafkaAccessFor(this.access, this.brokers) }).admin();
       await admin.connect();
       this.admin = admin;
     }

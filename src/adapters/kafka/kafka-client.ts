@@ -1,5 +1,5 @@
 import kafkajs from 'kafkajs';
-import type { Kafka as KafkaClient, KafkaConfig, logCreator } from 'kafkajs';
+import type { Kafka as KafkaClient, KafkaConfig, logCreator, SASLOptions } from 'kafkajs';
 import type { Logger } from '../../ports/logger.js';
 import type { KafkaAccess } from '../../ports/kafka-access.js';
 
@@ -28,23 +28,43 @@ export interface KafkaClientOptions {
   readonly retries?: number;
   /** WARN keeps kafkajs quiet about every refused connection of a dead room. */
   readonly quiet?: boolean;
-  /** TLS and SASL for these brokers (none: plaintext, no authentication). */
-  readonly access?: KafkaAccess | undefined;
+  /**
+   * TLS and SASL for these brokers (none: plaintext, no authentication). A function is called
+   * again on each new connection, so a client that lives long uses a rotated password or
+   * certificate from its next connection on.
+   */
+  readonly access?: KafkaAccess | (() => KafkaAccess | undefined) | undefined;
 }
 
-/** kafkajs's ssl and sasl settings for an access. */
-export function kafkaSecurity(access: KafkaAccess | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
-  if (!access) return {};
-  const tls = access.tls;
-  return {
-    ...(tls && { ssl: tls.ca || tls.cert || tls.key ? { ...(tls.ca && { ca: tls.ca }), ...(tls.cert && { cert: tls.cert }), ...(tls.key && { key: tls.key }) } : true }),
-    ...(access.sasl && {
-      sasl:
-        access.sasl.mechanism === 'plain'
-          ? { mechanism: 'plain' as const, username: access.sasl.username, password: access.sasl.password }
-          : { mechanism: 'scram-sha-512' as const, username: access.sasl.username, password: access.sasl.password },
-    }),
-  };
+/**
+ * kafkajs's ssl and sasl settings for an access. Whether TLS and SASL are on is decided now; the
+ * values are getters (kafkajs reads them on each connection and each authentication). SASL
+ * without TLS is refused: a PLAIN password would cross the network in clear.
+ */
+export function kafkaSecurity(access: KafkaClientOptions['access']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const now = typeof access === 'function' ? access : () => access;
+  const first = now();
+  if (!first) return {};
+  if (first.sasl && !first.tls) throw new Error('refusing SASL without TLS: the password (or the SCRAM exchange) would cross the network in clear');
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  const tls = first.tls;
+  if (tls) {
+    if (!tls.ca && !tls.cert && !tls.key) out.ssl = true;
+    else {
+      const ssl = {};
+      for (const key of ['ca', 'cert', 'key'] as const) {
+        if (tls[key]) Object.defineProperty(ssl, key, { enumerable: true, get: () => now()?.tls?.[key] });
+      }
+      out.ssl = ssl;
+    }
+  }
+  if (first.sasl) {
+    const { mechanism, username } = first.sasl;
+    const sasl = { mechanism, username };
+    Object.defineProperty(sasl, 'password', { enumerable: true, get: () => now()?.sasl?.password ?? '' });
+    out.sasl = sasl as SASLOptions;
+  }
+  return out;
 }
 
 /** The one place a kafkajs client is built. */

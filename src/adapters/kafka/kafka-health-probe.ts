@@ -50,7 +50,7 @@ export class KafkaHealthProbe implements HealthProbe {
       timeoutMs: this.opts.timeoutMs,
       retries: 0,
       quiet: true,
-      access: kafkaAccessFor(this.opts.access, this.opts.brokers),
+      access: () => kafkaAccessFor(this.opts.access, this.opts.brokers),
     }).admin();
     await admin.connect();
     this.admin = admin;

@@ -47,7 +47,7 @@ export class KafkaPositionReader implements PositionReader {
     private readonly now: () => number = Date.now,
     access?: KafkaAccessBook,
   ) {
-    this.kafka = () => createKafka({ clientId: `switchyard-positions-${room}`, brokers, log, timeoutMs: 1000, retries: 0, quiet: true, access: kafkaAccessFor(access, brokers) });
+    this.kafka = () => createKafka({ clientId: `switchyard-positions-${room}`, brokers, log, timeoutMs: 1000, retries: 0, quiet: true, access: () => kafkaAccessFor(access, brokers) });
   }
 
   async read(topics: readonly string[], timeoutMs: number): Promise<RoomPositions> {

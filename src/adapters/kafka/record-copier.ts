@@ -26,7 +26,7 @@ export class KafkaRecordCopier implements RecordCopier {
     access?: KafkaAccessBook,
   ) {
     for (const [room, brokers] of brokersByRoom) {
-      this.rooms.set(room, { kafka: createKafka({ clientId: `switchyard-backfill-${room}`, brokers, log, timeoutMs: 3000, retries: 2, quiet: true, access: kafkaAccessFor(access, brokers) }) });
+      this.rooms.set(room, { kafka: createKafka({ clientId: `switchyard-backfill-${room}`, brokers, log, timeoutMs: 3000, retries: 2, quiet: true, access: () => kafkaAccessFor(access, brokers) }) });
     }
   }
 

@@ -46,9 +46,12 @@ export class ScramClient {
     const salt = a.get('s');
     const iterations = Number(a.get('i'));
     if (!nonce || !nonce.startsWith(this.nonce) || nonce.length === this.nonce.length) throw new Error('SCRAM: the server\'s nonce does not extend ours');
-    if (!salt || !Number.isInteger(iterations) || iterations < 1) throw new Error('SCRAM: the server\'s first message lacks a salt or an iteration count');
+    if (!salt || !Number.isInteger(iterations)) throw new Error('SCRAM: the server\'s first message lacks a salt or an iteration count');
+    // Kafka's own bounds; a server asking for more would stall this process (pbkdf2 is synchronous).
+    if (iterations < 4096 || iterations > 16384) throw new Error(`SCRAM: ${iterations} iterations is outside 4096-16384`);
     const size = this.hash === 'sha512' ? 64 : 32;
-    const salted = pbkdf2Sync(this.password.normalize('NFKC'), Buffer.from(salt, 'base64'), iterations, size, this.hash);
+    // The password's UTF-8 bytes as they are: Kafka and kafkajs apply no SASLprep either.
+    const salted = pbkdf2Sync(this.password, Buffer.from(salt, 'base64'), iterations, size, this.hash);
     const hmac = (key: Buffer, text: string) => createHmac(this.hash, key).update(text).digest();
     const clientKey = hmac(salted, 'Client Key');
     const storedKey = createHash(this.hash).update(clientKey).digest();

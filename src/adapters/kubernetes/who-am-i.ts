@@ -18,7 +18,12 @@ function operatorKubeConfig(): KubeConfig | undefined {
   else return undefined;
   const server = kc.getCurrentCluster()?.server;
   // A token is not sent over http for a record: no name rather than a leaked credential.
-  return server?.startsWith('https://') ? kc : undefined;
+  if (!server?.startsWith('https://')) return undefined;
+  // A credential plugin (exec, auth-provider) may prompt, open a browser or block the event loop
+  // before any timeout applies: not for a name on a record at 3 a.m.
+  const user = kc.getCurrentUser();
+  if (user?.exec || user?.authProvider) return undefined;
+  return kc;
 }
 
 /**
@@ -26,6 +31,19 @@ function operatorKubeConfig(): KubeConfig | undefined {
  * http:// server, or the server does not answer within `timeoutMs`. Never throws.
  */
 export async function kubernetesUser(timeoutMs = 1500): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([ask(timeoutMs), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function ask(timeoutMs: number): Promise<string | undefined> {
   try {
     const kc = operatorKubeConfig();
     if (!kc) return undefined;

@@ -27,7 +27,8 @@ export class WatchedFile {
 /**
  * A secret kept in a file (a mounted Kubernetes Secret, a projected service-account token, a
  * rotated certificate's key): read again whenever the file changes, so a rotation takes effect on
- * the next use without a restart. Trimmed; an empty file is an error. The value is never part of
+ * the next use without a restart. One final newline is dropped; an empty or blank file is an
+ * error. The value is never part of
  * an error message.
  */
 export class SecretFile {
@@ -42,8 +43,9 @@ export class SecretFile {
   read(): string {
     const { bytes, changed } = this.file.readFresh();
     if (changed || this.value === undefined) {
-      const text = bytes.toString('utf8').trim();
-      if (!text) throw new Error(`${this.path} is empty`);
+      // The newline an editor or `echo` leaves is not part of the secret; other spaces are (as at load).
+      const text = bytes.toString('utf8').replace(/\r?\n$/, '');
+      if (!text.trim()) throw new Error(`${this.path} is empty`);
       this.value = text;
     }
     return this.value;

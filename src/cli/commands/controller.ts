@@ -12,19 +12,22 @@ export const EXIT_RESTART_FOR_CERTIFICATES = 75;
  * be loaded by a new process.
  */
 function watchFiles(files: readonly string[], everyMs: number, onChange: (file: string) => void): () => void {
-  const watched = files.map((f) => new WatchedFile(f));
-  for (const w of watched) w.read();
+  const watched = files.map((f) => ({ file: new WatchedFile(f), bytes: undefined as Buffer | undefined }));
+  for (const w of watched) w.bytes = w.file.read();
   const timer = setInterval(() => {
     for (const w of watched) {
       let changed: boolean;
       try {
-        changed = w.readFresh().changed;
+        const now = w.file.readFresh();
+        // By content: a Secret update rewrites every file of the Secret (new inodes), also those
+        // that did not change, such as the certificate beside a rotated password.
+        changed = now.changed && !now.bytes.equals(w.bytes!);
       } catch {
         continue; // mid-rotation (a Secret's files are swapped by renaming a directory): next check
       }
       if (changed) {
         clearInterval(timer);
-        onChange(w.path);
+        onChange(w.file.path);
         return;
       }
     }
