@@ -174,6 +174,8 @@ export class RoutedConsumer {
   private duplicatesDropped = 0;
   /** Set while the newest route's room cannot be reached; the old consumer may still be serving. */
   private stoppedForUnreachable = false;
+  /** Old rooms' consumers being stopped in the background after a move (close waits for them). */
+  private readonly releasing = new Set<Promise<void>>();
   private stopWatch: (() => Promise<void>) | undefined;
   private active: Active | undefined;
   private generation = 0;
@@ -391,8 +393,13 @@ export class RoutedConsumer {
       this.active = undefined;
       this.pacer.detach();
       if (old) {
-        await this.stopConsumer(old.consumer, old.route.room);
+        // Let go of the old room in the background: its revocation must not delay the new room.
+        // Whatever it still delivers carries the old generation and is dropped; a record whose
+        // handler is still running when the offsets are planned is at most read again (its
+        // watermark is not yet raised), never skipped.
         old.mute.value = true;
+        const release: Promise<void> = this.stopConsumer(old.consumer, old.route.room).finally(() => this.releasing.delete(release));
+        this.releasing.add(release);
       }
       stoppedOldAt = Date.now();
       placement = await planPlacement(admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs);
@@ -536,6 +543,7 @@ export class RoutedConsumer {
     this.generation++;
     this.pacer.detach();
     if (active) await this.stopConsumer(active.consumer, active.route.room);
+    await Promise.all([...this.releasing]);
     await this.flush();
     await this.announcer?.withdraw();
     this.etcd?.close();
