@@ -1,10 +1,12 @@
 // The composition root: the only place that reads the environment and flags and builds adapters.
 
-import { kubernetesUser } from './adapters/kubernetes/who-am-i.js';
+import { kubernetesUser, type OperatorKubeconfig } from './adapters/kubernetes/who-am-i.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RealIdentity } from './core/switchover.js';
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
-import { baselineFollower, ConfigError, policyFollower, loadConfig, observerSiteProblem, readFailure, type LoadedConfig } from './config/load.js';
+import { baselineFollower, checkedSecretFile, ConfigError, policyFollower, loadConfig, observerSiteProblem, type ConfigProblem, type LoadedConfig } from './config/load.js';
 import { createEtcdClient, etcdKeys } from './adapters/etcd/client.js';
 import { FlinkJobProbe, type WatchedJob } from './adapters/flink/flink-job-probe.js';
 import { FlinkJobControl } from './adapters/flink/flink-job-control.js';
@@ -99,8 +101,17 @@ export function operatorName(flag: string | undefined): string {
  * authenticates as, where they have one; at most 1.5 s to ask the API server).
  */
 export async function operatorIdentity(flag: string | undefined): Promise<{ readonly by: string; readonly identity: RealIdentity }> {
-  const kube = await kubernetesUser();
+  const kube = await kubernetesUser(operatorKubeconfig());
   return { by: operatorName(flag), identity: { os: osUser(), ...(kube && { kube }) } };
+}
+
+/** Where kubectl would look: $KUBECONFIG (its first file), ~/.kube/config, or the Pod's own credentials. */
+function operatorKubeconfig(): OperatorKubeconfig | undefined {
+  const listed = process.env['KUBECONFIG']?.split(':').find(Boolean);
+  if (listed) return { file: listed };
+  const home = join(homedir(), '.kube', 'config');
+  if (existsSync(home)) return { file: home };
+  return process.env['KUBERNETES_SERVICE_HOST'] && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token') ? { inCluster: true } : undefined;
 }
 
 export function defaultObserverId(): string {
@@ -230,6 +241,8 @@ export interface BuiltController {
   readonly httpHost: string;
   /** The bearer token /metrics and /status require, as it is now (absent: open). */
   readonly httpToken?: () => string;
+  /** After an etcd TLS file changes, the controller stops within a random delay of up to this ($SWITCHYARD_CERT_RESTART_JITTER_MS, 15 s). */
+  readonly certRestartJitterMs: number;
   readonly log: Logger;
   close(): void;
 }
@@ -261,20 +274,17 @@ function faultPause(): FaultPause | undefined {
 function httpTokenFile(flag: string | undefined): SecretFile | undefined {
   const path = flag ?? process.env['SWITCHYARD_HTTP_TOKEN_FILE'];
   if (!path) return undefined;
-  return checkedSecretFile(path, flag !== undefined ? '(command line)' : '(environment)', flag !== undefined ? '--http-token-file' : 'SWITCHYARD_HTTP_TOKEN_FILE');
+  return requiredSecretFile(path, flag !== undefined ? '(command line)' : '(environment)', flag !== undefined ? '--http-token-file' : 'SWITCHYARD_HTTP_TOKEN_FILE');
 }
 
 /**
  * A secret file, read once now so that a missing, unreadable or empty one is a configuration
  * error naming where it was given (exit 2, no stack); read again whenever it changes.
  */
-function checkedSecretFile(path: string, file: string, field: string, what = ''): SecretFile {
-  const secret = new SecretFile(path);
-  try {
-    secret.read();
-  } catch (err) {
-    throw new ConfigError([{ file, path: field, reason: `${what}${path}: ${readFailure(err)}` }]);
-  }
+function requiredSecretFile(path: string, file: string, field: string, what = ''): SecretFile {
+  const problems: ConfigProblem[] = [];
+  const secret = checkedSecretFile(file, field, path, problems, what);
+  if (problems.length > 0) throw new ConfigError(problems);
   return secret;
 }
 
@@ -295,7 +305,7 @@ function kubeConfigOf(config: LoadedConfig, insecureKube = false): KubeConfig | 
   if (!k) return undefined;
   checkKubeServer(config, insecureKube);
   if (k.server) {
-    const token = k.tokenFile ? checkedSecretFile(k.tokenFile, config.file, 'controller.kubernetes.tokenFile', 'token file ') : undefined;
+    const token = k.tokenFile ? requiredSecretFile(k.tokenFile, config.file, 'controller.kubernetes.tokenFile', 'token file ') : undefined;
     return kubeConfigFor(k.server, token, k.caFile);
   }
   const kc = new KubeConfig();
@@ -489,6 +499,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     httpPort: flags.httpPort ?? config.controller.httpPort,
     httpHost,
     ...(httpToken && { httpToken: () => httpToken.read() }),
+    certRestartJitterMs: Number(process.env['SWITCHYARD_CERT_RESTART_JITTER_MS'] ?? 15_000),
     log,
     close: () => {
       for (const q of quotas.values()) void q.close().catch(() => undefined);

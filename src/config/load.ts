@@ -40,33 +40,24 @@ export interface EtcdSettings {
   readonly auth?: { readonly username: string; readonly password: string };
 }
 
-/** Reads a secret from where the topology says, or records a problem naming the field (never the value). */
-function readSecret(file: string, path: string, ref: { readonly file: string } | { readonly env: string }, problems: ConfigProblem[]): string | undefined {
-  if ('env' in ref) {
-    const value = process.env[ref.env];
-    if (!value) problems.push({ file, path: `${path}.env`, reason: `environment variable ${ref.env} is not set or empty` });
-    return value || undefined;
-  }
-  const at = isAbsolute(ref.file) ? ref.file : resolve(dirname(file), ref.file);
-  // The newline an editor or `echo` leaves at the end is not part of the secret; other spaces are.
-  const value = readFileOrProblem(file, `${path}.file`, at, problems)?.toString('utf8').replace(/\r?\n$/, '');
-  if (value !== undefined && value.trim() === '') problems.push({ file, path: `${path}.file`, reason: `${at} is empty` });
-  return value || undefined;
-}
-
-/** Why a file could not be read, in a few words (not found, not readable, ...). */
+/** Why a file could not be read, in a few words (not found, not readable, empty, ...). */
 export function readFailure(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return e.code === 'ENOENT' ? 'not found' : e.code === 'EACCES' ? 'not readable (permission denied)' : e.message;
+  return e.code === 'ENOENT' ? 'not found' : e.code === 'EACCES' ? 'not readable (permission denied)' : e.code === 'EMPTY' ? 'empty' : e.message;
 }
 
-function readFileOrProblem(file: string, path: string, at: string, problems: ConfigProblem[]): Buffer | undefined {
+/**
+ * A secret file, read once now so that a missing, unreadable or blank one is a problem naming
+ * the field (never the value), then read again whenever it changes (SecretFile).
+ */
+export function checkedSecretFile(file: string, path: string, at: string, problems: ConfigProblem[], what = ''): SecretFile {
+  const secret = new SecretFile(at);
   try {
-    return readFileSync(at);
+    secret.read();
   } catch (err) {
-    problems.push({ file, path, reason: `${at}: ${readFailure(err)}` });
-    return undefined;
+    problems.push({ file, path, reason: `${what}${at}: ${readFailure(err)}` });
   }
+  return secret;
 }
 
 /**
@@ -74,18 +65,42 @@ function readFileOrProblem(file: string, path: string, at: string, problems: Con
  * rotated password takes effect on the next use without a restart. From a variable: fixed.
  */
 function rereadSecret(file: string, path: string, ref: { readonly file: string } | { readonly env: string }, problems: ConfigProblem[]): () => string {
-  const first = readSecret(file, path, ref, problems) ?? '';
-  if (!('file' in ref)) return () => first;
-  const secret = new SecretFile(isAbsolute(ref.file) ? ref.file : resolve(dirname(file), ref.file));
+  if ('env' in ref) {
+    const value = process.env[ref.env] ?? '';
+    if (!value) problems.push({ file, path: `${path}.env`, reason: `environment variable ${ref.env} is not set or empty` });
+    return () => value;
+  }
+  const secret = checkedSecretFile(file, `${path}.file`, isAbsolute(ref.file) ? ref.file : resolve(dirname(file), ref.file), problems);
   return () => secret.read();
 }
 
 /** A file (a CA, a certificate, a key) read now and then again whenever it changes; undefined if it cannot be read now. */
 function rereadFile(file: string, path: string, given: string, problems: ConfigProblem[]): (() => Buffer) | undefined {
-  const at = isAbsolute(given) ? given : resolve(dirname(file), given);
-  if (!readFileOrProblem(file, path, at, problems)) return undefined;
-  const watched = new WatchedFile(at);
+  const watched = new WatchedFile(isAbsolute(given) ? given : resolve(dirname(file), given));
+  try {
+    watched.read();
+  } catch (err) {
+    problems.push({ file, path, reason: `${watched.path}: ${readFailure(err)}` });
+    return undefined;
+  }
   return () => watched.read();
+}
+
+/**
+ * A client's TLS files (CA, certificate, key) as the topology names them under `at`: each read
+ * now (problems name the field) and again whenever it changes, with the absolute paths.
+ */
+function tlsFiles(file: string, at: string, tls: { readonly caFile?: string | undefined; readonly certFile?: string | undefined; readonly keyFile?: string | undefined }, problems: ConfigProblem[]) {
+  if (!tls.certFile !== !tls.keyFile) problems.push({ file, path: tls.certFile ? `${at}.keyFile` : `${at}.certFile`, reason: 'a client certificate needs both certFile and keyFile' });
+  const read: Partial<Record<'ca' | 'cert' | 'key', () => Buffer>> = {};
+  const paths: string[] = [];
+  for (const [field, key] of [['caFile', 'ca'], ['certFile', 'cert'], ['keyFile', 'key']] as const) {
+    const given = tls[field];
+    if (given === undefined) continue;
+    paths.push(isAbsolute(given) ? given : resolve(dirname(file), given));
+    read[key] = rereadFile(file, `${at}.${field}`, given, problems);
+  }
+  return { read, paths };
 }
 
 /**
@@ -126,12 +141,7 @@ function kafkaAccess(file: string, rooms: TopologyFile['rooms'], problems: Confi
     if (!tls && !sasl) continue;
     const at = `rooms.${room}.kafka`;
     if (sasl && !tls) problems.push({ file, path: `${at}.sasl`, reason: 'SASL needs tls: a password (or a SCRAM exchange) must not cross the network in clear' });
-    if (tls && !tls.certFile !== !tls.keyFile) problems.push({ file, path: tls.certFile ? `${at}.tls.keyFile` : `${at}.tls.certFile`, reason: 'a client certificate needs both certFile and keyFile' });
-    const files: Partial<Record<'ca' | 'cert' | 'key', () => Buffer>> = {};
-    for (const [field, key] of [['caFile', 'ca'], ['certFile', 'cert'], ['keyFile', 'key']] as const) {
-      const given = tls?.[field];
-      if (given !== undefined) files[key] = rereadFile(file, `${at}.tls.${field}`, given, problems);
-    }
+    const files = tls ? tlsFiles(file, `${at}.tls`, tls, problems).read : {};
     const password = sasl ? rereadSecret(file, `${at}.sasl.password`, sasl.password, problems) : () => '';
     const current = (): KafkaAccess => ({
       ...(tls && { tls: { ...(files.ca && { ca: files.ca() }), ...(files.cert && { cert: files.cert() }), ...(files.key && { key: files.key() }) } }),
@@ -148,16 +158,10 @@ function etcdAccess(file: string, etcd: TopologyFile['etcd'], problems: ConfigPr
   const https = etcd.endpoints.every((e) => e.startsWith('https://'));
   if (etcd.tls) {
     if (!https) problems.push({ file, path: 'etcd.tls', reason: 'TLS settings need https:// endpoints (every one of etcd.endpoints)' });
-    if (!etcd.tls.certFile !== !etcd.tls.keyFile) problems.push({ file, path: etcd.tls.certFile ? 'etcd.tls.keyFile' : 'etcd.tls.certFile', reason: 'a client certificate needs both certFile and keyFile' });
-    const read = (field: 'caFile' | 'certFile' | 'keyFile') => {
-      const given = etcd.tls?.[field];
-      return given === undefined ? undefined : readFileOrProblem(file, `etcd.tls.${field}`, isAbsolute(given) ? given : resolve(dirname(file), given), problems);
-    };
-    const ca = read('caFile');
-    const cert = read('certFile');
-    const key = read('keyFile');
-    out.tls = { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) };
-    out.tlsFiles = (['caFile', 'certFile', 'keyFile'] as const).flatMap((f) => (etcd.tls?.[f] === undefined ? [] : [isAbsolute(etcd.tls[f]) ? etcd.tls[f] : resolve(dirname(file), etcd.tls[f])]));
+    // Read once: etcd3 builds its TLS channel at start (a change restarts the controller).
+    const { read, paths } = tlsFiles(file, 'etcd.tls', etcd.tls, problems);
+    out.tls = { ...(read.ca && { ca: read.ca() }), ...(read.cert && { cert: read.cert() }), ...(read.key && { key: read.key() }) };
+    out.tlsFiles = paths;
   }
   if (etcd.auth) {
     if (!https) problems.push({ file, path: 'etcd.auth', reason: 'a password must not cross the network in clear: use https:// endpoints (and etcd.tls)' });

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { TIERS } from '../core/model.js';
 import { COMPONENTS } from '../core/health.js';
+import { KAFKA_SASL_MECHANISMS } from '../ports/kafka-access.js';
 
 const name = z
   .string()
@@ -97,7 +98,7 @@ const roomSchema = z.strictObject({
     tls: tlsFiles('the brokers\' certificates', 'for brokers that require one (ssl.client.auth=required)').optional().describe('TLS to the brokers (an SSL or SASL_SSL listener); paths relative to this file'),
     sasl: z
       .strictObject({
-        mechanism: z.enum(['scram-sha-512', 'plain']),
+        mechanism: z.enum(KAFKA_SASL_MECHANISMS),
         username: z.string().min(1),
         password: secretRef,
       })

@@ -17,7 +17,7 @@
 // in-order prefix of what was sent). `stats()` and the logs say so; the room needs a backfill
 // before it can serve without loss (`resync(room)` starts writing to it again, from then on).
 
-import type { KafkaAccess } from '../ports/kafka-access.js';
+import type { KafkaAccessSource } from '../ports/kafka-access.js';
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { createKafka } from '../adapters/kafka/kafka-client.js';
@@ -36,8 +36,8 @@ export interface DualRecord {
 }
 
 export interface DualProducerOptions {
-  /** Each room's brokers, and their TLS and SASL where the listener asks for them. */
-  readonly rooms: readonly { readonly room: string; readonly brokers: readonly string[]; readonly access?: KafkaAccess }[];
+  /** Each room's brokers, and their TLS and SASL where the listener asks for them (a function is called on each new connection: a rotated password is picked up). */
+  readonly rooms: readonly { readonly room: string; readonly brokers: readonly string[]; readonly access?: KafkaAccessSource }[];
   readonly clientId?: string;
   /**
    * How long `send` waits for a room that is not known to be failing (default 1000 ms). Past it,

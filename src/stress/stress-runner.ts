@@ -24,7 +24,7 @@ export interface StressOptions {
   readonly job: string;
   readonly brokers: readonly string[];
   /** TLS and SASL for those brokers (the shadow job's own Kafka settings are in its launch args). */
-  readonly access?: KafkaAccess;
+  readonly access?: () => KafkaAccess | undefined;
   readonly flinkUrl: string;
   /** How the job is started: its `--in`, `--out`, `--job-name` and `--group` are replaced for the shadow. */
   readonly launch: JobLaunch;

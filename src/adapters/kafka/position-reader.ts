@@ -37,8 +37,7 @@ export function clusterOf(kafka: KafkaClient): KafkajsCluster {
 
 export class KafkaPositionReader implements PositionReader {
   private cluster: KafkajsCluster | undefined;
-  /** A new client per connection: TLS and SASL are resolved then (a rotated file is re-read). */
-  private readonly kafka: () => KafkaClient;
+  private readonly kafka: KafkaClient;
 
   constructor(
     private readonly room: string,
@@ -47,7 +46,7 @@ export class KafkaPositionReader implements PositionReader {
     private readonly now: () => number = Date.now,
     access?: KafkaAccessBook,
   ) {
-    this.kafka = () => createKafka({ clientId: `switchyard-positions-${room}`, brokers, log, timeoutMs: 1000, retries: 0, quiet: true, access: () => kafkaAccessFor(access, brokers) });
+    this.kafka = createKafka({ clientId: `switchyard-positions-${room}`, brokers, log, timeoutMs: 1000, retries: 0, quiet: true, access: () => kafkaAccessFor(access, brokers) });
   }
 
   async read(topics: readonly string[], timeoutMs: number): Promise<RoomPositions> {
@@ -63,7 +62,7 @@ export class KafkaPositionReader implements PositionReader {
 
   private async sample(topics: readonly string[]): Promise<RoomPositions> {
     if (!this.cluster) {
-      const cluster = clusterOf(this.kafka());
+      const cluster = clusterOf(this.kafka);
       await cluster.connect();
       this.cluster = cluster;
     }

@@ -45,7 +45,7 @@ export class SecretFile {
     if (changed || this.value === undefined) {
       // The newline an editor or `echo` leaves is not part of the secret; other spaces are (as at load).
       const text = bytes.toString('utf8').replace(/\r?\n$/, '');
-      if (!text.trim()) throw new Error(`${this.path} is empty`);
+      if (!text.trim()) throw Object.assign(new Error(`${this.path} is empty`), { code: 'EMPTY' });
       this.value = text;
     }
     return this.value;

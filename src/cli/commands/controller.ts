@@ -95,9 +95,8 @@ export const controllerCommand: CommandModule<object, Args> = {
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     // A rotated etcd certificate: stop (resigning leadership), after a random delay so that the
     // replicas, whose Secrets change at about the same time, do not all restart at once.
-    const jitterMs = Number(process.env['SWITCHYARD_CERT_RESTART_JITTER_MS'] ?? 15_000);
     const unwatch = watchFiles(built.config.etcd.tlsFiles ?? [], 5000, (file) => {
-      const delay = Math.round(Math.random() * jitterMs);
+      const delay = Math.round(Math.random() * built.certRestartJitterMs);
       built.log.warn('etcd TLS file changed: stopping so that a restart loads it (exit 75; leadership is handed over)', { file, inMs: delay });
       setTimeout(() => {
         process.exitCode = EXIT_RESTART_FOR_CERTIFICATES;

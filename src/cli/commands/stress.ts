@@ -73,7 +73,7 @@ function check(args: StressArgs, config: LoadedConfig): Checked {
       room: args.room,
       job,
       brokers: room.kafka.brokers,
-      ...(kafkaAccessFor(config.kafkaAccess, room.kafka.brokers) && { access: kafkaAccessFor(config.kafkaAccess, room.kafka.brokers)! }),
+      access: () => kafkaAccessFor(config.kafkaAccess, room.kafka.brokers),
       flinkUrl: room.flink.url,
       launch,
       sourceTopic,
