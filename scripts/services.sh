@@ -8,6 +8,7 @@
 #   scripts/services.sh start|stop|kill SERVICE   (kill = SIGKILL, for fault tests)
 #   scripts/services.sh fault flink-a|flink-b poison|slow [MS]|ckstall|clear   (a room's stream job, for tests)
 #   scripts/services.sh env              the endpoints, as shell assignments
+#   scripts/services.sh install-mm2      fetch MirrorMaker 2's jars (Maven) for bench:peer; prints their folder
 #
 # Services and their fixed loopback ports (one Kafka broker per room, KRaft mode):
 #   etcd      client 127.0.0.1:23790  peer 23800
@@ -126,6 +127,26 @@ install_kafka() {
     die "Maven could not fetch Kafka's jars (log: $CACHE/mvn.log)"
   fi
   touch "$KAFKA_LIBS/.complete"
+}
+
+# MirrorMaker 2 (connect-mirror and the Connect runtime), only for the side-by-side bench
+# (npm run bench:peer): the bench starts it itself (bench/support/mirror-maker.ts).
+MM2_VERSION=3.9.1
+MM2_LIBS=$CACHE/mm2-$MM2_VERSION
+install_mm2() {
+  command -v java >/dev/null || die "java is missing; install a JDK 17+ (e.g. apt-get install -y openjdk-17-jre-headless)"
+  if [[ -f $MM2_LIBS/.complete ]]; then return 0; fi
+  command -v mvn >/dev/null || die "mvn is missing; install Maven (apt-get install -y maven) to fetch MirrorMaker 2's jars"
+  say "fetching MirrorMaker 2 ($MM2_VERSION) jars from Maven Central into $MM2_LIBS (first time only)"
+  mkdir -p "$CACHE"
+  rm -rf "$MM2_LIBS" && mkdir -p "$MM2_LIBS"
+  if ! timeout 600 mvn -q -B -f "$HERE/mm2/pom.xml" dependency:copy-dependencies \
+        -Dmm2.version="$MM2_VERSION" -DincludeScope=runtime -DoutputDirectory="$MM2_LIBS" >"$CACHE/mm2-mvn.log" 2>&1; then
+    tail -n 20 "$CACHE/mm2-mvn.log" >&2
+    die "Maven could not fetch MirrorMaker 2's jars within 600 s (log: $CACHE/mm2-mvn.log)"
+  fi
+  [[ -f $MM2_LIBS/connect-mirror-$MM2_VERSION.jar ]] || die "Maven ran but $MM2_LIBS has no connect-mirror-$MM2_VERSION.jar (log: $CACHE/mm2-mvn.log)"
+  touch "$MM2_LIBS/.complete"
 }
 
 # kube-apiserver and helm, built once from the Go module proxy and cached (scripts/k8s/build.sh).
@@ -620,5 +641,6 @@ case ${1:-} in
   kill) cmd_stop "${2:?service}" KILL ;;
   env) cmd_env ;;
   fault) shift; cmd_fault "$@" ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  install-mm2) install_mm2; echo "$MM2_LIBS" ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
