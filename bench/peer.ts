@@ -1,9 +1,9 @@
-// npm run bench:peer -- [--runs N] [--side both|switchyard|mirrormaker2] [--case both|sync|lag]
+// npm run bench:peer -- [--runs N] [--side both|switchyard|mirrormaker2] [--case both|sync|lag] [--probes-only]
 // The same SIGKILL of room-a's broker, Switchyard vs MirrorMaker 2 (issue 19 point 5), in two
 // cases: in sync, and with MirrorMaker 2 paused (SIGSTOP) for 5 s before the kill. Progress on
 // stderr; a table, then ONE JSON line as the last stdout line.
 
-import { runFailover } from './scenarios/failover.js';
+import { runFailover, type FailoverOptions } from './scenarios/failover.js';
 import { runMirrorMakerFailover, type PeerResult } from './scenarios/peer.js';
 import { mirrorMakerLibs } from './support/mirror-maker.js';
 import { flag, median } from './stats.js';
@@ -20,6 +20,9 @@ const word = (name: string, allowed: readonly string[], fallback: string) => {
 };
 const side = word('side', ['both', 'switchyard', 'mirrormaker2'], 'both');
 const which = word('case', ['both', 'sync', 'lag'], 'both');
+// Switchyard detects by its probes alone (no push signals from the SDK's clients, where the
+// scenario has them): the same 3 x 250 ms window as the peer's probe loop.
+const probesOnly = argv.includes('--probes-only');
 
 interface Sample {
   readonly rtoMs: number;
@@ -37,7 +40,9 @@ const libs = side === 'switchyard' ? '' : await mirrorMakerLibs();
 
 async function switchyardRun(pauseMs: number): Promise<Sample> {
   // The same pre-kill time as MirrorMaker's lag case (nothing to pause: the producer writes both rooms).
-  const r = await runFailover({ steadyMs: STEADY_MS + pauseMs });
+  // (Spread, not a literal: a scenario without the `signals` option ignores it.)
+  const extra: Record<string, unknown> = probesOnly ? { signals: false } : {};
+  const r = await runFailover({ steadyMs: STEADY_MS + pauseMs, ...extra } as FailoverOptions);
   // Dual writes: a record counts as produced only once room-b acknowledged it, so room-b lacks
   // nothing at the kill by construction (the scenario does not expose a separate measurement).
   return { rtoMs: r.rtoMs, detectMs: r.detectMs, lost: r.lost, duplicates: r.duplicates, lagMs: 0, produced: r.produced };
@@ -102,6 +107,7 @@ console.log(
     mirrormaker2: summarize(samples['sync']!['mirrormaker2']!),
     lag_case: { pause_ms: PAUSE_MS, switchyard: summarize(samples['lag']!['switchyard']!), mirrormaker2: summarize(samples['lag']!['mirrormaker2']!) },
     runs,
+    switchyard_detection: probesOnly ? 'probes only' : 'as the scenario runs it (probes, plus the SDK push signals where present)',
     probe_interval_ms: 250,
     fall_after: 3,
     rate: 500,
