@@ -13,6 +13,7 @@ case $which in
   query-failover) with_services >&2; node dist/bench/query-failover.js "$@" ;;
   data) with_services >&2; node dist/bench/data.js "$@" ;;
   caps) with_services >&2; node dist/bench/caps.js "$@" ;;
+  scale) with_services >&2; node dist/bench/scale.js "$@" ;;
   peer) with_services >&2; bash scripts/services.sh install-mm2 >/dev/null; node dist/bench/peer.js "$@" ;;
   all)
     node dist/bench/decide.js

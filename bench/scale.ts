@@ -1,0 +1,98 @@
+// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--cpu-prof DIR] [--skip-consumers]
+// Issue 19 point 6. One controller with many pipelines, idle on the local stack (RSS, tick
+// duration, etcd writes per tick); then many SDK consumers moved together by one failover (room-a's
+// broker SIGKILLed, three controller replicas). A table and progress on stderr, ONE JSON line last.
+
+import { closeSync, readdirSync, readlinkSync } from 'node:fs';
+import { runScaleController, type ScaleControllerResult } from './scenarios/scale-controller.js';
+import { runScaleConsumers, type ScaleConsumersResult } from './scenarios/scale-consumers.js';
+import { flag, percentile } from './stats.js';
+import { deleteLeftoverScaleTopics } from './support/scale-stack.js';
+
+// A lock file this process inherited (flock without -o) must not be inherited by room-a's broker
+// when the run starts it again: the broker would hold the lock for as long as it runs.
+for (const fd of readdirSync('/proc/self/fd')) {
+  try {
+    if (Number(fd) > 2 && readlinkSync(`/proc/self/fd/${fd}`).endsWith('.lock')) closeSync(Number(fd));
+  } catch {
+    // gone already
+  }
+}
+
+const argv = process.argv.slice(2);
+const pipelines = flag(argv, 'pipelines', 1000);
+const interval = flag(argv, 'interval', 250);
+const idleS = flag(argv, 'idle', 40);
+const cpuProfAt = argv.indexOf('--cpu-prof');
+const cpuProfDir = cpuProfAt >= 0 ? argv[cpuProfAt + 1] : undefined;
+const say = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+const consumerPipelines = flag(argv, 'consumer-pipelines', 10);
+const members = flag(argv, 'members', 10);
+const partitions = flag(argv, 'partitions', 10);
+const skipController = argv.includes('--skip-controller');
+const skipConsumers = argv.includes('--skip-consumers');
+
+const leftover = await deleteLeftoverScaleTopics();
+if (leftover > 0) say(`deleted ${leftover} topic(s) an earlier unfinished run left`);
+let c: ScaleControllerResult | undefined;
+if (!skipController) {
+  c = await runScaleController({ pipelines, probeIntervalMs: interval, idleMs: idleS * 1000, warmupMs: 5000, ...(cpuProfDir && { cpuProfDir }), say });
+  say(`controller: ${JSON.stringify(c)}`);
+}
+let k: ScaleConsumersResult | undefined;
+if (!skipConsumers) {
+  k = await runScaleConsumers({ pipelines: consumerPipelines, members, partitions, probeIntervalMs: interval, rate: 100, say });
+  say(`consumers: ${JSON.stringify({ ...k, moves: undefined })}`);
+}
+
+const col = (xs: (string | number | undefined)[], w = 14) => xs.map((x) => String(x ?? '-').padStart(w)).join('');
+const placed = k?.moves.map((m) => m.placedMs) ?? [];
+const first = k?.moves.flatMap((m) => (m.firstRecordMs === undefined ? [] : [m.firstRecordMs])) ?? [];
+if (c) {
+  console.log(col(['pipelines', 'rss_mb', 'tick_p50_ms', 'tick_p99_ms', 'tick_max_ms', 'ticks', 'writes/tick'], 13));
+  console.log(col([c.pipelines, c.rssMbMax, c.tickMsP50, c.tickMsP99, c.tickMsMax, c.ticks, c.writesPerIdleTick], 13));
+  console.log(`etcd writes in ${c.idleMs} ms idle, by key under the run's prefix: ${JSON.stringify(c.writesByClass)}`);
+}
+if (k) {
+  console.log(col(['consumers', 'groups', 'moved', 'placed_p50', 'placed_max', 'first_p50', 'first_max', 'detect_ms', 'lost'], 12));
+  console.log(col([k.consumers, k.pipelines, k.moves.length, percentile(placed, 50), Math.max(...placed), percentile(first, 50), first.length ? Math.max(...first) : undefined, k.detectMs, k.lost], 12));
+}
+const summary = {
+  bench: 'scale',
+  ...(c && {
+    pipelines: c.pipelines,
+    rss_mb: c.rssMbMax,
+    tick_ms_p50: c.tickMsP50,
+    tick_ms_p99: c.tickMsP99,
+    tick_ms_max: c.tickMsMax,
+    ticks_measured: c.ticks,
+    interval_ms: c.intervalMs,
+    etcd_writes_per_idle_tick: c.writesPerIdleTick,
+    etcd_writes_by_key: c.writesByClass,
+  }),
+  ...(k && {
+    consumers: k.consumers,
+    consumer_groups: k.pipelines,
+    members_per_group: k.members,
+    partitions_per_topic: k.partitions,
+    consumers_moved: k.moves.length,
+    // decision (route.since) -> placed in room-b (FlipReport.seekedAt, or the polled status for a member without records)
+    consumers_moved_ms_max: placed.length ? Math.max(...placed) : null,
+    consumers_moved_ms_p50: placed.length ? percentile(placed, 50) : null,
+    consumers_first_record_ms_max: first.length ? Math.max(...first) : null,
+    consumers_with_first_record: first.length,
+    // where the time goes, over the members with a flip report: decision -> route seen -> old let go
+    consumers_seen_ms_p50: percentile(k.moves.flatMap((m) => (m.seenMs === undefined ? [] : [m.seenMs])), 50),
+    consumers_seen_ms_max: Math.max(...k.moves.flatMap((m) => (m.seenMs === undefined ? [] : [m.seenMs]))),
+    consumers_stopped_old_ms_p50: percentile(k.moves.flatMap((m) => (m.stoppedOldMs === undefined ? [] : [m.stoppedOldMs])), 50),
+    members_with_records_before: k.membersWithRecords,
+    decision_spread_ms: k.decisionSpreadMs,
+    detect_ms: k.detectMs,
+    produced: k.produced,
+    lost: k.lost,
+    duplicates: k.duplicates,
+  }),
+};
+console.log(JSON.stringify(summary));
+process.exit(0);

@@ -1,0 +1,216 @@
+// Scale, consumer part: many SDK consumers (pipelines x members, each pipeline one consumer group
+// over one topic) follow their routes while a dual producer writes to both rooms; room-a's broker
+// is SIGKILLed under three controller replicas (room-a, room-b, witness; two observers must agree)
+// and every consumer must be placed in room-b. Per consumer: decision (route.since) -> placed in
+// room-b (FlipReport.seekedAt; for a member that gets no record, the moment its status first
+// serves room-b, polled) and -> its first record there.
+
+import { createEtcdClient } from '../../src/adapters/etcd/client.js';
+import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
+import { createDualProducer } from '../../src/sdk/dual-producer.js';
+import { createRoutedConsumer, type FlipReport, type RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import { killService, LOCAL, randomId, services, waitFor } from '../support/local-stack.js';
+import { createTopicsBoth, deleteTopicsBoth, startTimedController, writeScaleConfig, type ChildController, type ScalePipeline } from '../support/scale-stack.js';
+
+export interface ScaleConsumersOptions {
+  readonly pipelines: number;
+  readonly members: number;
+  readonly partitions: number;
+  readonly probeIntervalMs: number;
+  /** Records per second per topic. */
+  readonly rate: number;
+  readonly say: (line: string) => void;
+}
+
+export interface ConsumerMove {
+  readonly pipeline: string;
+  readonly consumer: string;
+  /** Decision -> placed in room-b (seekedAt, or the polled status for a member with no record). */
+  readonly placedMs: number;
+  readonly placedBy: 'flip-report' | 'status';
+  /** From the flip report (members that got a record): decision -> route seen, -> old room let go. */
+  readonly seenMs?: number;
+  readonly stoppedOldMs?: number;
+  /** Decision -> first record in room-b (absent: none arrived, e.g. a member with no partition). */
+  readonly firstRecordMs?: number;
+}
+
+export interface ScaleConsumersResult {
+  readonly consumers: number;
+  readonly pipelines: number;
+  readonly members: number;
+  readonly partitions: number;
+  readonly detectMs: number;
+  /** Decisions' spread: last decidedAt - first decidedAt over the pipelines. */
+  readonly decisionSpreadMs: number;
+  /** Members that had processed a record in room-a before the kill (a member without a partition has none). */
+  readonly membersWithRecords: number;
+  readonly moves: readonly ConsumerMove[];
+  readonly movedAll: boolean;
+  readonly produced: number;
+  readonly lost: number;
+  readonly duplicates: number;
+}
+
+export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<ScaleConsumersResult> {
+  const id = randomId();
+  const prefix = `/switchyard-scalec-${id}`;
+  const pipelines: ScalePipeline[] = Array.from({ length: o.pipelines }, (_, i) => ({ name: `c${String(i).padStart(2, '0')}`, topics: [`scalec-${id}-t${i}`], group: `scalec-${id}-g${i}` }));
+  const topics = pipelines.flatMap((p) => p.topics);
+  const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
+  const routes = new EtcdRouteStore(etcd, prefix);
+  const controllers: ChildController[] = [];
+  const consumers: { pipeline: string; c: RoutedConsumer; flip?: FlipReport; movedAt?: number; firstB?: number; records: number }[] = [];
+  const seen = new Map<string, Map<number, number>>(pipelines.map((p) => [p.name, new Map()]));
+  const acked = new Map<string, Set<number>>(pipelines.map((p) => [p.name, new Set()]));
+  let producing = true;
+  let producing$: Promise<void> = Promise.resolve();
+  const producer = createDualProducer({ rooms: Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers })), sendTimeoutMs: 500 });
+  let killed = false;
+  try {
+    o.say(`creating ${topics.length} topics of ${o.partitions} partitions in both rooms ...`);
+    await createTopicsBoth(topics, o.partitions);
+    const configFile = writeScaleConfig({ prefix, pipelines, probeIntervalMs: o.probeIntervalMs, fallAfter: 3, marginMs: 2000, observersRequired: 2, maxLossMs: 0 });
+    for (const room of ['room-a', 'room-b', 'witness']) controllers.push(startTimedController(configFile, `observer-${room}`, room));
+    await waitFor('routes for every pipeline', 30_000, async () => ((await etcd.getAll().prefix(`${prefix}/routes/`).count()) >= o.pipelines ? true : undefined), 200);
+
+    // The dual producer: every 20 ms a batch per topic, over all partitions.
+    const perBatch = Math.max(1, Math.round(o.rate / 50));
+    let seq = 0;
+    producing$ = (async () => {
+      while (producing) {
+        const now = Date.now();
+        await Promise.all(
+          pipelines.map(async (p) => {
+            const batch = Array.from({ length: perBatch }, () => {
+              seq++;
+              return { key: `k${seq}`, value: JSON.stringify({ seq }), timestamp: now, partition: seq % o.partitions, seq };
+            });
+            const result = await producer.send(p.topics[0]!, batch).catch(() => undefined);
+            if (result?.['room-b']) for (const r of batch) acked.get(p.name)!.add(r.seq);
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    o.say(`starting ${o.pipelines * o.members} SDK consumers (${o.pipelines} groups of ${o.members})`);
+    for (const p of pipelines) {
+      for (let m = 0; m < o.members; m++) {
+        const entry: (typeof consumers)[number] = { pipeline: p.name, records: 0 } as (typeof consumers)[number];
+        entry.c = createRoutedConsumer({
+          pipeline: p.name,
+          clientId: `${p.name}-m${m}`,
+          etcd: { endpoints: [LOCAL.etcd], prefix },
+          marginMs: 2000,
+          fromBeginning: true,
+          eachMessage: async (msg) => {
+            entry.records++;
+            if (msg.room === 'room-b' && entry.firstB === undefined) entry.firstB = Date.now();
+            const s = Number(JSON.parse(msg.value!.toString()).seq);
+            const map = seen.get(p.name)!;
+            map.set(s, (map.get(s) ?? 0) + 1);
+          },
+          onFlip: (r) => {
+            entry.flip = r;
+          },
+        });
+        consumers.push(entry);
+      }
+    }
+    await Promise.all(consumers.map((e) => e.c.start()));
+    await waitFor('every consumer to serve room-a', 60_000, () => (consumers.every((e) => e.c.status().servingRoom === 'room-a') ? true : undefined), 200);
+    // Every member of a group gets a partition once the group settles; members still without one
+    // after 45 s are reported, and the run goes on.
+    const settleBy = Date.now() + 45_000;
+    let lastSaid = 0;
+    while (Date.now() < settleBy && consumers.filter((e) => e.records > 0).length < consumers.length) {
+      if (Date.now() - lastSaid > 5000) {
+        lastSaid = Date.now();
+        o.say(`${consumers.filter((e) => e.records > 0).length}/${consumers.length} members have processed records in room-a (${[...seen.values()].reduce((n, m) => n + m.size, 0)} records)`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await waitFor('the controllers to see both rooms healthy', 30_000, () =>
+      controllers.every((c) => c.logs.some((l) => l['msg'] === 'verdict' && l['rule'] === 'healthy' && String(l['rooms']) === 'room-a=OK,room-b=OK')) || controllers.some((c) => c.logs.some((l) => l['msg'] === 'first tick as leader')) ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    const withRecords = consumers.filter((e) => e.records > 0).length;
+    o.say(`steady state: ${withRecords}/${consumers.length} members have processed records in room-a; SIGKILL room-a's broker now`);
+
+    const killAt = killService(LOCAL.rooms['room-a'].service);
+    killed = true;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && consumers.some((e) => e.movedAt === undefined)) {
+      const now = Date.now();
+      for (const e of consumers) if (e.movedAt === undefined && e.c.status().servingRoom === 'room-b') e.movedAt = now;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const movedAll = consumers.every((e) => e.movedAt !== undefined);
+    o.say(`${consumers.filter((e) => e.movedAt !== undefined).length}/${consumers.length} consumers serve room-b ${Date.now() - killAt} ms after the kill; waiting for first records there`);
+    await waitFor('first records in room-b', 15_000, () => (consumers.every((e) => e.firstB !== undefined) ? true : undefined), 50).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 2000));
+    producing = false;
+    await producing$;
+    await waitFor('every acknowledged record to be processed', 20_000, () => (pipelines.every((p) => [...acked.get(p.name)!].every((s) => seen.get(p.name)!.has(s))) ? true : undefined), 200).catch(() => undefined);
+
+    const decided = new Map<string, number>();
+    for (const p of pipelines) {
+      const r = (await routes.get(p.name))?.route;
+      if (r?.room === 'room-b') decided.set(p.name, r.since);
+    }
+    const moves: ConsumerMove[] = [];
+    for (const e of consumers) {
+      const d = decided.get(e.pipeline);
+      if (d === undefined || e.movedAt === undefined) continue;
+      const placedAt = e.flip?.toRoom === 'room-b' ? e.flip.seekedAt : e.movedAt;
+      moves.push({
+        pipeline: e.pipeline,
+        consumer: e.c.consumerId,
+        placedMs: placedAt - d,
+        placedBy: e.flip?.toRoom === 'room-b' ? 'flip-report' : 'status',
+        ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d }),
+        ...(e.firstB !== undefined && { firstRecordMs: (e.flip?.toRoom === 'room-b' ? e.flip.firstMessageAt : e.firstB) - d }),
+      });
+    }
+    const decisions = [...decided.values()];
+    let lost = 0;
+    let duplicates = 0;
+    let produced = 0;
+    for (const p of pipelines) {
+      const s = seen.get(p.name)!;
+      const a = acked.get(p.name)!;
+      produced += a.size;
+      for (const q of a) if (!s.has(q)) lost++;
+      for (const n of s.values()) if (n > 1) duplicates += n - 1;
+    }
+    return {
+      consumers: consumers.length,
+      pipelines: o.pipelines,
+      members: o.members,
+      partitions: o.partitions,
+      detectMs: decisions.length > 0 ? Math.min(...decisions) - killAt : Number.NaN,
+      decisionSpreadMs: decisions.length > 0 ? Math.max(...decisions) - Math.min(...decisions) : Number.NaN,
+      membersWithRecords: withRecords,
+      moves,
+      movedAll: movedAll && decided.size === o.pipelines,
+      produced,
+      lost,
+      duplicates,
+    };
+  } catch (err) {
+    const tail = controllers.flatMap((c) => c.logs.slice(-5)).map((l) => JSON.stringify(l)).join('\n');
+    throw new Error(`${(err as Error).message}\n--- controller log (last lines) ---\n${tail}`);
+  } finally {
+    producing = false;
+    await producing$.catch(() => undefined);
+    o.say('closing consumers, producer and controllers ...');
+    await Promise.all(consumers.map((e) => e.c.close().catch(() => undefined)));
+    await producer.close(500).catch(() => undefined);
+    await Promise.all(controllers.map((c) => c.stop()));
+    await etcd.delete().prefix(`${prefix}/`).exec().catch(() => undefined);
+    etcd.close();
+    if (killed) await services('start', LOCAL.rooms['room-a'].service);
+    await deleteTopicsBoth(topics);
+  }
+}
