@@ -199,6 +199,10 @@ export async function runMirrorMakerFailover(opts: PeerOptions): Promise<PeerRes
     // The probe loop, as Switchyard's controller runs it: every interval, `fallAfter` failures in a row = down.
     probing = true;
     probing$ = (async () => {
+      // A monitor's probes run at their own phase, not in step with the kill: without this random
+      // start the kill (steadyMs after this point, a multiple of 250 ms) always landed just after
+      // a probe, the worst case (detection = the whole window).
+      await sleep(Math.random() * probeIntervalMs);
       let fails = 0;
       while (probing && detectedAt === undefined) {
         const started = Date.now();
