@@ -11,6 +11,7 @@ import { createKafka, type KafkaClient } from './kafka-client.js';
 import { kafkaAccessFor, type KafkaAccessBook } from '../../ports/kafka-access.js';
 
 export interface KafkajsBroker {
+  listOffsets(req: { replicaId: number; isolationLevel: number; topics: { topic: string; partitions: { partition: number; timestamp: number }[] }[] }): Promise<{ responses: { topic: string; partitions: { partition: number; offset: string }[] }[] }>;
   fetch(req: unknown): Promise<{ responses: { topicName: string; partitions: { partition: number; errorCode: number; highWatermark: string; messages: { offset: string; timestamp: string }[] }[] }[] }>;
 }
 
@@ -85,23 +86,48 @@ export class KafkaPositionReader implements PositionReader {
       }
     }
     await cluster.refreshMetadata();
-    const layout = present.map((topic) => ({ topic, partitions: cluster.findTopicPartitionMetadata(topic) }));
-    const ends = await cluster.fetchTopicsOffset(layout.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partitionId })), fromBeginning: false })));
-    const endOf = new Map<string, number>(ends.flatMap((t) => t.partitions.map((p) => [`${t.topic}/${p.partition}`, Number(p.offset)] as [string, number])));
+    // The partitions' leaders from the metadata just read, indexed once: findTopicPartitionMetadata
+    // scans the metadata's topic list per call (quadratic in topics); it is the fallback only.
+    const loaded = (cluster as unknown as { brokerPool?: { metadata?: { topicMetadata?: unknown } } }).brokerPool?.metadata?.topicMetadata;
+    const index = Array.isArray(loaded) ? new Map((loaded as { topic: string; partitionMetadata: { partitionId: number; leader: number }[] }[]).map((t) => [t.topic, t.partitionMetadata])) : undefined;
+    const layout = present.map((topic) => ({ topic, partitions: index ? (index.get(topic) ?? []) : cluster.findTopicPartitionMetadata(topic) }));
+    // The log ends: one ListOffsets (latest) per leader. Not cluster.fetchTopicsOffset: it merges
+    // the answers by spreading an object per topic, quadratic in topics (with 1,000 topics, over
+    // half of an idle controller's CPU).
+    const endsByLeader = new Map<number, Map<string, { partition: number; timestamp: number }[]>>();
+    for (const t of layout) {
+      for (const p of t.partitions) {
+        if (p.leader < 0) continue;
+        let topicsOfLeader = endsByLeader.get(p.leader);
+        if (!topicsOfLeader) endsByLeader.set(p.leader, (topicsOfLeader = new Map()));
+        let parts = topicsOfLeader.get(t.topic);
+        if (!parts) topicsOfLeader.set(t.topic, (parts = []));
+        parts.push({ partition: p.partitionId, timestamp: -1 });
+      }
+    }
+    const endOf = new Map<string, number>();
+    await Promise.all(
+      [...endsByLeader].map(async ([leader, topicsOfLeader]) => {
+        const broker = await cluster.findBroker({ nodeId: String(leader) });
+        const res = await broker.listOffsets({ replicaId: -1, isolationLevel: 0, topics: [...topicsOfLeader].map(([topic, partitions]) => ({ topic, partitions })) });
+        for (const r of res.responses) for (const p of r.partitions) endOf.set(`${r.topic}/${p.partition}`, Number(p.offset));
+      }),
+    );
 
     // The newest record of each non-empty partition: one Fetch per leader at log end - 1.
-    const byLeader = new Map<number, { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[]>();
+    const fetchesByLeader = new Map<number, Map<string, { partition: number; fetchOffset: string; maxBytes: number }[]>>();
     for (const t of layout) {
       for (const p of t.partitions) {
         const end = endOf.get(`${t.topic}/${p.partitionId}`) ?? 0;
         if (end <= 0 || p.leader < 0) continue;
-        const topicsOfLeader = byLeader.get(p.leader) ?? [];
-        let entry = topicsOfLeader.find((x) => x.topic === t.topic);
-        if (!entry) topicsOfLeader.push((entry = { topic: t.topic, partitions: [] }));
-        entry.partitions.push({ partition: p.partitionId, fetchOffset: String(end - 1), maxBytes: 65_536 });
-        byLeader.set(p.leader, topicsOfLeader);
+        let topicsOfLeader = fetchesByLeader.get(p.leader);
+        if (!topicsOfLeader) fetchesByLeader.set(p.leader, (topicsOfLeader = new Map()));
+        let parts = topicsOfLeader.get(t.topic);
+        if (!parts) topicsOfLeader.set(t.topic, (parts = []));
+        parts.push({ partition: p.partitionId, fetchOffset: String(end - 1), maxBytes: 65_536 });
       }
     }
+    const byLeader = new Map([...fetchesByLeader].map(([leader, m]) => [leader, [...m].map(([topic, partitions]) => ({ topic, partitions }))]));
     const newest = new Map<string, number>();
     await Promise.all(
       [...byLeader].map(async ([leader, fetchTopics]) => {
