@@ -19,7 +19,7 @@ export class EtcdPositionStore {
   }
 
   async publish(observer: string, rooms: readonly (readonly RoomSample[])[]): Promise<void> {
-    await this.client.put(`${this.root}${observer}`).value(JSON.stringify({ at: Date.now(), rooms }));
+    await this.client.put(`${this.root}${observer}`).value(fitted(Date.now(), rooms));
   }
 
   /** Per room, the history of the observer whose newest sample of it is the freshest. */
@@ -44,3 +44,22 @@ export class EtcdPositionStore {
   }
 }
 
+
+/**
+ * The value to publish, at most MAX_VALUE_BYTES: with many partitions the whole thinned history
+ * is larger than etcd takes in one request (1.5 MiB by default), and a refused put also counts
+ * against the etcd client's circuit breaker, which then fails every other call (the controller
+ * went "not ready" every few seconds with 1,000 pipelines). Every other older sample is dropped
+ * until the value fits; each room's newest sample is always kept.
+ */
+export function fitted(at: number, rooms: readonly (readonly RoomSample[])[]): string {
+  let kept = rooms.map((h) => [...h]);
+  for (;;) {
+    const value = JSON.stringify({ at, rooms: kept });
+    if (value.length <= MAX_VALUE_BYTES || kept.every((h) => h.length <= 1)) return value;
+    kept = kept.map((h) => (h.length <= 1 ? h : [...h.slice(0, -1).filter((_, i, older) => (older.length - i) % 2 === 0), h.at(-1)!]));
+  }
+}
+
+/** Well under etcd's default request limit (1.5 MiB), with room for the key and the request. */
+const MAX_VALUE_BYTES = 1_000_000;
