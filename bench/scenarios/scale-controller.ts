@@ -57,7 +57,10 @@ export async function runScaleController(o: ScaleControllerOptions): Promise<Sca
     o.say(`creating ${topics.length} topics of 1 partition in room-a and room-b ...`);
     const topicsCreateMs = await createTopicsBoth(topics, 1);
     o.say(`topics created in ${topicsCreateMs} ms; starting one controller with ${o.pipelines} pipelines (probe every ${o.probeIntervalMs} ms)`);
-    const configFile = writeScaleConfig({ prefix, pipelines, probeIntervalMs: o.probeIntervalMs, fallAfter: 3, marginMs: 2000, observersRequired: 1 });
+    // Two observers required with one controller: the idle window must stay idle. With one
+    // required, a probe that missed its 200 ms three times on a busy machine failed all 1,000
+    // pipelines over in the middle of a run (docs/perf/scale.md).
+    const configFile = writeScaleConfig({ prefix, pipelines, probeIntervalMs: o.probeIntervalMs, fallAfter: 3, marginMs: 2000, observersRequired: 2 });
     const started = Date.now();
     controller = startTimedController(configFile, 'observer-room-a', 'room-a', o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []);
     const c = controller;
