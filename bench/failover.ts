@@ -12,11 +12,13 @@ const runs = flag(argv, 'runs', 5);
 const probeIntervalMs = flag(argv, 'interval', 250);
 const fallAfter = flag(argv, 'fall', 3);
 const marginMs = flag(argv, 'margin', 2000);
+// --no-signals: detection by the observers' probes alone (the SDK tells them nothing).
+const signals = !argv.includes('--no-signals');
 
 const results: FailoverResult[] = [];
 for (let i = 1; i <= runs; i++) {
   process.stderr.write(`run ${i}/${runs}: kill room-a's broker, flip to room-b ...\n`);
-  const r = await runFailover({ probeIntervalMs, fallAfter, marginMs, ...(log && { log }) });
+  const r = await runFailover({ probeIntervalMs, fallAfter, marginMs, signals, ...(log && { log }) });
   results.push(r);
   const f = r.flip;
   process.stderr.write(`run ${i}/${runs}: seen +${f.seenAt - f.decidedAt} ms, old stopped +${f.stoppedOldAt - f.seenAt} ms, offsets placed +${f.seekedAt - f.stoppedOldAt} ms, first record +${f.firstMessageAt - f.seekedAt} ms\n`);
@@ -32,6 +34,7 @@ const summary = {
   probe_interval_ms: probeIntervalMs,
   fall_after: fallAfter,
   margin_ms: marginMs,
+  signals,
   detection_window_ms: probeIntervalMs * fallAfter,
   detect_ms_p50: median(results.map((r) => r.detectMs)),
   flip_ms_p50: median(results.map((r) => r.flipMs)),

@@ -335,10 +335,10 @@ etcd_secure_auth() {
   call auth/user/grant '{"user":"root","role":"root"}'
   # The controller: everything under its prefix, nothing else.
   grant switchyard READWRITE "$prefix/"
-  # SDK clients: read routes, query routes and caps; write watermarks, presence and acks (in
+  # SDK clients: read routes, query routes and caps; write watermarks, presence, acks and signals (in
   # production scoped per application: docs/security.md).
   for k in routes query-routes caps; do grant sdk READ "$prefix/$k/"; done
-  for k in watermarks consumers acks; do grant sdk READWRITE "$prefix/$k/"; done
+  for k in watermarks consumers acks signals; do grant sdk READWRITE "$prefix/$k/"; done
   call auth/enable '{}'
   touch "$dir/auth.done"
 }

@@ -20,6 +20,7 @@ import { RunbookKeeper } from './controller/runbook-keeper.js';
 import { ClusterReporter } from './controller/cluster-reporter.js';
 import { KubernetesClusterState } from './adapters/kubernetes/cluster-state.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
+import { EtcdSignalStore } from './adapters/etcd/signal-store.js';
 import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
 import { EtcdIntentStore } from './adapters/etcd/intent-store.js';
 import { userInfo } from 'node:os';
@@ -441,6 +442,7 @@ export function buildController(flags: ControllerFlags): BuiltController {
     probes: buildProbes(config, observer, observerRoom, log),
     routes: store.routes,
     observationStore: new EtcdObservationStore(store.etcd, config.etcd.prefix, config.etcd.leaseTtlSeconds),
+    signals: new EtcdSignalStore(store.etcd, config.etcd.prefix),
     lock: store.lock(observer, log.child({ component: 'leader-lock' })),
     executor: new Executor(store.routes, new EtcdRouteStore<QueryRoute>(store.etcd, config.etcd.prefix, 'query-routes'), systemClock, log.child({ component: 'executor' }), metrics),
     journals,

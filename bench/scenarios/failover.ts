@@ -17,6 +17,8 @@ export interface FailoverOptions {
   readonly probeIntervalMs?: number;
   readonly fallAfter?: number;
   readonly marginMs?: number;
+  /** The SDK's push signals to the observers (default true; false: detection by probes alone). */
+  readonly signals?: boolean;
   /** Records per second, in batches every 10 ms. */
   readonly rate?: number;
   /** Steady state before the kill, and production after the flip. */
@@ -47,6 +49,8 @@ export interface FailoverResult {
   readonly history: readonly SwitchRecord[];
   /** Verdicts where the data-budget gate held the switch (waiting or refusing). */
   readonly budgetWaits: number;
+  /** Controllers that heard a client's push signal and probed ahead of their cadence. */
+  readonly hurriedObservers: number;
 }
 
 const PARTITIONS = 3;
@@ -108,12 +112,14 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     rooms: Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers })),
     sendTimeoutMs: 500,
     ...(opts.log && { logger: opts.log }),
+    ...(opts.signals !== false && { signals: { endpoints: [LOCAL.etcd], prefix: cfg.prefix } }),
   });
   const consumer = createRoutedConsumer({
     pipeline: cfg.pipeline,
     etcd: { endpoints: [LOCAL.etcd], prefix: cfg.prefix },
     marginMs: cfg.marginMs,
     fromBeginning: true,
+    signals: opts.signals !== false,
     ...(opts.log && { logger: opts.log }),
     eachMessage: async (m) => {
       const seq = Number(JSON.parse(m.value!.toString()).seq);
@@ -191,6 +197,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
       toRoom: report.toRoom,
       history,
       budgetWaits: allLogs().filter((l) => l['msg'] === 'verdict' && String(l['rule']).startsWith('data-budget')).length,
+      hurriedObservers: controllers.filter((c) => c.logs.some((l) => l['msg'] === 'client signal: probing ahead of cadence' && l['room'] === 'room-a')).length,
     };
   } catch (err) {
     const tail = controllers.flatMap((c) => c.logs.slice(-8)).map((l) => JSON.stringify(l)).join('\n');

@@ -316,6 +316,10 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
   if (p.probe.timeoutMs >= p.probe.intervalMs) {
     problems.push({ file, path: 'probe.timeoutMs', reason: `must be below probe.intervalMs (${p.probe.intervalMs} ms), got ${p.probe.timeoutMs}` });
   }
+  const signalIntervalMs = p.probe.signalIntervalMs ?? Math.max(20, Math.round(p.probe.intervalMs / 5));
+  if (signalIntervalMs !== 0 && (signalIntervalMs < 20 || signalIntervalMs > p.probe.intervalMs)) {
+    problems.push({ file, path: 'probe.signalIntervalMs', reason: `must be 0 (off) or from 20 ms to probe.intervalMs (${p.probe.intervalMs} ms), got ${signalIntervalMs}` });
+  }
   if (p.staleAfterMs < p.probe.intervalMs * 2) {
     problems.push({ file, path: 'staleAfterMs', reason: `must be at least 2 x probe.intervalMs (${p.probe.intervalMs * 2} ms), got ${p.staleAfterMs}` });
   }
@@ -363,6 +367,7 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
     streamJobs: p.streamJobs,
     probeIntervalMs: p.probe.intervalMs,
     probeTimeoutMs: p.probe.timeoutMs,
+    ...(signalIntervalMs > 0 && { signalIntervalMs }),
     fallAfter: p.fallAfter,
     riseAfter: p.riseAfter,
     staleAfterMs: p.staleAfterMs,

@@ -46,6 +46,12 @@ export const policySchema = z.strictObject({
   probe: z.strictObject({
     intervalMs: positiveMs.min(50),
     timeoutMs: positiveMs,
+    signalIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('after an SDK client reports trouble with a room, probe it this often and count those probes at this spacing (default intervalMs / 5, at least 20 ms; 0: signals do not speed this tier up)'),
   }),
   fallAfter: z.number().int().min(1).max(100),
   riseAfter: z.number().int().min(1).max(100),

@@ -26,6 +26,7 @@ import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
 import type { RouteStore, StoredRoute } from '../ports/route-store.js';
 import type { ObservationStore } from '../ports/observation-store.js';
+import type { ClientSignal, SignalStore } from '../ports/signal-store.js';
 import type { IntentStore } from '../ports/intent-store.js';
 import type { Intents } from '../core/safety.js';
 import { planSwitchover, predecessorOf, refusedUntil, whoAsked, type SwitchoverIntent, type SwitchoverPlan } from '../core/switchover.js';
@@ -68,6 +69,11 @@ export interface ControllerDeps {
    * and at least 10 s (a tick during an etcd outage waits out a few 2 s call deadlines).
    */
   readonly stallAfterMs?: number;
+  /**
+   * Push signals from SDK clients (ADR 0018): a client that saw a room's Kafka connection fail
+   * makes every observer probe that room ahead of its cadence for a while. Absent: no signals.
+   */
+  readonly signals?: SignalStore;
   /** Where a pipeline's route and journal are stored, to name them in a hold's reason. */
   readonly storeKeys?: { readonly route: (pipeline: string) => string; readonly journal: (pipeline: string) => string };
 }
@@ -131,10 +137,35 @@ export class Controller {
   /** Why the last tick did not complete, if it did not. */
   private lastTickError = '';
   private stopped = false;
+  /** The tick spacing while hurried by a signal (the tiers' shortest signalIntervalMs); undefined: signals are ignored. */
+  private readonly signalIntervalMs: number | undefined;
+  /** How long one signal keeps this observer hurried. */
+  private readonly hurryForMs: number;
+  /** Until when ticks are hurried (epoch ms): the latest of `hurriedRooms`. */
+  private hurryUntil = 0;
+  /** Per room signalled: until when its Kafka probes count as hurried. */
+  private readonly hurriedRooms = new Map<string, number>();
+  /** Wakes the loop's sleep when a signal arrives. */
+  private wake: AbortController | undefined;
+  /**
+   * Per room: this observer's own DOWN probes of its Kafka in a row, counted as the core folds
+   * them (probes closer together than the spacing count once), and when the last counted one was.
+   * A room it has convicted needs no more hurry.
+   */
+  private readonly ownDownStreak = new Map<string, { readonly streak: number; readonly at: number }>();
+  /** That many DOWN probes in a row: every tier's fallAfter. */
+  private readonly convictedAfter: number;
 
   constructor(private readonly deps: ControllerDeps) {
-    const intervals = [...deps.topology.policies.values()].map((p) => p.probeIntervalMs);
+    const policies = [...deps.topology.policies.values()];
+    const intervals = policies.map((p) => p.probeIntervalMs);
     this.intervalMs = intervals.length > 0 ? Math.min(...intervals) : 1000;
+    const hurrying = policies.filter((p) => p.signalIntervalMs);
+    this.signalIntervalMs = hurrying.length > 0 ? Math.min(this.intervalMs, ...hurrying.map((p) => p.signalIntervalMs!)) : undefined;
+    // Long enough for the slowest tier to see fallAfter hurried probes, with room for the quorum
+    // to form and the switch to start; a room that stays broken sends more signals.
+    this.convictedAfter = Math.max(1, ...policies.map((p) => p.fallAfter));
+    this.hurryForMs = Math.max(this.intervalMs * 3, ...hurrying.map((p) => (p.fallAfter + 4) * p.signalIntervalMs!));
     this.stallAfterMs = deps.stallAfterMs ?? Math.max(5 * this.intervalMs, 10_000);
     this.lastTickAt = deps.clock.now();
   }
@@ -193,6 +224,12 @@ export class Controller {
     await this.checkJobs();
     this.lastTickAt = this.deps.clock.now();
     const campaigning = this.campaignLoop(stop.signal);
+    const unfollow = this.signalIntervalMs
+      ? await this.deps.signals?.follow((s) => this.onSignal(s), (key, why) => this.reportOnce('client signal left out', key, why)).catch((err: unknown) => {
+          log.warn('client signals not followed; probing at the usual cadence', { error: errorText(err) });
+          return undefined;
+        })
+      : undefined;
     try {
       while (!stop.signal.aborted) {
         const started = this.deps.clock.now();
@@ -205,13 +242,18 @@ export class Controller {
           this.countError('tick');
           log.error('tick failed; carrying on', { error: this.lastTickError });
         }
-        const spent = this.deps.clock.now() - started;
-        await this.deps.clock.sleep(Math.max(0, this.intervalMs - spent), stop.signal);
+        const now = this.deps.clock.now();
+        const every = now < this.hurryUntil && this.signalIntervalMs ? this.signalIntervalMs : this.intervalMs;
+        const wake = new AbortController();
+        this.wake = wake;
+        await this.deps.clock.sleep(Math.max(0, every - (now - started)), AbortSignal.any([stop.signal, wake.signal]));
+        this.wake = undefined;
       }
     } finally {
       this.stopped = true;
       stop.abort();
       signal.removeEventListener('abort', onStop);
+      await unfollow?.().catch(() => undefined);
       // Resigning aborts the leadership's `lost`, so the campaign loop is not left waiting on it.
       await this.deps.lock.resign().catch((err: Error) => log.warn('resign failed', { error: err.message }));
       this.leadership = undefined;
@@ -290,11 +332,55 @@ export class Controller {
     this.acting?.abort(new Error(why));
   }
 
+  /**
+   * A client's push signal: probe its room ahead of the usual cadence for a while. It is a hint,
+   * not a vote; the observers' own probes and the quorum decide. Ignored when stale (by more than
+   * 10 s either way: a client's clock may be off), for a room not in the topology, and for a room
+   * this observer's own probes already see down.
+   */
+  private onSignal(s: ClientSignal): void {
+    const { clock, log, metrics, topology } = this.deps;
+    try {
+      const now = clock.now();
+      if (!topology.rooms.has(s.room)) return this.reportOnce('client signal left out', `${s.room}/${s.client}`, `room ${s.room} is not in the topology`);
+      if (Math.abs(now - s.at) > 10_000) return;
+      const convicted = (this.ownDownStreak.get(s.room)?.streak ?? 0) >= this.convictedAfter;
+      metrics.signal?.(s.room, !convicted);
+      if (convicted) return;
+      const idle = now >= this.hurryUntil;
+      this.hurryUntil = now + this.hurryForMs;
+      this.hurriedRooms.set(s.room, this.hurryUntil);
+      if (idle) {
+        log.info('client signal: probing ahead of cadence', { room: s.room, client: s.client, reason: s.reason, everyMs: this.signalIntervalMs, forMs: this.hurryForMs });
+        this.wake?.abort();
+      }
+    } catch (err) {
+      // A signal is stored data: whatever it holds must not stop the loop.
+      this.reportOnce('client signal left out', `${String(s?.room)}/${String(s?.client)}`, errorText(err));
+    }
+  }
+
   /** One pass. Never throws: every failure ends as a logged, counted outcome. */
   async tick(): Promise<Decision | undefined> {
     const { clock, metrics, log, topology } = this.deps;
     this.ticks++;
-    const [observations] = await Promise.all([observeAll(this.deps.probes), this.deps.positions?.sample()]);
+    const startedAt = clock.now();
+    const [probed] = await Promise.all([observeAll(this.deps.probes), this.deps.positions?.sample()]);
+    // Only the signalled rooms' Kafka probes count as hurried: a signal speaks of nothing else.
+    const observations = startedAt < this.hurryUntil ? probed.map((o) => (o.component === 'kafka' && startedAt < (this.hurriedRooms.get(o.room) ?? 0) ? { ...o, hurried: true } : o)) : probed;
+    for (const o of observations) {
+      if (o.component !== 'kafka') continue;
+      const before = this.ownDownStreak.get(o.room) ?? { streak: 0, at: 0 };
+      const spacing = (o.hurried ? this.signalIntervalMs ?? this.intervalMs : this.intervalMs) * 0.9;
+      if (o.status === 'DOWN' && o.at - before.at < spacing) continue;
+      const streak = o.status === 'DOWN' ? before.streak + 1 : 0;
+      this.ownDownStreak.set(o.room, { streak, at: o.at });
+      // A follower that has convicted the room with its own probes has said what it can: it
+      // publishes this tick and goes back to its cadence (CPU for the clients that are moving).
+      // The leader stays hurried, to hear the others' verdicts as soon as they are published.
+      if (streak >= this.convictedAfter && !this.isLeader()) this.hurriedRooms.delete(o.room);
+    }
+    if (this.hurriedRooms.size === 0) this.hurryUntil = 0;
     this.lastObservations = observations;
     for (const o of observations) metrics.probe(o.room, o.latencyMs ?? 0, o.status !== 'DOWN');
     for (const p of this.deps.probes) for (const r of p.jobReadings?.() ?? []) metrics.streamJob?.(r);

@@ -175,7 +175,9 @@ function foldInto(views: Views | undefined, batch: readonly Observation[], polic
     if (obs.at <= before.lastAt) continue;
     // A tier with a slower cadence than the controller's samples every probeInterval, so that
     // fallAfter keeps meaning "this many intervals".
-    if (before.lastAt !== 0 && obs.at - before.lastAt < policy.probeIntervalMs * 0.9) continue;
+    // Probes hurried by a client's signal count at the tier's signal spacing, if it has one.
+    const spacing = obs.hurried === true && policy.signalIntervalMs ? policy.signalIntervalMs : policy.probeIntervalMs;
+    if (before.lastAt !== 0 && obs.at - before.lastAt < spacing * 0.9) continue;
     out ??= w.own(views);
     out.set(obs.observer, foldObservation(before, obs, policy));
   }

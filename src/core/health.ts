@@ -26,6 +26,12 @@ export interface Observation {
   readonly latencyMs?: number;
   /** OLAP only: the worst replica delay the probe read (seconds; 0 with no replicated tables). */
   readonly replicaDelaySec?: number;
+  /**
+   * Probed ahead of the observer's cadence because a client reported trouble with a room (a push
+   * signal, ADR 0018). Such observations are folded at the tier's `signalIntervalMs` spacing
+   * instead of its probe interval; a tier without it samples them at its own cadence.
+   */
+  readonly hurried?: boolean;
 }
 
 export interface Thresholds {

@@ -20,6 +20,13 @@ export interface TierPolicy {
   readonly probeIntervalMs: number;
   /** A probe that has not answered by then counts as failed. Must be below the interval. */
   readonly probeTimeoutMs: number;
+  /**
+   * After a client's push signal about a room (its SDK saw a connection fail), the observers
+   * probe every this many ms for a while, and this tier counts those probes at this spacing: a
+   * dead room is convicted by `fallAfter` probes this far apart instead of a probe interval
+   * apart. Absent or 0: signals do not speed this tier's detection (ADR 0018).
+   */
+  readonly signalIntervalMs?: number;
   /** Consecutive bad observations before a room counts as DOWN. */
   readonly fallAfter: number;
   /** Consecutive good observations before a DOWN or UNKNOWN room counts as OK again. */

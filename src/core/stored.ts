@@ -194,6 +194,7 @@ export function observationProblem(v: unknown): string {
     ['reason', isText, 'text'],
     ['latencyMs', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
     ['replicaDelaySec', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
+    ['hurried', (x) => x === undefined || typeof x === 'boolean', 'true or false'],
   ]);
 }
 
@@ -211,11 +212,13 @@ export function isObservation(v: unknown): v is Observation {
   const at = o['at'];
   const latency = o['latencyMs'];
   const subject = o['subject'];
+  const hurried = o['hurried'];
   return (
     typeof at === 'number' && at - at === 0 && at <= MAX_DATE_MS && at >= -MAX_DATE_MS &&
     typeof o['room'] === 'string' && typeof o['observer'] === 'string' && typeof o['observerRoom'] === 'string' &&
     typeof o['reason'] === 'string' && isStatus(o['status']) && isComponent(o['component']) &&
     (subject === undefined || typeof subject === 'string') && (latency === undefined || (typeof latency === 'number' && latency - latency === 0)) &&
+    (hurried === undefined || typeof hurried === 'boolean') &&
     o['room'] !== '' && o['observer'] !== '' && o['observerRoom'] !== ''
   );
 }

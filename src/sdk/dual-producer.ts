@@ -24,6 +24,10 @@ import { createKafka } from '../adapters/kafka/kafka-client.js';
 import { silentLogger, type Logger } from '../ports/logger.js';
 import { HEADER_EVENT_TIME, HEADER_PRODUCER, HEADER_SEQUENCE } from './record-ids.js';
 import { withTimeout } from './timeout.js';
+import type { Etcd3 } from 'etcd3';
+import { createEtcdClient, type SdkEtcdOptions } from '../adapters/etcd/client.js';
+import { EtcdSignalStore } from '../adapters/etcd/signal-store.js';
+import { SignalReporter } from './signal-reporter.js';
 
 export interface DualRecord {
   readonly key?: string;
@@ -49,6 +53,11 @@ export interface DualProducerOptions {
   /** Per room: records waiting to be written there before the room is declared diverged (default 100,000). */
   readonly maxQueuedRecords?: number;
   readonly logger?: Logger;
+  /**
+   * The pipeline's etcd: when a connection to a room's broker fails, tell the observers, so that
+   * they probe that room at once (ADR 0018). Absent: no signals.
+   */
+  readonly signals?: SdkEtcdOptions;
 }
 
 /** Per room: true if the batch is written there now (else it is queued, or the room diverged). */
@@ -105,9 +114,17 @@ export class DualProducer {
   private readonly writers: RoomWriter[];
   private readonly log: Logger;
   private closed = false;
+  private readonly etcd: Etcd3 | undefined;
+  private readonly signalStore: EtcdSignalStore | undefined;
+  private readonly signals: SignalReporter | undefined;
 
   constructor(private readonly opts: DualProducerOptions) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'dual-producer', producer: this.producerId });
+    if (opts.signals) {
+      this.etcd = createEtcdClient(opts.signals);
+      this.signalStore = new EtcdSignalStore(this.etcd, opts.signals.prefix ?? '/switchyard');
+      this.signals = new SignalReporter(this.signalStore, `producer-${this.producerId}`, this.log);
+    }
     this.writers = opts.rooms.map((r) => ({
       room: r.room,
       producer: createKafka({
@@ -118,6 +135,9 @@ export class DualProducer {
         retries: 2,
         quiet: true,
         access: r.access,
+        onConnectionTrouble: (broker, why) => {
+          if (!this.closed) this.signals?.trouble(r.room, broker, why);
+        },
       }).producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 }),
       connected: false,
       queue: [],
@@ -282,6 +302,8 @@ export class DualProducer {
       w.queuedRecords = 0;
     }
     await Promise.all(this.writers.map((w) => withTimeout(w.producer.disconnect(), 2000).catch(() => undefined)));
+    await this.signalStore?.close();
+    this.etcd?.close();
     return left;
   }
 }

@@ -36,6 +36,8 @@ import { Deduplicator, eventTimeOf, recordIdOf } from './record-ids.js';
 import { RatePacer, type PacerStatus, type RatePacingOptions, type TopicPartition } from './rate-pacer.js';
 import { followCap } from './cap-watch.js';
 import type { CapRecord } from '../core/caps.js';
+import { EtcdSignalStore } from '../adapters/etcd/signal-store.js';
+import { SignalReporter } from './signal-reporter.js';
 
 export interface RoutedMessage {
   readonly topic: string;
@@ -105,6 +107,12 @@ export interface RoutedConsumerOptions {
   readonly metrics?: SdkMetrics;
   readonly logger?: Logger;
   readonly onFlip?: (report: FlipReport) => void;
+  /**
+   * Tell the observers when a connection to the served room's Kafka fails (refused, reset, closed
+   * by the broker), so that they probe it at once instead of at their next interval (ADR 0018;
+   * default true). A hint only: the observers' own probes and quorum decide.
+   */
+  readonly signals?: boolean;
   /**
    * Source caps (issue 15): each partition is paced to its share of the cap the controller
    * stores at `<prefix>/caps/<pipeline>` (src/sdk/rate-pacer.ts); no cap stored = unpaced.
@@ -190,6 +198,8 @@ export class RoutedConsumer {
   private readonly log: Logger;
   private readonly pacer: RatePacer;
   private stopCapWatch: (() => Promise<void>) | undefined;
+  private signalStore: EtcdSignalStore | undefined;
+  private signals: SignalReporter | undefined;
 
   constructor(private readonly opts: RoutedConsumerOptions) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'routed-consumer', pipeline: opts.pipeline });
@@ -248,6 +258,10 @@ export class RoutedConsumer {
     this.marks = new EtcdWatermarkStore(this.etcd, prefix);
     this.journals = new EtcdJournalStore(this.etcd, prefix);
     this.announcer = new EtcdConsumerAnnouncer(this.etcd, prefix, this.opts.presenceTtlSeconds ?? 10);
+    if (this.opts.signals !== false) {
+      this.signalStore = new EtcdSignalStore(this.etcd, prefix);
+      this.signals = new SignalReporter(this.signalStore, this.consumerId, this.log);
+    }
     this.flushTimer = setInterval(() => void this.flush(), this.opts.watermarkFlushMs ?? 200);
     this.stopWatch = await this.routes.watch(
       this.opts.pipeline,
@@ -365,6 +379,10 @@ export class RoutedConsumer {
       },
       timeoutMs: 3000,
       access: () => kafkaAccessFor(this.opts.kafkaAccess, route.kafka.brokers),
+      // Only while this room is served or being reached: a room let go of is no news.
+      onConnectionTrouble: (broker, why) => {
+        if (!muted.value && !this.closed) this.signals?.trouble(route.room, broker, why);
+      },
     });
     const admin = kafka.admin();
     const consumer = kafka.consumer({
@@ -546,6 +564,7 @@ export class RoutedConsumer {
     await Promise.all([...this.releasing]);
     await this.flush();
     await this.announcer?.withdraw();
+    await this.signalStore?.close();
     this.etcd?.close();
   }
 }

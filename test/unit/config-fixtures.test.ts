@@ -45,6 +45,7 @@ const CASES: Case[] = [
   { name: 'typo in a policy field', file: 'policies/p0.yaml', edit: replace('minDwellMs:', 'minDwelMs: 1\nminDwellMs:'), path: '', reason: 'Unrecognized key: "minDwelMs"' },
   { name: 'unknown failover mode', file: 'policies/p2.yaml', edit: replace('failover: none', 'failover: sometimes'), path: 'failover', reason: 'expected one of' },
   { name: 'probe timeout not below interval', file: 'policies/p0.yaml', edit: replace('timeoutMs: 200', 'timeoutMs: 250'), path: 'probe.timeoutMs', reason: 'must be below probe.intervalMs (250 ms), got 250' },
+  { name: 'signal spacing too short', file: 'policies/p0.yaml', edit: replace('timeoutMs: 200', 'timeoutMs: 200\n  signalIntervalMs: 5'), path: 'probe.signalIntervalMs', reason: 'must be 0 (off) or from 20 ms to probe.intervalMs (250 ms), got 5' },
   { name: 'staleness shorter than two intervals', file: 'policies/p0.yaml', edit: replace('staleAfterMs: 2000', 'staleAfterMs: 400'), path: 'staleAfterMs', reason: 'must be at least 2 x probe.intervalMs (500 ms), got 400' },
   { name: 'unknown time zone', file: 'policies/p0.yaml', edit: replace('timeZone: Asia/Shanghai', 'timeZone: Mars/Olympus'), path: 'changeWindows.timeZone', reason: "unknown time zone 'Mars/Olympus'" },
   { name: 'malformed change window', file: 'policies/p1.yaml', edit: replace('"00:00-08:00"', '"8am-5pm"'), path: 'changeWindows.windows.0', reason: 'must be HH:MM-HH:MM' },

@@ -210,3 +210,52 @@ describe('decide: issue 3 rules', () => {
     expect(last!.actions[0]?.reason).toContain('room-a stream agg-a is DOWN');
   });
 });
+
+describe('decide: probes hurried by a client signal (issue 19, ADR 0018)', () => {
+  /** Room-a's Kafka DOWN `n` times, `gap` ms apart, from two observers in two rooms, after one healthy tick. */
+  function burst(policy: Partial<TierPolicy>, n: number, gap: number, hurried: boolean) {
+    const topology = testTopology([testPipeline('live')], [testPolicy({ failoverOn: ['kafka'], observersRequired: 2, ...policy })]);
+    const route = routeOn(topology, 'live', 'primary', 1, 0);
+    const observers: [string, string][] = [['obs-b', 'room-b'], ['obs-w', 'witness']];
+    let state = INITIAL_STATE;
+    let now = 1_000_000;
+    const tick = (status: Observation['status'], extra: Partial<Observation>) => {
+      const observations = observers.flatMap(([observer, observerRoom]) => [
+        obs('room-a', status, now, { observer, observerRoom, ...extra }),
+        obs('room-b', 'OK', now, { observer, observerRoom }),
+      ]);
+      const d = decide(topology, state, { now, observations, routes: new Map([['live', route]]) });
+      state = d.next;
+      return d;
+    };
+    tick('OK', {});
+    now += STEP;
+    const decisions: Decision[] = [];
+    for (let i = 0; i < n; i++) {
+      decisions.push(tick('DOWN', hurried ? { hurried: true } : {}));
+      now += gap;
+    }
+    return decisions;
+  }
+
+  it('a tier with signalIntervalMs convicts a room on fallAfter hurried probes that far apart', () => {
+    const d = burst({ signalIntervalMs: 50 }, 3, 50, true);
+    expect(d.slice(0, 2).every((x) => x.actions.length === 0)).toBe(true);
+    const action = d[2]!.actions[0]!;
+    expect(action.route).toMatchObject({ chain: 'standby', room: 'room-b' });
+    // Still the quorum: both observer rooms said DOWN three times.
+    expect(action.reason).toContain('DOWN per 2/2 observer room(s)');
+    if (action.kind === 'switch-route') expect(action.detectedAfterMs).toBe(100);
+  });
+
+  it('the same probes, not hurried, count at the probe interval: no conviction in 100 ms', () => {
+    const d = burst({ signalIntervalMs: 50 }, 3, 50, false);
+    expect(d.every((x) => x.actions.length === 0)).toBe(true);
+  });
+
+  it('a tier without signalIntervalMs samples hurried probes at its own cadence', () => {
+    expect(burst({}, 3, 50, true).every((x) => x.actions.length === 0)).toBe(true);
+    // ... and still convicts on probes a whole interval apart.
+    expect(burst({}, 3, STEP, true)[2]!.actions).toHaveLength(1);
+  });
+});

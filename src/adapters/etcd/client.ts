@@ -64,5 +64,7 @@ export function etcdKeys(prefix: string) {
     savepoint: (job: string) => `${prefix}/savepoints/${job}`,
     backfills: `${prefix}/backfills/`,
     observation: (observer: string) => `${prefix}/observations/${observer}`,
+    signals: `${prefix}/signals/`,
+    signal: (room: string, client: string) => `${prefix}/signals/${room}/${client}`,
   };
 }

@@ -1,5 +1,7 @@
 import kafkajs from 'kafkajs';
-import type { Kafka as KafkaClient, KafkaConfig, logCreator, SASLOptions } from 'kafkajs';
+import type { ISocketFactory, Kafka as KafkaClient, KafkaConfig, logCreator, SASLOptions } from 'kafkajs';
+import { connect as netConnect, isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from '../../ports/logger.js';
 import type { KafkaAccess } from '../../ports/kafka-access.js';
 
@@ -34,6 +36,39 @@ export interface KafkaClientOptions {
    * certificate from its next connection on.
    */
   readonly access?: KafkaAccess | (() => KafkaAccess | undefined) | undefined;
+  /**
+   * Called when a connection to a broker fails: refused, reset, timed out, or closed by the
+   * broker. The SDK turns it into a push signal for the observers (ADR 0018).
+   */
+  readonly onConnectionTrouble?: (broker: string, why: string) => void;
+}
+
+/**
+ * kafkajs's own socket factory, plus a look at how each connection ends: an error, or the
+ * broker closing it (an end we did not ask for), is reported to `onTrouble`.
+ */
+function watchedSockets(onTrouble: (broker: string, why: string) => void): ISocketFactory {
+  return ({ host, port, ssl, onConnect }) => {
+    const socket = ssl ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect) : netConnect({ host, port }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    const broker = `${host}:${port}`;
+    let told = false;
+    const tell = (why: string) => {
+      if (told) return;
+      told = true;
+      try {
+        onTrouble(broker, why);
+      } catch {
+        // a listener's failure must not break the connection's own handling
+      }
+    };
+    socket.once('error', (e: Error & { code?: string }) => tell(e.code ?? e.message));
+    // An end after our own end() (kafkajs disconnecting) is the broker's polite answer, not trouble.
+    socket.once('end', () => {
+      if (!socket.writableEnded) tell('closed by the broker');
+    });
+    return socket;
+  };
 }
 
 /**
@@ -80,6 +115,7 @@ export function createKafka(opts: KafkaClientOptions): KafkaClient {
     logLevel: opts.quiet ? logLevel.NOTHING : logLevel.WARN,
     logCreator: bridge(opts.log),
     ...kafkaSecurity(opts.access),
+    ...(opts.onConnectionTrouble && { socketFactory: watchedSockets(opts.onConnectionTrouble) }),
   };
   return new Kafka(config);
 }

@@ -32,6 +32,12 @@ export function createPromMetrics(): PromMetrics {
     registers: [registry],
   });
   const probeFailures = new Counter({ name: 'switchyard_probe_failures_total', help: 'Probes that saw a room DOWN', labelNames: ['room'], registers: [registry] });
+  const signals = new Counter({
+    name: 'switchyard_client_signals_total',
+    help: 'Push signals from SDK clients about a room (a failed connection), by whether they made this observer probe ahead of its cadence',
+    labelNames: ['room', 'hurried'],
+    registers: [registry],
+  });
   const switches = new Counter({ name: 'switchyard_switches_total', help: 'Route switches written', labelNames: ['pipeline'], registers: [registry] });
   const detection = new Histogram({
     name: 'switchyard_detection_seconds',
@@ -97,6 +103,7 @@ export function createPromMetrics(): PromMetrics {
     },
     tick: (outcome) => ticks.inc({ outcome }),
     decision: (rule) => decisions.inc({ rule }),
+    signal: (room, hurried) => signals.inc({ room, hurried: String(hurried) }),
     leader: (is) => leader.set(is ? 1 : 0),
     ready: (is) => ready.set(is ? 1 : 0),
     roomHealth: (tier, room, status) => health.set({ tier, room }, HEALTH_VALUE[status]),
