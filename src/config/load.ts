@@ -353,6 +353,7 @@ function compilePolicy(file: string, p: PolicyFile, problems: ConfigProblem[]): 
     failover: p.failover,
     failback: p.failback,
     standby: p.standby,
+    ...((p.standbyConsumer ?? (p.standby === 'hot' ? 'joined' : 'none')) === 'joined' && { joinStandby: true }),
     failoverOn: p.failoverOn,
     observersRequired: p.observersRequired,
     maxSwitchesPerHour: p.maxSwitchesPerHour,

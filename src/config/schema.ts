@@ -42,6 +42,10 @@ export const policySchema = z.strictObject({
   failover: mode.describe('automatic: the controller fails over on its own; manual: only an operator; none: never'),
   failback: mode.default('manual').describe('how the pipeline returns to its primary chain once that is healthy'),
   standby: z.enum(['hot', 'warm', 'none']).default('hot'),
+  standbyConsumer: z
+    .enum(['joined', 'none'])
+    .optional()
+    .describe('joined: SDK consumers keep a paused member joined to the group in the failover room, so a flip is a seek and a resume (default for hot standby); none: they join when they move'),
   failoverOn: z.array(z.enum(COMPONENTS)).min(1).default(['kafka', 'stream', 'olap']).describe('components whose failure triggers an automatic failover'),
   probe: z.strictObject({
     intervalMs: positiveMs.min(50),

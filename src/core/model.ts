@@ -42,6 +42,11 @@ export interface TierPolicy {
   readonly duplicateMarginMs: number;
   /** How the standby chain runs: hot (consuming, ready), warm (deployed, idle) or none. */
   readonly standby: StandbyMode;
+  /**
+   * Routes name the failover target's room, and SDK consumers keep a paused consumer joined to
+   * the group there, so a flip is a seek and a resume, not a group join (issue 19). Absent: off.
+   */
+  readonly joinStandby?: boolean;
   /** Components whose failure (by quorum) makes this tier fail over on its own. */
   readonly failoverOn: readonly Component[];
   /** Observers in this many distinct rooms (a witness counts as one) must agree a chain is DOWN. */
@@ -192,6 +197,11 @@ export interface Route {
   readonly history: readonly number[];
   /** The active chain's OLAP endpoint, when its room has one. */
   readonly olap?: { readonly url: string };
+  /**
+   * Where a failover from here would go, for SDK consumers that keep a paused member joined
+   * there (the tier's `standbyConsumer: joined`). Absent: nothing to pre-join.
+   */
+  readonly standby?: { readonly room: string; readonly brokers: readonly string[] };
 }
 
 /**
@@ -237,6 +247,8 @@ export function routeFor(
 ): Route {
   const room = topology.rooms.get(chain.room);
   if (!room) throw new Error(`chain ${pipeline.name}/${chain.name} names unknown room ${chain.room}`);
+  const target = topology.policies.get(pipeline.tier)?.joinStandby ? failoverTargetOf(pipeline, chain.name) : undefined;
+  const standbyRoom = target && target.room !== room.name ? topology.rooms.get(target.room) : undefined;
   return {
     pipeline: pipeline.name,
     chain: chain.name,
@@ -248,6 +260,7 @@ export function routeFor(
     consumerGroup: pipeline.consumerGroup,
     history: [...history],
     ...(room.olap && { olap: { url: room.olap.url } }),
+    ...(standbyRoom && { standby: { room: standbyRoom.name, brokers: [...standbyRoom.kafka.brokers] } }),
   };
 }
 

@@ -54,6 +54,8 @@ export function routeProblem(v: unknown): string {
   if (!isTexts(kafka['brokers']) || kafka['brokers'].length === 0) return `kafka.brokers is ${show(kafka['brokers'])}, not a list of host:port`;
   if (!isTexts(kafka['topics'])) return `kafka.topics is ${show(kafka['topics'])}, not a list of topics`;
   if (v['olap'] !== undefined && !(isObj(v['olap']) && isText(v['olap']['url']))) return `olap is ${show(v['olap'])}, not { url }`;
+  const sb = v['standby'];
+  if (sb !== undefined && !(isObj(sb) && isName(sb['room']) && isTexts(sb['brokers']) && sb['brokers'].length > 0)) return `standby is ${show(sb)}, not { room, brokers }`;
   return '';
 }
 

@@ -225,15 +225,22 @@ export class SwitchRunner {
     }
   }
 
-  /** Members of the pipeline's group in the old room's Kafka, with a sentence for the journal. */
-  private async oldRoomMembers(j: SwitchJournal): Promise<{ members: number; note: string }> {
+  /**
+   * Members of the pipeline's group in the old room's Kafka, with a sentence for the journal.
+   * SDK consumers' paused standby members there (`standbyIds`, from their presence) read nothing
+   * and are not counted.
+   */
+  private async oldRoomMembers(j: SwitchJournal, standbyIds: ReadonlySet<string>): Promise<{ members: number; note: string }> {
     const groups = this.deps.groups;
     if (!groups || j.from.room === j.to.room) return { members: 0, note: '' };
     const where = `group ${j.from.consumerGroup} in ${j.from.room}`;
     try {
-      const members = await groups.members(j.from.kafka.brokers, j.from.consumerGroup, 1500);
-      if (members.length === 0) return { members: 0, note: `${where}: no member` };
-      return { members: members.length, note: `${where}: ${members.length} member(s) still reading (${members.map((m) => `${m.clientId}@${m.clientHost}`).join(', ')})` };
+      const all = await groups.members(j.from.kafka.brokers, j.from.consumerGroup, 1500);
+      const members = all.filter((m) => !standbyIds.has(m.clientId));
+      const paused = all.length - members.length;
+      const pausedNote = paused > 0 ? ` (and ${paused} paused standby member(s) of SDK consumers, not counted)` : '';
+      if (members.length === 0) return { members: 0, note: `${where}: no member${pausedNote}` };
+      return { members: members.length, note: `${where}: ${members.length} member(s) still reading (${members.map((m) => `${m.clientId}@${m.clientHost}`).join(', ')})${pausedNote}` };
     } catch (err) {
       return { members: 0, note: `${where}: the room does not answer (${(err as Error).message}), so nobody reads it there` };
     }
@@ -303,7 +310,8 @@ export class SwitchRunner {
         const olapNote = j.to.olap ? `; ${j.to.olap.url} ${olapOk ? 'answers' : 'does not answer'}` : '';
         // Only once the consumers have moved: is anyone still reading the old room? (A dead room
         // answers nothing, and nobody can read it either.)
-        const oldRoom = acks.length > 0 && check.behind.length === 0 && olapOk && j.from.room !== j.to.room ? await this.oldRoomMembers(j) : { members: 0, note: '' };
+        const standbyIds = new Set(live.flatMap((p) => (typeof p.standbyClientId === 'string' && p.standbyRoom === j.from.room ? [p.standbyClientId] : [])));
+        const oldRoom = acks.length > 0 && check.behind.length === 0 && olapOk && j.from.room !== j.to.room ? await this.oldRoomMembers(j, standbyIds) : { members: 0, note: '' };
         const oldNote = oldRoom.note ? `; ${oldRoom.note}` : '';
         if (acks.length > 0 && check.behind.length === 0 && olapOk && oldRoom.members === 0) {
           const first = Math.min(...acks.map((a) => a.firstMessageAt));

@@ -23,6 +23,13 @@ export interface ConsumerPresence {
   /** Epoch ms of the last state change. */
   readonly since: number;
   readonly reason?: string;
+  /**
+   * The Kafka client id of this instance's paused standby member, joined to the group in
+   * `standbyRoom` (issue 19). It reads nothing; a switch's verify step does not count it as
+   * someone still reading that room.
+   */
+  readonly standbyClientId?: string;
+  readonly standbyRoom?: string;
 }
 
 /**

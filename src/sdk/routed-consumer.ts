@@ -69,6 +69,8 @@ export interface FlipReport {
   readonly firstMessageAt: number;
   /** Per topic and partition: the event time the consumer restarted from. */
   readonly seekFrom: Readonly<Record<string, Readonly<Record<number, number>>>>;
+  /** The move promoted the paused standby member already joined in the new room. */
+  readonly promoted?: boolean;
 }
 
 export interface RoutedConsumerOptions {
@@ -132,6 +134,13 @@ export interface RoutedConsumerOptions {
    * access of their entry only: brokers not named here get no credentials.
    */
   readonly kafkaAccess?: KafkaAccessBook;
+  /**
+   * Keep a paused member joined to the group in the room a failover would go to, when the route
+   * names one (the tier's `standbyConsumer: joined`), so that a flip there is a seek and a resume
+   * instead of a connect and a group join (default true). It costs one more Kafka client per
+   * instance (a few connections, heartbeats) and reads nothing until promoted.
+   */
+  readonly standbyConsumer?: boolean;
 }
 
 /** What this instance is doing, as it also tells the controller (its presence key). */
@@ -158,6 +167,32 @@ interface Active {
   readonly mute: { value: boolean };
 }
 
+/** A consumer reached in one room: connected, subscribed, its admin still open for placement. */
+interface Member {
+  readonly room: string;
+  readonly brokers: readonly string[];
+  readonly group: string;
+  readonly topics: readonly string[];
+  readonly clientId: string;
+  readonly admin: Admin;
+  readonly consumer: Consumer;
+  readonly paced: TopicPartition[];
+  readonly mute: { value: boolean };
+  /** What its records are handled under: set when it serves (a standby's generation matches nothing). */
+  readonly serving: { route: Route | undefined; generation: number };
+  /** Whether consumer.run has been called (a standby runs paused). */
+  running: boolean;
+}
+
+/** The paused member kept in the failover room, once joined. */
+interface Standby {
+  readonly room: string;
+  readonly brokers: readonly string[];
+  member: Member | undefined;
+  /** Settles when the member is joined, or given up. */
+  ready: Promise<void>;
+}
+
 interface PendingReport {
   fromRoom: string | undefined;
   route: Route;
@@ -165,6 +200,7 @@ interface PendingReport {
   stoppedOldAt: number;
   seekedAt: number;
   seekFrom: Record<string, Record<number, number>>;
+  promoted?: boolean;
 }
 
 export class RoutedConsumer {
@@ -200,6 +236,8 @@ export class RoutedConsumer {
   private stopCapWatch: (() => Promise<void>) | undefined;
   private signalStore: EtcdSignalStore | undefined;
   private signals: SignalReporter | undefined;
+  private standby: Standby | undefined;
+  private standbys = 0;
 
   constructor(private readonly opts: RoutedConsumerOptions) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'routed-consumer', pipeline: opts.pipeline });
@@ -244,6 +282,7 @@ export class RoutedConsumer {
       room: latest.room,
       state,
       ...(serving && { servingRoom: serving.room, servingEpoch: serving.epoch }),
+      ...(this.standby?.member?.running && { standbyClientId: this.standby.member.clientId, standbyRoom: this.standby.room }),
       since: Date.now(),
       ...(reason !== undefined && { reason }),
     };
@@ -361,27 +400,31 @@ export class RoutedConsumer {
     this.setPresence('unreachable', this.active ? `${reason}; still consuming ${this.active.route.room} (epoch ${this.active.route.epoch})` : `${reason}; not consuming`);
   }
 
-  private async moveOnce(route: Route, seenAt: number): Promise<void> {
-    const old = this.active;
-    if (old?.route === route) return;
-
-    // Reach the new room before letting go of the old one: a room this client cannot reach must
-    // not cost it the room it can (ADR 0008).
+  /**
+   * Reaches `room` for `route`'s group and topics: a Kafka client, its admin (left open for the
+   * placement), a consumer connected and subscribed, not yet running. A standby's client tells
+   * the observers nothing (it serves nobody).
+   */
+  private async reach(route: Route, room: string, brokers: readonly string[], standby: boolean): Promise<Member> {
     const muted = { value: false };
-    const roomLog = this.log.child({ room: route.room });
+    const serving: Member['serving'] = { route: undefined, generation: -1 };
+    const roomLog = this.log.child({ room, ...(standby && { standby: true }) });
+    const base = this.opts.clientId ?? `switchyard-sdk-${this.opts.pipeline}`;
+    const clientId = standby ? `${base}-standby-${this.instanceId}-${++this.standbys}` : base;
     const kafka = createKafka({
-      clientId: this.opts.clientId ?? `switchyard-sdk-${this.opts.pipeline}`,
-      brokers: route.kafka.brokers,
+      clientId,
+      brokers,
       log: {
         ...roomLog,
         warn: (msg, fields) => (muted.value ? undefined : roomLog.warn(msg, fields)),
         error: (msg, fields) => (muted.value ? undefined : roomLog.error(msg, fields)),
       },
       timeoutMs: 3000,
-      access: () => kafkaAccessFor(this.opts.kafkaAccess, route.kafka.brokers),
-      // Only while this room is served or being reached: a room let go of is no news.
+      access: () => kafkaAccessFor(this.opts.kafkaAccess, brokers),
+      // Only while this room is served or being reached: a room let go of, or a standby, is no news.
       onConnectionTrouble: (broker, why) => {
-        if (!muted.value && !this.closed) this.signals?.trouble(route.room, broker, why);
+        if (muted.value || this.closed) return;
+        if (serving.route ? serving.generation === this.generation : !standby) this.signals?.trouble(room, broker, why);
       },
     });
     const admin = kafka.admin();
@@ -389,20 +432,110 @@ export class RoutedConsumer {
       groupId: route.consumerGroup,
       sessionTimeout: 6000,
       heartbeatInterval: 500,
-      maxWaitTimeInMs: 50,
+      // A paused kafkajs consumer sleeps this long between looks at its partitions, and a resume
+      // does not wake it: a standby looks more often, so a promotion waits 5 ms, not 25, on average.
+      maxWaitTimeInMs: standby ? STANDBY_MAX_WAIT_MS : 50,
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 },
     });
-    let placement: Placement;
-    let stoppedOldAt: number;
-    let paced: TopicPartition[] = [];
     try {
       await admin.connect();
       const metadata = await admin.fetchTopicMetadata({ topics: [...route.kafka.topics] });
-      paced = pacedPartitions(route.kafka.topics, metadata.topics);
+      const paced = pacedPartitions(route.kafka.topics, metadata.topics);
       await consumer.connect();
       for (const topic of route.kafka.topics) {
         await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? false });
       }
+      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, consumer, paced, mute: muted, serving, running: false };
+    } catch (err) {
+      muted.value = true;
+      void admin.disconnect().catch(() => undefined);
+      void withTimeout(consumer.disconnect(), 1000).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Lets go of a member in the background (close waits for it). */
+  private release(member: Member): void {
+    member.mute.value = true;
+    void member.admin.disconnect().catch(() => undefined);
+    const release: Promise<void> = this.stopConsumer(member.consumer, member.room).finally(() => this.releasing.delete(release));
+    this.releasing.add(release);
+  }
+
+  /** The standby member, if it is joined in `route`'s room for its group and topics; any other standby is let go of. */
+  private takeStandby(route: Route): Member | undefined {
+    const sb = this.standby;
+    const m = sb?.member;
+    if (!sb) return undefined;
+    const fits = m !== undefined && m.running && m.room === route.room && m.group === route.consumerGroup && sameList(m.brokers, route.kafka.brokers) && sameList(m.topics, route.kafka.topics);
+    this.standby = undefined;
+    if (fits) return m;
+    if (m) this.release(m);
+    return undefined;
+  }
+
+  /**
+   * Keeps a paused member joined in the room the route names as its failover target (in the
+   * background, retrying while the route stands), or lets go of one no longer wanted.
+   */
+  private keepStandby(route: Route): void {
+    const want = this.opts.standbyConsumer !== false && !this.closed ? route.standby : undefined;
+    const allowed = want && !consumerRouteRefusal({ ...route, room: want.room, kafka: { ...route.kafka, brokers: want.brokers } }, this.opts.allowedRooms);
+    const cur = this.standby;
+    if (cur && allowed && cur.room === want.room && sameList(cur.brokers, want.brokers) && (!cur.member || (cur.member.group === route.consumerGroup && sameList(cur.member.topics, route.kafka.topics)))) return;
+    if (cur) {
+      this.standby = undefined;
+      void cur.ready.then(() => cur.member && this.release(cur.member));
+    }
+    if (!want || !allowed) return;
+    const sb: Standby = { room: want.room, brokers: want.brokers, member: undefined, ready: Promise.resolve() };
+    this.standby = sb;
+    sb.ready = (async () => {
+      for (let attempt = 0; this.standby === sb && !this.closed; attempt++) {
+        try {
+          const m = await this.reach(route, want.room, want.brokers, true);
+          if (this.standby !== sb || this.closed) {
+            this.release(m);
+            return;
+          }
+          // Its admin stays open: promotion plans the restart offsets with it at once.
+          // Paused from the moment it joins, before its first fetch: it holds its partitions and reads nothing.
+          m.consumer.on(m.consumer.events.GROUP_JOIN, () => this.pauseAll(m));
+          await m.consumer.run({ eachMessage: (p) => this.handle(p, m.serving.route!, m.serving.generation) });
+          this.pauseAll(m);
+          m.running = true;
+          sb.member = m;
+          this.log.info('standby member joined, paused', { room: m.room, group: m.group, clientId: m.clientId });
+          this.setPresence(this.presence.state, this.presence.reason);
+          return;
+        } catch (err) {
+          this.log.debug('standby member not joined; retrying', { room: want.room, attempt, error: (err as Error).message });
+          await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+        }
+      }
+    })();
+  }
+
+  private pauseAll(m: Member): void {
+    if (m.serving.route) return;
+    try {
+      m.consumer.pause(m.topics.map((topic) => ({ topic })));
+    } catch (err) {
+      this.log.debug('standby member not paused yet', { room: m.room, error: (err as Error).message });
+    }
+  }
+
+  private async moveOnce(route: Route, seenAt: number): Promise<void> {
+    const old = this.active;
+    if (old?.route === route) return;
+
+    // A standby member joined there already is promoted; else reach the new room before letting
+    // go of the old one: a room this client cannot reach must not cost it the room it can (ADR 0008).
+    const promoted = this.takeStandby(route);
+    const member = promoted ?? (await this.reach(route, route.room, route.kafka.brokers, false));
+    let placement: Placement;
+    let stoppedOldAt: number;
+    try {
       if (this.closed || this.latest !== route) throw new Superseded();
 
       // The cut-over: from here on, anything the old consumer still delivers is dropped unprocessed,
@@ -420,26 +553,33 @@ export class RoutedConsumer {
         this.releasing.add(release);
       }
       stoppedOldAt = Date.now();
-      placement = await planPlacement(admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs);
+      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs);
     } catch (err) {
-      muted.value = true;
-      void admin.disconnect().catch(() => undefined);
-      void withTimeout(consumer.disconnect(), 1000).catch(() => undefined);
+      this.release(member);
       if (err instanceof Superseded) return;
       throw err;
     }
-    void admin.disconnect().catch(() => undefined);
+    void member.admin.disconnect().catch(() => undefined);
     const generation = this.generation;
     if (this.closed || this.latest !== route) {
-      await this.stopConsumer(consumer, route.room);
+      this.release(member);
       return;
     }
+    const { consumer } = member;
     const wasMove = old !== undefined || this.stoppedForUnreachable;
-    this.active = { route, consumer, generation, mute: muted };
+    member.serving.route = route;
+    member.serving.generation = generation;
+    this.active = { route, consumer, generation, mute: member.mute };
     this.stoppedForUnreachable = false;
-    await consumer.run({ eachMessage: (p) => this.handle(p, route, generation) });
+    if (!member.running) {
+      await consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation) });
+      member.running = true;
+    }
+    // A promoted standby was paused since it joined. Resumed, paced and sought in one synchronous
+    // run: no fetch can start in between, so it reads from the seeks on, at the cap's pace.
+    if (promoted) consumer.resume(member.topics.map((topic) => ({ topic })));
     // Pacing starts with the consumer (kafkajs refuses pause/resume before run), before any fetch answers.
-    this.pacer.attach(paced, partitionSwitch(consumer, this.log));
+    this.pacer.attach(member.paced, partitionSwitch(consumer, this.log));
     this.warnIfOtherRoom();
     // Seeks placed right after run(): kafkajs applies them before the next fetch and drops any
     // batch fetched for a partition whose seek is pending, so nothing before them is processed.
@@ -448,10 +588,11 @@ export class RoutedConsumer {
       for (const { partition, offset } of partitions) consumer.seek({ topic, partition, offset });
     }
     const seekedAt = Date.now();
-    this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom } : undefined;
+    this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom, ...(promoted && { promoted: true }) } : undefined;
     this.metrics.route(this.opts.pipeline, route.epoch, true);
     this.setPresence('consuming');
-    this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom, fallback: placement.fallback });
+    this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom, fallback: placement.fallback, standbyPromoted: promoted !== undefined });
+    this.keepStandby(route);
   }
 
   private async mergedWatermarks(group: string, topic: string): Promise<Map<number, number>> {
@@ -521,6 +662,7 @@ export class RoutedConsumer {
         seekedAt: pending.seekedAt,
         firstMessageAt: Date.now(),
         seekFrom: pending.seekFrom,
+        ...(pending.promoted && { promoted: true }),
       });
     }
   }
@@ -561,6 +703,12 @@ export class RoutedConsumer {
     this.generation++;
     this.pacer.detach();
     if (active) await this.stopConsumer(active.consumer, active.route.room);
+    const sb = this.standby;
+    this.standby = undefined;
+    if (sb) {
+      await sb.ready;
+      if (sb.member) this.release(sb.member);
+    }
     await Promise.all([...this.releasing]);
     await this.flush();
     await this.announcer?.withdraw();
@@ -598,4 +746,11 @@ class Superseded extends Error {
 
 export function createRoutedConsumer(opts: RoutedConsumerOptions): RoutedConsumer {
   return new RoutedConsumer(opts);
+}
+
+/** How often a paused standby member looks at its partitions (see reach). */
+const STANDBY_MAX_WAIT_MS = 10;
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

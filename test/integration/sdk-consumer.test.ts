@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
-import { createRoutedConsumer, type RoutedConsumer, type RoutedMessage } from '../../src/sdk/routed-consumer.js';
+import { createRoutedConsumer, type FlipReport, type RoutedConsumer, type RoutedMessage } from '../../src/sdk/routed-consumer.js';
+import { KafkaGroupInspector } from '../../src/adapters/kafka/group-inspector.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCAL, STATE_DIR, randomId, waitFor } from '../../bench/support/local-stack.js';
@@ -51,6 +52,40 @@ describe('SDK routed consumer (real Kafka and etcd)', () => {
 
   const series = (partitions: number, n: number, t0: number, tag = 'r'): TestRecord[] =>
     Array.from({ length: n }, (_, i) => Array.from({ length: partitions }, (_, p) => ({ value: `${tag}${p}-${i}`, partition: p, timestamp: t0 + i * 100 }))).flat();
+
+  it('keeps a paused member joined in the standby room, which reads nothing; a flip there promotes it and it resumes from the watermark (issue 19)', async () => {
+    const { pipeline, topic, group } = setup(2);
+    await createTopicEverywhere(topic, 2);
+    const t0 = Date.now() - 60_000;
+    await writeRecords(topic, series(2, 5, t0, 'x'));
+    const inRoom = (room: 'room-a' | 'room-b') => ({ room, brokers: [...LOCAL.rooms[room].brokers] });
+    await putRoute(etcd, prefix, { ...routeTo(pipeline, 1, 'room-a', topic, group), standby: inRoom('room-b') });
+    const flips: FlipReport[] = [];
+    const { consumer, got } = consume(pipeline, { onFlip: (r) => flips.push(r) });
+    await consumer.start();
+    await waitFor('the records in room-a', 15_000, () => (got.length >= 10 ? true : undefined));
+    // The standby member is in room-b's group, and the consumer's presence names it.
+    const presence = await waitFor('the presence to name the standby member', 15_000, async () => (await new EtcdConsumerRegistry(etcd, prefix).live(pipeline)).find((p) => p.standbyClientId));
+    expect(presence.standbyRoom).toBe('room-b');
+    const members = await waitFor('the standby member to join in room-b', 15_000, async () => {
+      const m = await new KafkaGroupInspector().members(LOCAL.rooms['room-b'].brokers, group, 2000);
+      return m.length > 0 ? m : undefined;
+    });
+    expect(members.map((m) => m.clientId)).toEqual([presence.standbyClientId]);
+    // Paused: records that only room-b has are not read.
+    await writeRecords(topic, series(2, 3, t0 + 10_000, 'only-b'), ['room-b']);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(got.filter((m) => m.room === 'room-b')).toEqual([]);
+    // The flip promotes it, and it reads from the watermark (minus the margin) on.
+    await putRoute(etcd, prefix, { ...routeTo(pipeline, 2, 'room-b', topic, group), standby: inRoom('room-a') });
+    const flip = await waitFor('the flip to room-b', 15_000, () => flips[0]);
+    expect(flip).toMatchObject({ toRoom: 'room-b', epoch: 2, promoted: true });
+    await waitFor('the records only room-b has', 15_000, () => (got.filter((m) => String(m.value).startsWith('only-b')).length === 6 ? true : undefined));
+    // Read under epoch 2 only: nothing from room-b before the flip.
+    expect(got.filter((m) => m.room === 'room-b').every((m) => m.epoch === 2)).toBe(true);
+    // And it keeps a new standby member in room-a, the next failover target.
+    await waitFor('a standby member in room-a', 15_000, async () => ((await new KafkaGroupInspector().members(LOCAL.rooms['room-a'].brokers, group, 2000)).some((m) => m.clientId.includes('-standby-')) ? true : undefined));
+  });
 
   it('keeps following the route after its watch broke and etcd compacted past it (epoch 1 -> 4)', async () => {
     const s = setup(1);

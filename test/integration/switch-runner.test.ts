@@ -237,6 +237,33 @@ describe('switch runner on a real etcd', () => {
       }
     });
 
+    it("an SDK consumer's paused standby member in the old room (named by its presence) is not counted as reading it", async () => {
+      const pipeline = `standby-${randomId()}`;
+      const s = await switchWith(pipeline, 10_000, new KafkaGroupInspector());
+      await createTopicEverywhere(`${pipeline}-events`, 1);
+      // A member of the group in room-a, as the SDK's standby member would be after a flip to room-b.
+      const member = createKafka({ clientId: 'sdk-standby-c1-1', brokers: LOCAL.rooms['room-a'].brokers, log: silentLogger }).consumer({ groupId: `${pipeline}-group` });
+      await member.connect();
+      await member.subscribe({ topic: `${pipeline}-events` });
+      await member.run({ eachMessage: async () => undefined });
+      try {
+        await waitFor('the member to join', 15_000, async () => ((await new KafkaGroupInspector().members(LOCAL.rooms['room-a'].brokers, `${pipeline}-group`, 2000)).length > 0 ? true : undefined));
+        // Its presence names a standby in another room only: the member counts, verify waits.
+        await s.announce('c1', { standbyClientId: 'sdk-standby-c1-1', standbyRoom: 'room-b' });
+        expect((await s.start()).kind).toBe('pending');
+        await s.ack('c1', Date.now());
+        expect((await s.advance()).kind).toBe('pending');
+        // Named as its standby in room-a: not counted.
+        await s.announce('c1', { standbyClientId: 'sdk-standby-c1-1', standbyRoom: 'room-a' });
+        expect((await s.advance()).kind).toBe('done');
+        const [record] = await s.journals.history(pipeline);
+        expect(record!.note).toBe(`verified: 1 of 1 live consumer(s) acknowledged epoch 2; group ${pipeline}-group in room-a: no member (and 1 paused standby member(s) of SDK consumers, not counted)`);
+      } finally {
+        await member.disconnect().catch(() => undefined);
+        await s.close();
+      }
+    });
+
     it('a consumer whose presence has gone is not waited for; one consuming under the new epoch counts as moved', async () => {
       const s = await switchWith('gone', 10_000);
       try {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { journalProblem, observationProblem, pauseProblem, routeProblem, intentProblem } from '../../src/core/stored.js';
 import { decide, INITIAL_STATE } from '../../src/core/decide.js';
 import { refusedHint, REFUSED_INTENT_TTL_MS, type SwitchoverIntent } from '../../src/core/switchover.js';
-import { obs, routeOn, testPipeline, testTopology } from '../support/model.js';
+import { obs, routeOn, testPipeline, testPolicy, testTopology } from '../support/model.js';
 
 const topology = testTopology([testPipeline('live'), testPipeline('other')]);
 const route = routeOn(topology, 'live', 'primary', 3, 1_000, [900]);
@@ -15,6 +15,8 @@ describe('stored values: each check names the field, the value and what it shoul
     expect(routeProblem({ ...route, since: 'yesterday' })).toBe('since is "yesterday", not a time');
     expect(routeProblem({ ...route, kafka: { brokers: [], topics: [] } })).toBe('kafka.brokers is [], not a list of host:port');
     expect(routeProblem([route])).toMatch(/^not a route object/);
+    expect(routeProblem({ ...route, standby: { room: 'room-b', brokers: ['b:9092'] } })).toBe('');
+    expect(routeProblem({ ...route, standby: { room: 'room-b', brokers: [] } })).toBe('standby is {"room":"room-b","brokers":[]}, not { room, brokers }');
   });
 
   it('a journal must have both routes and its steps in order', () => {
@@ -74,5 +76,15 @@ describe('a refused switchover says how to cancel it and when it goes by itself'
   it(`names the cancel command and the expiry, ${REFUSED_INTENT_TTL_MS / 60_000} min after the refusal`, () => {
     const refusedAt = Date.parse('2026-11-26T03:00:00Z');
     expect(refusedHint({ ...intent, refused: 'window closed', refusedAt }, refusedAt + 10 * 60_000)).toBe('cancel it with `switchyard switchover --cancel sw-1`, or it is removed in 50 min (2026-11-26T04:00:00.000Z)');
+  });
+});
+
+describe('routes name the failover room for a pre-joined standby member (issue 19)', () => {
+  it("a tier with joinStandby writes the failover target's room and brokers; one without writes none", () => {
+    const withStandby = testTopology([testPipeline('live')], [testPolicy({ joinStandby: true })]);
+    const onPrimary = routeOn(withStandby, 'live', 'primary', 1, 0);
+    expect(onPrimary.standby).toEqual({ room: 'room-b', brokers: [...withStandby.rooms.get('room-b')!.kafka.brokers] });
+    expect(routeOn(withStandby, 'live', 'standby', 2, 0).standby?.room).toBe('room-a');
+    expect(routeOn(testTopology([testPipeline('live')], [testPolicy()]), 'live', 'primary', 1, 0).standby).toBeUndefined();
   });
 });
