@@ -243,6 +243,7 @@ export class Controller {
           log.error('tick failed; carrying on', { error: this.lastTickError });
         }
         const now = this.deps.clock.now();
+        this.deps.metrics.tickDuration?.(now - started);
         const every = now < this.hurryUntil && this.signalIntervalMs ? this.signalIntervalMs : this.intervalMs;
         const wake = new AbortController();
         this.wake = wake;

@@ -19,6 +19,8 @@ export interface ControllerMetrics {
   pipelineData?(pipeline: string, d: { lagRecords: number | undefined; lagSeconds: number | undefined; lossRecords: number | undefined; standbyGapSeconds: number | undefined }): void;
   /** What a stream-job probe last read of one job. */
   streamJob?(reading: StreamJobReading): void;
+  /** How long one tick took, start to end (ms). */
+  tickDuration?(ms: number): void;
   /** A client's push signal about a room, and whether it made this observer probe ahead of its cadence. */
   signal?(room: string, hurried: boolean): void;
 }

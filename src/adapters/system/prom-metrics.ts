@@ -32,6 +32,12 @@ export function createPromMetrics(): PromMetrics {
     registers: [registry],
   });
   const probeFailures = new Counter({ name: 'switchyard_probe_failures_total', help: 'Probes that saw a room DOWN', labelNames: ['room'], registers: [registry] });
+  const tickSeconds = new Histogram({
+    name: 'switchyard_tick_seconds',
+    help: 'Duration of one controller tick (probe, read, decide, act); compare with the probe interval',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
   const signals = new Counter({
     name: 'switchyard_client_signals_total',
     help: 'Push signals from SDK clients about a room (a failed connection), by whether they made this observer probe ahead of its cadence',
@@ -103,6 +109,7 @@ export function createPromMetrics(): PromMetrics {
     },
     tick: (outcome) => ticks.inc({ outcome }),
     decision: (rule) => decisions.inc({ rule }),
+    tickDuration: (ms) => tickSeconds.observe(ms / 1000),
     signal: (room, hurried) => signals.inc({ room, hurried: String(hurried) }),
     leader: (is) => leader.set(is ? 1 : 0),
     ready: (is) => ready.set(is ? 1 : 0),
