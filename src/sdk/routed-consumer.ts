@@ -504,13 +504,19 @@ export class RoutedConsumer {
           await m.consumer.run({ eachMessage: (p) => this.handle(p, m.serving.route!, m.serving.generation) });
           this.pauseAll(m);
           m.running = true;
+          if (this.standby !== sb || this.closed) {
+            this.release(m);
+            return;
+          }
           sb.member = m;
           this.log.info('standby member joined, paused', { room: m.room, group: m.group, clientId: m.clientId });
           this.setPresence(this.presence.state, this.presence.reason);
           return;
         } catch (err) {
           this.log.debug('standby member not joined; retrying', { room: want.room, attempt, error: (err as Error).message });
-          await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+          // In short slices, so that a close or a new route does not wait out the backoff.
+          const until = Date.now() + Math.min(5000, 250 * 2 ** attempt);
+          while (Date.now() < until && this.standby === sb && !this.closed) await new Promise((r) => setTimeout(r, 100));
         }
       }
     })();
