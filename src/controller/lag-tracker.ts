@@ -4,7 +4,7 @@
 // Lag in time comes from the room's position history (src/core/data-estimate.ts timeLagMs).
 
 import { appendSample, evaluateGroupLag, type GroupLag, type LagSample } from '../core/lag-rules.js';
-import { timeLagMs, type RoomSample } from '../core/data-estimate.js';
+import { partitionsOf, timeLagMs, type RoomSample } from '../core/data-estimate.js';
 import type { Route, Topology } from '../core/model.js';
 import type { GroupOffsetReader } from '../ports/group-offsets.js';
 import type { Logger } from '../ports/logger.js';
@@ -70,7 +70,7 @@ export class LagTracker {
             const partitions = new Map<number, LagSample[]>();
             let worstTime: number | undefined;
             for (const topic of p.topics) {
-              for (const end of ends.partitions.filter((x) => x.topic === topic)) {
+              for (const end of partitionsOf(ends, topic)) {
                 const offset = offsets.get(topic)?.get(end.partition) ?? -1;
                 if (offset < 0) continue;
                 const key = `${room}|${p.group}|${topic}|${end.partition}`;

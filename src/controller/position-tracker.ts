@@ -1,8 +1,9 @@
 // Samples every room's replication positions each tick (for the data estimate) and keeps a few
-// minutes of good samples per room; a room that stops answering keeps its last good samples, so
-// that a switch away from it is judged by what it held before it failed.
+// minutes of good samples per room, thinned as they age (POSITION_TIERS: bounded per room); a
+// room that stops answering keeps its last good samples, so that a switch away from it is judged
+// by what it held before it failed.
 
-import { appendSample, thin, type RoomSample } from '../core/data-estimate.js';
+import { appendSample, POSITION_TIERS, thin, type RoomSample } from '../core/data-estimate.js';
 import type { Logger } from '../ports/logger.js';
 import type { PositionReader } from '../ports/position-reader.js';
 
@@ -34,7 +35,7 @@ export class PositionTracker {
         this.running.add(room);
         try {
           const s = await reader.read(topics, this.deps.timeoutMs);
-          this.histories.set(room, appendSample(this.histories.get(room) ?? [], s, this.deps.keepMs ?? 300_000));
+          this.histories.set(room, appendSample(this.histories.get(room) ?? [], s, this.deps.keepMs ?? 300_000, POSITION_TIERS));
           if (this.failing.delete(room)) this.deps.log.info('positions readable again', { room });
         } catch (err) {
           const msg = (err as Error).message;

@@ -71,14 +71,75 @@ export function thin(history: readonly RoomSample[], everyMs: number): RoomSampl
   return out;
 }
 
-/** Keeps a room's samples of the last `keepMs`, oldest first. */
-export function appendSample(history: readonly RoomSample[], sample: RoomSample, keepMs: number): RoomSample[] {
-  const from = sample.at - keepMs;
-  return [...history.filter((s) => s.at >= from && s.at < sample.at), sample];
+/**
+ * How a history is thinned as it ages: a sample older than `olderThanMs` (relative to the newest)
+ * is kept only if it is at least `everyMs` after the previous sample kept. Sorted by age, youngest
+ * first; samples younger than the first tier are all kept.
+ */
+export interface ThinTier {
+  readonly olderThanMs: number;
+  readonly everyMs: number;
 }
 
-function entry(sample: RoomSample, topic: string, partition: number): PartitionSample | undefined {
-  return sample.partitions.find((p) => p.topic === topic && p.partition === partition);
+/**
+ * What the position tracker keeps: every sample of the last 10 s, one per 500 ms up to a minute
+ * (what the published history keeps), one per 5 s beyond. At a 250 ms cadence and 5 minutes that
+ * is at most about 40 + 100 + 48 samples per room instead of 1,200.
+ */
+export const POSITION_TIERS: readonly ThinTier[] = [
+  { olderThanMs: 10_000, everyMs: 500 },
+  { olderThanMs: 60_000, everyMs: 5000 },
+];
+
+/**
+ * Keeps a room's samples of the last `keepMs`, oldest first. With `tiers`, older samples are
+ * thinned as they age (see ThinTier), so that the history stays bounded whatever the cadence:
+ * a count read off it is then within one kept sample's spacing of the full-resolution count.
+ */
+export function appendSample(history: readonly RoomSample[], sample: RoomSample, keepMs: number, tiers?: readonly ThinTier[]): RoomSample[] {
+  const from = sample.at - keepMs;
+  const out: RoomSample[] = [];
+  for (const s of history) {
+    if (s.at < from || s.at >= sample.at) continue;
+    if (tiers && tiers.length > 0) {
+      const age = sample.at - s.at;
+      let every = 0;
+      for (const t of tiers) if (age > t.olderThanMs) every = t.everyMs;
+      const prev = out.at(-1);
+      if (every > 0 && prev && s.at - prev.at < every) continue;
+    }
+    out.push(s);
+  }
+  out.push(sample);
+  return out;
+}
+
+/** Per sample, its partitions by topic, and by topic and partition (built once, on first use). */
+const indexes = new WeakMap<RoomSample, { byTopic: Map<string, PartitionSample[]>; byKey: Map<string, PartitionSample> }>();
+
+function indexOf(sample: RoomSample): { byTopic: Map<string, PartitionSample[]>; byKey: Map<string, PartitionSample> } {
+  let ix = indexes.get(sample);
+  if (!ix) {
+    ix = { byTopic: new Map(), byKey: new Map() };
+    for (const p of sample.partitions) {
+      let list = ix.byTopic.get(p.topic);
+      if (!list) ix.byTopic.set(p.topic, (list = []));
+      list.push(p);
+      ix.byKey.set(`${p.partition}|${p.topic}`, p);
+    }
+    indexes.set(sample, ix);
+  }
+  return ix;
+}
+
+/** A sample's partitions of one topic (indexed: no scan of every partition per call). */
+export function partitionsOf(sample: RoomSample, topic: string): readonly PartitionSample[] {
+  return indexOf(sample).byTopic.get(topic) ?? [];
+}
+
+/** A sample's entry for one partition (indexed). */
+export function entry(sample: RoomSample, topic: string, partition: number): PartitionSample | undefined {
+  return indexOf(sample).byKey.get(`${partition}|${topic}`);
 }
 
 /**
@@ -117,7 +178,7 @@ export function estimateSwitch(input: EstimateInput): DataEstimate {
 
   const partitions: PartitionEstimate[] = [];
   for (const topic of input.topics) {
-    for (const a of active.partitions.filter((p) => p.topic === topic)) {
+    for (const a of partitionsOf(active, topic)) {
       const t = entry(input.target, topic, a.partition);
       if (!t) return unknown(`${toRoom} has no partition ${topic}/${a.partition}`);
       const wm = input.watermarks.get(topic)?.get(a.partition);
@@ -215,12 +276,13 @@ export function gapOf(fromRoom: string, partitions: readonly PartitionEstimate[]
  * 0 when caught up; undefined when the samples do not reach back that far.
  */
 export function timeLagMs(history: readonly RoomSample[], topic: string, partition: number, committed: number): number | undefined {
-  const last = history.at(-1)?.partitions.find((p) => p.topic === topic && p.partition === partition);
+  const newest = history.at(-1);
+  const last = newest && entry(newest, topic, partition);
   if (!last) return undefined;
   if (committed >= last.logEnd) return 0;
   let at: PartitionSample | undefined;
   for (const s of history) {
-    const e = s.partitions.find((p) => p.topic === topic && p.partition === partition);
+    const e = entry(s, topic, partition);
     if (e && e.logEnd <= committed) at = e;
   }
   if (!at || at.newestTs === undefined || last.newestTs === undefined) return undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendSample, describeEstimate, estimateSwitch, timeLagMs, type RoomSample } from '../../src/core/data-estimate.js';
+import { appendSample, describeEstimate, estimateSwitch, POSITION_TIERS, timeLagMs, type RoomSample } from '../../src/core/data-estimate.js';
 import { dataBudgetGate } from '../../src/core/data-budget.js';
 
 // A producer writing 100 records/s to partition 0 of 't' with event time = wall time; room-a is
@@ -88,5 +88,48 @@ describe('consumer lag in time, from the position samples', () => {
     expect(timeLagMs(a, 't', 0, 6000)).toBe(0);
     // Older than every kept sample: not known.
     expect(timeLagMs(a.slice(-4), 't', 0, 10)).toBeUndefined();
+  });
+});
+
+describe('position history thinned as it ages (POSITION_TIERS)', () => {
+  // 1,000 partitions sampled every 250 ms for 10 minutes: without thinning, 1,200 samples.
+  const parts = (n: number, at: number) => Array.from({ length: n }, (_, i) => ({ topic: `t${i}`, partition: 0, logEnd: at / 10, newestTs: at - 10 }));
+
+  it('stays bounded: every sample of the last 10 s, one per 500 ms to a minute, one per 5 s to keepMs', () => {
+    let h: RoomSample[] = [];
+    let max = 0;
+    for (let at = 0; at <= 600_000; at += 250) {
+      h = appendSample(h, { room: 'room-a', at, partitions: parts(3, at) }, 300_000, POSITION_TIERS);
+      max = Math.max(max, h.length);
+    }
+    // 41 (10 s at 250 ms) + 100 (50 s at 500 ms) + 48 (240 s at 5 s) + the edges.
+    expect(max).toBeLessThanOrEqual(195);
+    expect(h.at(-1)!.at).toBe(600_000);
+    expect(h[0]!.at).toBeGreaterThanOrEqual(300_000);
+    expect(h[0]!.at).toBeLessThan(305_000);
+    for (let i = 1; i < h.length; i++) {
+      const gap = h[i]!.at - h[i - 1]!.at;
+      const age = 600_000 - h[i - 1]!.at;
+      expect(gap).toBeGreaterThan(0);
+      if (age <= 10_000) expect(gap).toBe(250);
+      else if (age <= 60_000) expect(gap).toBeLessThanOrEqual(750);
+      else expect(gap).toBeLessThanOrEqual(5250);
+    }
+  });
+
+  it('a 20 s gap read off the thinned history: within one kept sample (500 ms: 50 records) of the truth', () => {
+    let a: RoomSample[] = [];
+    for (let at = 0; at <= 60_000; at += 250) {
+      const n = Math.floor(at / 10);
+      a = appendSample(a, { room: 'room-a', at, partitions: [{ topic: 't', partition: 0, logEnd: n, newestTs: n * 10 - 10 }] }, 300_000, POSITION_TIERS);
+    }
+    expect(a.length).toBeLessThan(241);
+    const b: RoomSample = { room: 'room-b', at: 60_000, partitions: [{ topic: 't', partition: 0, logEnd: 4000, newestTs: 39_990 }] };
+    const e = estimateSwitch({ ...base, activeHistory: a, target: b, watermarks: new Map([['t', new Map([[0, 37_000]])]]), now: 60_700, activeFailingSince: 60_100 });
+    expect(e.kind).toBe('known');
+    if (e.kind !== 'known') return;
+    expect(e.partitions[0]!.unreplicatedMs).toBe(20_000);
+    expect(e.partitions[0]!.atLeast).toBeUndefined();
+    expect(Math.abs(e.partitions[0]!.unreplicatedRecords! - 2000)).toBeLessThanOrEqual(50);
   });
 });
