@@ -3,7 +3,7 @@
 // leader reads routes and acts, and it stops acting the moment its leadership is lost.
 
 import { componentVerdict, decide, INITIAL_STATE, targetVerdict, type ControllerState, type Decision } from '../core/decide.js';
-import type { Observation } from '../core/health.js';
+import type { HealthStatus, Observation } from '../core/health.js';
 import { failoverTargetOf, type Route, type Topology } from '../core/model.js';
 import { estimatePipelines, type PipelineEstimateInput } from '../core/data-estimate.js';
 import type { PositionTracker } from './position-tracker.js';
@@ -82,6 +82,55 @@ export type LoopErrorSite = 'switch' | 'switchover' | 'init-route' | 'routes' | 
 
 const FENCED = 'a write was refused as fenced: etcd no longer holds the election key this replica campaigned with';
 
+/** One room component (and subject) as an observer reports it. */
+const observationKey = (o: Observation): string => `${o.room}|${o.component}|${o.subject ?? ''}`;
+
+/**
+ * Whether a tick publishes this observer's recent observations. An idle observer does not write
+ * every tick; it writes when:
+ * - anything it saw this tick or in the recent window is not OK, or was within the tiers'
+ *   riseAfter ticks (the leader then counts every probe of a fall or a rise);
+ * - this tick's probes were hurried by a signal (ADR 0018: the leader must hear them at once);
+ * - else, before the last publish is `heartbeatMs` (half the smallest staleAfterMs) old by the
+ *   next tick: the leader, which takes an observation older than staleAfterMs as UNKNOWN, then
+ *   always reads one at most staleAfterMs / 2 old (plus one tick and one read);
+ * - a status differs from what was last published for that room, component and subject (a
+ *   component seen for the first time).
+ * A publish that fails is not recorded: the next tick tries again.
+ */
+export class ObservationGate {
+  /** Per room, component and subject: the status last published. */
+  private readonly publishedStatus = new Map<string, HealthStatus>();
+  /** When the last publish succeeded (clock ms); -Infinity before the first. */
+  private lastPublishedAt = -Infinity;
+  /** Ticks since this observer last saw something not OK (Infinity: never). */
+  private ticksSinceNotOk = Infinity;
+
+  constructor(
+    /** Half the smallest staleAfterMs of the tiers. */
+    private readonly heartbeatMs: number,
+    private readonly intervalMs: number,
+    /** The tiers' largest riseAfter. */
+    private readonly riseAfter: number,
+  ) {}
+
+  /** Asked once per tick, with the window to publish and this tick's observations. */
+  due(recent: readonly Observation[], observations: readonly Observation[], now: number): boolean {
+    const notOk = recent.some((o) => o.status !== 'OK') || observations.some((o) => o.status !== 'OK');
+    this.ticksSinceNotOk = notOk ? 0 : this.ticksSinceNotOk + 1;
+    if (notOk || this.ticksSinceNotOk <= this.riseAfter) return true;
+    if (observations.some((o) => o.hurried)) return true;
+    if (now + this.intervalMs - this.lastPublishedAt > this.heartbeatMs) return true;
+    return recent.some((o) => this.publishedStatus.get(observationKey(o)) !== o.status);
+  }
+
+  /** Records a publish that succeeded: the heartbeat restarts, and these statuses are the news to beat. */
+  published(recent: readonly Observation[], at: number): void {
+    this.lastPublishedAt = at;
+    for (const o of recent) this.publishedStatus.set(observationKey(o), o.status);
+  }
+}
+
 /** How many of its own recent observations an observer publishes: several ticks' worth. */
 const RECENT_KEPT = 32;
 
@@ -124,8 +173,9 @@ export class Controller {
   private ticks = 0;
   private lastObservations: Observation[] = [];
   private data = new Map<string, PipelineData>();
-  /** This observer's recent observations, published each tick (see ObservationStore). */
+  /** This observer's recent observations, published when they say something new (see ObservationGate). */
   private recent: Observation[] = [];
+  private readonly gate: ObservationGate;
   private readonly lastVerdicts = new Map<string, string>();
   private readonly reported = new Set<string>();
   /** The leadership whose first acting tick has been logged (takeover time is measured to it). */
@@ -167,6 +217,7 @@ export class Controller {
     this.convictedAfter = Math.max(1, ...policies.map((p) => p.fallAfter));
     this.hurryForMs = Math.max(this.intervalMs * 3, ...hurrying.map((p) => (p.fallAfter + 4) * p.signalIntervalMs!));
     this.stallAfterMs = deps.stallAfterMs ?? Math.max(5 * this.intervalMs, 10_000);
+    this.gate = new ObservationGate(policies.length > 0 ? Math.min(...policies.map((p) => p.staleAfterMs)) / 2 : 0, this.intervalMs, Math.max(1, ...policies.map((p) => p.riseAfter)));
     this.lastTickAt = deps.clock.now();
   }
 
@@ -401,7 +452,11 @@ export class Controller {
     const journalHold = (p: string, what: string) => `its stored switch journal ${what}; check where its consumers read, then delete ${prefix?.journal(p) ?? 'its journal key'}`;
     try {
       // Publish first, then read: the leader judges with every observer's latest news, its own included.
-      await this.deps.observationStore.publish(this.deps.observer, this.recent);
+      const publishAt = clock.now();
+      if (this.gate.due(this.recent, observations, publishAt)) {
+        await this.deps.observationStore.publish(this.deps.observer, this.recent);
+        this.gate.published(this.recent, publishAt);
+      }
       const [routes, published, js, wanted, manual] = await Promise.all([
         this.deps.routes.list((p, why) => invalid.set(p, `its stored route is not valid (${why}); delete ${prefix?.route(p) ?? 'its route key'} and the leader starts it on its primary chain above the last epoch`)),
         this.deps.observationStore.readAll((key, why) => this.reportOnce('observation left out', key, why)),
