@@ -17,6 +17,19 @@ export interface PositionTrackerDeps {
   /** Where the thinned histories are published for the CLI (every `publishEveryMs`, default 1 s). */
   readonly publish?: (rooms: RoomSample[][]) => Promise<void>;
   readonly publishEveryMs?: number;
+  /** When no room's log ends moved, the histories are published only this often (default 10 s). */
+  readonly publishIdleEveryMs?: number;
+}
+
+/** Whether two samples of a room say the same: every partition at the same log end and newest record. */
+function samePositions(a: RoomSample | undefined, b: RoomSample | undefined): boolean {
+  if (!a || !b || a.partitions.length !== b.partitions.length) return false;
+  for (let i = 0; i < a.partitions.length; i++) {
+    const x = a.partitions[i]!;
+    const y = b.partitions[i]!;
+    if (x.topic !== y.topic || x.partition !== y.partition || x.logEnd !== y.logEnd || x.newestTs !== y.newestTs) return false;
+  }
+  return true;
 }
 
 export class PositionTracker {
@@ -24,6 +37,8 @@ export class PositionTracker {
   private readonly running = new Set<string>();
   private readonly failing = new Map<string, string>();
   private lastPublished = 0;
+  /** Each room's newest sample as last published. */
+  private publishedNewest = new Map<string, RoomSample>();
 
   constructor(private readonly deps: PositionTrackerDeps) {}
 
@@ -48,14 +63,22 @@ export class PositionTracker {
     );
     const every = this.deps.publishEveryMs ?? 1000;
     const now = Date.now();
-    if (this.deps.publish && now - this.lastPublished >= every) {
+    // Nothing moved (an idle room): the stored histories still say where every log ends, so they
+    // are not written again each second, only every publishIdleEveryMs.
+    const moved = () => this.publishedNewest.size !== this.histories.size || [...this.histories].some(([room, h]) => !samePositions(this.publishedNewest.get(room), h.at(-1)));
+    if (this.deps.publish && now - this.lastPublished >= every && (now - this.lastPublished >= (this.deps.publishIdleEveryMs ?? 10_000) || moved())) {
       this.lastPublished = now;
+      this.publishedNewest = new Map([...this.histories].flatMap(([room, h]) => (h.length > 0 ? [[room, h.at(-1)!] as const] : [])));
       // The last minute at 500 ms (record counts of a recent gap stay close), older at 5 s.
       const rooms = [...this.histories.values()].map((h) => {
         const recentFrom = (h.at(-1)?.at ?? 0) - 60_000;
         return [...thin(h.filter((x) => x.at < recentFrom), 5000), ...thin(h.filter((x) => x.at >= recentFrom), 500)];
       });
-      await this.deps.publish(rooms).catch((err: Error) => this.deps.log.debug('could not publish positions', { error: err.message }));
+      await this.deps.publish(rooms).catch((err: Error) => {
+        // Tried again at the next publishEveryMs, moved or not.
+        this.publishedNewest = new Map();
+        this.deps.log.debug('could not publish positions', { error: err.message });
+      });
     }
   }
 
