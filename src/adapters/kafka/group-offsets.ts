@@ -2,7 +2,7 @@
 // 2.2.4). admin.fetchOffsets looks every named topic up in the metadata for each group it is asked
 // about (refreshMetadataIfNecessary and a scan of the topic list per call): with 1,000 groups a
 // second over 1,000 topics, that was the largest part of an idle controller's CPU. Here the
-// metadata is refreshed (if older than its max age, or for new topics) and indexed once per read,
+// metadata is read every 10 s (or for a topic not seen yet) and indexed once,
 // each group's coordinator is remembered until a request to it fails, and each group costs one
 // OffsetFetch naming its partitions.
 
@@ -18,15 +18,20 @@ interface CoordinatorBroker {
 }
 
 interface OffsetsCluster extends KafkajsCluster {
-  refreshMetadataIfNecessary(): Promise<void>;
   findGroupCoordinator(q: { groupId: string }): Promise<CoordinatorBroker>;
 }
 
 const UNKNOWN_TOPIC = 'UNKNOWN_TOPIC_OR_PARTITION';
 
+/** How often the lag reader reads the room's metadata (partition counts) again. */
+const METADATA_REFRESH_MS = 10_000;
+
 /** GroupOffsetReader on one long-lived kafkajs cluster per room. */
 export class KafkaGroupOffsetReader implements GroupOffsetReader {
   private cluster: OffsetsCluster | undefined;
+  /** Per topic: its partitions, from the metadata last read (refreshedAt). */
+  private index: Map<string, { partitionId: number }[]> | undefined;
+  private refreshedAt = 0;
   /** Per group: its coordinator, until a request to it fails. */
   private readonly coordinators = new Map<string, CoordinatorBroker>();
 
@@ -43,7 +48,7 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
     if (!this.cluster) {
       const kafka = createKafka({ clientId: `switchyard-lag-${this.room}`, brokers: this.brokers, log: this.log, timeoutMs: Math.min(timeoutMs, 3000), retries: 2, quiet: true, access: () => kafkaAccessFor(this.access, this.brokers) });
       const cluster = clusterOf(kafka) as OffsetsCluster;
-      for (const m of ['refreshMetadataIfNecessary', 'findGroupCoordinator'] as const) {
+      for (const m of ['refreshMetadata', 'findGroupCoordinator'] as const) {
         if (typeof cluster[m] !== 'function') throw new Error(`kafkajs cluster has no ${m}(): the lag reader needs kafkajs 2.2.x`);
       }
       try {
@@ -117,9 +122,16 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
         }
       }
     }
-    await cluster.refreshMetadataIfNecessary();
-    const loaded = (cluster as unknown as { brokerPool?: { metadata?: { topicMetadata?: unknown } } }).brokerPool?.metadata?.topicMetadata;
-    const index = Array.isArray(loaded) ? new Map((loaded as { topic: string; partitionMetadata: { partitionId: number }[] }[]).map((t) => [t.topic, t.partitionMetadata])) : undefined;
+    // Read again every METADATA_REFRESH_MS, or for a topic not in the index (kafkajs' own
+    // refreshMetadataIfNecessary compares every target topic with every topic: quadratic).
+    const now = Date.now();
+    if (now - this.refreshedAt >= METADATA_REFRESH_MS || !this.index || present.some((t) => !this.index!.has(t))) {
+      await cluster.refreshMetadata();
+      this.refreshedAt = now;
+      const loaded = (cluster as unknown as { brokerPool?: { metadata?: { topicMetadata?: unknown } } }).brokerPool?.metadata?.topicMetadata;
+      this.index = Array.isArray(loaded) ? new Map((loaded as { topic: string; partitionMetadata: { partitionId: number }[] }[]).map((t) => [t.topic, t.partitionMetadata])) : undefined;
+    }
+    const index = this.index;
     return new Map(present.map((topic) => [topic, (index ? (index.get(topic) ?? []) : cluster.findTopicPartitionMetadata(topic)).map((p) => ({ partition: p.partitionId }))]));
   }
 
@@ -127,6 +139,7 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
     const c = this.cluster;
     this.cluster = undefined;
     this.coordinators.clear();
+    this.index = undefined;
     if (c) await withTimeout(c.disconnect(), 1000).catch(() => undefined);
   }
 }

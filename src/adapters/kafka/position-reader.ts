@@ -36,8 +36,14 @@ export function clusterOf(kafka: KafkaClient): KafkajsCluster {
   return cluster;
 }
 
+/** How often the position reader reads the rooms' metadata (partition leaders) again. */
+const METADATA_REFRESH_MS = 10_000;
+
 export class KafkaPositionReader implements PositionReader {
   private cluster: KafkajsCluster | undefined;
+  /** Per topic: its partitions' leaders, from the metadata last read (refreshedAt). */
+  private leaders: Map<string, { partitionId: number; leader: number }[]> | undefined;
+  private refreshedAt = 0;
   private readonly kafka: KafkaClient;
 
   constructor(
@@ -85,11 +91,19 @@ export class KafkaPositionReader implements PositionReader {
         }
       }
     }
-    await cluster.refreshMetadata();
-    // The partitions' leaders from the metadata just read, indexed once: findTopicPartitionMetadata
-    // scans the metadata's topic list per call (quadratic in topics); it is the fallback only.
-    const loaded = (cluster as unknown as { brokerPool?: { metadata?: { topicMetadata?: unknown } } }).brokerPool?.metadata?.topicMetadata;
-    const index = Array.isArray(loaded) ? new Map((loaded as { topic: string; partitionMetadata: { partitionId: number; leader: number }[] }[]).map((t) => [t.topic, t.partitionMetadata])) : undefined;
+    // Leaders rarely move: the metadata (all topics, decoded) is read again every
+    // METADATA_REFRESH_MS, not every sample. A leader that moved meanwhile answers with an error,
+    // the read fails, and the cluster is rebuilt (close) with fresh metadata on the next one.
+    const now = Date.now();
+    if (now - this.refreshedAt >= METADATA_REFRESH_MS || !this.leaders || present.some((t) => !this.leaders!.has(t))) {
+      await cluster.refreshMetadata();
+      this.refreshedAt = now;
+      // The partitions' leaders from the metadata just read, indexed once: findTopicPartitionMetadata
+      // scans the metadata's topic list per call (quadratic in topics); it is the fallback only.
+      const loaded = (cluster as unknown as { brokerPool?: { metadata?: { topicMetadata?: unknown } } }).brokerPool?.metadata?.topicMetadata;
+      this.leaders = Array.isArray(loaded) ? new Map((loaded as { topic: string; partitionMetadata: { partitionId: number; leader: number }[] }[]).map((t) => [t.topic, t.partitionMetadata])) : undefined;
+    }
+    const index = this.leaders;
     const layout = present.map((topic) => ({ topic, partitions: index ? (index.get(topic) ?? []) : cluster.findTopicPartitionMetadata(topic) }));
     // The log ends: one ListOffsets (latest) per leader. Not cluster.fetchTopicsOffset: it merges
     // the answers by spreading an object per topic, quadratic in topics (with 1,000 topics, over
@@ -156,6 +170,7 @@ export class KafkaPositionReader implements PositionReader {
   async close(): Promise<void> {
     const c = this.cluster;
     this.cluster = undefined;
+    this.leaders = undefined;
     if (c) await withTimeout(c.disconnect(), 1000).catch(() => undefined);
   }
 }
