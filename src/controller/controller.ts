@@ -195,6 +195,10 @@ export class Controller {
   private hurryUntil = 0;
   /** Per room signalled: until when its Kafka probes count as hurried. */
   private readonly hurriedRooms = new Map<string, number>();
+  /** Per room hurried now: since when, without a break (a hurry that never convicts is cut short). */
+  private readonly hurryBegan = new Map<string, number>();
+  /** Per room: signals ignored until then, after a hurry whose probes kept passing. */
+  private readonly signalCooldown = new Map<string, number>();
   /** Wakes the loop's sleep when a signal arrives. */
   private wake: AbortController | undefined;
   /**
@@ -388,7 +392,9 @@ export class Controller {
    * A client's push signal: probe its room ahead of the usual cadence for a while. It is a hint,
    * not a vote; the observers' own probes and the quorum decide. Ignored when stale (by more than
    * 10 s either way: a client's clock may be off), for a room not in the topology, and for a room
-   * this observer's own probes already see down.
+   * this observer's own probes already see down. A room whose hurried probes keep passing for
+   * three hurry windows (one client's own trouble: its firewall, its certificate) stops being
+   * hurried, and its signals are ignored for 30 s.
    */
   private onSignal(s: ClientSignal): void {
     const { clock, log, metrics, topology } = this.deps;
@@ -397,8 +403,19 @@ export class Controller {
       if (!topology.rooms.has(s.room)) return this.reportOnce('client signal left out', `${s.room}/${s.client}`, `room ${s.room} is not in the topology`);
       if (Math.abs(now - s.at) > 10_000) return;
       const convicted = (this.ownDownStreak.get(s.room)?.streak ?? 0) >= this.convictedAfter;
-      metrics.signal?.(s.room, !convicted);
-      if (convicted) return;
+      const cooling = now < (this.signalCooldown.get(s.room) ?? 0);
+      const began = this.hurryBegan.get(s.room);
+      const overlong = !convicted && began !== undefined && now - began > 3 * this.hurryForMs;
+      metrics.signal?.(s.room, !convicted && !cooling && !overlong);
+      if (convicted || cooling) return;
+      if (overlong) {
+        this.hurriedRooms.delete(s.room);
+        this.hurryBegan.delete(s.room);
+        this.signalCooldown.set(s.room, now + 30_000);
+        log.warn('client signals keep coming but this observer\'s probes of the room pass: ignoring its signals for 30 s', { room: s.room, client: s.client, reason: s.reason, hurriedForMs: now - began });
+        return;
+      }
+      if (began === undefined) this.hurryBegan.set(s.room, now);
       const idle = now >= this.hurryUntil;
       this.hurryUntil = now + this.hurryForMs;
       this.hurriedRooms.set(s.room, this.hurryUntil);
@@ -417,20 +434,32 @@ export class Controller {
     const { clock, metrics, log, topology } = this.deps;
     this.ticks++;
     const startedAt = clock.now();
+    // A room's hurry ends when its window does.
+    let until = 0;
+    for (const [room, end] of this.hurriedRooms) {
+      if (end <= startedAt) {
+        this.hurriedRooms.delete(room);
+        this.hurryBegan.delete(room);
+      } else until = Math.max(until, end);
+    }
+    this.hurryUntil = until;
     const [probed] = await Promise.all([observeAll(this.deps.probes), this.deps.positions?.sample()]);
     // Only the signalled rooms' Kafka probes count as hurried: a signal speaks of nothing else.
     const observations = startedAt < this.hurryUntil ? probed.map((o) => (o.component === 'kafka' && startedAt < (this.hurriedRooms.get(o.room) ?? 0) ? { ...o, hurried: true } : o)) : probed;
     for (const o of observations) {
       if (o.component !== 'kafka') continue;
       const before = this.ownDownStreak.get(o.room) ?? { streak: 0, at: 0 };
-      const spacing = (o.hurried ? this.signalIntervalMs ?? this.intervalMs : this.intervalMs) * 0.9;
+      const spacing = (o.hurried && !o.carried ? this.signalIntervalMs ?? this.intervalMs : this.intervalMs) * 0.9;
       if (o.status === 'DOWN' && o.at - before.at < spacing) continue;
       const streak = o.status === 'DOWN' ? before.streak + 1 : 0;
       this.ownDownStreak.set(o.room, { streak, at: o.at });
       // A follower that has convicted the room with its own probes has said what it can: it
       // publishes this tick and goes back to its cadence (CPU for the clients that are moving).
       // The leader stays hurried, to hear the others' verdicts as soon as they are published.
-      if (streak >= this.convictedAfter && !this.isLeader()) this.hurriedRooms.delete(o.room);
+      if (streak >= this.convictedAfter && !this.isLeader()) {
+        this.hurriedRooms.delete(o.room);
+        this.hurryBegan.delete(o.room);
+      }
     }
     if (this.hurriedRooms.size === 0) this.hurryUntil = 0;
     this.lastObservations = observations;

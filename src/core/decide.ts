@@ -176,7 +176,8 @@ function foldInto(views: Views | undefined, batch: readonly Observation[], polic
     // A tier with a slower cadence than the controller's samples every probeInterval, so that
     // fallAfter keeps meaning "this many intervals".
     // Probes hurried by a client's signal count at the tier's signal spacing, if it has one.
-    const spacing = obs.hurried === true && policy.signalIntervalMs ? policy.signalIntervalMs : policy.probeIntervalMs;
+    // A carried answer (a probe still in flight, an open breaker) is no new probe: usual spacing.
+    const spacing = obs.hurried === true && obs.carried !== true && policy.signalIntervalMs ? policy.signalIntervalMs : policy.probeIntervalMs;
     if (before.lastAt !== 0 && obs.at - before.lastAt < spacing * 0.9) continue;
     out ??= w.own(views);
     out.set(obs.observer, foldObservation(before, obs, policy));

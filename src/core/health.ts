@@ -32,6 +32,12 @@ export interface Observation {
    * instead of its probe interval; a tier without it samples them at its own cadence.
    */
   readonly hurried?: boolean;
+  /**
+   * Not the answer of a probe of its own: the previous probe was still in flight, or the circuit
+   * breaker was open. Such an observation never counts at the hurried spacing (a slow broker must
+   * not be convicted faster because a signal came).
+   */
+  readonly carried?: boolean;
 }
 
 export interface Thresholds {

@@ -197,6 +197,7 @@ export function observationProblem(v: unknown): string {
     ['latencyMs', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
     ['replicaDelaySec', (x) => x === undefined || (typeof x === 'number' && Number.isFinite(x)), 'a number'],
     ['hurried', (x) => x === undefined || typeof x === 'boolean', 'true or false'],
+    ['carried', (x) => x === undefined || typeof x === 'boolean', 'true or false'],
   ]);
 }
 
@@ -215,12 +216,13 @@ export function isObservation(v: unknown): v is Observation {
   const latency = o['latencyMs'];
   const subject = o['subject'];
   const hurried = o['hurried'];
+  const carried = o['carried'];
   return (
     typeof at === 'number' && at - at === 0 && at <= MAX_DATE_MS && at >= -MAX_DATE_MS &&
     typeof o['room'] === 'string' && typeof o['observer'] === 'string' && typeof o['observerRoom'] === 'string' &&
     typeof o['reason'] === 'string' && isStatus(o['status']) && isComponent(o['component']) &&
     (subject === undefined || typeof subject === 'string') && (latency === undefined || (typeof latency === 'number' && latency - latency === 0)) &&
-    (hurried === undefined || typeof hurried === 'boolean') &&
+    (hurried === undefined || typeof hurried === 'boolean') && (carried === undefined || typeof carried === 'boolean') &&
     o['room'] !== '' && o['observer'] !== '' && o['observerRoom'] !== ''
   );
 }

@@ -310,7 +310,8 @@ export class SwitchRunner {
         const olapNote = j.to.olap ? `; ${j.to.olap.url} ${olapOk ? 'answers' : 'does not answer'}` : '';
         // Only once the consumers have moved: is anyone still reading the old room? (A dead room
         // answers nothing, and nobody can read it either.)
-        const standbyIds = new Set(live.flatMap((p) => (typeof p.standbyClientId === 'string' && p.standbyRoom === j.from.room ? [p.standbyClientId] : [])));
+        // Only ids the SDK gives standby members: a presence cannot hide a reader by naming its id.
+        const standbyIds = new Set(live.flatMap((p) => (typeof p.standbyClientId === 'string' && p.standbyClientId.includes('-standby-') && p.standbyRoom === j.from.room ? [p.standbyClientId] : [])));
         const oldRoom = acks.length > 0 && check.behind.length === 0 && olapOk && j.from.room !== j.to.room ? await this.oldRoomMembers(j, standbyIds) : { members: 0, note: '' };
         const oldNote = oldRoom.note ? `; ${oldRoom.note}` : '';
         if (acks.length > 0 && check.behind.length === 0 && olapOk && oldRoom.members === 0) {

@@ -182,6 +182,8 @@ interface Member {
   readonly serving: { route: Route | undefined; generation: number };
   /** Whether consumer.run has been called (a standby runs paused). */
   running: boolean;
+  /** A standby: in the group now (its last GROUP_JOIN came after its last crash). */
+  joined: boolean;
 }
 
 /** The paused member kept in the failover room, once joined. */
@@ -238,6 +240,9 @@ export class RoutedConsumer {
   private signals: SignalReporter | undefined;
   private standby: Standby | undefined;
   private standbys = 0;
+  /** The presence to write next, while a write is in flight; the chain of writes. */
+  private nextPresence: ConsumerPresence | undefined;
+  private announcing: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: RoutedConsumerOptions) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'routed-consumer', pipeline: opts.pipeline });
@@ -282,11 +287,23 @@ export class RoutedConsumer {
       room: latest.room,
       state,
       ...(serving && { servingRoom: serving.room, servingEpoch: serving.epoch }),
-      ...(this.standby?.member?.running && { standbyClientId: this.standby.member.clientId, standbyRoom: this.standby.room }),
+      ...(this.standby?.member?.joined && { standbyClientId: this.standby.member.clientId, standbyRoom: this.standby.room }),
       since: Date.now(),
       ...(reason !== undefined && { reason }),
     };
-    this.announcer.announce(presence).catch((err: Error) => this.log.debug('could not announce presence', { error: err.message }));
+    // One write at a time, the newest last: two in flight could land in either order, and an
+    // older presence would then stand (e.g. one that does not name the standby member).
+    const announcer = this.announcer;
+    const first = this.nextPresence === undefined;
+    this.nextPresence = presence;
+    if (!first) return;
+    this.announcing = this.announcing.then(async () => {
+      while (this.nextPresence) {
+        const p = this.nextPresence;
+        await announcer.announce(p).catch((err: Error) => this.log.debug('could not announce presence', { error: err.message }));
+        if (this.nextPresence === p) this.nextPresence = undefined;
+      }
+    });
   }
 
   /** Starts watching the route; resolves once the watch is in place (consuming starts on the first route). */
@@ -445,7 +462,14 @@ export class RoutedConsumer {
       for (const topic of route.kafka.topics) {
         await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? false });
       }
-      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, consumer, paced, mute: muted, serving, running: false };
+      if (standby) {
+        // Joining a room's group rebalances it: a paused member must not take partitions from
+        // instances still reading there (not moved yet, or staying: ADR 0008). Wait until they left.
+        const [group] = (await admin.describeGroups([route.consumerGroup])).groups;
+        const readers = (group?.members ?? []).filter((m) => !m.clientId.includes('-standby-'));
+        if (readers.length > 0) throw new Error(`group ${route.consumerGroup} is still read in ${room} by ${readers.length} member(s); the standby member joins once they left`);
+      }
+      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, consumer, paced, mute: muted, serving, running: false, joined: false };
     } catch (err) {
       muted.value = true;
       void admin.disconnect().catch(() => undefined);
@@ -467,11 +491,10 @@ export class RoutedConsumer {
     const sb = this.standby;
     const m = sb?.member;
     if (!sb) return undefined;
-    const fits = m !== undefined && m.running && m.room === route.room && m.group === route.consumerGroup && sameList(m.brokers, route.kafka.brokers) && sameList(m.topics, route.kafka.topics);
+    const fits = m !== undefined && m.running && m.joined && m.room === route.room && m.group === route.consumerGroup && sameList(m.brokers, route.kafka.brokers) && sameList(m.topics, route.kafka.topics);
+    if (!fits) return undefined;
     this.standby = undefined;
-    if (fits) return m;
-    if (m) this.release(m);
-    return undefined;
+    return m;
   }
 
   /**
@@ -492,16 +515,31 @@ export class RoutedConsumer {
     this.standby = sb;
     sb.ready = (async () => {
       for (let attempt = 0; this.standby === sb && !this.closed; attempt++) {
+        let m: Member | undefined;
         try {
-          const m = await this.reach(route, want.room, want.brokers, true);
+          m = await this.reach(route, want.room, want.brokers, true);
+          const member = m;
           if (this.standby !== sb || this.closed) {
-            this.release(m);
+            this.release(member);
             return;
           }
           // Its admin stays open: promotion plans the restart offsets with it at once.
           // Paused from the moment it joins, before its first fetch: it holds its partitions and reads nothing.
-          m.consumer.on(m.consumer.events.GROUP_JOIN, () => this.pauseAll(m));
-          await m.consumer.run({ eachMessage: (p) => this.handle(p, m.serving.route!, m.serving.generation) });
+          member.consumer.on(member.consumer.events.GROUP_JOIN, () => {
+            this.pauseAll(member);
+            member.joined = true;
+            if (!member.serving.route) this.setPresence(this.presence.state, this.presence.reason);
+          });
+          // A standby that crashes is not promoted; one kafkajs gives up on is replaced.
+          member.consumer.on(member.consumer.events.CRASH, (e) => {
+            member.joined = false;
+            if (member.serving.route || e.payload.restart || this.standby?.member !== member) return;
+            this.standby = undefined;
+            this.release(member);
+            if (this.active && !this.closed) this.keepStandby(this.active.route);
+          });
+          m = member;
+          await m.consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation) });
           this.pauseAll(m);
           m.running = true;
           if (this.standby !== sb || this.closed) {
@@ -513,6 +551,7 @@ export class RoutedConsumer {
           this.setPresence(this.presence.state, this.presence.reason);
           return;
         } catch (err) {
+          if (m) this.release(m);
           this.log.debug('standby member not joined; retrying', { room: want.room, attempt, error: (err as Error).message });
           // In short slices, so that a close or a new route does not wait out the backoff.
           const until = Date.now() + Math.min(5000, 250 * 2 ** attempt);
@@ -575,24 +614,33 @@ export class RoutedConsumer {
     const wasMove = old !== undefined || this.stoppedForUnreachable;
     member.serving.route = route;
     member.serving.generation = generation;
+    try {
+      if (!member.running) {
+        await consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation) });
+        member.running = true;
+      }
+      // A promoted standby was paused since it joined. Resumed, paced and sought in one synchronous
+      // run: no fetch can start in between, so it reads from the seeks on, at the cap's pace.
+      if (promoted) consumer.resume(member.topics.map((topic) => ({ topic })));
+      // Pacing starts with the consumer (kafkajs refuses pause/resume before run), before any fetch answers.
+      this.pacer.attach(member.paced, partitionSwitch(consumer, this.log));
+      // Seeks placed right after run(): kafkajs applies them before the next fetch and drops any
+      // batch fetched for a partition whose seek is pending, so nothing before them is processed.
+      // (admin.setOffsets would instead run a throwaway group member and cost a full fetch cycle.)
+      for (const [topic, partitions] of placement.offsets) {
+        for (const { partition, offset } of partitions) consumer.seek({ topic, partition, offset });
+      }
+    } catch (err) {
+      // (A standby kafkajs had dropped refuses resume and seek.) Nothing serves: the move is tried again, afresh.
+      member.serving.route = undefined;
+      member.serving.generation = -1;
+      this.pacer.detach();
+      this.release(member);
+      throw err;
+    }
     this.active = { route, consumer, generation, mute: member.mute };
     this.stoppedForUnreachable = false;
-    if (!member.running) {
-      await consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation) });
-      member.running = true;
-    }
-    // A promoted standby was paused since it joined. Resumed, paced and sought in one synchronous
-    // run: no fetch can start in between, so it reads from the seeks on, at the cap's pace.
-    if (promoted) consumer.resume(member.topics.map((topic) => ({ topic })));
-    // Pacing starts with the consumer (kafkajs refuses pause/resume before run), before any fetch answers.
-    this.pacer.attach(member.paced, partitionSwitch(consumer, this.log));
     this.warnIfOtherRoom();
-    // Seeks placed right after run(): kafkajs applies them before the next fetch and drops any
-    // batch fetched for a partition whose seek is pending, so nothing before them is processed.
-    // (admin.setOffsets would instead run a throwaway group member and cost a full fetch cycle.)
-    for (const [topic, partitions] of placement.offsets) {
-      for (const { partition, offset } of partitions) consumer.seek({ topic, partition, offset });
-    }
     const seekedAt = Date.now();
     this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom, ...(promoted && { promoted: true }) } : undefined;
     this.metrics.route(this.opts.pipeline, route.epoch, true);
@@ -712,11 +760,13 @@ export class RoutedConsumer {
     const sb = this.standby;
     this.standby = undefined;
     if (sb) {
-      await sb.ready;
+      // Bounded: a standby still reaching a dead room lets go of itself once it sees the close.
+      await Promise.race([sb.ready, new Promise((r) => setTimeout(r, 1000))]);
       if (sb.member) this.release(sb.member);
     }
     await Promise.all([...this.releasing]);
     await this.flush();
+    await this.announcing;
     await this.announcer?.withdraw();
     await this.signalStore?.close();
     this.etcd?.close();

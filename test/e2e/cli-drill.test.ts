@@ -40,7 +40,7 @@ const history = async () => JSON.parse((await cli('history', 'live-dashboard', '
 describe('switchyard drill (built CLI, real stack)', () => {
   it('--and-back: two real switches verified by the consumer, a timing report, and both in history as drills', async () => {
     const r = await cli('drill', 'live-dashboard', '--and-back', '--hold', '1s', '-c', config, '--yes', '--operator', 'erin', '--reason', 'monthly drill', '-o', 'json');
-    expect(r.code).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     const report = JSON.parse(r.stdout) as DrillReport;
     console.log(`drill report: ${JSON.stringify(report.legs.map((l) => ({ leg: l.leg, pickupMs: l.pickupMs, flipMs: l.flipMs, firstRecordMs: l.firstRecordMs, switchMs: l.switchMs })))}`);
     expect(report).toMatchObject({ pipeline: 'live-dashboard', by: 'erin', reason: 'monthly drill', ok: true });

@@ -65,7 +65,9 @@ describe('a whole room lost, and a room one replica cannot see', () => {
       expect(lost).toEqual([]);
       expect(history).toHaveLength(1);
       expect(history[0]).toMatchObject({ kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b', epoch: 2 });
-      expect(history[0]!.leaders).not.toContain('ctl-a');
+      // Finished by a survivor. (With the SDK's push signals room-a's leader may convict its own
+      // room and start the switch in the 500 ms it still lives; the journal carries it on.)
+      expect(history[0]!.leaders.at(-1)).not.toBe('ctl-a');
       // Decided by quorum: room-b's replica and the witness both saw room-a's Kafka DOWN. (room-a's
       // own replica may have seen it too before it died, 500 ms after its broker: then 3 rooms.)
       // The observers are listed in the order their observations came, which is not promised.

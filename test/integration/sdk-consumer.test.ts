@@ -4,6 +4,8 @@ import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
 import { createRoutedConsumer, type FlipReport, type RoutedConsumer, type RoutedMessage } from '../../src/sdk/routed-consumer.js';
 import { KafkaGroupInspector } from '../../src/adapters/kafka/group-inspector.js';
+import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
+import { silentLogger } from '../../src/ports/logger.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCAL, STATE_DIR, randomId, waitFor } from '../../bench/support/local-stack.js';
@@ -72,10 +74,15 @@ describe('SDK routed consumer (real Kafka and etcd)', () => {
       return m.length > 0 ? m : undefined;
     });
     expect(members.map((m) => m.clientId)).toEqual([presence.standbyClientId]);
-    // Paused: records that only room-b has are not read.
+    // Paused: the member fetched nothing in room-b (kafkajs would have committed what it fetched,
+    // even records our handler dropped), and records that only room-b has are not read.
     await writeRecords(topic, series(2, 3, t0 + 10_000, 'only-b'), ['room-b']);
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 1500));
     expect(got.filter((m) => m.room === 'room-b')).toEqual([]);
+    const admin = createKafka({ clientId: 'sdk-test-admin', brokers: LOCAL.rooms['room-b'].brokers, log: silentLogger }).admin();
+    await admin.connect();
+    const committed = await admin.fetchOffsets({ groupId: group, topics: [topic] }).finally(() => admin.disconnect());
+    expect(committed[0]!.partitions.map((p) => p.offset)).toEqual(['-1', '-1']);
     // The flip promotes it, and it reads from the watermark (minus the margin) on.
     await putRoute(etcd, prefix, { ...routeTo(pipeline, 2, 'room-b', topic, group), standby: inRoom('room-a') });
     const flip = await waitFor('the flip to room-b', 15_000, () => flips[0]);
@@ -83,8 +90,20 @@ describe('SDK routed consumer (real Kafka and etcd)', () => {
     await waitFor('the records only room-b has', 15_000, () => (got.filter((m) => String(m.value).startsWith('only-b')).length === 6 ? true : undefined));
     // Read under epoch 2 only: nothing from room-b before the flip.
     expect(got.filter((m) => m.room === 'room-b').every((m) => m.epoch === 2)).toBe(true);
-    // And it keeps a new standby member in room-a, the next failover target.
-    await waitFor('a standby member in room-a', 15_000, async () => ((await new KafkaGroupInspector().members(LOCAL.rooms['room-a'].brokers, group, 2000)).some((m) => m.clientId.includes('-standby-')) ? true : undefined));
+    // And it keeps a new standby member in room-a, the next failover target, named by its presence.
+    const next = await waitFor('the presence to name a standby member in room-a', 15_000, async () => (await new EtcdConsumerRegistry(etcd, prefix).live(pipeline)).find((p) => p.standbyRoom === 'room-a'));
+    const inA = await new KafkaGroupInspector().members(LOCAL.rooms['room-a'].brokers, group, 2000);
+    expect(inA.map((m) => m.clientId)).toEqual([next.standbyClientId]);
+    // Back to room-a: that member is promoted in turn, and a new one joins room-b.
+    await putRoute(etcd, prefix, { ...routeTo(pipeline, 3, 'room-a', topic, group), standby: inRoom('room-b') });
+    await writeRecords(topic, series(2, 2, t0 + 20_000, 'back'));
+    const back = await waitFor('the flip back to room-a', 15_000, () => flips[1]);
+    expect(back).toMatchObject({ toRoom: 'room-a', epoch: 3, promoted: true });
+    const third = await waitFor('the presence to name a standby member in room-b again', 15_000, async () => (await new EtcdConsumerRegistry(etcd, prefix).live(pipeline)).find((p) => p.standbyRoom === 'room-b'));
+    await waitFor('room-b to hold only that member', 15_000, async () => {
+      const inB = await new KafkaGroupInspector().members(LOCAL.rooms['room-b'].brokers, group, 2000);
+      return inB.length === 1 && inB[0]!.clientId === third.standbyClientId ? true : undefined;
+    });
   });
 
   it('keeps following the route after its watch broke and etcd compacted past it (epoch 1 -> 4)', async () => {

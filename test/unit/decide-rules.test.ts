@@ -59,6 +59,7 @@ describe('decide: issue 3 rules', () => {
     expect(action.reason).toContain('from primary@room-a to standby@room-b');
     expect(action.reason).toContain('DOWN per 1/1 observer room(s)');
     expect(action.reason).toContain('3 failed probes in a row, fall after 3');
+    expect(action.kind).toBe('switch-route');
     if (action.kind === 'switch-route') expect(action.detectedAfterMs).toBe(2 * STEP);
   });
 
@@ -213,7 +214,7 @@ describe('decide: issue 3 rules', () => {
 
 describe('decide: probes hurried by a client signal (issue 19, ADR 0018)', () => {
   /** Room-a's Kafka DOWN `n` times, `gap` ms apart, from two observers in two rooms, after one healthy tick. */
-  function burst(policy: Partial<TierPolicy>, n: number, gap: number, hurried: boolean) {
+  function burst(policy: Partial<TierPolicy>, n: number, gap: number, hurried: boolean, extra: Partial<Observation> = {}) {
     const topology = testTopology([testPipeline('live')], [testPolicy({ failoverOn: ['kafka'], observersRequired: 2, ...policy })]);
     const route = routeOn(topology, 'live', 'primary', 1, 0);
     const observers: [string, string][] = [['obs-b', 'room-b'], ['obs-w', 'witness']];
@@ -232,7 +233,7 @@ describe('decide: probes hurried by a client signal (issue 19, ADR 0018)', () =>
     now += STEP;
     const decisions: Decision[] = [];
     for (let i = 0; i < n; i++) {
-      decisions.push(tick('DOWN', hurried ? { hurried: true } : {}));
+      decisions.push(tick('DOWN', { ...(hurried && { hurried: true }), ...extra }));
       now += gap;
     }
     return decisions;
@@ -245,12 +246,17 @@ describe('decide: probes hurried by a client signal (issue 19, ADR 0018)', () =>
     expect(action.route).toMatchObject({ chain: 'standby', room: 'room-b' });
     // Still the quorum: both observer rooms said DOWN three times.
     expect(action.reason).toContain('DOWN per 2/2 observer room(s)');
+    expect(action.kind).toBe('switch-route');
     if (action.kind === 'switch-route') expect(action.detectedAfterMs).toBe(100);
   });
 
   it('the same probes, not hurried, count at the probe interval: no conviction in 100 ms', () => {
     const d = burst({ signalIntervalMs: 50 }, 3, 50, false);
     expect(d.every((x) => x.actions.length === 0)).toBe(true);
+  });
+
+  it('carried answers (a probe still in flight, an open breaker) never count at the hurried spacing', () => {
+    expect(burst({ signalIntervalMs: 50 }, 3, 50, true, { carried: true }).every((x) => x.actions.length === 0)).toBe(true);
   });
 
   it('a tier without signalIntervalMs samples hurried probes at its own cadence', () => {

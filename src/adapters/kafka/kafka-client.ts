@@ -43,6 +43,8 @@ export interface KafkaClientOptions {
   readonly onConnectionTrouble?: (broker: string, why: string) => void;
 }
 
+const BROKER_GONE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNABORTED']);
+
 /**
  * kafkajs's own socket factory, plus a look at how each connection ends: an error, or the
  * broker closing it (an end we did not ask for), is reported to `onTrouble`.
@@ -62,7 +64,11 @@ function watchedSockets(onTrouble: (broker: string, why: string) => void): ISock
         // a listener's failure must not break the connection's own handling
       }
     };
-    socket.once('error', (e: Error & { code?: string }) => tell(e.code ?? e.message));
+    // Only what says the broker or the path to it is gone; a TLS or authentication error is this
+    // client's own trouble, and an error after our own end() is no news.
+    socket.once('error', (e: Error & { code?: string }) => {
+      if (!socket.writableEnded && e.code !== undefined && BROKER_GONE.has(e.code)) tell(e.code);
+    });
     // An end after our own end() (kafkajs disconnecting) is the broker's polite answer, not trouble.
     socket.once('end', () => {
       if (!socket.writableEnded) tell('closed by the broker');

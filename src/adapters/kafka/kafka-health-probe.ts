@@ -103,17 +103,17 @@ export class KafkaHealthProbe implements HealthProbe {
 
   async probe(): Promise<Observation> {
     const started = this.opts.clock.now();
-    const observe = (status: HealthStatus, reason: string): Observation => {
+    const observe = (status: HealthStatus, reason: string, carried = false): Observation => {
       const at = this.opts.clock.now();
-      return { room: this.opts.room, component: 'kafka', observer: this.opts.observer, observerRoom: this.opts.observerRoom, at, status, reason, latencyMs: at - started };
+      return { room: this.opts.room, component: 'kafka', observer: this.opts.observer, observerRoom: this.opts.observerRoom, at, status, reason, latencyMs: at - started, ...(carried && { carried: true }) };
     };
-    if (this.running) return observe('DOWN', 'previous probe still has no answer');
+    if (this.running) return observe('DOWN', 'previous probe still has no answer', true);
     try {
       const v = await this.breaker.fire();
       return observe(v.status, v.reason);
     } catch (err) {
       const e = err as Error & { code?: string };
-      if (isOpenBreaker(e)) return observe('DOWN', 'circuit open after repeated probe failures');
+      if (isOpenBreaker(e)) return observe('DOWN', 'circuit open after repeated probe failures', true);
       if (e.code === 'ETIMEDOUT') {
         void this.reset();
         return observe('DOWN', `no answer within ${this.opts.timeoutMs} ms`);
