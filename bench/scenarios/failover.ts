@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../../src/ports/logger.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer, type FlipReport } from '../../src/sdk/routed-consumer.js';
 import { killService, LOCAL, randomId, services, startController, waitFor, writeScenarioConfig } from '../support/local-stack.js';
+import { produceSequence } from '../support/traffic.js';
 
 export interface FailoverOptions {
   readonly probeIntervalMs?: number;
@@ -81,7 +82,6 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     maxLossMs: 0,
   };
   const rate = opts.rate ?? 500;
-  const perBatch = Math.max(1, Math.round(rate / 100));
 
   await services('up');
   await Promise.all(Object.values(LOCAL.rooms).map((r) => createTopic(r.brokers, cfg.topic)));
@@ -107,7 +107,6 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
   const timestamps = new Map<number, number>();
   const acked = new Set<number>();
   let flip: FlipReport | undefined;
-  let producing = true;
   const producer = createDualProducer({
     rooms: Object.entries(LOCAL.rooms).map(([room, r]) => ({ room, brokers: r.brokers })),
     sendTimeoutMs: 500,
@@ -131,20 +130,10 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     },
   });
 
-  let seq = 0;
-  const producing$ = (async () => {
-    while (producing) {
-      const now = Date.now();
-      const batch = Array.from({ length: perBatch }, () => {
-        seq++;
-        return { key: `k${seq}`, value: JSON.stringify({ seq }), timestamp: now, partition: seq % PARTITIONS, seq };
-      });
-      // A send no room took rejects; those records were never accepted, so they are not counted.
-      const result = await producer.send(cfg.topic, batch).catch(() => undefined);
-      if (result?.['room-b']) for (const r of batch) acked.add(r.seq);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
+  // A send no room took rejects; those records were never accepted, so they are not counted.
+  const stopProducing = produceSequence(producer, cfg.topic, { rate, partitions: PARTITIONS }, (seqs, rooms) => {
+    if (rooms?.['room-b']) for (const s of seqs) acked.add(s);
+  });
 
   try {
     await waitFor('the controller to write the first route', 15_000, async () => (await routes.get(cfg.pipeline))?.route);
@@ -160,8 +149,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     const report = await waitFor('the consumer to resume in room-b', 30_000, () => flip);
     say(`consumer resumed in ${report.toRoom} (epoch ${report.epoch}); producing a little longer`);
     await new Promise((r) => setTimeout(r, opts.afterMs ?? 2000));
-    producing = false;
-    await producing$;
+    await stopProducing();
     await waitFor('the consumer to drain every acknowledged record', 20_000, () =>
       [...acked].every((s) => seen.has(s)) ? true : undefined,
     ).catch(() => undefined);
@@ -203,8 +191,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
     const tail = controllers.flatMap((c) => c.logs.slice(-8)).map((l) => JSON.stringify(l)).join('\n');
     throw new Error(`${(err as Error).message}\n--- controller log (last lines) ---\n${tail}`);
   } finally {
-    producing = false;
-    await producing$.catch(() => undefined);
+    await stopProducing();
     await consumer.close().catch(() => undefined);
     // Room-a is dead: what is queued for it stays unwritten there (room-b has it).
     await producer.close(500).catch(() => undefined);

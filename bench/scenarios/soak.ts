@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/ports/logger.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer } from '../../src/sdk/routed-consumer.js';
 import { LOCAL, randomId, services, startController, waitFor, writeScenarioConfig } from '../support/local-stack.js';
+import { produceSequence } from '../support/traffic.js';
 
 export interface SoakOptions {
   readonly minutes: number;
@@ -79,21 +80,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       seen.add(Number(JSON.parse(m.value!.toString()).seq));
     },
   });
-  let producing = true;
-  let seq = 0;
-  const perBatch = Math.max(1, Math.round(opts.rate / 100));
-  const producing$ = (async () => {
-    while (producing) {
-      const now = Date.now();
-      const batch = Array.from({ length: perBatch }, () => {
-        seq++;
-        return { key: `k${seq}`, value: JSON.stringify({ seq }), timestamp: now, partition: seq % PARTITIONS, seq };
-      });
-      const result = await producer.send(cfg.topic, batch).catch(() => undefined);
-      if (result?.['room-a'] && result['room-b']) for (const r of batch) acked.add(r.seq);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
+  const stopProducing = produceSequence(producer, cfg.topic, { rate: opts.rate, partitions: PARTITIONS }, (seqs, rooms) => {
+    if (rooms?.['room-a'] && rooms['room-b']) for (const s of seqs) acked.add(s);
+  });
   const allLogs = () => controllers.flatMap((c) => c.logs);
   try {
     const first = await waitFor('the controller to write the first route', 15_000, async () => (await routes.get(cfg.pipeline))?.route);
@@ -110,8 +99,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       say(`${Math.round((Date.now() - started) / 1000)} s: produced ${acked.size}, consumed ${seen.size}`);
     }
     const ms = Date.now() - started;
-    producing = false;
-    await producing$;
+    await stopProducing();
     await waitFor('the consumer to drain', 20_000, () => ([...acked].every((s) => seen.has(s)) ? true : undefined)).catch(() => undefined);
     const window = controllers.flatMap((c, i) => c.logs.slice(marks[i]));
     const verdicts: Record<string, number> = {};
@@ -129,8 +117,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       hurried: window.filter((l) => l['msg'] === 'client signal: probing ahead of cadence').length,
     };
   } finally {
-    producing = false;
-    await producing$.catch(() => undefined);
+    await stopProducing();
     await consumer.close().catch(() => undefined);
     await producer.close(500).catch(() => undefined);
     await Promise.all(controllers.map((c) => c.stop()));

@@ -186,22 +186,9 @@ export function startController(
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
-  let buf = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        entry = { msg: line };
-      }
-      logs.push(entry);
-      onLog?.(entry);
-    }
+  onJsonLines(child.stderr!, (entry) => {
+    logs.push(entry);
+    onLog?.(entry);
   });
   return {
     child,
@@ -217,6 +204,26 @@ export function startController(
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** Calls `onEntry` with each line of `stream` parsed as JSON (a line that is not JSON: `{ msg: line }`). */
+export function onJsonLines(stream: NodeJS.ReadableStream, onEntry: (entry: Record<string, unknown>) => void): void {
+  let buf = '';
+  stream.on('data', (chunk: Buffer) => {
+    buf += chunk.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        entry = { msg: line };
+      }
+      onEntry(entry);
+    }
+  });
 }
 
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, everyMs = 50): Promise<T> {

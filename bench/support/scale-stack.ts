@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { silentLogger } from '../../src/ports/logger.js';
-import { LOCAL, ROOT } from './local-stack.js';
+import { LOCAL, ROOT, onJsonLines } from './local-stack.js';
 
 export interface ScalePipeline {
   readonly name: string;
@@ -148,26 +148,13 @@ export function startTimedController(configFile: string, observer: string, room:
   const child = spawn(process.execPath, args, { env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const ticks: { at: number; ms: number }[] = [];
-  let buf = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        entry = { msg: line };
-      }
-      if (entry['msg'] === 'bench tick') {
-        ticks.push({ at: Number(entry['at']), ms: Number(entry['ms']) });
-        continue;
-      }
-      if (logs.length < 50_000) logs.push(entry);
-      onLog?.(entry);
+  onJsonLines(child.stderr!, (entry) => {
+    if (entry['msg'] === 'bench tick') {
+      ticks.push({ at: Number(entry['at']), ms: Number(entry['ms']) });
+      return;
     }
+    if (logs.length < 50_000) logs.push(entry);
+    onLog?.(entry);
   });
   return {
     child,

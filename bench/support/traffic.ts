@@ -6,7 +6,7 @@ import { LOCAL, waitFor, type LocalRoom } from './local-stack.js';
 import { EtcdObservationStore } from '../../src/adapters/etcd/observation-store.js';
 import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { silentLogger } from '../../src/ports/logger.js';
-import { createDualProducer } from '../../src/sdk/dual-producer.js';
+import { createDualProducer, type DualProducer, type SendResult } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer, type FlipReport } from '../../src/sdk/routed-consumer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,5 +83,34 @@ export async function feedJob(room: LocalRoom, perBatch = 20, everyMs = 100): Pr
     on = false;
     await loop;
     await producer.disconnect().catch(() => undefined);
+  };
+}
+
+/**
+ * Sends `{ seq }` records through a dual producer, `rate` a second in batches every 10 ms, key
+ * `k<seq>`, partition `seq % partitions`; `onSent` gets each batch's sequence numbers and which
+ * rooms took it (undefined: no room did, the send rejected). Returns the function that stops it.
+ */
+export function produceSequence(
+  producer: DualProducer,
+  topic: string,
+  o: { readonly rate: number; readonly partitions: number },
+  onSent: (seqs: readonly number[], rooms: SendResult | undefined) => void,
+): () => Promise<void> {
+  let producing = true;
+  const perBatch = Math.max(1, Math.round(o.rate / 100));
+  let seq = 0;
+  const done = (async () => {
+    while (producing) {
+      const now = Date.now();
+      const seqs = Array.from({ length: perBatch }, () => ++seq);
+      const batch = seqs.map((s) => ({ key: `k${s}`, value: JSON.stringify({ seq: s }), timestamp: now, partition: s % o.partitions }));
+      onSent(seqs, await producer.send(topic, batch).catch(() => undefined));
+      await sleep(10);
+    }
+  })();
+  return async () => {
+    producing = false;
+    await done.catch(() => undefined);
   };
 }
