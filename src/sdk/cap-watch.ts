@@ -9,6 +9,7 @@
 import type { Etcd3, Watcher } from 'etcd3';
 import type { CapRecord } from '../core/caps.js';
 import { EtcdRouteStore } from '../adapters/etcd/route-store.js';
+import { cancelWatcher } from '../adapters/etcd/watch-guard.js';
 
 export async function followCap(
   etcd: Etcd3,
@@ -56,6 +57,6 @@ export async function followCap(
     stopped = true;
     clearInterval(timer);
     await stopValues();
-    await deletes?.cancel().catch(() => undefined);
+    await cancelWatcher(deletes);
   };
 }

@@ -10,6 +10,7 @@ import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { routeTo } from '../support/sdk-stack.js';
 import { createQueryRouter } from '../../src/sdk/query-router.js';
+import { cancelWatcher, strayWatchResponses, watcherCancelledByEtcd } from '../../src/adapters/etcd/watch-guard.js';
 
 /** A consumer route at `epoch`: odd epochs in room-a, even ones in room-b. */
 const route = (pipeline: string, epoch: number): Route => routeTo(pipeline, epoch, epoch % 2 === 1 ? 'room-a' : 'room-b', 't', 'g');
@@ -76,6 +77,27 @@ describe('route following survives what etcd does to watches (real etcd)', () =>
       await stop();
       viaProxy.close();
     }
+  });
+
+  it('a watch etcd cancels for compaction, then cancelled by its owner: the stray answer is dropped, not thrown into the application, and nobody waits', async () => {
+    const key = `${prefix}/compacted-${randomId()}`;
+    const first = (await etcd.put(key).value('1').exec()).header.revision;
+    await compactNow(etcd);
+    // Another watch on the same client keeps the stream open (an SDK consumer watches routes, caps and signals).
+    const other = await etcd.watch().prefix(`${prefix}/other-`).create();
+    const w = await etcd.watch().key(key).startRevision(first).create();
+    const cancelled = new Promise<string>((resolve) => w.on('error', (e) => resolve(e.message)));
+    expect(await cancelled).toMatch(/canceled/i);
+    expect(watcherCancelledByEtcd(w)).toBe(true);
+    const before = strayWatchResponses();
+    // What our handlers did before: cancel the watcher etcd had cancelled. etcd answers for an id
+    // etcd3 no longer holds; unguarded, etcd3 throws that from a stream handler (an uncaught error).
+    void w.cancel();
+    await waitFor('etcd to answer the late cancel', 5_000, () => strayWatchResponses() > before);
+    const t0 = Date.now();
+    await cancelWatcher(w);
+    expect(Date.now() - t0).toBeLessThan(100);
+    await cancelWatcher(other);
   });
 
   it('the SDK query router follows its query route through the same break and compaction', async () => {

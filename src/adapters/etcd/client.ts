@@ -1,5 +1,7 @@
 import { Etcd3 } from 'etcd3';
 import { ExponentialBackoff } from 'cockatiel';
+// Installs the guard over etcd3's watch manager before any client exists.
+import './watch-guard.js';
 
 export interface EtcdClientOptions {
   readonly endpoints: readonly string[];

@@ -1,4 +1,5 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { cancelWatcher } from './watch-guard.js';
 import type { Route } from '../../core/model.js';
 import { etcdKeys } from './client.js';
 import { capProblem, queryRouteProblem, routeProblem } from '../../core/stored.js';
@@ -157,7 +158,7 @@ class RouteFollower<T extends Routed> {
     clearInterval(this.timer);
     const w = this.watcher;
     this.watcher = undefined;
-    await w?.cancel().catch(() => undefined);
+    await cancelWatcher(w);
   }
 
   /** Offers a key-value to the client; returns whether it was delivered. */
@@ -192,7 +193,7 @@ class RouteFollower<T extends Routed> {
   private async arm(fromRevision: string): Promise<void> {
     const watcher = await this.client.watch().key(this.key).startRevision(fromRevision).create();
     if (this.stopped) {
-      await watcher.cancel().catch(() => undefined);
+      await cancelWatcher(watcher);
       return;
     }
     this.watcher = watcher;
@@ -212,7 +213,7 @@ class RouteFollower<T extends Routed> {
       this.healthy = false;
       this.watcher = undefined;
       this.onError(err);
-      void watcher.cancel().catch(() => undefined);
+      void cancelWatcher(watcher);
       void this.resync(`watch error: ${err.message}`);
     });
   }

@@ -1,4 +1,5 @@
 import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
+import { cancelWatcher } from './watch-guard.js';
 import type { OnMalformed } from '../../ports/route-store.js';
 import type { ClientSignal, SignalStore } from '../../ports/signal-store.js';
 import { etcdKeys } from './client.js';
@@ -77,7 +78,7 @@ export class EtcdSignalStore implements SignalStore {
       try {
         const w = await this.client.watch().prefix(this.keys.signals).create();
         if (stopped) {
-          await w.cancel().catch(() => undefined);
+          await cancelWatcher(w);
           return true;
         }
         watcher = w;
@@ -85,7 +86,7 @@ export class EtcdSignalStore implements SignalStore {
         w.on('error', () => {
           if (watcher !== w) return;
           watcher = undefined;
-          void w.cancel().catch(() => undefined);
+          void cancelWatcher(w);
           void rearm();
         });
         return true;
@@ -112,7 +113,7 @@ export class EtcdSignalStore implements SignalStore {
       this.followers.delete(stop);
       const w = watcher;
       watcher = undefined;
-      await w?.cancel().catch(() => undefined);
+      await cancelWatcher(w);
     };
     this.followers.add(stop);
     return stop;
