@@ -9,6 +9,7 @@
 // one was.
 
 import { CORRECTION_DEADBAND, inboundRate, INBOUND_WINDOW_MS, planCaps, quotaCorrection, sameCap, SETTLED_DEADBAND, shedOf, type Baseline, type CapPlan, type CapRecord, type DesiredCap, type QuotaSample } from '../core/caps.js';
+import { partitionsOf } from '../core/data-estimate.js';
 import type { GroupOffsetReader } from '../ports/group-offsets.js';
 import type { Route, TierName, TierPolicy, Topology } from '../core/model.js';
 import type { CapStore } from '../ports/cap-store.js';
@@ -244,7 +245,7 @@ export class CapKeeper {
     if (!offsets) return c.factor;
     let done = 0;
     let end = 0;
-    for (const p of ends.partitions) {
+    for (const p of topics.flatMap((t) => partitionsOf(ends, t))) {
       const o = offsets.get(p.topic)?.get(p.partition);
       if (o === undefined || o < 0) continue;
       done += o;

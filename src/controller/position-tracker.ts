@@ -3,7 +3,7 @@
 // room that stops answering keeps its last good samples, so that a switch away from it is judged
 // by what it held before it failed.
 
-import { appendSample, POSITION_TIERS, thin, type RoomSample } from '../core/data-estimate.js';
+import { appendSample, packSample, POSITION_TIERS, samePositions, thin, type RoomSample } from '../core/data-estimate.js';
 import type { Logger } from '../ports/logger.js';
 import type { PositionReader } from '../ports/position-reader.js';
 
@@ -19,17 +19,6 @@ export interface PositionTrackerDeps {
   readonly publishEveryMs?: number;
   /** When no room's log ends moved, the histories are published only this often (default 10 s). */
   readonly publishIdleEveryMs?: number;
-}
-
-/** Whether two samples of a room say the same: every partition at the same log end and newest record. */
-function samePositions(a: RoomSample | undefined, b: RoomSample | undefined): boolean {
-  if (!a || !b || a.partitions.length !== b.partitions.length) return false;
-  for (let i = 0; i < a.partitions.length; i++) {
-    const x = a.partitions[i]!;
-    const y = b.partitions[i]!;
-    if (x.topic !== y.topic || x.partition !== y.partition || x.logEnd !== y.logEnd || x.newestTs !== y.newestTs) return false;
-  }
-  return true;
 }
 
 export class PositionTracker {
@@ -50,7 +39,8 @@ export class PositionTracker {
         this.running.add(room);
         try {
           const s = await reader.read(topics, this.deps.timeoutMs);
-          this.histories.set(room, appendSample(this.histories.get(room) ?? [], s, this.deps.keepMs ?? 300_000, POSITION_TIERS));
+          // Packed: typed arrays and a layout shared with the room's other samples (docs/perf/scale.md).
+          this.histories.set(room, appendSample(this.histories.get(room) ?? [], packSample(s), this.deps.keepMs ?? 300_000, POSITION_TIERS));
           if (this.failing.delete(room)) this.deps.log.info('positions readable again', { room });
         } catch (err) {
           const msg = (err as Error).message;

@@ -7,7 +7,7 @@
 // source reads at the cap and lag builds instead of the job falling over; once the flood ends,
 // the lag drains at (cap - inbound), which gives the recovery ETA.
 
-import type { RoomSample } from './data-estimate.js';
+import { partitionsOf, type RoomSample } from './data-estimate.js';
 import type { Topology } from './model.js';
 
 /** A stress-test baseline, compiled from its file (see config/schema.ts baselineSchema). */
@@ -313,7 +313,7 @@ export function inboundRate(history: readonly RoomSample[], topics: readonly str
   if (!first) return undefined;
   const ends = (s: RoomSample) => {
     const m = new Map<string, number>();
-    for (const p of s.partitions) if (topics.includes(p.topic)) m.set(`${p.topic}/${p.partition}`, p.logEnd);
+    for (const topic of topics) for (const p of partitionsOf(s, topic)) m.set(`${p.topic}/${p.partition}`, p.logEnd);
     return m;
   };
   const before = ends(first);

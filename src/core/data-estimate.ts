@@ -114,32 +114,136 @@ export function appendSample(history: readonly RoomSample[], sample: RoomSample,
   return out;
 }
 
-/** Per sample, its partitions by topic, and by topic and partition (built once, on first use). */
-const indexes = new WeakMap<RoomSample, { byTopic: Map<string, PartitionSample[]>; byKey: Map<string, PartitionSample> }>();
+/**
+ * Where each partition sits in a sample's list, by topic and by topic and partition. Consecutive
+ * samples of a room list the same partitions in the same order, so one layout serves them all:
+ * an index per sample cost about 300 bytes per partition and sample (112 MB of the 164 MB a
+ * 1,000-partition, 2-room, 5-minute history held; docs/perf/scale.md).
+ */
+interface Layout {
+  readonly topics: readonly string[];
+  readonly partitions: readonly number[];
+  readonly byTopic: ReadonlyMap<string, readonly number[]>;
+  readonly byKey: ReadonlyMap<string, ReadonlyMap<number, number>>;
+}
 
-function indexOf(sample: RoomSample): { byTopic: Map<string, PartitionSample[]>; byKey: Map<string, PartitionSample> } {
-  let ix = indexes.get(sample);
-  if (!ix) {
-    ix = { byTopic: new Map(), byKey: new Map() };
-    for (const p of sample.partitions) {
-      let list = ix.byTopic.get(p.topic);
-      if (!list) ix.byTopic.set(p.topic, (list = []));
-      list.push(p);
-      ix.byKey.set(`${p.partition}|${p.topic}`, p);
-    }
-    indexes.set(sample, ix);
+/**
+ * A sample as the position tracker keeps it: the layout shared with the room's other samples, the
+ * log ends and newest timestamps in typed arrays (16 bytes per partition instead of an object of
+ * about 130). `partitions` builds the objects when asked; the estimate's own loops read the
+ * arrays. Serialises as a plain sample.
+ */
+class PackedSample implements RoomSample {
+  constructor(
+    readonly room: string,
+    readonly at: number,
+    readonly layout: Layout,
+    readonly ends: Float64Array,
+    /** NaN: no newest record known. */
+    readonly newest: Float64Array,
+  ) {}
+
+  get partitions(): PartitionSample[] {
+    return this.layout.topics.map((_, i) => this.entryAt(i));
   }
-  return ix;
+
+  entryAt(i: number): PartitionSample {
+    const ts = this.newest[i]!;
+    return { topic: this.layout.topics[i]!, partition: this.layout.partitions[i]!, logEnd: this.ends[i]!, ...(!Number.isNaN(ts) && { newestTs: ts }) };
+  }
+
+  toJSON(): RoomSample {
+    return { room: this.room, at: this.at, partitions: this.partitions };
+  }
+}
+
+const layoutOfSample = new WeakMap<RoomSample, Layout>();
+/** The layouts seen lately, most recent first (a few: one per room and topology). */
+let recentLayouts: Layout[] = [];
+const RECENT_LAYOUTS = 8;
+
+function fits(layout: Layout, partitions: readonly PartitionSample[]): boolean {
+  if (layout.topics.length !== partitions.length) return false;
+  for (let i = 0; i < partitions.length; i++) {
+    const p = partitions[i]!;
+    if (layout.partitions[i] !== p.partition || layout.topics[i] !== p.topic) return false;
+  }
+  return true;
+}
+
+function buildLayout(partitions: readonly PartitionSample[]): Layout {
+  const byTopic = new Map<string, number[]>();
+  const byKey = new Map<string, Map<number, number>>();
+  partitions.forEach((p, i) => {
+    let list = byTopic.get(p.topic);
+    if (!list) byTopic.set(p.topic, (list = []));
+    list.push(i);
+    let of = byKey.get(p.topic);
+    if (!of) byKey.set(p.topic, (of = new Map()));
+    of.set(p.partition, i);
+  });
+  return { topics: partitions.map((p) => p.topic), partitions: partitions.map((p) => p.partition), byTopic, byKey };
+}
+
+function layoutOf(sample: RoomSample): Layout {
+  if (sample instanceof PackedSample) return sample.layout;
+  let layout = layoutOfSample.get(sample);
+  if (layout) return layout;
+  layout = recentLayouts.find((l) => fits(l, sample.partitions)) ?? buildLayout(sample.partitions);
+  recentLayouts = [layout, ...recentLayouts.filter((l) => l !== layout)].slice(0, RECENT_LAYOUTS);
+  layoutOfSample.set(sample, layout);
+  return layout;
+}
+
+/** The compact form of a sample (what a history of many partitions should hold). */
+export function packSample(sample: RoomSample): RoomSample {
+  if (sample instanceof PackedSample) return sample;
+  const n = sample.partitions.length;
+  const ends = new Float64Array(n);
+  const newest = new Float64Array(n);
+  sample.partitions.forEach((p, i) => {
+    ends[i] = p.logEnd;
+    newest[i] = p.newestTs ?? Number.NaN;
+  });
+  return new PackedSample(sample.room, sample.at, layoutOf(sample), ends, newest);
+}
+
+/** Where a partition sits in a sample, if it is there. */
+function slotOf(sample: RoomSample, topic: string, partition: number): number | undefined {
+  return layoutOf(sample).byKey.get(topic)?.get(partition);
+}
+
+function logEndAt(sample: RoomSample, i: number): number {
+  return sample instanceof PackedSample ? sample.ends[i]! : sample.partitions[i]!.logEnd;
+}
+
+function newestAt(sample: RoomSample, i: number): number | undefined {
+  if (!(sample instanceof PackedSample)) return sample.partitions[i]!.newestTs;
+  const ts = sample.newest[i]!;
+  return Number.isNaN(ts) ? undefined : ts;
+}
+
+/** Whether two samples say the same: the same partitions, each at the same log end and newest record. */
+export function samePositions(a: RoomSample | undefined, b: RoomSample | undefined): boolean {
+  if (!a || !b) return false;
+  const la = layoutOf(a);
+  if (la !== layoutOf(b)) return false;
+  for (let i = 0; i < la.topics.length; i++) if (logEndAt(a, i) !== logEndAt(b, i) || newestAt(a, i) !== newestAt(b, i)) return false;
+  return true;
 }
 
 /** A sample's partitions of one topic (indexed: no scan of every partition per call). */
 export function partitionsOf(sample: RoomSample, topic: string): readonly PartitionSample[] {
-  return indexOf(sample).byTopic.get(topic) ?? [];
+  const at = layoutOf(sample).byTopic.get(topic);
+  if (!at) return [];
+  return sample instanceof PackedSample ? at.map((i) => sample.entryAt(i)) : at.map((i) => sample.partitions[i]!);
 }
 
 /** A sample's entry for one partition (indexed). */
 export function entry(sample: RoomSample, topic: string, partition: number): PartitionSample | undefined {
-  return indexOf(sample).byKey.get(`${partition}|${topic}`);
+  const i = slotOf(sample, topic, partition);
+  if (i === undefined) return undefined;
+  return sample instanceof PackedSample ? sample.entryAt(i) : sample.partitions[i];
 }
 
 /**
@@ -148,19 +252,30 @@ export function entry(sample: RoomSample, topic: string, partition: number): Par
  * the oldest sample is newer, the count is a lower bound (`atLeast`).
  */
 function recordsAbove(history: readonly RoomSample[], topic: string, partition: number, ts: number): { count: number; atLeast: boolean } {
-  let last: PartitionSample | undefined;
-  let base: PartitionSample | undefined;
-  let oldest: PartitionSample | undefined;
+  let last: number | undefined;
+  let base: number | undefined;
+  let oldest: number | undefined;
   for (const s of history) {
-    const e = entry(s, topic, partition);
-    if (!e) continue;
-    oldest ??= e;
-    last = e;
-    if ((e.newestTs ?? -Infinity) <= ts) base = e;
+    const i = slotOf(s, topic, partition);
+    if (i === undefined) continue;
+    const end = logEndAt(s, i);
+    oldest ??= end;
+    last = end;
+    if ((newestAt(s, i) ?? -Infinity) <= ts) base = end;
   }
-  if (!last) return { count: 0, atLeast: false };
-  if (base) return { count: Math.max(0, last.logEnd - base.logEnd), atLeast: false };
-  return { count: Math.max(0, last.logEnd - oldest!.logEnd), atLeast: true };
+  if (last === undefined) return { count: 0, atLeast: false };
+  if (base !== undefined) return { count: Math.max(0, last - base), atLeast: false };
+  return { count: Math.max(0, last - oldest!), atLeast: true };
+}
+
+/** The oldest newest-record timestamp the history holds for a partition. */
+function oldestNewest(history: readonly RoomSample[], topic: string, partition: number): number | undefined {
+  for (const s of history) {
+    const i = slotOf(s, topic, partition);
+    const ts = i === undefined ? undefined : newestAt(s, i);
+    if (ts !== undefined) return ts;
+  }
+  return undefined;
 }
 
 export function estimateSwitch(input: EstimateInput): DataEstimate {
@@ -193,7 +308,7 @@ export function estimateSwitch(input: EstimateInput): DataEstimate {
         unreplicatedRecords = above.count;
         atLeast = above.atLeast;
         // With nothing in the target and no watermark, the span reaches back past every sample.
-        const oldestSeen = input.activeHistory.map((s) => entry(s, topic, a.partition)?.newestTs).find((x) => x !== undefined);
+        const oldestSeen = oldestNewest(input.activeHistory, topic, a.partition);
         unreplicatedMs = Number.isFinite(covered) ? activeNewest - covered : activeNewest - (oldestSeen ?? activeNewest);
         if (!Number.isFinite(covered)) atLeast = true;
       }
@@ -277,14 +392,19 @@ export function gapOf(fromRoom: string, partitions: readonly PartitionEstimate[]
  */
 export function timeLagMs(history: readonly RoomSample[], topic: string, partition: number, committed: number): number | undefined {
   const newest = history.at(-1);
-  const last = newest && entry(newest, topic, partition);
-  if (!last) return undefined;
-  if (committed >= last.logEnd) return 0;
-  let at: PartitionSample | undefined;
+  const lastAt = newest && slotOf(newest, topic, partition);
+  if (newest === undefined || lastAt === undefined) return undefined;
+  if (committed >= logEndAt(newest, lastAt)) return 0;
+  let atTs: number | undefined;
+  let found = false;
   for (const s of history) {
-    const e = entry(s, topic, partition);
-    if (e && e.logEnd <= committed) at = e;
+    const i = slotOf(s, topic, partition);
+    if (i !== undefined && logEndAt(s, i) <= committed) {
+      found = true;
+      atTs = newestAt(s, i);
+    }
   }
-  if (!at || at.newestTs === undefined || last.newestTs === undefined) return undefined;
-  return Math.max(0, last.newestTs - at.newestTs);
+  const lastTs = newestAt(newest, lastAt);
+  if (!found || atTs === undefined || lastTs === undefined) return undefined;
+  return Math.max(0, lastTs - atTs);
 }

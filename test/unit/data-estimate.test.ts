@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { appendSample, describeEstimate, estimateSwitch, POSITION_TIERS, timeLagMs, type RoomSample } from '../../src/core/data-estimate.js';
+import fc from 'fast-check';
+import { appendSample, describeEstimate, estimateSwitch, packSample, partitionsOf, POSITION_TIERS, samePositions, timeLagMs, type RoomSample } from '../../src/core/data-estimate.js';
 import { dataBudgetGate } from '../../src/core/data-budget.js';
 
 // A producer writing 100 records/s to partition 0 of 't' with event time = wall time; room-a is
@@ -131,5 +132,58 @@ describe('position history thinned as it ages (POSITION_TIERS)', () => {
     expect(e.partitions[0]!.unreplicatedMs).toBe(20_000);
     expect(e.partitions[0]!.atLeast).toBeUndefined();
     expect(Math.abs(e.partitions[0]!.unreplicatedRecords! - 2000)).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('packed samples (what the position tracker keeps) read exactly as plain ones', () => {
+  // Random histories of a few topics and partitions, some partitions missing from some samples
+  // (a topic created later), some with no newest record; watermarks anywhere.
+  const arbHistory = fc
+    .record({
+      topics: fc.uniqueArray(fc.constantFrom('t1', 't2', 't3'), { minLength: 1, maxLength: 3 }),
+      partitions: fc.integer({ min: 1, max: 3 }),
+      steps: fc.array(fc.record({ dt: fc.integer({ min: 50, max: 3000 }), grow: fc.nat(30), hole: fc.boolean(), noTs: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+      watermark: fc.nat(200_000),
+      margin: fc.nat(5000),
+    })
+    .map(({ topics, partitions, steps, watermark, margin }) => {
+      let at = 1_000_000;
+      let end = 0;
+      const samples = (room: string): RoomSample[] =>
+        steps.map((s) => {
+          at += s.dt;
+          end += s.grow;
+          return {
+            room,
+            at,
+            partitions: topics.flatMap((topic, ti) =>
+              Array.from({ length: s.hole && ti === topics.length - 1 ? 0 : partitions }, (_, partition) => ({ topic, partition, logEnd: end + partition, ...(!s.noTs && { newestTs: at - 100 * partition }) })),
+            ),
+          };
+        });
+      return { topics, a: samples('room-a'), b: samples('room-b'), watermark: 1_000_000 + watermark, margin, partitions };
+    });
+
+  it('the same estimate, lag, positions and JSON', () => {
+    fc.assert(
+      fc.property(arbHistory, ({ topics, a, b, watermark, margin, partitions }) => {
+        const packedA = a.map(packSample);
+        const targetB = b.at(-1)!;
+        const watermarks = new Map(topics.map((t) => [t, new Map(Array.from({ length: partitions }, (_, p) => [p, watermark] as const))]));
+        const input = { topics, activeRoom: 'room-a', targetRoom: 'room-b', marginMs: margin, maxAgeMs: 10_000_000, watermarks, now: targetB.at };
+        expect(estimateSwitch({ ...input, activeHistory: packedA, target: packSample(targetB) })).toEqual(estimateSwitch({ ...input, activeHistory: a, target: targetB }));
+        for (const t of topics) {
+          for (let p = 0; p < partitions; p++) {
+            const committed = a.at(-1)!.partitions.find((x) => x.topic === t && x.partition === p)?.logEnd ?? 0;
+            for (const c of [0, Math.floor(committed / 2), committed]) expect(timeLagMs(packedA, t, p, c)).toBe(timeLagMs(a, t, p, c));
+            expect(partitionsOf(packedA.at(-1)!, t)).toEqual(partitionsOf(a.at(-1)!, t));
+          }
+        }
+        expect(JSON.parse(JSON.stringify(packedA))).toEqual(JSON.parse(JSON.stringify(a)));
+        expect(samePositions(packSample(a.at(-1)!), packedA.at(-1))).toBe(true);
+        if (a.length > 1) expect(samePositions(packedA.at(-2), packedA.at(-1))).toBe(samePositions(a.at(-2), a.at(-1)));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
