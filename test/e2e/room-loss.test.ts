@@ -68,12 +68,15 @@ describe('a whole room lost, and a room one replica cannot see', () => {
       // Finished by a survivor. (With the SDK's push signals room-a's leader may convict its own
       // room and start the switch in the 500 ms it still lives; the journal carries it on.)
       expect(history[0]!.leaders.at(-1)).not.toBe('ctl-a');
-      // Decided by quorum: room-b's replica and the witness both saw room-a's Kafka DOWN. (room-a's
-      // own replica may have seen it too before it died, 500 ms after its broker: then 3 rooms.)
-      // The observers are listed in the order their observations came, which is not promised.
+      // Decided by quorum: observers in at least 2 rooms saw room-a's Kafka DOWN. Which two is not
+      // promised: room-b's replica and the witness, or, with the SDK's push signals hurrying the
+      // probes, room-a's own replica in the 500 ms it still lived and one survivor (seen in CI:
+      // ctl-a and ctl-w DOWN while ctl-b still said OK). The observers are listed in the order their
+      // observations came.
       expect(history[0]!.reason).toMatch(/DOWN per [23]\/2 observer room\(s\) \([^)]*\)/);
       const voters = /observer room\(s\) \(([^)]*)\)/.exec(history[0]!.reason)![1]!.split(', ');
-      expect(voters).toEqual(expect.arrayContaining(['ctl-b@room-b: DOWN', 'ctl-w@witness: DOWN']));
+      const downRooms = new Set(voters.filter((v) => v.endsWith(': DOWN')).map((v) => v.split('@')[1]!.replace(/: DOWN$/, '')));
+      expect(downRooms.size, voters.join(', ')).toBeGreaterThanOrEqual(2);
     } finally {
       await t.close();
     }
