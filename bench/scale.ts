@@ -1,9 +1,9 @@
-// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--cpu-prof DIR] [--skip-consumers]
+// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--cpu-prof DIR] [--heap-snapshot DIR] [--skip-consumers]
 // Issue 19 point 6. One controller with many pipelines, idle on the local stack (RSS, tick
 // duration, etcd writes per tick); then many SDK consumers moved together by one failover (room-a's
 // broker SIGKILLed, three controller replicas). A table and progress on stderr, ONE JSON line last.
 
-import { closeSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { runScaleController, type ScaleControllerResult } from './scenarios/scale-controller.js';
 import { runScaleConsumers, type ScaleConsumersResult } from './scenarios/scale-consumers.js';
 import { flag, percentile } from './stats.js';
@@ -25,6 +25,9 @@ const interval = flag(argv, 'interval', 250);
 const idleS = flag(argv, 'idle', 40);
 const cpuProfAt = argv.indexOf('--cpu-prof');
 const cpuProfDir = cpuProfAt >= 0 ? argv[cpuProfAt + 1] : undefined;
+const heapAt = argv.indexOf('--heap-snapshot');
+const heapSnapshotDir = heapAt >= 0 ? argv[heapAt + 1] : undefined;
+if (heapSnapshotDir) mkdirSync(heapSnapshotDir, { recursive: true });
 const say = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 const consumerPipelines = flag(argv, 'consumer-pipelines', 10);
@@ -37,7 +40,7 @@ const leftover = await deleteLeftoverScaleTopics();
 if (leftover > 0) say(`deleted ${leftover} topic(s) an earlier unfinished run left`);
 let c: ScaleControllerResult | undefined;
 if (!skipController) {
-  c = await runScaleController({ pipelines, probeIntervalMs: interval, idleMs: idleS * 1000, warmupMs: 5000, ...(cpuProfDir && { cpuProfDir }), say });
+  c = await runScaleController({ pipelines, probeIntervalMs: interval, idleMs: idleS * 1000, warmupMs: 5000, ...(cpuProfDir && { cpuProfDir }), ...(heapSnapshotDir && { heapSnapshotDir }), say });
   say(`controller: ${JSON.stringify(c)}`);
 }
 let k: ScaleConsumersResult | undefined;

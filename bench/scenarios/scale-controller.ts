@@ -3,6 +3,8 @@
 // tick timer preloaded into the child), and the writes etcd applies per tick (etcd's revision, and
 // a watch on the run's prefix to say which keys were written).
 
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { percentile } from '../stats.js';
 import { randomId, waitFor } from '../support/local-stack.js';
@@ -16,6 +18,8 @@ export interface ScaleControllerOptions {
   readonly warmupMs: number;
   /** Directory for a CPU profile of the controller (node --cpu-prof), if wanted. */
   readonly cpuProfDir?: string;
+  /** Directory for a heap snapshot of the controller at the end of the idle window, if wanted. */
+  readonly heapSnapshotDir?: string;
   readonly say: (line: string) => void;
 }
 
@@ -62,7 +66,11 @@ export async function runScaleController(o: ScaleControllerOptions): Promise<Sca
     // pipelines over in the middle of a run (docs/perf/scale.md).
     const configFile = writeScaleConfig({ prefix, pipelines, probeIntervalMs: o.probeIntervalMs, fallAfter: 3, marginMs: 2000, observersRequired: 2 });
     const started = Date.now();
-    controller = startTimedController(configFile, 'observer-room-a', 'room-a', o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []);
+    const nodeArgs = [
+      ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []),
+      ...(o.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${o.heapSnapshotDir}`] : []),
+    ];
+    controller = startTimedController(configFile, 'observer-room-a', 'room-a', nodeArgs);
     const c = controller;
     await waitFor(`routes for all ${o.pipelines} pipelines`, 120_000, async () => {
       if (c.child.exitCode !== null) throw new Error(`controller exited: ${c.logs.slice(-5).map((l) => JSON.stringify(l)).join(' | ')}`);
@@ -97,6 +105,22 @@ export async function runScaleController(o: ScaleControllerOptions): Promise<Sca
     }
     const windowEnd = Date.now();
     const after = await etcdWriteCounters();
+    if (o.heapSnapshotDir) {
+      // Written by the controller itself (it pauses while it writes): after the window's figures.
+      const dir = o.heapSnapshotDir;
+      const before = new Set(readdirSync(dir));
+      c.child.kill('SIGUSR2');
+      const file = await waitFor('the heap snapshot', 120_000, () => readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f)), 500);
+      // Written once its size stops changing.
+      let size = -1;
+      await waitFor('the heap snapshot to be complete', 120_000, () => {
+        const now = statSync(join(dir, file)).size;
+        const done = now === size && now > 0;
+        size = now;
+        return done ? true : undefined;
+      }, 1000);
+      o.say(`heap snapshot: ${join(dir, file)} (node dist/bench/support/heapsnapshot-top.js FILE)`);
+    }
     await watcher.cancel();
     const idleTicks = c.ticks.filter((t) => t.at > windowStart && t.at <= windowEnd);
     if (idleTicks.length < 20) throw new Error(`only ${idleTicks.length} ticks in the idle window`);

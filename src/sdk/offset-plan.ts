@@ -14,6 +14,7 @@
 
 import type { Admin } from 'kafkajs';
 import type { Route } from '../core/model.js';
+import type { OffsetsByTime } from '../adapters/kafka/offsets-by-time.js';
 
 export interface Placement {
   readonly offsets: Map<string, { partition: number; offset: string }[]>;
@@ -23,56 +24,101 @@ export interface Placement {
   readonly fallback: Record<string, Record<number, 'committed' | 'earliest'>>;
 }
 
+/**
+ * Plans every topic of the route at once. With `offsetsByTime` (one ListOffsets per leader with
+ * each partition's own timestamp), rule 1 costs one round trip per topic, or two when some
+ * partition has nothing at or after its timestamp; without it, or when it fails, kafkajs' admin is
+ * asked once per distinct timestamp, all at once.
+ */
 export async function planPlacement(
   admin: Admin,
   route: Route,
   watermarksOf: (topic: string) => Promise<ReadonlyMap<number, number>>,
   marginMs: number,
+  offsetsByTime?: OffsetsByTime,
 ): Promise<Placement> {
   const placement: Placement = { offsets: new Map(), seekFrom: {}, fallback: {} };
-  for (const topic of route.kafka.topics) {
-    const marks = await watermarksOf(topic);
-    if (marks.size === 0) continue;
-    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-    const partitions = metadata.topics[0]?.partitions.map((p) => p.partitionId) ?? [];
-    const placed: { partition: number; offset: string }[] = [];
-    const from: Record<number, number> = {};
-    const fallback: Record<number, 'committed' | 'earliest'> = {};
-
-    const byTimestamp = new Map<number, number[]>();
-    const unmarked: number[] = [];
-    for (const p of partitions) {
-      const wm = marks.get(p);
-      if (wm === undefined) {
-        unmarked.push(p);
-        continue;
-      }
-      const ts = Math.max(0, wm - marginMs);
-      from[p] = ts;
-      byTimestamp.set(ts, [...(byTimestamp.get(ts) ?? []), p]);
-    }
-    for (const [ts, ps] of byTimestamp) {
-      const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, ts);
-      for (const o of offsets) if (ps.includes(o.partition)) placed.push({ partition: o.partition, offset: o.offset });
-    }
-    if (unmarked.length > 0) {
-      const committed = (await admin.fetchOffsets({ groupId: route.consumerGroup, topics: [topic] }))[0]?.partitions ?? [];
-      const earliest = await admin.fetchTopicOffsets(topic);
-      for (const p of unmarked) {
-        const c = committed.find((x) => x.partition === p);
-        if (c && Number(c.offset) >= 0) {
-          placed.push({ partition: p, offset: c.offset });
-          fallback[p] = 'committed';
-        } else {
-          const low = earliest.find((x) => x.partition === p)?.low ?? '0';
-          placed.push({ partition: p, offset: low });
-          fallback[p] = 'earliest';
-        }
-      }
-    }
-    placement.offsets.set(topic, placed);
-    placement.seekFrom[topic] = from;
-    if (unmarked.length > 0) placement.fallback[topic] = fallback;
-  }
+  const planned = await Promise.all(route.kafka.topics.map((topic) => planTopic(admin, route.consumerGroup, topic, watermarksOf, marginMs, offsetsByTime)));
+  route.kafka.topics.forEach((topic, i) => {
+    const t = planned[i];
+    if (!t) return;
+    placement.offsets.set(topic, t.placed);
+    placement.seekFrom[topic] = t.from;
+    if (Object.keys(t.fallback).length > 0) placement.fallback[topic] = t.fallback;
+  });
   return placement;
+}
+
+async function planTopic(
+  admin: Admin,
+  group: string,
+  topic: string,
+  watermarksOf: (topic: string) => Promise<ReadonlyMap<number, number>>,
+  marginMs: number,
+  offsetsByTime: OffsetsByTime | undefined,
+): Promise<{ placed: { partition: number; offset: string }[]; from: Record<number, number>; fallback: Record<number, 'committed' | 'earliest'> } | undefined> {
+  // Both at once: the metadata is read even for a topic with no watermark (a wasted round trip
+  // then, on a move that has nothing to place).
+  const [marks, read] = await Promise.all([watermarksOf(topic), admin.fetchTopicMetadata({ topics: [topic] }).then((m) => ({ m }), (err: Error) => ({ err }))]);
+  if (marks.size === 0) return undefined;
+  if ('err' in read) throw read.err;
+  const metadata = read.m;
+  const partitionMetadata = metadata.topics[0]?.partitions ?? [];
+  const partitions = partitionMetadata.map((p) => p.partitionId);
+  const leaders = new Map(partitionMetadata.map((p) => [p.partitionId, p.leader]));
+  const placed: { partition: number; offset: string }[] = [];
+  const from: Record<number, number> = {};
+  const fallback: Record<number, 'committed' | 'earliest'> = {};
+
+  const timestamps = new Map<number, number>();
+  const unmarked: number[] = [];
+  for (const p of partitions) {
+    const wm = marks.get(p);
+    if (wm === undefined) {
+      unmarked.push(p);
+      continue;
+    }
+    const ts = Math.max(0, wm - marginMs);
+    from[p] = ts;
+    timestamps.set(p, ts);
+  }
+  const byTimestamp = async (): Promise<Map<number, string>> => {
+    if (offsetsByTime) {
+      try {
+        return await offsetsByTime(topic, timestamps, leaders);
+      } catch {
+        // A moved leader, say: kafkajs' admin refreshes its metadata and retries.
+      }
+    }
+    const groups = new Map<number, number[]>();
+    for (const [p, ts] of timestamps) groups.set(ts, [...(groups.get(ts) ?? []), p]);
+    const out = new Map<number, string>();
+    await Promise.all(
+      [...groups].map(async ([ts, ps]) => {
+        for (const o of await admin.fetchTopicOffsetsByTimestamp(topic, ts)) if (ps.includes(o.partition)) out.set(o.partition, o.offset);
+      }),
+    );
+    return out;
+  };
+  const unmarkedPlaces = async (): Promise<void> => {
+    if (unmarked.length === 0) return;
+    const [committedAll, earliest] = await Promise.all([admin.fetchOffsets({ groupId: group, topics: [topic] }), admin.fetchTopicOffsets(topic)]);
+    const committed = committedAll[0]?.partitions ?? [];
+    for (const p of unmarked) {
+      const c = committed.find((x) => x.partition === p);
+      if (c && Number(c.offset) >= 0) {
+        placed.push({ partition: p, offset: c.offset });
+        fallback[p] = 'committed';
+      } else {
+        placed.push({ partition: p, offset: earliest.find((x) => x.partition === p)?.low ?? '0' });
+        fallback[p] = 'earliest';
+      }
+    }
+  };
+  const [found] = await Promise.all([timestamps.size > 0 ? byTimestamp() : Promise.resolve(new Map<number, string>()), unmarkedPlaces()]);
+  const byTime = [...timestamps.keys()].flatMap((partition) => {
+    const offset = found.get(partition);
+    return offset === undefined ? [] : [{ partition, offset }];
+  });
+  return { placed: [...byTime, ...placed], from, fallback };
 }

@@ -32,6 +32,7 @@ import { EtcdConsumerAnnouncer } from '../adapters/etcd/consumer-registry.js';
 import type { ConsumerPresence } from '../ports/consumer-registry.js';
 import { noSdkMetrics, type SdkMetrics } from '../ports/sdk-metrics.js';
 import { planPlacement, type Placement } from './offset-plan.js';
+import { adminWithOffsetsByTime, type OffsetsByTime } from '../adapters/kafka/offsets-by-time.js';
 import { Deduplicator, eventTimeOf, recordIdOf } from './record-ids.js';
 import { RatePacer, type PacerStatus, type RatePacingOptions, type TopicPartition } from './rate-pacer.js';
 import { followCap } from './cap-watch.js';
@@ -175,6 +176,7 @@ interface Member {
   readonly topics: readonly string[];
   readonly clientId: string;
   readonly admin: Admin;
+  readonly offsetsByTime: OffsetsByTime | undefined;
   readonly consumer: Consumer;
   readonly paced: TopicPartition[];
   readonly mute: { value: boolean };
@@ -444,7 +446,8 @@ export class RoutedConsumer {
         if (serving.route ? serving.generation === this.generation : !standby) this.signals?.trouble(room, broker, why);
       },
     });
-    const admin = kafka.admin();
+    // The admin, and a lookup of each partition's offset by its own timestamp over the admin's connections.
+    const { admin, offsetsByTime } = adminWithOffsetsByTime(kafka);
     const consumer = kafka.consumer({
       groupId: route.consumerGroup,
       sessionTimeout: 6000,
@@ -469,7 +472,7 @@ export class RoutedConsumer {
         const readers = (group?.members ?? []).filter((m) => !m.clientId.includes('-standby-'));
         if (readers.length > 0) throw new Error(`group ${route.consumerGroup} is still read in ${room} by ${readers.length} member(s); the standby member joins once they left`);
       }
-      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, consumer, paced, mute: muted, serving, running: false, joined: false };
+      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, offsetsByTime, consumer, paced, mute: muted, serving, running: false, joined: false };
     } catch (err) {
       muted.value = true;
       void admin.disconnect().catch(() => undefined);
@@ -598,7 +601,7 @@ export class RoutedConsumer {
         this.releasing.add(release);
       }
       stoppedOldAt = Date.now();
-      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs);
+      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs, member.offsetsByTime);
     } catch (err) {
       this.release(member);
       if (err instanceof Superseded) return;
