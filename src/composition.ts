@@ -1,6 +1,6 @@
 // The composition root: the only place that reads the environment and flags and builds adapters.
 
-import { kubernetesUser, type OperatorKubeconfig } from './adapters/kubernetes/who-am-i.js';
+import type { OperatorKubeconfig } from './adapters/kubernetes/who-am-i.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RealIdentity } from './core/switchover.js';
@@ -18,7 +18,7 @@ import { EtcdRunbookStore } from './adapters/etcd/runbook-store.js';
 import { WebhookNotifier } from './adapters/system/webhook-notifier.js';
 import { RunbookKeeper } from './controller/runbook-keeper.js';
 import { ClusterReporter } from './controller/cluster-reporter.js';
-import { KubernetesClusterState } from './adapters/kubernetes/cluster-state.js';
+import { lazyActuator, lazyClusterState, type KubeAccess, type ServiceActuator } from './adapters/kubernetes/lazy.js';
 import { EtcdObservationStore } from './adapters/etcd/observation-store.js';
 import { EtcdSignalStore } from './adapters/etcd/signal-store.js';
 import { EtcdJournalStore } from './adapters/etcd/journal-store.js';
@@ -40,9 +40,7 @@ import { EtcdConsumerRegistry } from './adapters/etcd/consumer-registry.js';
 import { SwitchRunner, type FaultPause, type SwitchRunnerDeps } from './executor/switch-runner.js';
 import { SWITCH_STEPS, type SwitchStep } from './core/journal.js';
 import type { QueryRoute, Topology } from './core/model.js';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
-import { KubernetesActuator, kubeConfigFor } from './adapters/kubernetes/fenced-patch.js';
 import { SecretFile } from './adapters/system/secret-file.js';
 import { createWorkloadPreparer, createWorkloadReleaser } from './executor/workloads.js';
 import { KafkaHealthProbe } from './adapters/kafka/kafka-health-probe.js';
@@ -102,7 +100,9 @@ export function operatorName(flag: string | undefined): string {
  * authenticates as, where they have one; at most 1.5 s to ask the API server).
  */
 export async function operatorIdentity(flag: string | undefined): Promise<{ readonly by: string; readonly identity: RealIdentity }> {
-  const kube = await kubernetesUser(operatorKubeconfig());
+  // client-node is loaded only for an operator who has a kubeconfig (docs/perf/scale.md).
+  const where = operatorKubeconfig();
+  const kube = where && (await (await import('./adapters/kubernetes/who-am-i.js')).kubernetesUser(where));
   return { by: operatorName(flag), identity: { os: osUser(), ...(kube && { kube }) } };
 }
 
@@ -301,25 +301,23 @@ export function checkKubeServer(config: LoadedConfig, insecureKube = false): voi
 }
 
 /** The Kubernetes API access the topology gives (controller.kubernetes): a server and token, or in-cluster. */
-function kubeConfigOf(config: LoadedConfig, insecureKube = false): KubeConfig | undefined {
+function kubeAccessOf(config: LoadedConfig, insecureKube = false): KubeAccess | undefined {
   const k = config.controller.kubernetes;
   if (!k) return undefined;
   checkKubeServer(config, insecureKube);
   if (k.server) {
     const token = k.tokenFile ? requiredSecretFile(k.tokenFile, config.file, 'controller.kubernetes.tokenFile', 'token file ') : undefined;
-    return kubeConfigFor(k.server, token, k.caFile);
+    return { server: k.server, ...(token !== undefined && { token }), ...(k.caFile && { caFile: k.caFile }) };
   }
-  const kc = new KubeConfig();
-  kc.loadFromCluster();
-  return kc;
+  return { inCluster: true };
 }
 
 /** The leader's Kubernetes view (SwitchyardPipeline status, Events, Lease), when a namespace is given. */
 function buildClusterReporter(config: LoadedConfig, observer: string, log: Logger, insecureKube: boolean): ClusterReporter | undefined {
   const namespace = config.controller.kubernetes?.namespace ?? process.env['SWITCHYARD_NAMESPACE'];
-  const kc = kubeConfigOf(config, insecureKube);
-  if (!kc || !namespace) return undefined;
-  return new ClusterReporter({ state: new KubernetesClusterState(kc, namespace, observer), topology: config.topology, observer, leaseSeconds: config.etcd.leaseTtlSeconds, clock: systemClock, log: log.child({ component: 'kubernetes' }) });
+  const access = kubeAccessOf(config, insecureKube);
+  if (!access || !namespace) return undefined;
+  return new ClusterReporter({ state: lazyClusterState(access, namespace, observer), topology: config.topology, observer, leaseSeconds: config.etcd.leaseTtlSeconds, clock: systemClock, log: log.child({ component: 'kubernetes' }) });
 }
 
 /**
@@ -328,7 +326,7 @@ function buildClusterReporter(config: LoadedConfig, observer: string, log: Logge
  * note, not a failure (a later switch owns the Service); a 409 or a timeout fails the step, which
  * the next tick retries from a fresh read.
  */
-function buildServicePointer(config: LoadedConfig, actuator: KubernetesActuator | undefined, log: Logger): SwitchRunnerDeps['pointService'] {
+function buildServicePointer(config: LoadedConfig, actuator: ServiceActuator | undefined, log: Logger): SwitchRunnerDeps['pointService'] {
   const topology: Topology = config.topology;
   if (!actuator || ![...topology.pipelines.values()].some((p) => p.service)) return undefined;
   return async (pipeline, chain, epoch) => {
@@ -359,8 +357,8 @@ export function buildSwitchRunner(
   opts: { readonly pause?: FaultPause; readonly insecureKube?: boolean } = {},
 ): SwitchRunner {
   const pause = opts.pause;
-  const kc = kubeConfigOf(config, opts.insecureKube);
-  const actuator = kc && new KubernetesActuator(kc);
+  const access = kubeAccessOf(config, opts.insecureKube);
+  const actuator = access && lazyActuator(access);
   const pointService = buildServicePointer(config, actuator, log.child({ component: 'service-selector' }));
   const workloads = actuator && [...config.topology.pipelines.values()].some((p) => p.chains.some((c) => c.kubernetes)) ? { topology: config.topology, actuator, log: log.child({ component: 'workloads' }) } : undefined;
   const jobs = {
@@ -375,7 +373,7 @@ export function buildSwitchRunner(
   return new SwitchRunner({
     ...(pointService && { pointService }),
     // Before the flip each call gets 1.5 s: a failover waits on the Kubernetes API at most that long.
-    ...(workloads && kc && { prepareWorkloads: createWorkloadPreparer({ ...workloads, actuator: new KubernetesActuator(kc, 1500) }), releaseWorkloads: createWorkloadReleaser(workloads) }),
+    ...(workloads && access && { prepareWorkloads: createWorkloadPreparer({ ...workloads, actuator: lazyActuator(access, 1500) }), releaseWorkloads: createWorkloadReleaser(workloads) }),
     startJobs,
     stopJobs,
     journals,
