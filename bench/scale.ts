@@ -1,9 +1,10 @@
-// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--cpu-prof DIR] [--heap-snapshot DIR] [--skip-consumers]
+// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--heap-mb MB] [--cpu-prof DIR] [--heap-snapshot DIR] [--skip-consumers]
 // Issue 19 point 6. One controller with many pipelines, idle on the local stack (RSS, tick
 // duration, etcd writes per tick); then many SDK consumers moved together by one failover (room-a's
 // broker SIGKILLed, three controller replicas). A table and progress on stderr, ONE JSON line last.
 
-import { closeSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { runScaleController, type ScaleControllerResult } from './scenarios/scale-controller.js';
 import { runScaleConsumers, type ScaleConsumersResult } from './scenarios/scale-consumers.js';
 import { flag, percentile } from './stats.js';
@@ -25,6 +26,12 @@ const interval = flag(argv, 'interval', 250);
 const idleS = flag(argv, 'idle', 40);
 const cpuProfAt = argv.indexOf('--cpu-prof');
 const cpuProfDir = cpuProfAt >= 0 ? argv[cpuProfAt + 1] : undefined;
+// The controller runs with the heap limit the Helm chart gives it (values.yaml heapMb), as deployed;
+// a second run without one says what Node's own default would do (--heap-mb 0: only that run).
+const chartHeapMb = Number((parseYaml(readFileSync(new URL('../../charts/switchyard/values.yaml', import.meta.url), 'utf8')) as { heapMb?: number }).heapMb ?? 0);
+const heapMbAt = argv.indexOf('--heap-mb');
+const heapMb = heapMbAt >= 0 ? Number(argv[heapMbAt + 1]) : chartHeapMb;
+if (!Number.isInteger(heapMb) || heapMb < 0) throw new Error(`--heap-mb needs a whole number of MB (0: no limit), got ${argv[heapMbAt + 1]}`);
 const heapAt = argv.indexOf('--heap-snapshot');
 const heapSnapshotDir = heapAt >= 0 ? argv[heapAt + 1] : undefined;
 if (heapSnapshotDir) mkdirSync(heapSnapshotDir, { recursive: true });
@@ -39,9 +46,16 @@ const skipConsumers = argv.includes('--skip-consumers');
 const leftover = await deleteLeftoverScaleTopics();
 if (leftover > 0) say(`deleted ${leftover} topic(s) an earlier unfinished run left`);
 let c: ScaleControllerResult | undefined;
+let unlimited: ScaleControllerResult | undefined;
 if (!skipController) {
-  c = await runScaleController({ pipelines, probeIntervalMs: interval, idleMs: idleS * 1000, warmupMs: 5000, ...(cpuProfDir && { cpuProfDir }), ...(heapSnapshotDir && { heapSnapshotDir }), say });
+  say(heapMb > 0 ? `controller with the chart's heap limit: --max-old-space-size=${heapMb}` : 'controller with no heap limit');
+  c = await runScaleController({ pipelines, probeIntervalMs: interval, idleMs: idleS * 1000, warmupMs: 5000, heapMb, ...(cpuProfDir && { cpuProfDir }), ...(heapSnapshotDir && { heapSnapshotDir }), say });
   say(`controller: ${JSON.stringify(c)}`);
+  if (heapMb > 0) {
+    say('again with no heap limit (Node sizes its heap from the machine: what running it by hand without NODE_OPTIONS gives)');
+    unlimited = await runScaleController({ pipelines, probeIntervalMs: interval, idleMs: idleS * 1000, warmupMs: 5000, say });
+    say(`controller, no heap limit: ${JSON.stringify(unlimited)}`);
+  }
 }
 let k: ScaleConsumersResult | undefined;
 if (!skipConsumers) {
@@ -53,8 +67,9 @@ const col = (xs: (string | number | undefined)[], w = 14) => xs.map((x) => Strin
 const placed = k?.moves.map((m) => m.placedMs) ?? [];
 const first = k?.moves.flatMap((m) => (m.firstRecordMs === undefined ? [] : [m.firstRecordMs])) ?? [];
 if (c) {
-  console.log(col(['pipelines', 'rss_mb', 'tick_p50_ms', 'tick_p99_ms', 'tick_max_ms', 'ticks', 'writes/tick'], 13));
-  console.log(col([c.pipelines, c.rssMbMax, c.tickMsP50, c.tickMsP99, c.tickMsMax, c.ticks, c.writesPerIdleTick], 13));
+  console.log(col(['pipelines', 'heap_limit', 'rss_mb', 'tick_p50_ms', 'tick_p99_ms', 'tick_max_ms', 'ticks', 'writes/tick'], 13));
+  console.log(col([c.pipelines, heapMb > 0 ? `${heapMb} MB` : 'none', c.rssMbMax, c.tickMsP50, c.tickMsP99, c.tickMsMax, c.ticks, c.writesPerIdleTick], 13));
+  if (unlimited) console.log(col([unlimited.pipelines, 'none', unlimited.rssMbMax, unlimited.tickMsP50, unlimited.tickMsP99, unlimited.tickMsMax, unlimited.ticks, unlimited.writesPerIdleTick], 13));
   console.log(`etcd writes in ${c.idleMs} ms idle, by key under the run's prefix: ${JSON.stringify(c.writesByClass)}`);
 }
 if (k) {
@@ -66,6 +81,8 @@ const summary = {
   ...(c && {
     pipelines: c.pipelines,
     rss_mb: c.rssMbMax,
+    heap_limit_mb: heapMb > 0 ? heapMb : null,
+    ...(unlimited && { rss_mb_no_heap_limit: unlimited.rssMbMax, tick_ms_p99_no_heap_limit: unlimited.tickMsP99 }),
     tick_ms_p50: c.tickMsP50,
     tick_ms_p99: c.tickMsP99,
     tick_ms_max: c.tickMsMax,
@@ -90,6 +107,8 @@ const summary = {
     consumers_seen_ms_max: Math.max(...k.moves.flatMap((m) => (m.seenMs === undefined ? [] : [m.seenMs]))),
     consumers_stopped_old_ms_p50: percentile(k.moves.flatMap((m) => (m.stoppedOldMs === undefined ? [] : [m.stoppedOldMs])), 50),
     members_with_records_before: k.membersWithRecords,
+    event_loop_delay_ms_p50: k.loopDelayMsP50,
+    event_loop_delay_ms_max: k.loopDelayMsMax,
     decision_spread_ms: k.decisionSpreadMs,
     detect_ms: k.detectMs,
     produced: k.produced,

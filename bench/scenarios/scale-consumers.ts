@@ -5,6 +5,7 @@
 // room-b (FlipReport.seekedAt; for a member that gets no record, the moment its status first
 // serves room-b, polled) and -> its first record there.
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
@@ -45,6 +46,9 @@ export interface ScaleConsumersResult {
   readonly decisionSpreadMs: number;
   /** Members that had processed a record in room-a before the kill (a member without a partition has none). */
   readonly membersWithRecords: number;
+  /** This process's event-loop delay, kill to every consumer moved (all 100 consumers share it). */
+  readonly loopDelayMsP50: number;
+  readonly loopDelayMsMax: number;
   readonly moves: readonly ConsumerMove[];
   readonly movedAll: boolean;
   readonly produced: number;
@@ -138,6 +142,9 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
     const withRecords = consumers.filter((e) => e.records > 0).length;
     o.say(`steady state: ${withRecords}/${consumers.length} members have processed records in room-a; SIGKILL room-a's broker now`);
 
+    // How late this process's event loop ran while the 100 consumers moved (they share it).
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const killAt = killService(LOCAL.rooms['room-a'].service);
     killed = true;
     const deadline = Date.now() + 30_000;
@@ -146,6 +153,7 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
       for (const e of consumers) if (e.movedAt === undefined && e.c.status().servingRoom === 'room-b') e.movedAt = now;
       await new Promise((r) => setTimeout(r, 5));
     }
+    loopDelay.disable();
     const movedAll = consumers.every((e) => e.movedAt !== undefined);
     o.say(`${consumers.filter((e) => e.movedAt !== undefined).length}/${consumers.length} consumers serve room-b ${Date.now() - killAt} ms after the kill; waiting for first records there`);
     await waitFor('first records in room-b', 15_000, () => (consumers.every((e) => e.firstB !== undefined) ? true : undefined), 50).catch(() => undefined);
@@ -192,6 +200,8 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
       detectMs: decisions.length > 0 ? Math.min(...decisions) - killAt : Number.NaN,
       decisionSpreadMs: decisions.length > 0 ? Math.max(...decisions) - Math.min(...decisions) : Number.NaN,
       membersWithRecords: withRecords,
+      loopDelayMsP50: Math.round(loopDelay.percentile(50) / 1e6),
+      loopDelayMsMax: Math.round(loopDelay.max / 1e6),
       moves,
       movedAll: movedAll && decided.size === o.pipelines,
       produced,

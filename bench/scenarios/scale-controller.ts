@@ -18,6 +18,8 @@ export interface ScaleControllerOptions {
   readonly warmupMs: number;
   /** Directory for a CPU profile of the controller (node --cpu-prof), if wanted. */
   readonly cpuProfDir?: string;
+  /** The controller's heap limit in MB (node --max-old-space-size), as the Helm chart sets it; none if undefined. */
+  readonly heapMb?: number;
   /** Directory for a heap snapshot of the controller at the end of the idle window, if wanted. */
   readonly heapSnapshotDir?: string;
   readonly say: (line: string) => void;
@@ -67,6 +69,7 @@ export async function runScaleController(o: ScaleControllerOptions): Promise<Sca
     const configFile = writeScaleConfig({ prefix, pipelines, probeIntervalMs: o.probeIntervalMs, fallAfter: 3, marginMs: 2000, observersRequired: 2 });
     const started = Date.now();
     const nodeArgs = [
+      ...(o.heapMb ? [`--max-old-space-size=${o.heapMb}`] : []),
       ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []),
       ...(o.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${o.heapSnapshotDir}`] : []),
     ];

@@ -143,6 +143,21 @@ describe('charts/switchyard on a real API server', () => {
     expect(r.stdout).toMatch(/P0/);
   });
 
+  it('caps the controller heap as heapMb says (NODE_OPTIONS), not at all with 0, and refuses a negative one', async () => {
+    const envOf = (docs: Doc[]) =>
+      docs
+        .filter((d) => d.kind === 'Deployment')
+        .map((d) => ((d as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } }).spec.template.spec.containers[0]!.env ?? []).find((e) => e.name === 'NODE_OPTIONS')?.value);
+    const byDefault = envOf(await render());
+    expect(byDefault.length).toBeGreaterThan(0);
+    expect(new Set(byDefault)).toEqual(new Set(['--max-old-space-size=160']));
+    expect(new Set(envOf(await render('heapMb=320')))).toEqual(new Set(['--max-old-space-size=320']));
+    expect(new Set(envOf(await render('heapMb=0')))).toEqual(new Set([undefined]));
+    const bad = await helm(['template', release, CHART, '-f', VALUES, '--kube-version', KUBE_VERSION, '--set', 'heapMb=-1']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/heapMb/);
+  });
+
   it('passes a server-side dry run on the real API server', async () => {
     const r = await helm(['template', release, CHART, '-n', ns, '-f', values, '--kube-version', KUBE_VERSION]);
     const dry = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: r.stdout });
