@@ -44,6 +44,8 @@ export class KafkaPositionReader implements PositionReader {
   /** Per topic: its partitions' leaders, from the metadata last read (refreshedAt). */
   private leaders: Map<string, { partitionId: number; leader: number }[]> | undefined;
   private refreshedAt = 0;
+  /** Per topic/partition: the log end at the last Fetch of its newest record, and that record's timestamp. */
+  private readonly newestAt = new Map<string, { end: number; ts: number }>();
   private readonly kafka: KafkaClient;
 
   constructor(
@@ -128,12 +130,21 @@ export class KafkaPositionReader implements PositionReader {
       }),
     );
 
-    // The newest record of each non-empty partition: one Fetch per leader at log end - 1.
+    // The newest record of each non-empty partition whose log end moved since the last sample (an
+    // unmoved one still has the same newest record; a topic re-created to the very same log end
+    // would keep the old timestamp until it moves): one Fetch per leader at log end - 1.
+    const newest = new Map<string, number>();
     const fetchesByLeader = new Map<number, Map<string, { partition: number; fetchOffset: string; maxBytes: number }[]>>();
     for (const t of layout) {
       for (const p of t.partitions) {
-        const end = endOf.get(`${t.topic}/${p.partitionId}`) ?? 0;
+        const key = `${t.topic}/${p.partitionId}`;
+        const end = endOf.get(key) ?? 0;
         if (end <= 0 || p.leader < 0) continue;
+        const known = this.newestAt.get(key);
+        if (known && known.end === end) {
+          newest.set(key, known.ts);
+          continue;
+        }
         let topicsOfLeader = fetchesByLeader.get(p.leader);
         if (!topicsOfLeader) fetchesByLeader.set(p.leader, (topicsOfLeader = new Map()));
         let parts = topicsOfLeader.get(t.topic);
@@ -142,7 +153,6 @@ export class KafkaPositionReader implements PositionReader {
       }
     }
     const byLeader = new Map([...fetchesByLeader].map(([leader, m]) => [leader, [...m].map(([topic, partitions]) => ({ topic, partitions }))]));
-    const newest = new Map<string, number>();
     await Promise.all(
       [...byLeader].map(async ([leader, fetchTopics]) => {
         const broker = await cluster.findBroker({ nodeId: String(leader) });
@@ -152,7 +162,13 @@ export class KafkaPositionReader implements PositionReader {
             const end = endOf.get(`${r.topicName}/${p.partition}`) ?? 0;
             let ts: number | undefined;
             for (const m of p.messages) if (Number(m.offset) < end) ts = Math.max(ts ?? 0, Number(m.timestamp));
-            if (ts !== undefined) newest.set(`${r.topicName}/${p.partition}`, ts);
+            const key = `${r.topicName}/${p.partition}`;
+            // Only a record found is kept: an empty answer may be the response's byte limit
+            // reached before this partition, and is asked again next time.
+            if (ts !== undefined) {
+              newest.set(key, ts);
+              this.newestAt.set(key, { end, ts });
+            }
           }
         }
       }),
