@@ -32,6 +32,8 @@ export interface ConsumerMove {
   /** From the flip report (members that got a record): decision -> route seen, -> old room let go. */
   readonly seenMs?: number;
   readonly stoppedOldMs?: number;
+  /** From the flip report: whether the paused standby member was promoted (no connect, no join). */
+  readonly promoted?: boolean;
   /** Decision -> first record in room-b (absent: none arrived, e.g. a member with no partition). */
   readonly firstRecordMs?: number;
 }
@@ -177,7 +179,7 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
         consumer: e.c.consumerId,
         placedMs: placedAt - d,
         placedBy: e.flip?.toRoom === 'room-b' ? 'flip-report' : 'status',
-        ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d }),
+        ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d, promoted: e.flip.promoted === true }),
         ...(e.firstB !== undefined && { firstRecordMs: (e.flip?.toRoom === 'room-b' ? e.flip.firstMessageAt : e.firstB) - d }),
       });
     }
