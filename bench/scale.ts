@@ -1,4 +1,4 @@
-// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--heap-mb MB] [--cpu-prof DIR] [--heap-snapshot DIR] [--skip-consumers]
+// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--consumer-processes N] [--heap-mb MB] [--cpu-prof DIR] [--heap-snapshot DIR] [--skip-consumers]
 // Issue 19 point 6. One controller with many pipelines, idle on the local stack (RSS, tick
 // duration, etcd writes per tick); then many SDK consumers moved together by one failover (room-a's
 // broker SIGKILLed, three controller replicas). A table and progress on stderr, ONE JSON line last.
@@ -40,6 +40,9 @@ const say = (line: string) => process.stderr.write(`[${new Date().toISOString().
 const consumerPipelines = flag(argv, 'consumer-pipelines', 10);
 const members = flag(argv, 'members', 10);
 const partitions = flag(argv, 'partitions', 10);
+const consumerProcessesAt = argv.indexOf('--consumer-processes');
+const consumerProcesses = consumerProcessesAt >= 0 ? Number(argv[consumerProcessesAt + 1]) : 0;
+if (!Number.isInteger(consumerProcesses) || consumerProcesses < 0) throw new Error(`--consumer-processes needs a whole number (0: all in this process), got ${argv[consumerProcessesAt + 1]}`);
 const skipController = argv.includes('--skip-controller');
 const skipConsumers = argv.includes('--skip-consumers');
 
@@ -59,7 +62,7 @@ if (!skipController) {
 }
 let k: ScaleConsumersResult | undefined;
 if (!skipConsumers) {
-  k = await runScaleConsumers({ pipelines: consumerPipelines, members, partitions, probeIntervalMs: interval, rate: 100, say });
+  k = await runScaleConsumers({ pipelines: consumerPipelines, members, partitions, probeIntervalMs: interval, rate: 100, processes: consumerProcesses, say });
   say(`consumers: ${JSON.stringify({ ...k, moves: undefined })}`);
 }
 
@@ -93,6 +96,7 @@ const summary = {
   }),
   ...(k && {
     consumers: k.consumers,
+    consumer_processes: consumerProcesses > 0 ? consumerProcesses : 1,
     consumer_groups: k.pipelines,
     members_per_group: k.members,
     partitions_per_topic: k.partitions,

@@ -5,12 +5,15 @@
 // room-b (FlipReport.seekedAt; for a member that gets no record, the moment its status first
 // serves room-b, polled) and -> its first record there.
 
+import { fork, type ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import { createRoutedConsumer, type FlipReport, type RoutedConsumer } from '../../src/sdk/routed-consumer.js';
 import { killService, LOCAL, randomId, services, waitFor } from '../support/local-stack.js';
+import type { WorkerConsumer, WorkerMessage, WorkerSetup } from '../support/consumer-worker.js';
 import { createTopicsBoth, deleteTopicsBoth, startTimedController, writeScaleConfig, type ChildController, type ScalePipeline } from '../support/scale-stack.js';
 
 export interface ScaleConsumersOptions {
@@ -20,6 +23,11 @@ export interface ScaleConsumersOptions {
   readonly probeIntervalMs: number;
   /** Records per second per topic. */
   readonly rate: number;
+  /**
+   * Processes the consumers run in (0: all in this one, sharing its event loop). With N, N forked
+   * workers hold them round-robin, as application instances would (bench/support/consumer-worker.ts).
+   */
+  readonly processes?: number;
   readonly say: (line: string) => void;
 }
 
@@ -66,7 +74,9 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
   const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
   const routes = new EtcdRouteStore(etcd, prefix);
   const controllers: ChildController[] = [];
-  const consumers: { pipeline: string; c: RoutedConsumer; flip?: FlipReport; movedAt?: number; firstB?: number; records: number }[] = [];
+  const consumers: { pipeline: string; consumerId: string; servingRoom: () => string | undefined; flip?: FlipReport; movedAt?: number; firstB?: number; records: number }[] = [];
+  const local: RoutedConsumer[] = [];
+  const workers: ChildProcess[] = [];
   const seen = new Map<string, Map<number, number>>(pipelines.map((p) => [p.name, new Map()]));
   const acked = new Map<string, Set<number>>(pipelines.map((p) => [p.name, new Set()]));
   let producing = true;
@@ -100,32 +110,76 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
       }
     })();
 
-    o.say(`starting ${o.pipelines * o.members} SDK consumers (${o.pipelines} groups of ${o.members})`);
+    const processes = o.processes ?? 0;
+    o.say(`starting ${o.pipelines * o.members} SDK consumers (${o.pipelines} groups of ${o.members}) ${processes > 0 ? `in ${processes} worker processes` : 'in this process'}`);
+    const record = (entry: (typeof consumers)[number], pipeline: string, s: number) => {
+      entry.records++;
+      const map = seen.get(pipeline)!;
+      map.set(s, (map.get(s) ?? 0) + 1);
+    };
     for (const p of pipelines) {
       for (let m = 0; m < o.members; m++) {
-        const entry: (typeof consumers)[number] = { pipeline: p.name, records: 0 } as (typeof consumers)[number];
-        entry.c = createRoutedConsumer({
+        const entry: (typeof consumers)[number] = { pipeline: p.name, records: 0, consumerId: '', servingRoom: () => undefined };
+        consumers.push(entry);
+        if (processes > 0) continue;
+        const c = createRoutedConsumer({
           pipeline: p.name,
           clientId: `${p.name}-m${m}`,
           etcd: { endpoints: [LOCAL.etcd], prefix },
           marginMs: 2000,
           fromBeginning: true,
           eachMessage: async (msg) => {
-            entry.records++;
             if (msg.room === 'room-b' && entry.firstB === undefined) entry.firstB = Date.now();
-            const s = Number(JSON.parse(msg.value!.toString()).seq);
-            const map = seen.get(p.name)!;
-            map.set(s, (map.get(s) ?? 0) + 1);
+            record(entry, p.name, Number(JSON.parse(msg.value!.toString()).seq));
           },
           onFlip: (r) => {
             entry.flip = r;
           },
         });
-        consumers.push(entry);
+        entry.consumerId = c.consumerId;
+        entry.servingRoom = () => c.status().servingRoom;
+        local.push(c);
       }
     }
-    await Promise.all(consumers.map((e) => e.c.start()));
-    await waitFor('every consumer to serve room-a', 60_000, () => (consumers.every((e) => e.c.status().servingRoom === 'room-a') ? true : undefined), 200);
+    if (processes > 0) {
+      const share = (w: number): WorkerConsumer[] => consumers.flatMap((e, index) => (index % processes === w ? [{ index, pipeline: e.pipeline, clientId: `${e.pipeline}-m${index % o.members}` }] : []));
+      await Promise.all(
+        Array.from({ length: processes }, (_, w) => {
+          const setup: WorkerSetup = { etcd: LOCAL.etcd, prefix, marginMs: 2000, consumers: share(w) };
+          const child = fork(fileURLToPath(new URL('../support/consumer-worker.js', import.meta.url)), [JSON.stringify(setup)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+          workers.push(child);
+          return new Promise<void>((resolve, reject) => {
+            child.once('exit', (code) => reject(new Error(`consumer worker ${w} exited (${code})`)));
+            child.on('message', (m: WorkerMessage) => {
+              switch (m.t) {
+                case 'started':
+                  for (const [i, cid] of Object.entries(m.ids)) consumers[Number(i)]!.consumerId = cid;
+                  resolve();
+                  break;
+                case 'serving': {
+                  const e = consumers[m.index]!;
+                  e.servingRoom = () => m.room;
+                  if (killed && m.room === 'room-b' && e.movedAt === undefined) e.movedAt = m.at;
+                  break;
+                }
+                case 'flip':
+                  consumers[m.index]!.flip = m.report;
+                  break;
+                case 'records': {
+                  const e = consumers[m.index]!;
+                  if (m.firstB !== undefined && e.firstB === undefined) e.firstB = m.firstB;
+                  for (const q of m.seqs) record(e, e.pipeline, q);
+                  break;
+                }
+              }
+            });
+          });
+        }),
+      );
+    } else {
+      await Promise.all(local.map((c) => c.start()));
+    }
+    await waitFor('every consumer to serve room-a', 60_000, () => (consumers.every((e) => e.servingRoom() === 'room-a') ? true : undefined), 200);
     // Every member of a group gets a partition once the group settles; members still without one
     // after 45 s are reported, and the run goes on.
     const settleBy = Date.now() + 45_000;
@@ -152,7 +206,7 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && consumers.some((e) => e.movedAt === undefined)) {
       const now = Date.now();
-      for (const e of consumers) if (e.movedAt === undefined && e.c.status().servingRoom === 'room-b') e.movedAt = now;
+      for (const e of consumers) if (e.movedAt === undefined && e.servingRoom() === 'room-b') e.movedAt = now;
       await new Promise((r) => setTimeout(r, 5));
     }
     loopDelay.disable();
@@ -176,7 +230,7 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
       const placedAt = e.flip?.toRoom === 'room-b' ? e.flip.seekedAt : e.movedAt;
       moves.push({
         pipeline: e.pipeline,
-        consumer: e.c.consumerId,
+        consumer: e.consumerId,
         placedMs: placedAt - d,
         placedBy: e.flip?.toRoom === 'room-b' ? 'flip-report' : 'status',
         ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d, promoted: e.flip.promoted === true }),
@@ -217,7 +271,21 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
     producing = false;
     await producing$.catch(() => undefined);
     o.say('closing consumers, producer and controllers ...');
-    await Promise.all(consumers.map((e) => e.c.close().catch(() => undefined)));
+    await Promise.all(local.map((c) => c.close().catch(() => undefined)));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.exitCode !== null) return resolve();
+            const kill = setTimeout(() => w.kill('SIGKILL'), 15_000);
+            w.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            w.send({ t: 'close' });
+          }),
+      ),
+    );
     await producer.close(500).catch(() => undefined);
     await Promise.all(controllers.map((c) => c.stop()));
     await etcd.delete().prefix(`${prefix}/`).exec().catch(() => undefined);
