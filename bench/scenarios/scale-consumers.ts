@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
-import { createRoutedConsumer, type FlipReport, type RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import type { FlipReport, RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import { scaleConsumer } from '../support/scale-consumer.js';
 import { killService, LOCAL, randomId, services, waitFor } from '../support/local-stack.js';
 import type { WorkerConsumer, WorkerMessage, WorkerSetup } from '../support/consumer-worker.js';
 import { createTopicsBoth, deleteTopicsBoth, startTimedController, writeScaleConfig, type ChildController, type ScalePipeline } from '../support/scale-stack.js';
@@ -122,20 +123,16 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
         const entry: (typeof consumers)[number] = { pipeline: p.name, records: 0, consumerId: '', servingRoom: () => undefined };
         consumers.push(entry);
         if (processes > 0) continue;
-        const c = createRoutedConsumer({
-          pipeline: p.name,
-          clientId: `${p.name}-m${m}`,
-          etcd: { endpoints: [LOCAL.etcd], prefix },
-          marginMs: 2000,
-          fromBeginning: true,
-          eachMessage: async (msg) => {
-            if (msg.room === 'room-b' && entry.firstB === undefined) entry.firstB = Date.now();
-            record(entry, p.name, Number(JSON.parse(msg.value!.toString()).seq));
+        const c = scaleConsumer(
+          { pipeline: p.name, clientId: `${p.name}-m${m}`, etcd: LOCAL.etcd, prefix, marginMs: 2000 },
+          (seq, room) => {
+            if (room === 'room-b' && entry.firstB === undefined) entry.firstB = Date.now();
+            record(entry, p.name, seq);
           },
-          onFlip: (r) => {
+          (r) => {
             entry.flip = r;
           },
-        });
+        );
         entry.consumerId = c.consumerId;
         entry.servingRoom = () => c.status().servingRoom;
         local.push(c);

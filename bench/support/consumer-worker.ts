@@ -3,7 +3,8 @@
 // the consumers; tells the parent over IPC what each one serves (and since when, by its own
 // polling every 5 ms), its flip reports and the records it processed. Exits on 'close'.
 
-import { createRoutedConsumer, type FlipReport, type RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import type { FlipReport, RoutedConsumer } from '../../src/sdk/routed-consumer.js';
+import { scaleConsumer } from './scale-consumer.js';
 
 export interface WorkerConsumer {
   readonly index: number;
@@ -32,20 +33,16 @@ if (process.send) {
   const pending = new Map<number, { seqs: number[]; firstB?: number }>();
   const consumers: { w: WorkerConsumer; c: RoutedConsumer; serving: string | undefined; firstB?: number }[] = setup.consumers.map((w) => {
     const entry = { w, serving: undefined as string | undefined } as { w: WorkerConsumer; c: RoutedConsumer; serving: string | undefined; firstB?: number };
-    entry.c = createRoutedConsumer({
-      pipeline: w.pipeline,
-      clientId: w.clientId,
-      etcd: { endpoints: [setup.etcd], prefix: setup.prefix },
-      marginMs: setup.marginMs,
-      fromBeginning: true,
-      eachMessage: async (msg) => {
+    entry.c = scaleConsumer(
+      { pipeline: w.pipeline, clientId: w.clientId, etcd: setup.etcd, prefix: setup.prefix, marginMs: setup.marginMs },
+      (seq, room) => {
         let p = pending.get(w.index);
         if (!p) pending.set(w.index, (p = { seqs: [] }));
-        p.seqs.push(Number(JSON.parse(msg.value!.toString()).seq));
-        if (msg.room === 'room-b' && entry.firstB === undefined) p.firstB = entry.firstB = Date.now();
+        p.seqs.push(seq);
+        if (room === 'room-b' && entry.firstB === undefined) p.firstB = entry.firstB = Date.now();
       },
-      onFlip: (report) => send({ t: 'flip', index: w.index, report }),
-    });
+      (report) => send({ t: 'flip', index: w.index, report }),
+    );
     return entry;
   });
   const poll = setInterval(() => {

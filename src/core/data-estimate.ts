@@ -115,15 +115,14 @@ export function appendSample(history: readonly RoomSample[], sample: RoomSample,
 }
 
 /**
- * Where each partition sits in a sample's list, by topic and by topic and partition. Consecutive
- * samples of a room list the same partitions in the same order, so one layout serves them all:
- * an index per sample cost about 300 bytes per partition and sample (112 MB of the 164 MB a
- * 1,000-partition, 2-room, 5-minute history held; docs/perf/scale.md).
+ * Where each partition sits in a sample's list, by topic then partition (in the sample's order).
+ * Consecutive samples of a room list the same partitions in the same order, so one layout serves
+ * them all: an index per sample cost about 300 bytes per partition and sample (112 MB of the
+ * 164 MB a 1,000-partition, 2-room, 5-minute history held; docs/perf/scale.md).
  */
 interface Layout {
   readonly topics: readonly string[];
   readonly partitions: readonly number[];
-  readonly byTopic: ReadonlyMap<string, readonly number[]>;
   readonly byKey: ReadonlyMap<string, ReadonlyMap<number, number>>;
 }
 
@@ -172,17 +171,13 @@ function fits(layout: Layout, partitions: readonly PartitionSample[]): boolean {
 }
 
 function buildLayout(partitions: readonly PartitionSample[]): Layout {
-  const byTopic = new Map<string, number[]>();
   const byKey = new Map<string, Map<number, number>>();
   partitions.forEach((p, i) => {
-    let list = byTopic.get(p.topic);
-    if (!list) byTopic.set(p.topic, (list = []));
-    list.push(i);
     let of = byKey.get(p.topic);
     if (!of) byKey.set(p.topic, (of = new Map()));
     of.set(p.partition, i);
   });
-  return { topics: partitions.map((p) => p.topic), partitions: partitions.map((p) => p.partition), byTopic, byKey };
+  return { topics: partitions.map((p) => p.topic), partitions: partitions.map((p) => p.partition), byKey };
 }
 
 function layoutOf(sample: RoomSample): Layout {
@@ -234,8 +229,9 @@ export function samePositions(a: RoomSample | undefined, b: RoomSample | undefin
 
 /** A sample's partitions of one topic (indexed: no scan of every partition per call). */
 export function partitionsOf(sample: RoomSample, topic: string): readonly PartitionSample[] {
-  const at = layoutOf(sample).byTopic.get(topic);
-  if (!at) return [];
+  const slots = layoutOf(sample).byKey.get(topic);
+  if (!slots) return [];
+  const at = [...slots.values()];
   return sample instanceof PackedSample ? at.map((i) => sample.entryAt(i)) : at.map((i) => sample.partitions[i]!);
 }
 

@@ -33,7 +33,7 @@ describe('KafkaPositionReader on real Kafka', () => {
       const withMissing = await a.read([topic, `missing-${topic}`], 3000);
       expect(withMissing.partitions.filter((p) => p.topic === topic)).toHaveLength(3);
       expect(withMissing.partitions.filter((p) => p.topic !== topic)).toHaveLength(0);
-      // Unmoved partitions are not fetched again: the newest record known for that log end stands.
+      // Read again with no new record: the newest record known for that log end stands (kept by the reader).
       expect((await a.read([topic], 3000)).partitions.find((p) => p.partition === 1)).toEqual({ topic, partition: 1, logEnd: 2, newestTs: t0 + 9000 });
       const pb = await b.read([topic], 3000);
       expect(pb.partitions.find((p) => p.partition === 0)).toEqual({ topic, partition: 0, logEnd: 3, newestTs: t0 + 2000 });

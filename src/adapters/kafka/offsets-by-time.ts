@@ -9,6 +9,7 @@
 
 import type { Admin } from 'kafkajs';
 import type { KafkaClient } from './kafka-client.js';
+import { clusterFactorySymbol, type KafkajsCluster } from './position-reader.js';
 
 /**
  * Per partition: the first offset whose record timestamp is at or after the partition's timestamp,
@@ -18,16 +19,11 @@ import type { KafkaClient } from './kafka-client.js';
  */
 export type OffsetsByTime = (topic: string, timestamps: ReadonlyMap<number, number>, leaders?: ReadonlyMap<number, number>) => Promise<Map<number, string>>;
 
-interface ListOffsetsAnswer {
-  responses: { topic: string; partitions: { partition: number; offset: string }[] }[];
-}
-
-interface AdminCluster {
+/** What of the admin's kafkajs cluster this uses (the position reader's view of it, plus these). */
+type AdminCluster = Pick<KafkajsCluster, 'findTopicPartitionMetadata' | 'findBroker'> & {
   readonly isolationLevel?: number;
   addTargetTopic(topic: string): Promise<void>;
-  findTopicPartitionMetadata(topic: string): { partitionId: number; leader: number }[];
-  findBroker(q: { nodeId: string }): Promise<{ listOffsets(q: { replicaId: number; isolationLevel: number; topics: { topic: string; partitions: { partition: number; timestamp: number }[] }[] }): Promise<ListOffsetsAnswer> }>;
-}
+};
 
 const LATEST = -1;
 
@@ -38,9 +34,9 @@ const LATEST = -1;
  */
 export function adminWithOffsetsByTime(kafka: KafkaClient): { admin: Admin; offsetsByTime: OffsetsByTime | undefined } {
   const holder = kafka as unknown as Record<symbol, unknown>;
-  const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  const create = sym && holder[sym];
-  if (!sym || typeof create !== 'function') return { admin: kafka.admin(), offsetsByTime: undefined };
+  const sym = clusterFactorySymbol(kafka);
+  if (!sym) return { admin: kafka.admin(), offsetsByTime: undefined };
+  const create = holder[sym];
   let cluster: AdminCluster | undefined;
   holder[sym] = (o: object) => (cluster = (create as (o: object) => AdminCluster).call(kafka, o));
   let admin: Admin;

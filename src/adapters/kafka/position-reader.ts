@@ -25,10 +25,16 @@ export interface KafkajsCluster {
   fetchTopicsOffset(q: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
 }
 
-export function clusterOf(kafka: KafkaClient): KafkajsCluster {
+/** Where kafkajs 2.2.x keeps a client's cluster factory (an own property under a private symbol), if it does. */
+export function clusterFactorySymbol(kafka: KafkaClient): symbol | undefined {
   const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  const create = sym && (kafka as unknown as Record<symbol, unknown>)[sym];
-  if (typeof create !== 'function') throw new Error('kafkajs cluster layer not found: the position reader needs kafkajs 2.2.x');
+  return sym && typeof (kafka as unknown as Record<symbol, unknown>)[sym] === 'function' ? sym : undefined;
+}
+
+export function clusterOf(kafka: KafkaClient): KafkajsCluster {
+  const sym = clusterFactorySymbol(kafka);
+  if (!sym) throw new Error('kafkajs cluster layer not found: the position reader needs kafkajs 2.2.x');
+  const create = (kafka as unknown as Record<symbol, unknown>)[sym];
   const cluster = (create as (o: object) => KafkajsCluster)({ allowAutoTopicCreation: false, isolationLevel: 0, metadataMaxAge: 60_000 });
   for (const m of ['connect', 'addMultipleTargetTopics', 'findTopicPartitionMetadata', 'findBroker', 'fetchTopicsOffset'] as const) {
     if (typeof cluster[m] !== 'function') throw new Error(`kafkajs cluster has no ${m}(): the position reader needs kafkajs 2.2.x`);
