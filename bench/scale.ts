@@ -73,7 +73,8 @@ if (c) {
   console.log(col(['pipelines', 'heap_limit', 'rss_mb', 'tick_p50_ms', 'tick_p99_ms', 'tick_max_ms', 'ticks', 'writes/tick'], 13));
   console.log(col([c.pipelines, heapMb > 0 ? `${heapMb} MB` : 'none', c.rssMbMax, c.tickMsP50, c.tickMsP99, c.tickMsMax, c.ticks, c.writesPerIdleTick], 13));
   if (unlimited) console.log(col([unlimited.pipelines, 'none', unlimited.rssMbMax, unlimited.tickMsP50, unlimited.tickMsP99, unlimited.tickMsMax, unlimited.ticks, unlimited.writesPerIdleTick], 13));
-  console.log(`etcd writes in ${c.idleMs} ms idle, by key under the run's prefix: ${JSON.stringify(c.writesByClass)}`);
+  console.log(`etcd writes in ${c.idleMs} ms idle, by key under the run's prefix: ${JSON.stringify(c.writesByClass)}; lease renewals per tick (not writes, ADR 0019): ${c.leaseRenewalsPerIdleTick}`);
+  console.log(`observation publishes by the news they carried: ${JSON.stringify(c.observationNews)}`);
 }
 if (k) {
   console.log(col(['consumers', 'groups', 'moved', 'placed_p50', 'placed_max', 'first_p50', 'first_max', 'detect_ms', 'lost'], 12));
@@ -93,6 +94,8 @@ const summary = {
     interval_ms: c.intervalMs,
     etcd_writes_per_idle_tick: c.writesPerIdleTick,
     etcd_writes_by_key: c.writesByClass,
+    etcd_lease_renewals_per_idle_tick: c.leaseRenewalsPerIdleTick,
+    observation_publishes_by_news: c.observationNews,
   }),
   ...(k && {
     consumers: k.consumers,

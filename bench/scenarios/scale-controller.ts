@@ -41,7 +41,11 @@ export interface ScaleControllerResult {
   readonly etcdRevisions: number;
   /** Writes under this run's prefix during the idle window, by key class (observations, positions, ...). */
   readonly writesByClass: Readonly<Record<string, number>>;
+  /** Per reason (a not-OK observation it carried): how many observation publishes carried it. */
+  readonly observationNews: Readonly<Record<string, number>>;
   readonly writesPerIdleTick: number;
+  /** Lease renewals per idle tick (ADR 0019: what confirms unchanged observations; not writes). */
+  readonly leaseRenewalsPerIdleTick: number;
   readonly writesUnderPrefixPerIdleTick: number;
   readonly idleMs: number;
   /** The controller's log lines during the idle window, by message. */
@@ -94,7 +98,20 @@ export async function runScaleController(o: ScaleControllerOptions): Promise<Sca
       const cls = rest.split('/')[0] ?? rest;
       byClass[cls] = (byClass[cls] ?? 0) + 1;
     };
-    watcher.on('put', count);
+    // Why an observation was published (ADR 0019: only news is): the not-OK observations it carried.
+    const news: Record<string, number> = {};
+    watcher.on('put', (kv: { key: Buffer; value: Buffer }) => {
+      count(kv);
+      if (!kv.key.toString().startsWith(`${prefix}/observations/`)) return;
+      try {
+        const list = JSON.parse(kv.value.toString()) as { room: string; component: string; status: string; reason: string; hurried?: boolean }[];
+        const why = new Set(list.filter((o) => o.status !== 'OK' || o.hurried).map((o) => `${o.room} ${o.component} ${o.status}${o.hurried ? ' hurried' : ''}: ${o.reason.slice(0, 80)}`));
+        if (why.size === 0) why.add('all OK (first publish, or a lost lease)');
+        for (const w of why) news[w] = (news[w] ?? 0) + 1;
+      } catch {
+        news['not JSON'] = (news['not JSON'] ?? 0) + 1;
+      }
+    });
     watcher.on('delete', count);
     const before = await etcdWriteCounters();
     const windowStart = Date.now();
@@ -152,7 +169,9 @@ export async function runScaleController(o: ScaleControllerOptions): Promise<Sca
       intervalMs: o.probeIntervalMs,
       etcdRevisions: revisions,
       writesByClass: byClass,
+      observationNews: news,
       writesPerIdleTick: Math.round((revisions / idleTicks.length) * 100) / 100,
+      leaseRenewalsPerIdleTick: Math.round((((after['etcd_debugging_lease_renewed_total'] ?? 0) - (before['etcd_debugging_lease_renewed_total'] ?? 0)) / idleTicks.length) * 100) / 100,
       writesUnderPrefixPerIdleTick: Math.round((underPrefix / idleTicks.length) * 100) / 100,
       idleMs: windowEnd - windowStart,
       logsByMsg,

@@ -188,7 +188,7 @@ export async function etcdWriteCounters(): Promise<Record<string, number>> {
   const text = await (await fetch(`${LOCAL.etcd}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(etcd_mvcc_(?:put|delete|txn|range)_total|etcd_debugging_mvcc_(?:put|delete|txn|range)_total|etcd_mvcc_db_total_size_in_bytes|etcd_debugging_mvcc_current_revision)(?:\{[^}]*\})?\s+(\S+)$/.exec(line);
+    const m = /^(etcd_mvcc_(?:put|delete|txn|range)_total|etcd_debugging_mvcc_(?:put|delete|txn|range)_total|etcd_mvcc_db_total_size_in_bytes|etcd_debugging_mvcc_current_revision|etcd_debugging_lease_renewed_total)(?:\{[^}]*\})?\s+(\S+)$/.exec(line);
     if (m) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
   }
   return out;

@@ -46,7 +46,7 @@ export async function readPositions(config: LoadedConfig, store: StoreHandles, r
         sources.set(
           room,
           last
-            ? `${room}: does not answer here (${(err as Error).message}); last published sample ${Math.round((Date.now() - last.at) / 1000)} s old`
+            ? `${room}: does not answer here (${(err as Error).message}); last published sample ${Math.round((Date.now() - last.at) / 1000)} s old (observers publish a room's positions when its log ends move)`
             : `${room}: does not answer here, and no observer published a sample`,
         );
       } finally {

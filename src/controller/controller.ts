@@ -91,9 +91,12 @@ const observationKey = (o: Observation): string => `${o.room}|${o.component}|${o
  * - anything it saw this tick or in the recent window is not OK, or was within the tiers'
  *   riseAfter ticks (the leader then counts every probe of a fall or a rise);
  * - this tick's probes were hurried by a signal (ADR 0018: the leader must hear them at once);
- * - else, before the last publish is `heartbeatMs` (half the smallest staleAfterMs) old by the
- *   next tick: the leader, which takes an observation older than staleAfterMs as UNKNOWN, then
- *   always reads one at most staleAfterMs / 2 old (plus one tick and one read);
+ * - else, only where the store's confirmations cannot keep the news fresh (ADR 0019: a tier's
+ *   staleAfterMs under the confirmation slack plus two ticks), before the last publish is
+ *   `heartbeatMs` (half the smallest staleAfterMs) old by the next tick: the leader, which takes an
+ *   observation older than staleAfterMs as UNKNOWN, then always reads one at most staleAfterMs / 2
+ *   old (plus one tick and one read). Otherwise `heartbeatMs` is Infinity: an unchanged
+ *   observation is confirmed by the lease renewal that ends each tick, not written again;
  * - a status differs from what was last published for that room, component and subject (a
  *   component seen for the first time).
  * A publish that fails is not recorded: the next tick tries again.
@@ -122,6 +125,12 @@ export class ObservationGate {
     if (observations.some((o) => o.hurried)) return true;
     if (now + this.intervalMs - this.lastPublishedAt > this.heartbeatMs) return true;
     return recent.some((o) => this.publishedStatus.get(observationKey(o)) !== o.status);
+  }
+
+  /** Nothing of the last publish is held any more (its lease was lost): the next tick publishes. */
+  forget(): void {
+    this.lastPublishedAt = -Infinity;
+    this.publishedStatus.clear();
   }
 
   /** Records a publish that succeeded: the heartbeat restarts, and these statuses are the news to beat. */
@@ -221,7 +230,11 @@ export class Controller {
     this.convictedAfter = Math.max(1, ...policies.map((p) => p.fallAfter));
     this.hurryForMs = Math.max(this.intervalMs * 3, ...hurrying.map((p) => (p.fallAfter + 4) * p.signalIntervalMs!));
     this.stallAfterMs = deps.stallAfterMs ?? Math.max(5 * this.intervalMs, 10_000);
-    this.gate = new ObservationGate(policies.length > 0 ? Math.min(...policies.map((p) => p.staleAfterMs)) / 2 : 0, this.intervalMs, Math.max(1, ...policies.map((p) => p.riseAfter)));
+    // With the store's confirmations (ADR 0019) an unchanged observation is not written again,
+    // unless a tier's staleAfterMs is too short to absorb how coarsely readers learn a renewal's age.
+    const staleAfterMs = policies.length > 0 ? Math.min(...policies.map((p) => p.staleAfterMs)) : 0;
+    const confirmable = staleAfterMs >= deps.observationStore.confirmSlackMs + 2 * this.intervalMs;
+    this.gate = new ObservationGate(confirmable ? Infinity : staleAfterMs / 2, this.intervalMs, Math.max(1, ...policies.map((p) => p.riseAfter)));
     this.lastTickAt = deps.clock.now();
   }
 
@@ -486,6 +499,10 @@ export class Controller {
         await this.deps.observationStore.publish(this.deps.observer, this.recent);
         this.gate.published(this.recent, publishAt);
       }
+      // After the publish: the renewal confirms what is stored now. A lost lease means the next tick publishes again.
+      const confirmed = this.deps.observationStore.confirm().then((held) => {
+        if (!held) this.gate.forget();
+      });
       const [routes, published, js, wanted, manual] = await Promise.all([
         this.deps.routes.list((p, why) => invalid.set(p, `its stored route is not valid (${why}); delete ${prefix?.route(p) ?? 'its route key'} and the leader starts it on its primary chain above the last epoch`)),
         this.deps.observationStore.readAll((key, why) => this.reportOnce('observation left out', key, why)),
@@ -493,6 +510,7 @@ export class Controller {
         this.deps.intents.read(),
         this.deps.intents.switchovers(),
         this.deps.positions && this.deps.watermarks ? this.deps.watermarks.readAll().then((w) => (watermarks = w)) : undefined,
+        confirmed,
       ]);
       switchovers = manual;
       read = routes;

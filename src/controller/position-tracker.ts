@@ -17,8 +17,6 @@ export interface PositionTrackerDeps {
   /** Where the thinned histories are published for the CLI (every `publishEveryMs`, default 1 s). */
   readonly publish?: (rooms: RoomSample[][]) => Promise<void>;
   readonly publishEveryMs?: number;
-  /** When no room's log ends moved, the histories are published only this often (default 10 s). */
-  readonly publishIdleEveryMs?: number;
 }
 
 export class PositionTracker {
@@ -54,9 +52,10 @@ export class PositionTracker {
     const every = this.deps.publishEveryMs ?? 1000;
     const now = Date.now();
     // Nothing moved (an idle room): the stored histories still say where every log ends, so they
-    // are not written again each second, only every publishIdleEveryMs.
+    // are not written again (issue 19: no etcd write when nothing changed). The stored newest
+    // sample then says when the log ends last moved, not when they were last read.
     const moved = () => this.publishedNewest.size !== this.histories.size || [...this.histories].some(([room, h]) => !samePositions(this.publishedNewest.get(room), h.at(-1)));
-    if (this.deps.publish && now - this.lastPublished >= every && (now - this.lastPublished >= (this.deps.publishIdleEveryMs ?? 10_000) || moved())) {
+    if (this.deps.publish && now - this.lastPublished >= every && moved()) {
       this.lastPublished = now;
       this.publishedNewest = new Map([...this.histories].flatMap(([room, h]) => (h.length > 0 ? [[room, h.at(-1)!] as const] : [])));
       // The last minute at 500 ms (record counts of a recent gap stay close), older at 5 s.
@@ -65,7 +64,7 @@ export class PositionTracker {
         return [...thin(h.filter((x) => x.at < recentFrom), 5000), ...thin(h.filter((x) => x.at >= recentFrom), 500)];
       });
       await this.deps.publish(rooms).catch((err: Error) => {
-        // Tried again at the next publishEveryMs, moved or not.
+        // Tried again at the next publishEveryMs: nothing counts as published.
         this.publishedNewest = new Map();
         this.deps.log.debug('could not publish positions', { error: err.message });
       });

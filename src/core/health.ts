@@ -38,6 +38,12 @@ export interface Observation {
    * not be convicted faster because a signal came).
    */
   readonly carried?: boolean;
+  /**
+   * Not published by the observer: a reader derived it from the observer's renewed lease (ADR
+   * 0019, `confirmations`). It repeats the observer's newest OK observation of this room component
+   * at a time the observer's later ticks are known to have seen nothing change.
+   */
+  readonly confirmed?: boolean;
 }
 
 export interface Thresholds {
@@ -124,4 +130,33 @@ export function withStaleness(h: ComponentHealth, now: number, th: Thresholds): 
     since: h.status === 'UNKNOWN' ? h.since : h.lastAt + th.staleAfterMs,
     goodStreak: 0,
   };
+}
+
+/**
+ * What an observer's renewed lease says about its last publication (ADR 0019). An observer whose
+ * probes see nothing change does not write its observations again: it renews its lease after each
+ * tick instead. A reader that knows the lease was renewed at or after `confirmedAt` counts the
+ * observer's newest OK observation of each room component as seen again at `confirmedAt`.
+ *
+ * Only OK observations are confirmed: an observer publishes every tick while anything it sees is
+ * not OK, so its renewals never stand for anything else. Nothing is confirmed when the publication
+ * is as new as `confirmedAt` (the renewal says nothing the values do not).
+ */
+export function confirmations(published: readonly Observation[], confirmedAt: number): Observation[] {
+  const newest = new Map<string, Observation>();
+  let latest = -Infinity;
+  for (const o of published) {
+    const key = `${o.room}|${o.component}|${o.subject ?? ''}`;
+    const seen = newest.get(key);
+    if (!seen || o.at > seen.at) newest.set(key, o);
+    if (o.at > latest) latest = o.at;
+  }
+  if (!(confirmedAt > latest)) return [];
+  const out: Observation[] = [];
+  for (const o of newest.values()) {
+    if (o.status !== 'OK') continue;
+    const { hurried: _h, carried: _c, ...rest } = o;
+    out.push({ ...rest, at: confirmedAt, confirmed: true });
+  }
+  return out;
 }

@@ -6,14 +6,32 @@ import type { OnMalformed } from './route-store.js';
  *
  * Consistency: each observer owns one key, written whole (last write wins) and bound to the
  * observer's own lease, so a dead observer's news disappears within the lease TTL instead of
- * lingering as fresh-looking votes. Readers get every observer's latest publication in one
+ * lingering as fresh-looking votes. The lease is renewed by the observer's ticks, not by a timer:
+ * a stalled observer's news ages even before it disappears. Readers get every observer's latest publication in one
  * linearizable read. Each publication carries the observer's recent observations (not just the
  * last), so a reader that reads less often than the observer probes still sees every probe.
  * Timeouts: calls reject after the client's call timeout.
  */
 export interface ObservationStore {
   publish(observer: string, recent: readonly Observation[]): Promise<void>;
-  /** Every valid observation; an observer's value that does not parse, or an observation that is not one, is left out and told to `onMalformed`. */
+  /**
+   * Says that what was last published still holds: called after each completed tick, once its
+   * publish (if any) has succeeded. It renews the observer's lease, which is not a write: the
+   * store's revision does not move (ADR 0019). False when there is no publication to confirm (none
+   * yet, or the lease was lost): the caller publishes again.
+   */
+  confirm(): Promise<boolean>;
+  /**
+   * How much older than the truth a reader may take a confirmation to be (ms): readers learn a
+   * renewal's age in whole seconds. A tier whose staleAfterMs cannot absorb it needs the
+   * observer to publish again instead.
+   */
+  readonly confirmSlackMs: number;
+  /**
+   * Every valid observation; an observer's value that does not parse, or an observation that is
+   * not one, is left out and told to `onMalformed`. With each observer's publication come the
+   * confirmations its renewed lease proves (`confirmations` in the core).
+   */
   readAll(onMalformed?: OnMalformed): Promise<Observation[]>;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ObservationGate } from '../../src/controller/controller.js';
-import type { HealthStatus, Observation } from '../../src/core/health.js';
+import { confirmations, foldObservation, UNKNOWN_HEALTH, withStaleness, type HealthStatus, type Observation } from '../../src/core/health.js';
 
 // staleAfterMs 2,000 at a 250 ms interval: heartbeat 1,000 ms; riseAfter 3.
 const obs = (at: number, status: HealthStatus = 'OK', extra: Partial<Observation> = {}): Observation => ({ room: 'room-a', component: 'kafka', observer: 'o1', observerRoom: 'room-a', at, status, reason: '', ...extra });
@@ -60,5 +60,56 @@ describe('ObservationGate: an idle observer does not publish every tick', () => 
 
   it('staleAfterMs of 2 x interval (the smallest allowed): publishes every tick', () => {
     expect(run(new ObservationGate(250, 250, 3), 0, 20)).toHaveLength(20);
+  });
+});
+
+describe('ObservationGate with confirmations (ADR 0019): no heartbeat write', () => {
+  it('all OK: publishes the first tick only', () => {
+    expect(run(new ObservationGate(Infinity, 250, 3), 0, 400)).toEqual([0]);
+  });
+
+  it('still publishes a change at once, and every tick while anything is not OK', () => {
+    const published = run(new ObservationGate(Infinity, 250, 3), 0, 80, (at) => (at >= 5000 && at <= 6000 ? 'DOWN' : 'OK'));
+    expect(published[0]).toBe(0);
+    for (let at = 5000; at <= 6000 + 31 * 250 + 3 * 250; at += 250) expect(published).toContain(at);
+    expect(published.filter((at) => at > 0 && at < 5000)).toEqual([]);
+  });
+
+  it('forget (the lease was lost): the next tick publishes again', () => {
+    const gate = new ObservationGate(Infinity, 250, 3);
+    run(gate, 0, 10);
+    expect(gate.due([obs(2500)], [obs(2500)], 2500)).toBe(false);
+    gate.forget();
+    expect(gate.due([obs(2750)], [obs(2750)], 2750)).toBe(true);
+  });
+});
+
+describe('confirmations: what a renewed lease proves about a publication', () => {
+  const th = { fallAfter: 3, riseAfter: 3, staleAfterMs: 2000 };
+  const published = [obs(1000), obs(1250), obs(1000, 'OK', { component: 'olap' }), obs(1250, 'OK', { room: 'room-b', hurried: true })];
+
+  it('repeats the newest OK observation of each room component at the renewal, marked confirmed', () => {
+    const c = confirmations(published, 9000);
+    expect(c.map((o) => [o.room, o.component, o.at, o.confirmed, o.hurried])).toEqual([
+      ['room-a', 'kafka', 9000, true, undefined],
+      ['room-a', 'olap', 9000, true, undefined],
+      ['room-b', 'kafka', 9000, true, undefined],
+    ]);
+  });
+
+  it('confirms nothing not OK, and nothing when the renewal is not newer than the publication', () => {
+    expect(confirmations([obs(1000), obs(1250, 'DOWN')], 9000)).toEqual([]);
+    expect(confirmations([obs(1000, 'DEGRADED')], 9000)).toEqual([]);
+    expect(confirmations(published, 1250)).toEqual([]);
+  });
+
+  it('keeps a quiet observer fresh for the leader, and lets a stalled one go stale', () => {
+    // Published at 1,250; the leader reads at 9,000.
+    const fold = (list: readonly Observation[]) => list.filter((o) => o.room === 'room-a' && o.component === 'kafka').reduce((h, o) => foldObservation(h, o, th), UNKNOWN_HEALTH);
+    // Renewed a second ago: OK.
+    expect(withStaleness(fold([...published, ...confirmations(published, 8000)]), 9000, th).status).toBe('OK');
+    // Not renewed for 2.5 s (a stalled tick loop): UNKNOWN, as without confirmations.
+    expect(withStaleness(fold([...published, ...confirmations(published, 6500)]), 9000, th).status).toBe('UNKNOWN');
+    expect(withStaleness(fold(published), 9000, th).status).toBe('UNKNOWN');
   });
 });

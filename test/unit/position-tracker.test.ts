@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PositionTracker } from '../../src/controller/position-tracker.js';
-import type { RoomSample } from '../../src/core/data-estimate.js';
+import { samePositions, type RoomSample } from '../../src/core/data-estimate.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import type { PositionReader } from '../../src/ports/position-reader.js';
 
@@ -33,16 +33,16 @@ describe('PositionTracker', () => {
     expect(h.at(-1)!.at - h[0]!.at).toBeGreaterThan(290_000);
   });
 
-  it('publishes every second while log ends move, and only every 10 s while nothing moves', async () => {
+  it('publishes every second while log ends move, and never while nothing moves', async () => {
     vi.useFakeTimers({ now: 1_000_000 });
     let end = 0;
     const { t, published } = tracker(() => end);
-    // 20 s idle: the first publish, then one per 10 s.
-    for (let i = 0; i < 80; i++) {
+    // 60 s idle: the first publish only.
+    for (let i = 0; i < 240; i++) {
       await t.sample();
       vi.advanceTimersByTime(250);
     }
-    expect(published.length).toBe(2);
+    expect(published.length).toBe(1);
     // 5 s of moving log ends: once a second.
     const before = published.length;
     for (let i = 0; i < 20; i++) {
@@ -52,5 +52,17 @@ describe('PositionTracker', () => {
     }
     expect(published.length - before).toBeGreaterThanOrEqual(4);
     expect(published.length - before).toBeLessThanOrEqual(5);
+    // Idle again: the last move is published within a second, then nothing more.
+    for (let i = 0; i < 4; i++) {
+      await t.sample();
+      vi.advanceTimersByTime(250);
+    }
+    const moved = published.length;
+    expect(samePositions(published.at(-1)!.flat().at(-1), t.history().get('room-a')!.at(-1))).toBe(true);
+    for (let i = 0; i < 80; i++) {
+      await t.sample();
+      vi.advanceTimersByTime(250);
+    }
+    expect(published.length).toBe(moved);
   });
 });

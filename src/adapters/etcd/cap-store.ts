@@ -8,8 +8,6 @@ const HISTORY_KEPT = 200;
 
 /** CapStore on etcd: `<prefix>/cap-overrides/<pipeline>` and `<prefix>/cap-history/<pipeline>/<time>`. */
 
-/** An unchanged cap plan is written again after this long (so a reader sees it is still the leader's). */
-const PLAN_REFRESH_MS = 30_000;
 export class EtcdCapStore implements CapStore {
   private readonly overridePrefix: string;
   private readonly historyPrefix: string;
@@ -76,18 +74,17 @@ export class EtcdCapStore implements CapStore {
     return out.sort((a, b) => a.at - b.at);
   }
 
-  /** What was last written (the plan without its time) and when: an unchanged plan is not written again for PLAN_REFRESH_MS. */
-  private lastPlan: { readonly content: string; readonly at: number } | undefined;
+  /** What this leader last wrote (the plan without its time): an unchanged plan is not written again. */
+  private lastPlan: string | undefined;
 
   async publishPlan(plan: PublishedCapPlan): Promise<void> {
-    // A leader's round is once a second; an idle one must not write etcd each time (issue 19
-    // point 6). The plan's `at` says when it was last written, for the CLI to show.
+    // A leader's round is once a second; an idle one must not write etcd (issue 19 point 6). The
+    // plan's `at` says when it last changed, for the CLI to show. A new leader writes it once.
     const { at: _at, ...rest } = plan;
     const content = JSON.stringify(rest);
-    const now = Date.now();
-    if (this.lastPlan && this.lastPlan.content === content && now - this.lastPlan.at < PLAN_REFRESH_MS) return;
+    if (this.lastPlan === content) return;
     await this.client.put(this.planKey).value(JSON.stringify(plan));
-    this.lastPlan = { content, at: now };
+    this.lastPlan = content;
   }
 
   async readPlan(): Promise<PublishedCapPlan | undefined> {
