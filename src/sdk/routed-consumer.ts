@@ -22,7 +22,7 @@ import { EtcdRouteStore } from '../adapters/etcd/route-store.js';
 import { EtcdWatermarkStore } from '../adapters/etcd/watermark-store.js';
 import { EtcdJournalStore } from '../adapters/etcd/journal-store.js';
 import { randomUUID } from 'node:crypto';
-import { createKafka } from '../adapters/kafka/kafka-client.js';
+import { createKafka, idleWakeInstalled, wakeIdleFetches } from '../adapters/kafka/kafka-client.js';
 import { silentLogger, type Logger } from '../ports/logger.js';
 import type { RouteStore } from '../ports/route-store.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
@@ -186,6 +186,8 @@ interface Member {
   running: boolean;
   /** A standby: in the group now (its last GROUP_JOIN came after its last crash). */
   joined: boolean;
+  /** Ends its idle wait after a resume (a member born a standby sleeps long; see reach). */
+  readonly wake: () => void;
 }
 
 /** The paused member kept in the failover room, once joined. */
@@ -448,13 +450,15 @@ export class RoutedConsumer {
     });
     // The admin, and a lookup of each partition's offset by its own timestamp over the admin's connections.
     const { admin, offsetsByTime } = adminWithOffsetsByTime(kafka);
+    const idleMs = standby ? (idleWakeInstalled ? STANDBY_IDLE_MS : STANDBY_POLL_MS) : 50;
     const consumer = kafka.consumer({
       groupId: route.consumerGroup,
       sessionTimeout: 6000,
       heartbeatInterval: 500,
-      // A paused kafkajs consumer sleeps this long between looks at its partitions, and a resume
-      // does not wake it: a standby looks more often, so a promotion waits 5 ms, not 25, on average.
-      maxWaitTimeInMs: standby ? STANDBY_MAX_WAIT_MS : 50,
+      // A paused kafkajs consumer sleeps this long between looks at its partitions. A promotion
+      // wakes it (wakeIdleFetches), so a standby sleeps long; without that hook it looks every
+      // 10 ms, and a promotion waits 5 ms on average.
+      maxWaitTimeInMs: idleMs,
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 },
     });
     try {
@@ -472,7 +476,8 @@ export class RoutedConsumer {
         const readers = (group?.members ?? []).filter((m) => !m.clientId.includes('-standby-'));
         if (readers.length > 0) throw new Error(`group ${route.consumerGroup} is still read in ${room} by ${readers.length} member(s); the standby member joins once they left`);
       }
-      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, offsetsByTime, consumer, paced, mute: muted, serving, running: false, joined: false };
+      const wake = idleMs === STANDBY_IDLE_MS ? () => wakeIdleFetches(STANDBY_IDLE_MS) : () => undefined;
+      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, offsetsByTime, consumer, paced, mute: muted, serving, running: false, joined: false, wake };
     } catch (err) {
       muted.value = true;
       void admin.disconnect().catch(() => undefined);
@@ -626,13 +631,15 @@ export class RoutedConsumer {
       // run: no fetch can start in between, so it reads from the seeks on, at the cap's pace.
       if (promoted) consumer.resume(member.topics.map((topic) => ({ topic })));
       // Pacing starts with the consumer (kafkajs refuses pause/resume before run), before any fetch answers.
-      this.pacer.attach(member.paced, partitionSwitch(consumer, this.log));
+      this.pacer.attach(member.paced, partitionSwitch(consumer, this.log, member.wake));
       // Seeks placed right after run(): kafkajs applies them before the next fetch and drops any
       // batch fetched for a partition whose seek is pending, so nothing before them is processed.
       // (admin.setOffsets would instead run a throwaway group member and cost a full fetch cycle.)
       for (const [topic, partitions] of placement.offsets) {
         for (const { partition, offset } of partitions) consumer.seek({ topic, partition, offset });
       }
+      // The standby's idle wait ends now, not at its end: it fetches from the seeks at once.
+      if (promoted) member.wake();
     } catch (err) {
       // (A standby kafkajs had dropped refuses resume and seek.) Nothing serves: the move is tried again, afresh.
       member.serving.route = undefined;
@@ -787,10 +794,11 @@ function pacedPartitions(topics: readonly string[], metadata: readonly { name: s
 }
 
 /** Pause and resume of one partition on a running kafkajs consumer; a stopped consumer's refusal is only logged. */
-function partitionSwitch(consumer: Consumer, log: Logger) {
+function partitionSwitch(consumer: Consumer, log: Logger, wake: () => void) {
   const call = (what: 'pause' | 'resume', tp: TopicPartition) => {
     try {
       consumer[what]([{ topic: tp.topic, partitions: [tp.partition] }]);
+      if (what === 'resume') wake();
     } catch (err) {
       log.debug('pacing could not reach the consumer', { what, topic: tp.topic, partition: tp.partition, error: (err as Error).message });
     }
@@ -807,8 +815,14 @@ export function createRoutedConsumer(opts: RoutedConsumerOptions): RoutedConsume
   return new RoutedConsumer(opts);
 }
 
-/** How often a paused standby member looks at its partitions (see reach). */
-const STANDBY_MAX_WAIT_MS = 10;
+/**
+ * How long a paused standby member sleeps between looks at its partitions (see reach): long,
+ * since a promotion wakes it. Also its fetches' long-poll wait once it serves; a seek or a pause
+ * waits for a poll in flight only when its room has nothing new.
+ */
+const STANDBY_IDLE_MS = 200;
+/** The same without the wake hook (kafkajs loaded before the SDK replaced its idle wait). */
+const STANDBY_POLL_MS = 10;
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
