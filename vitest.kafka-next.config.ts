@@ -11,6 +11,7 @@ export default defineConfig({
       'test/integration/group-inspector.test.ts',
       'test/integration/position-reader.test.ts',
       'test/integration/offsets-by-time.test.ts',
+      'test/integration/group-offsets.test.ts',
       'test/integration/route-follow.test.ts',
       'test/integration/sdk-consumer.test.ts',
       'test/integration/dual-producer.test.ts',

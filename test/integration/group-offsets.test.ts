@@ -6,7 +6,7 @@ import { LOCAL, randomId } from '../../bench/support/local-stack.js';
 import { createTopicEverywhere } from '../support/sdk-stack.js';
 
 describe('KafkaGroupOffsetReader on real Kafka', () => {
-  it("reads many groups' committed offsets (-1 where none), leaves out topics the room lacks, and picks up new commits on the next read", async () => {
+  it("reads many groups' committed offsets (-1 where none) in one request per coordinator, leaves out topics the room lacks, and picks up new commits on the next read", async () => {
     const id = randomId();
     const topics = [`offsets-${id}-a`, `offsets-${id}-b`];
     await createTopicEverywhere(topics[0]!, 2);
@@ -31,6 +31,19 @@ describe('KafkaGroupOffsetReader on real Kafka', () => {
       await admin.setOffsets({ groupId: `g1-${id}`, topic: topics[0]!, partitions: [{ partition: 0, offset: '9' }, { partition: 1, offset: '7' }] });
       const second = await reader.read(groups, 5000);
       expect(second.get(`g1-${id}`)?.get(topics[0]!)?.get(0)).toBe(9);
+      // Every group in one OffsetFetch per read (v8; one broker, so one coordinator), none one by one.
+      expect(reader.sent).toEqual({ batched: 2, perGroup: 0 });
+
+      // Many groups at once, each with its own commits: the batch answers each its own.
+      const many = Array.from({ length: 120 }, (_, i) => ({ group: `m${i}-${id}`, topics: [topics[0]!] }));
+      await Promise.all(many.filter((_, i) => i % 3 === 0).map((g, i) => admin.setOffsets({ groupId: g.group, topic: topics[0]!, partitions: [{ partition: 0, offset: String(i + 1) }, { partition: 1, offset: String(100 + i) }] })));
+      const all = await reader.read(many, 10_000);
+      expect(all.size).toBe(120);
+      many.forEach((g, i) => {
+        const k = i / 3;
+        expect(all.get(g.group)?.get(topics[0]!)).toEqual(i % 3 === 0 ? new Map([[0, k + 1], [1, 100 + k]]) : new Map([[0, -1], [1, -1]]));
+      });
+      expect(reader.sent).toEqual({ batched: 3, perGroup: 0 });
     } finally {
       await reader.close();
       await admin.disconnect();
