@@ -124,9 +124,13 @@ describe('no secret in anything the controller or the CLI shows', () => {
     const file = secureTopology(join(CH_PKI, 'default.password'));
     writeFileSync(file, readFileSync(file, 'utf8').split(ETCD_PKI + '/ca.crt').join(join(tlsDir, 'ca.crt')).split(ETCD_PKI + '/switchyard.crt').join(join(tlsDir, 'switchyard.crt')).split(ETCD_PKI + '/switchyard.key').join(join(tlsDir, 'switchyard.key')));
     expect(readFileSync(file, 'utf8')).toContain(tlsDir);
-    const ctl = startController(file, `leak2-${id}`, 'room-b', { SWITCHYARD_CERT_RESTART_JITTER_MS: '0' });
+    // This one runs with a heap limit, as the chart's heapMb gives it; the first one without.
+    const ctl = startController(file, `leak2-${id}`, 'room-b', { SWITCHYARD_CERT_RESTART_JITTER_MS: '0', NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --max-old-space-size=160` });
     try {
       await waitFor('the second controller to run', 30_000, () => (ctl.logs.some((l) => l['msg'] === 'http listening') ? true : undefined));
+      const heapWarning = (logs: readonly Record<string, unknown>[]) => logs.some((l) => String(l['msg']).startsWith('no heap limit set'));
+      expect(heapWarning(ctl.logs)).toBe(false);
+      if (!/--max-old-space-size/.test(process.env['NODE_OPTIONS'] ?? '')) expect(heapWarning(controller!.logs)).toBe(true);
       const exited = new Promise<number | null>((done) => ctl.child.once('exit', (code) => done(code)));
       // Rewriting a file with the same bytes (as a Secret update does to the files that did not
       // change) is no rotation: the controller keeps running.
