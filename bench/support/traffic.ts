@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function allPublishing(s: FaultStack, names: readonly string[]): Promise<void> {
   const store = new EtcdObservationStore(s.etcd, s.cfg.prefix, 2);
   await waitFor(`observations from ${names.join(', ')}`, 20_000, async () => {
-    const seen = new Set((await store.readAll()).map((o) => o.observer));
+    const seen = new Set((await store.readAll()).observations.map((o) => o.observer));
     return names.every((n) => seen.has(n)) ? true : undefined;
   });
 }

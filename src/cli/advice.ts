@@ -12,19 +12,19 @@ export interface ObserverSeen {
   readonly observer: string;
   /** Its room or witness site. */
   readonly site: string;
-  /** Age of its newest published observation. */
+  /** Age of its newest published observation, or of its newer confirmation (ADR 0019). */
   readonly ageMs: number;
 }
 
 /** Who publishes observations, from where, and which rooms and witness sites have nobody reporting. */
-export function observerSummary(published: readonly Observation[], topology: Topology, now: number): { observers: ObserverSeen[]; silentSites: string[] } {
+export function observerSummary(published: readonly Observation[], topology: Topology, now: number, confirmedAt: ReadonlyMap<string, number> = new Map()): { observers: ObserverSeen[]; silentSites: string[] } {
   const newest = new Map<string, Observation>();
   for (const o of published) {
     const seen = newest.get(o.observer);
     if (!seen || o.at > seen.at) newest.set(o.observer, o);
   }
   const observers = [...newest.values()]
-    .map((o) => ({ observer: o.observer, site: o.observerRoom, ageMs: Math.max(0, now - o.at) }))
+    .map((o) => ({ observer: o.observer, site: o.observerRoom, ageMs: Math.max(0, now - Math.max(o.at, confirmedAt.get(o.observer) ?? 0)) }))
     .sort((a, b) => a.site.localeCompare(b.site) || a.observer.localeCompare(b.observer));
   const sites = new Set(observers.map((o) => o.site));
   const silentSites = [...topology.rooms.keys(), ...(topology.witnesses ?? [])].filter((s) => !sites.has(s));

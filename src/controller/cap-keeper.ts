@@ -145,7 +145,7 @@ export class CapKeeper {
 
     const shown = plan.verdicts.filter((v) => v.rule !== 'uncapped' || v.alert);
     await this.deps.store
-      .publishPlan({ at: now, by: this.deps.by, verdicts: shown.slice(0, PUBLISHED_MAX), omitted: plan.verdicts.length - Math.min(shown.length, PUBLISHED_MAX) })
+      .publishPlan({ at: now, by: this.deps.by, verdicts: shown.slice(0, PUBLISHED_MAX), omitted: plan.verdicts.length - Math.min(shown.length, PUBLISHED_MAX) }, fence)
       .catch((err: unknown) => log.warn('cap plan not published', { error: err instanceof Error ? err.message : String(err) }));
 
     for (const [name, route] of routes) {

@@ -88,8 +88,9 @@ const observationKey = (o: Observation): string => `${o.room}|${o.component}|${o
 /**
  * Whether a tick publishes this observer's recent observations. An idle observer does not write
  * every tick; it writes when:
- * - anything it saw this tick or in the recent window is not OK, or was within the tiers'
- *   riseAfter ticks (the leader then counts every probe of a fall or a rise);
+ * - anything it saw this tick or in the recent window is not OK or carried (no probe of its own),
+ *   or was within the tiers' riseAfter ticks (the leader then counts every probe of a fall or a
+ *   rise);
  * - this tick's probes were hurried by a signal (ADR 0018: the leader must hear them at once);
  * - else, only where the store's confirmations cannot keep the news fresh (ADR 0019: a tier's
  *   staleAfterMs under the confirmation slack plus two ticks), before the last publish is
@@ -119,7 +120,10 @@ export class ObservationGate {
 
   /** Asked once per tick, with the window to publish and this tick's observations. */
   due(recent: readonly Observation[], observations: readonly Observation[], now: number): boolean {
-    const notOk = recent.some((o) => o.status !== 'OK') || observations.some((o) => o.status !== 'OK');
+    // A carried answer (no probe of its own this tick) is news like a failed one: a renewal must
+    // never stand for it (ADR 0019).
+    const news = (o: Observation) => o.status !== 'OK' || o.carried === true;
+    const notOk = recent.some(news) || observations.some(news);
     this.ticksSinceNotOk = notOk ? 0 : this.ticksSinceNotOk + 1;
     if (notOk || this.ticksSinceNotOk <= this.riseAfter) return true;
     if (observations.some((o) => o.hurried)) return true;
@@ -233,7 +237,8 @@ export class Controller {
     // With the store's confirmations (ADR 0019) an unchanged observation is not written again,
     // unless a tier's staleAfterMs is too short to absorb how coarsely readers learn a renewal's age.
     const staleAfterMs = policies.length > 0 ? Math.min(...policies.map((p) => p.staleAfterMs)) : 0;
-    const confirmable = staleAfterMs >= deps.observationStore.confirmSlackMs + 2 * this.intervalMs;
+    const probeTimeoutMs = Math.max(0, ...policies.map((p) => p.probeTimeoutMs));
+    const confirmable = staleAfterMs >= deps.observationStore.confirmSlackMs + 2 * this.intervalMs + probeTimeoutMs;
     this.gate = new ObservationGate(confirmable ? Infinity : staleAfterMs / 2, this.intervalMs, Math.max(1, ...policies.map((p) => p.riseAfter)));
     this.lastTickAt = deps.clock.now();
   }
@@ -456,7 +461,10 @@ export class Controller {
       } else until = Math.max(until, end);
     }
     this.hurryUntil = until;
-    const [probed] = await Promise.all([observeAll(this.deps.probes), this.deps.positions?.sample()]);
+    const [answered] = await Promise.all([observeAll(this.deps.probes), this.deps.positions?.sample()]);
+    // An answer older than this tick (a probe still reading hands back its last one) is no probe
+    // of this tick: carried. It is published as news, and never confirmed (ADR 0019).
+    const probed = answered.map((o) => (o.at < startedAt && !o.carried ? { ...o, carried: true } : o));
     // Only the signalled rooms' Kafka probes count as hurried: a signal speaks of nothing else.
     const observations = startedAt < this.hurryUntil ? probed.map((o) => (o.component === 'kafka' && startedAt < (this.hurriedRooms.get(o.room) ?? 0) ? { ...o, hurried: true } : o)) : probed;
     for (const o of observations) {
@@ -487,6 +495,8 @@ export class Controller {
     let intents: Intents | undefined;
     let switchovers: SwitchoverIntent[] = [];
     let everyone: Observation[] = observations;
+    let confirmedAt: ReadonlyMap<string, number> | undefined;
+    let confirming: Promise<void> | undefined;
     let watermarks: Map<string, Map<string, Map<number, number>>> | undefined;
     // Pipelines whose stored route or journal cannot be used: held with the reason (logged once, as a verdict).
     const invalid = new Map<string, string>();
@@ -499,10 +509,17 @@ export class Controller {
         await this.deps.observationStore.publish(this.deps.observer, this.recent);
         this.gate.published(this.recent, publishAt);
       }
-      // After the publish: the renewal confirms what is stored now. A lost lease means the next tick publishes again.
-      const confirmed = this.deps.observationStore.confirm().then((held) => {
-        if (!held) this.gate.forget();
-      });
+      // After the publish: the renewal confirms what is stored now. A lost lease, or a renewal
+      // that failed, means the next tick publishes again.
+      const confirmed = (confirming = this.deps.observationStore.confirm().then(
+        (held) => {
+          if (!held) this.gate.forget();
+        },
+        (err: unknown) => {
+          this.gate.forget();
+          throw err;
+        },
+      ));
       const [routes, published, js, wanted, manual] = await Promise.all([
         this.deps.routes.list((p, why) => invalid.set(p, `its stored route is not valid (${why}); delete ${prefix?.route(p) ?? 'its route key'} and the leader starts it on its primary chain above the last epoch`)),
         this.deps.observationStore.readAll((key, why) => this.reportOnce('observation left out', key, why)),
@@ -524,11 +541,15 @@ export class Controller {
         invalid.set(p, journalHold(p, `cannot be carried on (${why})`));
       }
       intents = wanted;
-      everyone = [...published.filter((o) => o.observer !== this.deps.observer), ...observations];
+      everyone = [...published.observations.filter((o) => o.observer !== this.deps.observer), ...observations];
+      confirmedAt = published.confirmedAt;
       this.setReady(true, '');
     } catch (err) {
       this.setReady(false, `etcd unreachable: ${(err as Error).message}`);
     }
+    // Settled before the next tick, even when a read failed first: a renewal still in flight must
+    // not land after a later publish fails (it would confirm news the observer no longer holds).
+    await confirming?.catch(() => undefined);
 
     const acting = read !== undefined && leadership !== undefined && !leadership.lost.aborted;
     // A switch under way is carried on first: it may be one a previous leader started. Each
@@ -578,7 +599,7 @@ export class Controller {
       void this.deps.lag?.sample(topology, routes, this.deps.positions.history(), now).catch(() => undefined);
       this.recordData(estimates, routes);
     }
-    const decision = decide(topology, this.state, { now, observations: everyone, routes, switchesInProgress, invalid, ...(intents && { intents }), ...(estimates && { estimates }) });
+    const decision = decide(topology, this.state, { now, observations: everyone, ...(confirmedAt && { confirmedAt }), routes, switchesInProgress, invalid, ...(intents && { intents }), ...(estimates && { estimates }) });
     this.state = decision.next;
     for (const policy of topology.policies.values()) {
       for (const room of topology.rooms.keys()) metrics.roomHealth(policy.tier, room, componentVerdict(this.state, policy, room, 'kafka', now).status);

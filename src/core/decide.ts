@@ -34,14 +34,24 @@ export interface ControllerState {
   readonly observerRooms: ReadonlyMap<string, string>;
   /** Since when the data-budget gate has answered "retry" for a pipeline. */
   readonly budgetWaitSince: ReadonlyMap<string, number>;
+  /**
+   * Per observer: the newest time its renewed lease proves it saw everything OK (ADR 0019). Only
+   * staleness reads it, for that observer's OK views; it is never folded as an observation.
+   */
+  readonly confirmedAt: ReadonlyMap<string, number>;
 }
 
-export const INITIAL_STATE: ControllerState = { health: new Map(), observerRooms: new Map(), budgetWaitSince: new Map() };
+export const INITIAL_STATE: ControllerState = { health: new Map(), observerRooms: new Map(), budgetWaitSince: new Map(), confirmedAt: new Map() };
+
+/** A confirmation older than this is dropped from the state (an observer that went away). */
+const CONFIRMATION_KEPT_MS = 600_000;
 
 export interface TickInput {
   readonly now: number;
   /** Fresh probe results since the last tick, from every observer. */
   readonly observations: readonly Observation[];
+  /** Per observer: when its renewed lease proves its last publication still held (ObservationStore.readAll). */
+  readonly confirmedAt?: ReadonlyMap<string, number>;
   /** The routes as read from the store at the start of this tick; undefined = no route yet. */
   readonly routes: ReadonlyMap<string, Route | undefined>;
   readonly intents?: Intents;
@@ -280,7 +290,7 @@ export function componentVerdict(
 ): Arbitrated {
   if (component === 'stream' && subject !== undefined) {
     const jobs = state.health.get(policy.tier)?.jobs;
-    return jobVerdict(jobs, jobs?.rows.get(subject) ?? -1, room, subject, state.observerRooms, policy, policy.observersRequired, now);
+    return jobVerdict(jobs, jobs?.rows.get(subject) ?? -1, room, subject, state.observerRooms, policy, policy.observersRequired, now, state.confirmedAt);
   }
   const views = viewsFor(state, policy.tier, room, component);
   const hit = views && cache?.views.get(views);
@@ -289,7 +299,7 @@ export function componentVerdict(
   if (!views) return arbitrate([], policy.observersRequired, what);
   const list: ObserverView[] = [];
   for (const [observer, h] of views) {
-    list.push({ observer, observerRoom: state.observerRooms.get(observer) ?? observer, health: withStaleness(h, now, policy) });
+    list.push({ observer, observerRoom: state.observerRooms.get(observer) ?? observer, health: withStaleness(h, now, policy, state.confirmedAt.get(observer)) });
   }
   const verdict = arbitrate(list, policy.observersRequired, what);
   cache?.views.set(views, verdict);
@@ -308,10 +318,10 @@ export function chainVerdict(state: ControllerState, policy: TierPolicy, chain: 
     const rows = table ? rowsOf(table, chain.jobs) : undefined;
     // In the steady state each job is OK by the same rooms: one that cannot be worse than the
     // parts already judged is skipped (worse() would keep them), the rest judged one by one.
-    const steady = table ? steadyUpRooms(table, state.observerRooms, policy, now) : -1;
+    const steady = table ? steadyUpRooms(table, state.observerRooms, policy, now, state.confirmedAt) : -1;
     for (let j = 0; j < chain.jobs.length; j++) {
       if (steady >= 0 && rows![j]! >= 0 && worst && (worst.status !== 'OK' || worst.upRooms <= steady)) continue;
-      const v = jobVerdict(table, rows ? rows[j]! : -1, chain.room, chain.jobs[j]!, state.observerRooms, policy, policy.observersRequired, now);
+      const v = jobVerdict(table, rows ? rows[j]! : -1, chain.room, chain.jobs[j]!, state.observerRooms, policy, policy.observersRequired, now, state.confirmedAt);
       worst = worst ? worse(worst, v) : v;
     }
   }
@@ -517,11 +527,23 @@ function decideContained(topology: Topology, state: ControllerState, input: Tick
   }
 }
 
+/** The newest confirmation per observer, old ones dropped; the same map when nothing changed. */
+function mergeConfirmations(prev: ReadonlyMap<string, number>, fresh: ReadonlyMap<string, number> | undefined, now: number): ReadonlyMap<string, number> {
+  let out: Map<string, number> | undefined;
+  for (const [observer, at] of fresh ?? []) {
+    if (at > (prev.get(observer) ?? -Infinity)) (out ??= new Map(prev)).set(observer, at);
+  }
+  for (const [observer, at] of out ?? prev) {
+    if (now - at > CONFIRMATION_KEPT_MS) (out ??= new Map(prev)).delete(observer);
+  }
+  return out ?? prev;
+}
+
 /** One tick: fold observations, then decide every pipeline. */
 export function decide(topology: Topology, state: ControllerState, input: TickInput): Decision {
   const folded = foldHealth(topology, state, usable(input.observations));
   // Verdicts read the previous tick's budget waits; the next state carries only those still waiting.
-  const current: ControllerState = { ...folded, budgetWaitSince: state.budgetWaitSince };
+  const current: ControllerState = { ...folded, budgetWaitSince: state.budgetWaitSince, confirmedAt: mergeConfirmations(state.confirmedAt, input.confirmedAt, input.now) };
   const budgetWaitSince = new Map<string, number>();
   const actions: Action[] = [];
   const verdicts: PipelineVerdict[] = [];
@@ -538,7 +560,7 @@ export function decide(topology: Topology, state: ControllerState, input: TickIn
       : verdicts.length === 0
         ? 'no action: no pipelines configured'
         : `no action: ${verdicts.length} pipeline(s) left as they are`;
-  return { next: { ...folded, budgetWaitSince }, actions, reason, verdicts };
+  return { next: { ...folded, budgetWaitSince, confirmedAt: current.confirmedAt }, actions, reason, verdicts };
 }
 
 export { HOUR_MS };

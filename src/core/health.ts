@@ -38,12 +38,6 @@ export interface Observation {
    * not be convicted faster because a signal came).
    */
   readonly carried?: boolean;
-  /**
-   * Not published by the observer: a reader derived it from the observer's renewed lease (ADR
-   * 0019, `confirmations`). It repeats the observer's newest OK observation of this room component
-   * at a time the observer's later ticks are known to have seen nothing change.
-   */
-  readonly confirmed?: boolean;
 }
 
 export interface Thresholds {
@@ -118,45 +112,47 @@ export function foldObservation(prev: ComponentHealth, obs: Observation, th: Thr
   };
 }
 
-/** A component whose last observation is too old is UNKNOWN, whatever it said then. */
-export function withStaleness(h: ComponentHealth, now: number, th: Thresholds): ComponentHealth {
+/**
+ * A component whose last observation is too old is UNKNOWN, whatever it said then. An OK view is
+ * as fresh as its observer's latest confirmation (`confirmedAt`, ADR 0019), if that is newer:
+ * the observer saw everything OK then too, and renewed its lease instead of writing it again.
+ */
+export function withStaleness(h: ComponentHealth, now: number, th: Thresholds, confirmedAt?: number): ComponentHealth {
   if (h.lastAt === 0) return h;
-  const age = now - h.lastAt;
+  const last = freshAt(h.status, h.lastAt, confirmedAt);
+  const age = now - last;
   if (age <= th.staleAfterMs) return h;
   return {
     ...h,
     status: 'UNKNOWN',
     reason: `last observation is ${age} ms old (stale after ${th.staleAfterMs} ms)`,
-    since: h.status === 'UNKNOWN' ? h.since : h.lastAt + th.staleAfterMs,
+    since: h.status === 'UNKNOWN' ? h.since : last + th.staleAfterMs,
     goodStreak: 0,
   };
 }
 
+/** When a view was last known to hold: its last observation, or its observer's newer confirmation if it is OK. */
+export function freshAt(status: HealthStatus, lastAt: number, confirmedAt: number | undefined): number {
+  return status === 'OK' && confirmedAt !== undefined && confirmedAt > lastAt ? confirmedAt : lastAt;
+}
+
 /**
  * What an observer's renewed lease says about its last publication (ADR 0019). An observer whose
- * probes see nothing change does not write its observations again: it renews its lease after each
- * tick instead. A reader that knows the lease was renewed at or after `confirmedAt` counts the
- * observer's newest OK observation of each room component as seen again at `confirmedAt`.
+ * probes all answered OK, each a probe of its own, and the same as it last published, does not
+ * write its observations again: it renews its lease after the tick instead. A reader that knows
+ * the lease was renewed at or after `renewedAt` may take every OK view from that observer as
+ * fresh at `renewedAt`; it is not an observation, and is never folded as one (it does not count
+ * as a probe, and cannot hide a later one, whatever the two clocks say).
  *
- * Only OK observations are confirmed: an observer publishes every tick while anything it sees is
- * not OK, so its renewals never stand for anything else. Nothing is confirmed when the publication
- * is as new as `confirmedAt` (the renewal says nothing the values do not).
+ * Undefined, no confirmation, when the publication holds anything not OK or carried (its observer
+ * then publishes every tick, so a renewal may follow a tick that was not all OK), or when the
+ * renewal is not newer than the publication's newest observation.
  */
-export function confirmations(published: readonly Observation[], confirmedAt: number): Observation[] {
-  const newest = new Map<string, Observation>();
+export function confirmedAt(published: readonly Observation[], renewedAt: number): number | undefined {
   let latest = -Infinity;
   for (const o of published) {
-    const key = `${o.room}|${o.component}|${o.subject ?? ''}`;
-    const seen = newest.get(key);
-    if (!seen || o.at > seen.at) newest.set(key, o);
+    if (o.status !== 'OK' || o.carried) return undefined;
     if (o.at > latest) latest = o.at;
   }
-  if (!(confirmedAt > latest)) return [];
-  const out: Observation[] = [];
-  for (const o of newest.values()) {
-    if (o.status !== 'OK') continue;
-    const { hurried: _h, carried: _c, ...rest } = o;
-    out.push({ ...rest, at: confirmedAt, confirmed: true });
-  }
-  return out;
+  return published.length > 0 && renewedAt > latest ? renewedAt : undefined;
 }

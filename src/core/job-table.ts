@@ -358,7 +358,9 @@ interface Steady {
 }
 
 /** The last answer of steadyOf, kept: every job's verdict of a tick asks the same question. */
-let steadyMemo: { table: JobTable; observerRooms: ReadonlyMap<string, string>; now: number; staleAfterMs: number; steady: Steady | undefined } | undefined;
+let steadyMemo: { table: JobTable; observerRooms: ReadonlyMap<string, string>; confirmedAt: ReadonlyMap<string, number>; now: number; staleAfterMs: number; steady: Steady | undefined } | undefined;
+
+const NO_CONFIRMATIONS: ReadonlyMap<string, number> = new Map();
 
 /**
  * The steady state: every observer of the table either sees every job OK and fresh, or has gone
@@ -366,16 +368,19 @@ let steadyMemo: { table: JobTable; observerRooms: ReadonlyMap<string, string>; n
  * of the first kind. Every job's verdict is then OK, by the rooms of the observers of the first
  * kind (what arbitrate gives over the views). Undefined otherwise.
  */
-function steadyOf(table: JobTable, observerRooms: ReadonlyMap<string, string>, th: Thresholds, now: number): Steady | undefined {
+function steadyOf(table: JobTable, observerRooms: ReadonlyMap<string, string>, th: Thresholds, now: number, confirmedAt: ReadonlyMap<string, number>): Steady | undefined {
   const m = steadyMemo;
-  if (m && m.table === table && m.observerRooms === observerRooms && m.now === now && m.staleAfterMs === th.staleAfterMs) return m.steady;
+  if (m && m.table === table && m.observerRooms === observerRooms && m.confirmedAt === confirmedAt && m.now === now && m.staleAfterMs === th.staleAfterMs) return m.steady;
   let steady: Steady | undefined;
   const rooms: string[] = [];
   let first = -1;
   let mixed = false;
   table.summaries.forEach((s, i) => {
-    if (now - s.lastSeen > th.staleAfterMs) return; // silent: every view stale
-    if (s.okSince === undefined || now - s.okSince > th.staleAfterMs) mixed = true;
+    // An observer that sees every job OK is as fresh as its confirmation (ADR 0019).
+    const confirmed = confirmedAt.get(table.observers[i]!) ?? 0;
+    const okSince = s.okSince === undefined ? undefined : Math.max(s.okSince, confirmed);
+    if (now - Math.max(s.lastSeen, okSince ?? 0) > th.staleAfterMs) return; // silent: every view stale
+    if (okSince === undefined || now - okSince > th.staleAfterMs) mixed = true;
     else {
       if (first < 0) first = i;
       const room = observerRooms.get(table.observers[i]!) ?? table.observers[i]!;
@@ -383,7 +388,7 @@ function steadyOf(table: JobTable, observerRooms: ReadonlyMap<string, string>, t
     }
   });
   if (!mixed && first >= 0) steady = { upRooms: rooms.length, first };
-  steadyMemo = { table, observerRooms, now, staleAfterMs: th.staleAfterMs, steady };
+  steadyMemo = { table, observerRooms, confirmedAt, now, staleAfterMs: th.staleAfterMs, steady };
   return steady;
 }
 
@@ -391,8 +396,8 @@ function steadyOf(table: JobTable, observerRooms: ReadonlyMap<string, string>, t
  * In the steady state (see steadyOf), the observer rooms that see each job up, which is then every
  * job's verdict: OK by that many rooms. -1 otherwise.
  */
-export function steadyUpRooms(table: JobTable, observerRooms: ReadonlyMap<string, string>, th: Thresholds, now: number): number {
-  return steadyOf(table, observerRooms, th, now)?.upRooms ?? -1;
+export function steadyUpRooms(table: JobTable, observerRooms: ReadonlyMap<string, string>, th: Thresholds, now: number, confirmedAt: ReadonlyMap<string, number> = NO_CONFIRMATIONS): number {
+  return steadyOf(table, observerRooms, th, now, confirmedAt)?.upRooms ?? -1;
 }
 
 /**
@@ -409,10 +414,11 @@ export function jobVerdict(
   th: Thresholds,
   required: number,
   now: number,
+  confirmedAt: ReadonlyMap<string, number> = NO_CONFIRMATIONS,
 ): Arbitrated {
   if (!table || row < 0) return arbitrate([], required, describeJob(room, job));
   const { observers, blocks } = table;
-  const steady = steadyOf(table, observerRooms, th, now);
+  const steady = steadyOf(table, observerRooms, th, now, confirmedAt);
   if (steady) return new JobOk(room, job, blocks[steady.first]!.reasons[row]!, steady.upRooms);
   let okReason: string | undefined;
   let allOk = true;
@@ -421,7 +427,7 @@ export function jobVerdict(
     const block = blocks[i]!;
     const lastAt = lastAtOf(block, row);
     if (lastAt === 0) continue;
-    if (block.cold[row * COLD + STATUS] !== CODE.OK || now - lastAt > th.staleAfterMs) {
+    if (block.cold[row * COLD + STATUS] !== CODE.OK || now - Math.max(lastAt, confirmedAt.get(observers[i]!) ?? 0) > th.staleAfterMs) {
       allOk = false;
       break;
     }
@@ -434,7 +440,7 @@ export function jobVerdict(
   for (let i = 0; i < blocks.length; i++) {
     const observer = observers[i]!;
     if (lastAtOf(blocks[i]!, row) === 0) continue;
-    views.push({ observer, observerRoom: observerRooms.get(observer) ?? observer, health: withStaleness(healthAt(blocks[i]!, row), now, th) });
+    views.push({ observer, observerRoom: observerRooms.get(observer) ?? observer, health: withStaleness(healthAt(blocks[i]!, row), now, th, confirmedAt.get(observer)) });
   }
   return arbitrate(views, required, describeJob(room, job));
 }

@@ -26,8 +26,12 @@ export interface CapStore {
   record(event: CapEvent): Promise<void>;
   /** Oldest first; one pipeline's or all. */
   history(pipeline?: string): Promise<CapEvent[]>;
-  /** The leader's latest plan, for `status` and `caps show` (they cannot see its lag and rates). */
-  publishPlan(plan: PublishedCapPlan): Promise<void>;
+  /**
+   * The leader's latest plan, for `status` and `caps show` (they cannot see its lag and rates).
+   * Written when it changed, or first in a leadership `term` (any value that differs per term):
+   * another leader may have written its own in between.
+   */
+  publishPlan(plan: PublishedCapPlan, term?: unknown): Promise<void>;
   readPlan(): Promise<PublishedCapPlan | undefined>;
 }
 

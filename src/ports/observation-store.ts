@@ -12,6 +12,11 @@ import type { OnMalformed } from './route-store.js';
  * last), so a reader that reads less often than the observer probes still sees every probe.
  * Timeouts: calls reject after the client's call timeout.
  */
+export interface ObservationsRead {
+  readonly observations: Observation[];
+  readonly confirmedAt: ReadonlyMap<string, number>;
+}
+
 export interface ObservationStore {
   publish(observer: string, recent: readonly Observation[]): Promise<void>;
   /**
@@ -29,9 +34,10 @@ export interface ObservationStore {
   readonly confirmSlackMs: number;
   /**
    * Every valid observation; an observer's value that does not parse, or an observation that is
-   * not one, is left out and told to `onMalformed`. With each observer's publication come the
-   * confirmations its renewed lease proves (`confirmations` in the core).
+   * not one, is left out and told to `onMalformed`. With them, per observer, when its renewed
+   * lease proves its publication still held (`confirmedAt` in the core; only for publications
+   * that are all OK).
    */
-  readAll(onMalformed?: OnMalformed): Promise<Observation[]>;
+  readAll(onMalformed?: OnMalformed): Promise<ObservationsRead>;
   close(): Promise<void>;
 }

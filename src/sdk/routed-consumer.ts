@@ -492,6 +492,8 @@ export class RoutedConsumer {
     void member.admin.disconnect().catch(() => undefined);
     const release: Promise<void> = this.stopConsumer(member.consumer, member.room).finally(() => this.releasing.delete(release));
     this.releasing.add(release);
+    // A stop waits for the member's fetch loop: one asleep is woken to see it now.
+    member.wake();
   }
 
   /** The standby member, if it is joined in `route`'s room for its group and topics; any other standby is let go of. */
@@ -547,7 +549,7 @@ export class RoutedConsumer {
             if (this.active && !this.closed) this.keepStandby(this.active.route);
           });
           m = member;
-          await m.consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation) });
+          await m.consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation, member.wake) });
           this.pauseAll(m);
           m.running = true;
           if (this.standby !== sb || this.closed) {
@@ -624,7 +626,7 @@ export class RoutedConsumer {
     member.serving.generation = generation;
     try {
       if (!member.running) {
-        await consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation) });
+        await consumer.run({ eachMessage: (p) => this.handle(p, member.serving.route!, member.serving.generation, member.wake) });
         member.running = true;
       }
       // A promoted standby was paused since it joined. Resumed, paced and sought in one synchronous
@@ -673,12 +675,19 @@ export class RoutedConsumer {
     return merged;
   }
 
-  private async handle(payload: EachMessagePayload, route: Route, generation: number): Promise<void> {
+  private async handle(payload: EachMessagePayload, route: Route, generation: number, wake: () => void): Promise<void> {
     // A consumer being replaced may still deliver a batch: drop it, it will be read again.
     if (generation !== this.generation) return;
     const { topic, partition, message } = payload;
     // Before processing, so that a pause asked for here stops the batch right after this record.
-    this.pacer.pace(topic, partition, payload.pause);
+    // Its resume also ends the member's idle wait (a member born a standby sleeps long).
+    this.pacer.pace(topic, partition, () => {
+      const resume = payload.pause();
+      return () => {
+        resume();
+        wake();
+      };
+    });
     const timestamp = Number(message.timestamp);
     const id = recordIdOf(message.headers);
     if (this.dedup.isDuplicate(topic, partition, id)) {

@@ -3,6 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdObservationStore } from '../../src/adapters/etcd/observation-store.js';
 import { foldObservation, UNKNOWN_HEALTH, withStaleness, type Observation } from '../../src/core/health.js';
+import type { ObservationsRead } from '../../src/ports/observation-store.js';
 import { LOCAL, randomId } from '../../bench/support/local-stack.js';
 
 // ADR 0019: an observer that sees nothing change renews its lease after each tick instead of
@@ -12,10 +13,10 @@ const th = { fallAfter: 3, riseAfter: 1, staleAfterMs: 2000 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ok = (at: number): Observation => ({ room: 'room-a', component: 'kafka', observer: 'o1', observerRoom: 'room-a', at, status: 'OK', reason: 'answered' });
 
-/** room-a's Kafka as the reader judges it from o1's publication and confirmations, at `now`. */
-function judged(list: readonly Observation[], now: number) {
-  const mine = list.filter((o) => o.observer === 'o1' && o.room === 'room-a' && o.component === 'kafka').sort((a, b) => a.at - b.at);
-  return withStaleness(mine.reduce((h, o) => foldObservation(h, o, th), UNKNOWN_HEALTH), now, th);
+/** room-a's Kafka as the reader judges it from o1's publication and confirmation, at `now`. */
+function judged(read: ObservationsRead, now: number) {
+  const mine = read.observations.filter((o) => o.observer === 'o1' && o.room === 'room-a' && o.component === 'kafka').sort((a, b) => a.at - b.at);
+  return withStaleness(mine.reduce((h, o) => foldObservation(h, o, th), UNKNOWN_HEALTH), now, th, read.confirmedAt.get('o1'));
 }
 
 describe('observation confirmations on a real etcd (ADR 0019)', () => {
@@ -45,20 +46,19 @@ describe('observation confirmations on a real etcd (ADR 0019)', () => {
       for (let i = 0; i < 16; i++) {
         await sleep(250);
         expect(await observer.confirm()).toBe(true);
-        const list = await reader.readAll();
+        const read = await reader.readAll();
         const now = Date.now();
-        // At most one confirmation (one room component), never younger than the renewal it stands
-        // for. A renewal's age is read in whole seconds, so in the first second after a publish
-        // the publication is newer than what can be proved, and nothing is confirmed.
-        const confirmed = list.filter((o) => o.confirmed);
-        expect(confirmed.length).toBeLessThanOrEqual(1);
-        if (confirmed[0]) expect(confirmed[0].at).toBeLessThanOrEqual(now);
-        if (now - publishedAt > 1500) expect(confirmed).toHaveLength(1);
+        // Never younger than the renewal it stands for. A renewal's age is read in whole seconds,
+        // so in the first second after a publish the publication is newer than what can be
+        // proved, and nothing is confirmed.
+        const confirmed = read.confirmedAt.get('o1');
+        if (confirmed !== undefined) expect(confirmed).toBeLessThanOrEqual(now);
+        if (now - publishedAt > 1500) expect(confirmed).toBeDefined();
         // What the reader knows is less than 1 s (whole seconds) plus a tick old.
-        const newest = Math.max(...list.filter((o) => o.observer === 'o1').map((o) => o.at));
+        const newest = Math.max(confirmed ?? 0, ...read.observations.filter((o) => o.observer === 'o1').map((o) => o.at));
         worstAge = Math.max(worstAge, now - newest);
         expect(now - newest).toBeLessThan(1000 + 250 + 100);
-        expect(judged(list, now).status).toBe('OK');
+        expect(judged(read, now).status).toBe('OK');
       }
       expect(Date.now() - publishedAt).toBeGreaterThan(th.staleAfterMs * 2);
       expect(worstAge).toBeGreaterThan(0);
@@ -67,7 +67,27 @@ describe('observation confirmations on a real etcd (ADR 0019)', () => {
 
       // A reader that never read before (the CLI's status) gets the confirmation on its first read.
       const fresh = new EtcdObservationStore(etcd, prefix, 5);
-      expect((await fresh.readAll()).filter((o) => o.confirmed)).toHaveLength(1);
+      expect((await fresh.readAll()).confirmedAt.get('o1')).toBeDefined();
+    } finally {
+      await observer.close();
+      await reader.close();
+    }
+  });
+
+  it('a publication holding anything not OK or carried is never confirmed, however recent the renewal', async () => {
+    const observer = new EtcdObservationStore(etcd, prefix, 5);
+    const reader = new EtcdObservationStore(etcd, prefix, 5);
+    try {
+      const t = Date.now();
+      for (const list of [[ok(t - 3000), { ...ok(t - 2500), status: 'DOWN' as const }], [ok(t - 3000), { ...ok(t - 2500), carried: true }]]) {
+        await observer.publish('o1', list);
+        await new Promise((r) => setTimeout(r, 1200));
+        expect(await observer.confirm()).toBe(true);
+        await reader.readAll();
+        const read = await reader.readAll();
+        expect(read.observations.length).toBe(2);
+        expect(read.confirmedAt.has('o1')).toBe(false);
+      }
     } finally {
       await observer.close();
       await reader.close();
@@ -83,12 +103,12 @@ describe('observation confirmations on a real etcd (ADR 0019)', () => {
       expect(judged(await reader.readAll(), Date.now()).status).toBe('OK');
       // The tick loop stalls: no renewal for 2.5 s (lease TTL 3 s).
       await sleep(2500);
-      const list = await reader.readAll();
-      expect(list.some((o) => o.observer === 'o1')).toBe(true); // the key is still there
-      expect(judged(list, Date.now()).status).toBe('UNKNOWN');
+      const read = await reader.readAll();
+      expect(read.observations.some((o) => o.observer === 'o1')).toBe(true); // the key is still there
+      expect(judged(read, Date.now()).status).toBe('UNKNOWN');
       // Past the TTL (etcd revokes expired leases within about 500 ms): the key is gone.
       await sleep(1500);
-      expect((await reader.readAll()).filter((o) => o.observer === 'o1')).toEqual([]);
+      expect((await reader.readAll()).observations.filter((o) => o.observer === 'o1')).toEqual([]);
       // The observer's next tick finds its lease lost and publishes again, bound to a new lease.
       expect(await observer.confirm()).toBe(false);
       await observer.publish('o1', [ok(Date.now())]);

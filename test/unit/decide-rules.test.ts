@@ -265,3 +265,33 @@ describe('decide: probes hurried by a client signal (issue 19, ADR 0018)', () =>
     expect(burst({}, 3, STEP, true)[2]!.actions).toHaveLength(1);
   });
 });
+
+describe('decide: confirmations keep a quiet observer fresh (ADR 0019)', () => {
+  it('with no new observation for 5 s, the rooms stay OK while their observer is confirmed, and go UNKNOWN (stale) when it is not', () => {
+    const { topology, route } = setup();
+    const { state, now } = run(topology, route, times(4, healthy));
+    const later = now + 5000;
+    const input = { now: later, observations: [], routes: new Map([['live', route]]) };
+    const confirmed = decide(topology, state, { ...input, confirmedAt: new Map([['obs-1', later - 1000]]) });
+    expect(confirmed.verdicts[0]!.reason).toContain('room-a kafka is OK');
+    const silent = decide(topology, state, input);
+    expect(silent.verdicts[0]!.reason).toContain('room-a kafka is UNKNOWN');
+    expect(silent.verdicts[0]!.reason).toContain('stale after 2000 ms');
+    // The confirmation is kept in the state for the next tick, not folded as a probe.
+    expect(confirmed.next.confirmedAt.get('obs-1')).toBe(later - 1000);
+  });
+
+  it('a confirmation is no probe: a DOWN just after it, on a clock behind the reader\'s, still convicts in fallAfter probes', () => {
+    const { topology, route } = setup();
+    const { state, now } = run(topology, route, times(4, healthy));
+    // Read with a confirmation 200 ms in the future of the observer's clock.
+    let s = decide(topology, state, { now: now + 300, observations: [], routes: new Map([['live', route]]), confirmedAt: new Map([['obs-1', now + 500]]) }).next;
+    let last: Decision | undefined;
+    for (let i = 1; i <= 3; i++) {
+      const at = now + i * STEP;
+      last = decide(topology, s, { now: at + 300, observations: [obs('room-a', 'DOWN', at, { observer: 'obs-1', observerRoom: 'room-c' }), obs('room-b', 'OK', at, { observer: 'obs-1', observerRoom: 'room-c' })], routes: new Map([['live', route]]) });
+      s = last.next;
+    }
+    expect(last!.verdicts[0]).toMatchObject({ state: 'FAILING_OVER', rule: 'failover' });
+  });
+});

@@ -39,14 +39,18 @@ const status = fc.constantFrom<HealthStatus>('OK', 'OK', 'OK', 'DEGRADED', 'DOWN
 /** One observation's fate: silent, or a status, with an offset from the tick's time (a repeat, a too-soon probe). */
 const report = fc.option(fc.record({ status, reason: fc.constantFrom('running', 'job is FAILED', 'backpressure high'), offset: fc.constantFrom(0, 0, 0, -250, 100) }), { nil: null, freq: 5 });
 /** One tick: the gap since the last (sometimes long enough to go stale), and each observer's report of each job. */
+/** Per observer: a confirmation read this tick (ADR 0019), as an offset from the tick's time, or none. */
+const confirm = fc.array(fc.option(fc.constantFrom(-1000, -1200, -2500, 0), { nil: null, freq: 2 }), { minLength: OBSERVERS.length, maxLength: OBSERVERS.length });
 const rough = fc.record({
-  gap: fc.constantFrom(250, 250, 250, 100, 1500),
+  gap: fc.constantFrom(250, 250, 250, 100, 1500, 4000),
+  confirm,
   reports: fc.array(fc.array(report, { minLength: JOBS.length, maxLength: JOBS.length }), { minLength: OBSERVERS.length, maxLength: OBSERVERS.length }),
   kafka: fc.array(fc.option(fc.constantFrom<HealthStatus>('OK', 'OK', 'DOWN'), { nil: null, freq: 4 }), { minLength: OBSERVERS.length + 1, maxLength: OBSERVERS.length + 1 }),
 });
 /** A calm tick: every observer sees every job running (the steady state the table takes a shortcut for). */
 const calm = fc.record({
   gap: fc.constant(250),
+  confirm,
   reports: fc.constant(OBSERVERS.map(() => JOBS.map(() => ({ status: 'OK' as HealthStatus, reason: 'running', offset: 0 })))),
   kafka: fc.array(fc.option(fc.constantFrom<HealthStatus>('OK', 'OK', 'DOWN'), { nil: null, freq: 4 }), { minLength: OBSERVERS.length + 1, maxLength: OBSERVERS.length + 1 }),
 });
@@ -58,6 +62,8 @@ class Reference {
   readonly views = new Map<string, Map<string, ComponentHealth>>();
   /** Observers in the order they first reported a job (the table's order). */
   readonly order: string[] = [];
+  /** Per observer: its newest confirmation (what decide keeps). */
+  readonly confirmed = new Map<string, number>();
   fold(o: Observation): void {
     if (!this.order.includes(o.observer)) this.order.push(o.observer);
     const views = this.views.get(o.subject!) ?? new Map<string, ComponentHealth>();
@@ -71,7 +77,7 @@ class Reference {
     const list: ObserverView[] = [];
     for (const observer of this.order) {
       const h = this.views.get(job)?.get(observer);
-      if (h) list.push({ observer, observerRoom: [...OBSERVERS, GONE].find(([o]) => o === observer)![1], health: withStaleness(h, now, policy) });
+      if (h) list.push({ observer, observerRoom: [...OBSERVERS, GONE].find(([o]) => o === observer)![1], health: withStaleness(h, now, policy, this.confirmed.get(observer)) });
     }
     return arbitrate(list, policy.observersRequired, `${roomOf(job)} stream ${job}`);
   }
@@ -86,7 +92,7 @@ function snapshot(table: JobTable | undefined): unknown {
 }
 
 describe('stream jobs in the flat job table', () => {
-  it('fold and judge as foldObservation and arbitrate do, and never change an earlier tick\'s table', () => {
+  it('fold and judge as foldObservation and arbitrate do (with staleness read through confirmations), and never change an earlier tick\'s table', () => {
     fc.assert(
       fc.property(fc.array(tick, { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 40 }), (ticks, goneAfter) => {
         let state: ControllerState = INITIAL_STATE;
@@ -110,10 +116,17 @@ describe('stream jobs in the flat job table', () => {
           });
           const sorted = [...observations].sort((a, b) => a.at - b.at);
           for (const o of sorted) if (o.component === 'stream') ref.fold(o);
+          const confirmedAt = new Map<string, number>();
+          OBSERVERS.forEach(([observer], i) => {
+            const c = t.confirm[i];
+            if (c === null || c === undefined) return;
+            confirmedAt.set(observer, now + c);
+            if (now + c > (ref.confirmed.get(observer) ?? -Infinity)) ref.confirmed.set(observer, now + c);
+          });
 
           const before = state.health.get('P0')?.jobs;
           const frozen = snapshot(before);
-          state = decide(topology, state, { now, observations, routes }).next;
+          state = decide(topology, state, { now, observations, routes, confirmedAt }).next;
           expect(snapshot(before)).toEqual(frozen);
 
           const table = state.health.get('P0')?.jobs;

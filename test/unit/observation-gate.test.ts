@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ObservationGate } from '../../src/controller/controller.js';
-import { confirmations, foldObservation, UNKNOWN_HEALTH, withStaleness, type HealthStatus, type Observation } from '../../src/core/health.js';
+import { confirmedAt, foldObservation, UNKNOWN_HEALTH, withStaleness, type HealthStatus, type Observation } from '../../src/core/health.js';
 
 // staleAfterMs 2,000 at a 250 ms interval: heartbeat 1,000 ms; riseAfter 3.
 const obs = (at: number, status: HealthStatus = 'OK', extra: Partial<Observation> = {}): Observation => ({ room: 'room-a', component: 'kafka', observer: 'o1', observerRoom: 'room-a', at, status, reason: '', ...extra });
@@ -84,32 +84,47 @@ describe('ObservationGate with confirmations (ADR 0019): no heartbeat write', ()
   });
 });
 
-describe('confirmations: what a renewed lease proves about a publication', () => {
+describe('confirmedAt: what a renewed lease proves about a publication', () => {
   const th = { fallAfter: 3, riseAfter: 3, staleAfterMs: 2000 };
-  const published = [obs(1000), obs(1250), obs(1000, 'OK', { component: 'olap' }), obs(1250, 'OK', { room: 'room-b', hurried: true })];
+  const published = [obs(750), obs(1000), obs(1250), obs(1000, 'OK', { component: 'olap' }), obs(1250, 'OK', { room: 'room-b', hurried: true })];
 
-  it('repeats the newest OK observation of each room component at the renewal, marked confirmed', () => {
-    const c = confirmations(published, 9000);
-    expect(c.map((o) => [o.room, o.component, o.at, o.confirmed, o.hurried])).toEqual([
-      ['room-a', 'kafka', 9000, true, undefined],
-      ['room-a', 'olap', 9000, true, undefined],
-      ['room-b', 'kafka', 9000, true, undefined],
-    ]);
+  it('a renewal newer than an all-OK publication confirms it then', () => {
+    expect(confirmedAt(published, 9000)).toBe(9000);
   });
 
-  it('confirms nothing not OK, and nothing when the renewal is not newer than the publication', () => {
-    expect(confirmations([obs(1000), obs(1250, 'DOWN')], 9000)).toEqual([]);
-    expect(confirmations([obs(1000, 'DEGRADED')], 9000)).toEqual([]);
-    expect(confirmations(published, 1250)).toEqual([]);
+  it('confirms nothing holding a not-OK or carried observation, nor when the renewal is not newer', () => {
+    expect(confirmedAt([obs(1000), obs(1250, 'DOWN')], 9000)).toBeUndefined();
+    expect(confirmedAt([obs(1000, 'DEGRADED')], 9000)).toBeUndefined();
+    expect(confirmedAt([obs(1000), obs(500, 'OK', { carried: true })], 9000)).toBeUndefined();
+    expect(confirmedAt(published, 1250)).toBeUndefined();
+    expect(confirmedAt([], 9000)).toBeUndefined();
   });
 
-  it('keeps a quiet observer fresh for the leader, and lets a stalled one go stale', () => {
-    // Published at 1,250; the leader reads at 9,000.
+  it('keeps a quiet observer\'s OK views fresh, lets a stalled one go stale, and never freshens a view that is not OK', () => {
     const fold = (list: readonly Observation[]) => list.filter((o) => o.room === 'room-a' && o.component === 'kafka').reduce((h, o) => foldObservation(h, o, th), UNKNOWN_HEALTH);
-    // Renewed a second ago: OK.
-    expect(withStaleness(fold([...published, ...confirmations(published, 8000)]), 9000, th).status).toBe('OK');
-    // Not renewed for 2.5 s (a stalled tick loop): UNKNOWN, as without confirmations.
-    expect(withStaleness(fold([...published, ...confirmations(published, 6500)]), 9000, th).status).toBe('UNKNOWN');
-    expect(withStaleness(fold(published), 9000, th).status).toBe('UNKNOWN');
+    const h = fold(published);
+    // Renewed a second ago (the leader reads at 9,000): OK.
+    expect(withStaleness(h, 9000, th, 8000).status).toBe('OK');
+    // Not renewed for 2.5 s (a stalled tick loop): UNKNOWN, as with no confirmation at all.
+    expect(withStaleness(h, 9000, th, 6500).status).toBe('UNKNOWN');
+    expect(withStaleness(h, 9000, th).status).toBe('UNKNOWN');
+    const down = fold([...published, obs(1500, 'DOWN'), obs(1750, 'DOWN'), obs(2000, 'DOWN')]);
+    expect(down.status).toBe('DOWN');
+    expect(withStaleness(down, 9000, th, 8000).status).toBe('UNKNOWN');
+  });
+
+  it('is not a probe: it adds nothing to a streak, and a DOWN right after it (on another clock) still counts', () => {
+    const h = fold3([obs(1000), obs(1250), obs(1500)]);
+    const good = h.goodStreak;
+    // Confirmed at 1,700 by a reader whose clock runs 500 ms ahead; the observer's next probes say DOWN at 1,750, 2,000, 2,250.
+    expect(withStaleness(h, 1900, th, 1700)).toEqual(h);
+    const after = fold3([obs(1750, 'DOWN'), obs(2000, 'DOWN'), obs(2250, 'DOWN')], h);
+    expect(h.goodStreak).toBe(good);
+    expect(after.status).toBe('DOWN');
+    expect(after.firstBadAt).toBe(1750);
   });
 });
+
+function fold3(list: readonly Observation[], from = UNKNOWN_HEALTH) {
+  return list.reduce((h, o) => foldObservation(h, o, { fallAfter: 3, riseAfter: 3, staleAfterMs: 2000 }), from);
+}

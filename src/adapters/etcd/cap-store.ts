@@ -74,17 +74,17 @@ export class EtcdCapStore implements CapStore {
     return out.sort((a, b) => a.at - b.at);
   }
 
-  /** What this leader last wrote (the plan without its time): an unchanged plan is not written again. */
-  private lastPlan: string | undefined;
+  /** What this leader last wrote in this term (the plan without its time): an unchanged plan is not written again. */
+  private lastPlan: { readonly content: string; readonly term: unknown } | undefined;
 
-  async publishPlan(plan: PublishedCapPlan): Promise<void> {
+  async publishPlan(plan: PublishedCapPlan, term?: unknown): Promise<void> {
     // A leader's round is once a second; an idle one must not write etcd (issue 19 point 6). The
-    // plan's `at` says when it last changed, for the CLI to show. A new leader writes it once.
+    // plan's `at` says when it last changed, for the CLI to show. A new term writes it once.
     const { at: _at, ...rest } = plan;
     const content = JSON.stringify(rest);
-    if (this.lastPlan === content) return;
+    if (this.lastPlan && this.lastPlan.content === content && this.lastPlan.term === term) return;
     await this.client.put(this.planKey).value(JSON.stringify(plan));
-    this.lastPlan = content;
+    this.lastPlan = { content, term };
   }
 
   async readPlan(): Promise<PublishedCapPlan | undefined> {

@@ -1,8 +1,8 @@
 import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
-import { confirmations, type Observation } from '../../core/health.js';
+import { confirmedAt, type Observation } from '../../core/health.js';
 import { observationProblem } from '../../core/stored.js';
 import type { OnMalformed } from '../../ports/route-store.js';
-import type { ObservationStore } from '../../ports/observation-store.js';
+import type { ObservationStore, ObservationsRead } from '../../ports/observation-store.js';
 import { etcdKeys } from './client.js';
 
 /**
@@ -14,6 +14,9 @@ import { etcdKeys } from './client.js';
  * that way followed the publish it confirms, and a value read after it is that one or a newer
  * one, whose observations are newer than the renewal and are then not confirmed.
  */
+/** How long a renewal may take before it no longer counts (below a tick at the shortest intervals we see). */
+const CONFIRM_DEADLINE_MS = 1000;
+
 export class EtcdObservationStore implements ObservationStore {
   /** etcd gives a lease's remaining TTL in whole seconds. */
   readonly confirmSlackMs = 1000;
@@ -65,12 +68,17 @@ export class EtcdObservationStore implements ObservationStore {
     const lease = this.lease;
     if (!lease || !this.published) return false;
     try {
-      await lease.keepaliveOnce();
+      // Bounded: a renewal that arrived after a later tick's failed publish would confirm news
+      // that is no longer the observer's (etcd3 gives streams no deadline of its own).
+      await lease.keepaliveOnce({ deadline: Date.now() + CONFIRM_DEADLINE_MS });
       return this.lease === lease;
     } catch (err) {
-      // Expired (etcd says so): nothing left to confirm. Anything else: etcd is not answering.
-      this.drop(lease);
-      if (err instanceof EtcdLeaseInvalidError) return false;
+      // Expired (etcd says so): nothing left to confirm, a new lease next. Anything else (etcd
+      // slow or away): the lease and the news bound to it stay; the next tick publishes again.
+      if (err instanceof EtcdLeaseInvalidError) {
+        this.drop(lease);
+        return false;
+      }
       throw err;
     }
   }
@@ -84,15 +92,16 @@ export class EtcdObservationStore implements ObservationStore {
         const res = await this.client.leaseClient.leaseTimeToLive({ ID: id }).catch(() => undefined);
         const remaining = Number(res?.TTL ?? -1);
         const granted = Number(res?.grantedTTL ?? 0);
-        // -1: expired or unknown. The age is whole seconds rounded up (remaining rounded down); an
-        // etcd leader change extends leases past their granted TTL (ADR 0019), read as just renewed.
-        if (remaining >= 0 && granted > 0) out.set(id, askedAt - Math.max(0, granted - remaining) * 1000);
+        // -1: expired or unknown. The age is whole seconds rounded up (remaining rounded down), so a
+        // renewal reads at least 1 s old. A remaining TTL at or past the granted one is a lease an
+        // etcd leader change extended, not one renewed: it proves nothing (ADR 0019).
+        if (remaining >= 0 && granted > 0 && remaining < granted) out.set(id, askedAt - (granted - remaining) * 1000);
       }),
     );
     return out;
   }
 
-  async readAll(onMalformed?: OnMalformed): Promise<Observation[]> {
+  async readAll(onMalformed?: OnMalformed): Promise<ObservationsRead> {
     // Ages first, then the values (see the class comment for why this order). A lease not asked
     // about yet (the first read, an observer that restarted) is asked about, and the values read again.
     let renewed = await this.renewedAt();
@@ -105,6 +114,7 @@ export class EtcdObservationStore implements ObservationStore {
       this.leasesSeen = new Set(res.kvs.map(leaseOf).filter((l) => l !== '0'));
     }
     const out: Observation[] = [];
+    const confirmed = new Map<string, number>();
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       let list: unknown;
@@ -124,10 +134,13 @@ export class EtcdObservationStore implements ObservationStore {
         return !why;
       });
       out.push(...valid);
-      const at = renewed.get(leaseOf(kv));
-      if (at !== undefined) out.push(...confirmations(valid, at));
+      const renewal = renewed.get(leaseOf(kv));
+      // Only a publication that is one observer's, whole: a value mixing observers proves nothing.
+      const observer = valid[0]?.observer;
+      const at = renewal !== undefined && valid.length === list.length && valid.every((o) => o.observer === observer) ? confirmedAt(valid, renewal) : undefined;
+      if (observer !== undefined && at !== undefined) confirmed.set(observer, at);
     }
-    return out;
+    return { observations: out, confirmedAt: confirmed };
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ import { withTimeout } from '../../sdk/timeout.js';
 import { Reader, Writer } from './wire.js';
 
 interface CoordinatorBroker {
+  readonly nodeId: number | string;
   offsetFetch(req: { groupId: string; topics: { topic: string; partitions: { partition: number }[] }[] }): Promise<{ responses: { topic: string; partitions: { partition: number; offset: string }[] }[] }>;
   /** ApiVersions as kafkajs read them on connect: per API key, its version range. */
   readonly versions?: Record<number, { minVersion: number; maxVersion: number }> | null;
@@ -51,8 +52,13 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
   /** Per topic: its partitions, from the metadata last read (refreshedAt). */
   private index: Map<string, { partitionId: number }[]> | undefined;
   private refreshedAt = 0;
-  /** Per group: its coordinator, until a request to it fails. */
-  private readonly coordinators = new Map<string, CoordinatorBroker>();
+  /**
+   * Per group: its coordinator's node id, until a request to it fails. The broker itself is
+   * looked up by id each read: kafkajs replaces a broker object its metadata no longer names.
+   */
+  private readonly coordinators = new Map<string, string>();
+  /** Coordinator node ids a batched request failed on: asked group by group. */
+  private readonly noBatch = new Set<string>();
   /** OffsetFetch requests sent: batched (v8, many groups) and one group each (kafkajs). */
   readonly sent = { batched: 0, perGroup: 0 };
 
@@ -99,60 +105,85 @@ export class KafkaGroupOffsetReader implements GroupOffsetReader {
       });
       if (request.length > 0) wanted.push({ group, topics: request });
     }
-    const byCoordinator = new Map<CoordinatorBroker, typeof wanted>();
+    const byNode = new Map<string, typeof wanted>();
     let next = 0;
     const locate = async () => {
       while (next < wanted.length && Date.now() < deadline) {
         const w = wanted[next++]!;
         try {
-          let coordinator = this.coordinators.get(w.group);
-          if (!coordinator) {
-            coordinator = await cluster.findGroupCoordinator({ groupId: w.group });
-            this.coordinators.set(w.group, coordinator);
+          let node = this.coordinators.get(w.group);
+          if (node === undefined) {
+            node = String((await cluster.findGroupCoordinator({ groupId: w.group })).nodeId);
+            this.coordinators.set(w.group, node);
           }
-          byCoordinator.set(coordinator, [...(byCoordinator.get(coordinator) ?? []), w]);
+          const list = byNode.get(node);
+          if (list) list.push(w);
+          else byNode.set(node, [w]);
         } catch (err) {
           failure = err as Error;
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, wanted.length) }, locate));
-    // One OffsetFetch per coordinator for all its groups (v8); a broker older than Kafka 3.0, one per group.
+    // One OffsetFetch per coordinator for all its groups (v8); a broker older than Kafka 3.0, or
+    // one a batched request failed on, one per group (64 at a time).
     const forget = (group: string) => this.coordinators.delete(group);
+    const one = async (coordinator: CoordinatorBroker, w: (typeof wanted)[number]) => {
+      this.sent.perGroup++;
+      try {
+        const res = await coordinator.offsetFetch({ groupId: w.group, topics: w.topics });
+        const byTopic = new Map<string, Map<number, number>>();
+        for (const t of res.responses) byTopic.set(t.topic, new Map(t.partitions.map((p) => [p.partition, Number(p.offset)])));
+        out.set(w.group, byTopic);
+      } catch (err) {
+        forget(w.group);
+        failure = err as Error;
+      }
+    };
+    const single: [CoordinatorBroker, (typeof wanted)[number]][] = [];
     await Promise.all(
-      [...byCoordinator].map(async ([coordinator, list]) => {
-        const batched = batchedOffsetFetch(coordinator);
-        for (let i = 0; i < list.length; i += batched ? GROUPS_PER_REQUEST : list.length) {
-          const chunk = batched ? list.slice(i, i + GROUPS_PER_REQUEST) : list;
+      [...byNode].map(async ([node, list]) => {
+        let coordinator: CoordinatorBroker;
+        try {
+          coordinator = (await cluster.findBroker({ nodeId: node })) as unknown as CoordinatorBroker;
+        } catch (err) {
+          for (const w of list) forget(w.group);
+          failure = err as Error;
+          return;
+        }
+        const batched = this.noBatch.has(node) ? undefined : batchedOffsetFetch(coordinator);
+        if (!batched) {
+          for (const w of list) single.push([coordinator, w]);
+          return;
+        }
+        for (let i = 0; i < list.length; i += GROUPS_PER_REQUEST) {
+          const chunk = list.slice(i, i + GROUPS_PER_REQUEST);
+          this.sent.batched++;
           try {
-            if (batched) {
-              this.sent.batched++;
-              for (const [group, answer] of await batched(chunk, Math.max(1, deadline - Date.now()))) {
-                if (answer instanceof Error) {
-                  forget(group);
-                  failure = answer;
-                } else out.set(group, answer);
-              }
-              continue;
-            }
-            for (const w of chunk) {
-              if (Date.now() >= deadline) break;
-              this.sent.perGroup++;
-              const res = await coordinator.offsetFetch({ groupId: w.group, topics: w.topics }).catch((err: unknown) => {
-                forget(w.group);
-                throw err;
-              });
-              const byTopic = new Map<string, Map<number, number>>();
-              for (const t of res.responses) byTopic.set(t.topic, new Map(t.partitions.map((p) => [p.partition, Number(p.offset)])));
-              out.set(w.group, byTopic);
+            for (const [group, answer] of await batched(chunk, Math.max(1, deadline - Date.now()))) {
+              if (answer instanceof Error) {
+                forget(group);
+                failure = answer;
+              } else out.set(group, answer);
             }
           } catch (err) {
-            for (const w of chunk) if (!out.has(w.group)) forget(w.group);
+            // The request itself failed (a broker that refuses v8 drops the connection): this
+            // coordinator is asked group by group from now on.
+            this.noBatch.add(node);
+            for (const w of chunk) forget(w.group);
             failure = err as Error;
           }
         }
       }),
     );
+    let nextSingle = 0;
+    const worker = async () => {
+      while (nextSingle < single.length && Date.now() < deadline) {
+        const [coordinator, w] = single[nextSingle++]!;
+        await one(coordinator, w);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, single.length) }, worker));
     if (failure && out.size === 0) {
       void this.close();
       throw failure;

@@ -17,12 +17,16 @@ const require = createRequire(import.meta.url);
 /** Pending sleeps, by their length in ms. */
 const sleeping = new Map<number, Set<() => void>>();
 
+/** The replacement module, once placed. */
+let replacement: Module | undefined;
+
 function install(): boolean {
   try {
     const sleepPath = require.resolve('kafkajs/src/utils/sleep.js');
     const groupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
     if (require.cache[sleepPath] || require.cache[groupPath]) return false;
     const m = new Module(sleepPath);
+    replacement = m;
     m.filename = sleepPath;
     m.loaded = true;
     m.exports = (ms: number) =>
@@ -45,8 +49,22 @@ function install(): boolean {
   }
 }
 
-/** Whether kafkajs' idle wait can be woken (see the module comment). */
-export const idleWakeInstalled = install();
+/** Whether kafkajs' idle wait can be woken (see the module comment; `checkIdleWake` settles it). */
+export let idleWakeInstalled = install();
+
+/**
+ * Called once kafkajs has loaded: the wake works only if kafkajs' consumer group took the
+ * replacement (a bundled kafkajs, or one loaded from another path, did not).
+ */
+export function checkIdleWake(): void {
+  if (!idleWakeInstalled) return;
+  try {
+    const group = require.cache[require.resolve('kafkajs/src/consumer/consumerGroup.js')];
+    idleWakeInstalled = replacement !== undefined && group !== undefined && group.children.includes(replacement);
+  } catch {
+    idleWakeInstalled = false;
+  }
+}
 
 /**
  * Ends every kafkajs idle wait of `ms` (a consumer's `maxWaitTimeInMs`) in this process now: call

@@ -1,5 +1,5 @@
 // First: kafkajs' idle wait is replaced before kafkajs loads (idle-sleep.ts).
-import { idleWakeInstalled, wakeIdleFetches } from './idle-sleep.js';
+import { checkIdleWake, idleWakeInstalled, wakeIdleFetches } from './idle-sleep.js';
 import kafkajs from 'kafkajs';
 import type { ISocketFactory, Kafka as KafkaClient, KafkaConfig, logCreator, SASLOptions } from 'kafkajs';
 import { connect as netConnect, isIP } from 'node:net';
@@ -9,6 +9,7 @@ import type { KafkaAccess } from '../../ports/kafka-access.js';
 
 // kafkajs is CommonJS: only a few names are real ESM exports, so take everything from the default.
 const { Kafka, logLevel } = kafkajs;
+checkIdleWake();
 export { kafkajs, idleWakeInstalled, wakeIdleFetches };
 export type { KafkaClient };
 

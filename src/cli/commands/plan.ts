@@ -55,15 +55,18 @@ export const planCommand: CommandModule<object, Args> = {
     try {
       let routes;
       let observations: Observation[] = [];
+      let confirmedAt: ReadonlyMap<string, number> = new Map();
       let intents: Intents;
       let capPlan: PublishedCapPlan | undefined;
       try {
-        [routes, observations, intents, capPlan] = await Promise.all([
+        let read;
+        [routes, read, intents, capPlan] = await Promise.all([
           store.routes.list(),
-          args.probe ? Promise.resolve([]) : observationsStore.readAll(),
+          args.probe ? Promise.resolve({ observations: [], confirmedAt: new Map<string, number>() }) : observationsStore.readAll(),
           new EtcdIntentStore(store.etcd, config.etcd.prefix).read(),
           new EtcdCapStore(store.etcd, config.etcd.prefix).readPlan(),
         ]);
+        ({ observations, confirmedAt } = read);
       } catch (err) {
         process.stderr.write(`switchyard: etcd unreachable: ${(err as Error).message}\n`);
         process.exitCode = EXIT.UNAVAILABLE;
@@ -100,6 +103,7 @@ export const planCommand: CommandModule<object, Args> = {
       const decision = decide(config.topology, INITIAL_STATE, {
         now: Date.now(),
         observations,
+        confirmedAt,
         routes: new Map([...config.topology.pipelines.keys()].map((p) => [p, routes.get(p)?.route])),
         intents,
         ...(positions && { estimates: new Map([...data].map(([p, e]) => [p, e.kind === 'known' ? e.partitions : e.reason])) }),

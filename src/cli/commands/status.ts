@@ -137,11 +137,12 @@ async function collect(config: LoadedConfig, probes: readonly HealthProbe[], sto
     });
   }
   const now = Date.now();
-  const published = s?.published ?? [];
-  const { observers, silentSites } = observerSummary(published, config.topology, now);
+  const published = s?.published.observations ?? [];
+  const confirmedAt = s?.published.confirmedAt ?? new Map<string, number>();
+  const { observers, silentSites } = observerSummary(published, config.topology, now, confirmedAt);
   // Judged as the leader would, from what every observer published (not from this CLI's probes).
   const verdicts = s && published.length > 0
-    ? decide(config.topology, INITIAL_STATE, { now, observations: published, routes: new Map(names.map((p) => [p, s.routes.get(p)?.route])), intents: intentsOf(s.pauses) }).verdicts
+    ? decide(config.topology, INITIAL_STATE, { now, observations: published, confirmedAt, routes: new Map(names.map((p) => [p, s.routes.get(p)?.route])), intents: intentsOf(s.pauses) }).verdicts
     : [];
   const pauseOf = (p: string) => s?.pauses.find((x) => x.pipeline === p) ?? s?.pauses.find((x) => x.pipeline === undefined);
   const pipelines = [...config.topology.pipelines.values()].map((p, i): PipelineStatus => {
