@@ -25,10 +25,9 @@ export interface Placement {
 }
 
 /**
- * Plans every topic of the route at once. With `offsetsByTime` (one ListOffsets per leader with
- * each partition's own timestamp), rule 1 costs one round trip per topic, or two when some
- * partition has nothing at or after its timestamp; without it, or when it fails, kafkajs' admin is
- * asked once per distinct timestamp, all at once.
+ * Plans every topic of the route at once. With `offsetsByTime` (per leader, the log ends, then
+ * each partition's own timestamp), rule 1 costs two round trips per topic; without it, or when it
+ * fails, kafkajs' admin is asked once per distinct timestamp, all at once.
  */
 export async function planPlacement(
   admin: Admin,

@@ -3,9 +3,15 @@
 // kafkajs' admin asks one timestamp per topic (`fetchTopicOffsetsByTimestamp`), and each call is
 // two round trips (the log ends, then the timestamps). A consumer placing a topic of 10
 // partitions, each at its own watermark, made 20 round trips in a row: with 100 consumers moving
-// at once in one process, about 600 ms (docs/perf/scale.md). This asks for every partition's own
-// timestamp at once, through the admin's own cluster (no extra connection), and asks the log end
-// only of partitions with no record at or after their timestamp.
+// at once in one process, about 600 ms (docs/perf/scale.md). This asks for every partition's log
+// end, then every partition's own timestamp, through the admin's own cluster (no extra
+// connection): two round trips per leader for the whole topic.
+//
+// The log ends come first, as kafkajs' admin does it. A partition with no record at or after its
+// timestamp starts at the log end read before that answer: a record written in between is then
+// at or after it, and read. Asked the other way round (the timestamps, then the log end of the
+// partitions that had none), a record written between the two answers was skipped for good; the
+// SDK test that promotes a standby while records arrive caught it.
 
 import type { Admin } from 'kafkajs';
 import type { KafkaClient } from './kafka-client.js';
@@ -13,7 +19,7 @@ import { clusterFactorySymbol, type KafkajsCluster } from './position-reader.js'
 
 /**
  * Per partition: the first offset whose record timestamp is at or after the partition's timestamp,
- * else the log end (what kafkajs' admin answers). `leaders` (partition to leader id), when the
+ * else the log end as it was just before that answer (what kafkajs' admin answers). `leaders` (partition to leader id), when the
  * caller has just read them, saves a metadata read. Rejects on any broker error (a moved leader,
  * say): the caller falls back to the admin's own calls, which refresh metadata and retry.
  */
@@ -70,12 +76,13 @@ export function adminWithOffsetsByTime(kafka: KafkaClient): { admin: Admin; offs
         const broker = await c.findBroker({ nodeId: String(leader) });
         const ask = async (parts: { partition: number; timestamp: number }[]) =>
           (await broker.listOffsets({ replicaId: -1, isolationLevel: c.isolationLevel ?? 1, topics: [{ topic, partitions: parts }] })).responses.flatMap((r) => (r.topic === topic ? r.partitions : []));
-        const past: { partition: number; timestamp: number }[] = [];
+        const ends = new Map<number, string>();
+        for (const p of await ask(partitions.map(({ partition }) => ({ partition, timestamp: LATEST })))) ends.set(p.partition, String(p.offset));
         for (const p of await ask(partitions)) {
+          const end = ends.get(p.partition);
           if (Number(p.offset) >= 0) out.set(p.partition, String(p.offset));
-          else past.push({ partition: p.partition, timestamp: LATEST });
+          else if (end !== undefined) out.set(p.partition, end);
         }
-        if (past.length > 0) for (const p of await ask(past)) out.set(p.partition, String(p.offset));
       }),
     );
     for (const p of timestamps.keys()) if (!out.has(p)) throw new Error(`no offset answered for ${topic}/${p}`);
