@@ -93,7 +93,7 @@ const observationKey = (o: Observation): string => `${o.room}|${o.component}|${o
  *   rise);
  * - this tick's probes were hurried by a signal (ADR 0018: the leader must hear them at once);
  * - else, only where the store's confirmations cannot keep the news fresh (ADR 0019: a tier's
- *   staleAfterMs under the confirmation slack plus two ticks), before the last publish is
+ *   staleAfterMs under the confirmation slack plus two ticks plus the longest probe timeout), before the last publish is
  *   `heartbeatMs` (half the smallest staleAfterMs) old by the next tick: the leader, which takes an
  *   observation older than staleAfterMs as UNKNOWN, then always reads one at most staleAfterMs / 2
  *   old (plus one tick and one read). Otherwise `heartbeatMs` is Infinity: an unchanged

@@ -10,7 +10,7 @@
 // a property test, and every other case goes through foldObservation itself.
 
 import { arbitrate, type Arbitrated, type ObserverView } from './arbitration.js';
-import { foldObservation, UNKNOWN_HEALTH, withStaleness, type ComponentHealth, type HealthStatus, type Observation, type Thresholds } from './health.js';
+import { foldObservation, freshAt, UNKNOWN_HEALTH, withStaleness, type ComponentHealth, type HealthStatus, type Observation, type Thresholds } from './health.js';
 import type { TierName, Topology } from './model.js';
 
 // Per job row, in two arrays: what changes on every probe (lastAt, goodStreak), and what changes
@@ -427,7 +427,7 @@ export function jobVerdict(
     const block = blocks[i]!;
     const lastAt = lastAtOf(block, row);
     if (lastAt === 0) continue;
-    if (block.cold[row * COLD + STATUS] !== CODE.OK || now - Math.max(lastAt, confirmedAt.get(observers[i]!) ?? 0) > th.staleAfterMs) {
+    if (block.cold[row * COLD + STATUS] !== CODE.OK || now - freshAt('OK', lastAt, confirmedAt.get(observers[i]!)) > th.staleAfterMs) {
       allOk = false;
       break;
     }

@@ -263,7 +263,7 @@ function batchedOffsetFetch(coordinator: CoordinatorBroker) {
 }
 
 /** Per group: its committed offsets by topic and partition (-1: none), or the error the broker gave for it. */
-export function decodeOffsetFetchV8(payload: Buffer): Map<string, Map<string, Map<number, number>> | Error> {
+function decodeOffsetFetchV8(payload: Buffer): Map<string, Map<string, Map<number, number>> | Error> {
   const r = new Reader(payload);
   r.skipTags(); // the response header's tagged fields
   r.int32(); // throttle_time_ms
