@@ -12,6 +12,7 @@ import type { RunbookKeeper } from './runbook-keeper.js';
 import type { ClusterReporter } from './cluster-reporter.js';
 import type { RunbookFacts } from '../core/runbook.js';
 import type { LagTracker } from './lag-tracker.js';
+import { eachBounded, SWITCH_CONCURRENCY } from './bounded.js';
 import type { BackfillReconciler } from './backfill-reconciler.js';
 import type { PartitionEstimate } from '../core/data-budget.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
@@ -557,21 +558,26 @@ export class Controller {
     // counted and tried again next tick, and the others go on.
     if (acting) {
       let advanced = false;
-      for (const stored of journals.values()) {
-        if (stored.journal.status !== 'running') continue;
-        if (leadership.lost.aborted) break;
-        advanced = true;
-        const result = await this.deps.runner.advance(leadership.fence, stored, leadership.lost).catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
-        if (result.kind === 'fenced') {
-          this.stepDown(leadership, FENCED);
-          break;
-        }
-        if (result.kind === 'retry') {
-          if (result.failed) this.countError('switch');
-          log.warn('switch not advanced; will retry', { id: stored.journal.id, pipeline: stored.journal.pipeline, why: result.why });
-        }
-        if (result.kind === 'done' || result.kind === 'pending') journals.set(stored.journal.pipeline, { ...stored, journal: result.journal });
-      }
+      const running = [...journals.values()].filter((stored) => stored.journal.status === 'running');
+      await eachBounded(
+        running,
+        SWITCH_CONCURRENCY,
+        async (stored) => {
+          if (leadership.lost.aborted) return;
+          advanced = true;
+          const result = await this.deps.runner.advance(leadership.fence, stored, leadership.lost).catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
+          if (result.kind === 'fenced') {
+            this.stepDown(leadership, FENCED);
+            return;
+          }
+          if (result.kind === 'retry') {
+            if (result.failed) this.countError('switch');
+            log.warn('switch not advanced; will retry', { id: stored.journal.id, pipeline: stored.journal.pipeline, why: result.why });
+          }
+          if (result.kind === 'done' || result.kind === 'pending') journals.set(stored.journal.pipeline, { ...stored, journal: result.journal });
+        },
+        (stored, err) => log.error('switch advance failed unexpectedly', { pipeline: stored.journal.pipeline, error: errorText(err) }),
+      );
       // A switch that moved on may have flipped a route: decide from what is stored now.
       if (advanced) {
         read = await this.deps.routes.list().catch((err: unknown) => {
@@ -647,34 +653,40 @@ export class Controller {
     }
     metrics.tick('acted');
     log.info('decided', { reason: decision.reason, actions: decision.actions.length });
-    for (const action of decision.actions) {
-      if (leadership.lost.aborted) break;
-      const pipeline = action.route.pipeline;
-      if (action.kind === 'init-route') {
-        const result = await this.deps.executor.apply(leadership.fence, action, read).catch((err: unknown): ApplyResult => {
-          this.countError('init-route');
-          return { kind: 'retry', action, why: errorText(err) };
-        });
+    // Each pipeline's action on its own, side by side (bounded): a room's failure moves all its
+    // pipelines at once, and none waits for another's etcd round trips (bounded.ts).
+    const ruleOf = new Map<string, string>();
+    for (const v of decision.verdicts) if (!ruleOf.has(v.pipeline)) ruleOf.set(v.pipeline, v.rule);
+    await eachBounded(
+      decision.actions,
+      SWITCH_CONCURRENCY,
+      async (action) => {
+        if (leadership.lost.aborted) return;
+        const pipeline = action.route.pipeline;
+        if (action.kind === 'init-route') {
+          const result = await this.deps.executor.apply(leadership.fence, action, read).catch((err: unknown): ApplyResult => {
+            this.countError('init-route');
+            return { kind: 'retry', action, why: errorText(err) };
+          });
+          if (result.kind === 'fenced') this.stepDown(leadership, FENCED);
+          else if (result.kind === 'retry') log.warn('action not applied; will decide again', { pipeline, why: result.why });
+          return;
+        }
+        const rule = ruleOf.get(pipeline);
+        const result = await this.deps.runner
+          .start(leadership.fence, action, rule === 'failback' ? 'failback' : 'failover', journals.get(pipeline), leadership.lost)
+          .catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
         if (result.kind === 'fenced') {
           this.stepDown(leadership, FENCED);
-          break;
+          return;
         }
-        if (result.kind === 'retry') log.warn('action not applied; will decide again', { pipeline, why: result.why });
-        continue;
-      }
-      const rule = decision.verdicts.find((v) => v.pipeline === pipeline)?.rule;
-      const result = await this.deps.runner
-        .start(leadership.fence, action, rule === 'failback' ? 'failback' : 'failover', journals.get(pipeline), leadership.lost)
-        .catch((err: unknown): RunResult => ({ kind: 'retry', why: errorText(err), failed: true }));
-      if (result.kind === 'fenced') {
-        this.stepDown(leadership, FENCED);
-        break;
-      }
-      if (result.kind === 'retry') {
-        if (result.failed) this.countError('switch');
-        log.warn(result.opened ? 'switch started but not finished; will carry on' : 'switch not started; will decide again', { pipeline, why: result.why });
-      }
-    }
+        if (result.kind === 'retry') {
+          if (result.failed) this.countError('switch');
+          log.warn(result.opened ? 'switch started but not finished; will carry on' : 'switch not started; will decide again', { pipeline, why: result.why });
+        }
+      },
+      (action, err) => log.error('action failed unexpectedly', { pipeline: action.route.pipeline, error: errorText(err) }),
+    );
     return decision;
   }
 
