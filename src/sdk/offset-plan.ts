@@ -24,10 +24,26 @@ export interface Placement {
   readonly fallback: Record<string, Record<number, 'committed' | 'earliest'>>;
 }
 
+/** A topic's partitions and their leaders, as a metadata read answered them. */
+export interface TopicLayout {
+  readonly partitions: readonly number[];
+  readonly leaders: ReadonlyMap<number, number>;
+}
+
+/** Layouts by topic from a kafkajs metadata answer. */
+export function layoutOf(topics: readonly { name: string; partitions: readonly { partitionId: number; leader: number }[] }[]): Map<string, TopicLayout> {
+  return new Map(topics.map((t) => [t.name, { partitions: t.partitions.map((p) => p.partitionId), leaders: new Map(t.partitions.map((p) => [p.partitionId, p.leader])) }]));
+}
+
 /**
  * Plans every topic of the route at once. With `offsetsByTime` (per leader, the log ends, then
  * each partition's own timestamp), rule 1 costs two round trips per topic; without it, or when it
  * fails, kafkajs' admin is asked once per distinct timestamp, all at once.
+ *
+ * `known`: the topics' layouts as the caller last read them (a standby member reads them when it
+ * joins). The log ends are then asked beside the etcd read of the watermarks, and no metadata is
+ * read. A layout that lacks a partition the watermarks name is read again; a moved leader fails
+ * the lookup, and the admin's own calls (which refresh metadata) answer instead.
  */
 export async function planPlacement(
   admin: Admin,
@@ -35,9 +51,10 @@ export async function planPlacement(
   watermarksOf: (topic: string) => Promise<ReadonlyMap<number, number>>,
   marginMs: number,
   offsetsByTime?: OffsetsByTime,
+  known?: ReadonlyMap<string, TopicLayout>,
 ): Promise<Placement> {
   const placement: Placement = { offsets: new Map(), seekFrom: {}, fallback: {} };
-  const planned = await Promise.all(route.kafka.topics.map((topic) => planTopic(admin, route.consumerGroup, topic, watermarksOf, marginMs, offsetsByTime)));
+  const planned = await Promise.all(route.kafka.topics.map((topic) => planTopic(admin, route.consumerGroup, topic, watermarksOf, marginMs, offsetsByTime, known?.get(topic))));
   route.kafka.topics.forEach((topic, i) => {
     const t = planned[i];
     if (!t) return;
@@ -55,16 +72,27 @@ async function planTopic(
   watermarksOf: (topic: string) => Promise<ReadonlyMap<number, number>>,
   marginMs: number,
   offsetsByTime: OffsetsByTime | undefined,
+  known: TopicLayout | undefined,
 ): Promise<{ placed: { partition: number; offset: string }[]; from: Record<number, number>; fallback: Record<number, 'committed' | 'earliest'> } | undefined> {
-  // Both at once: the metadata is read even for a topic with no watermark (a wasted round trip
-  // then, on a move that has nothing to place).
-  const [marks, read] = await Promise.all([watermarksOf(topic), admin.fetchTopicMetadata({ topics: [topic] }).then((m) => ({ m }), (err: Error) => ({ err }))]);
+  // With a known layout, the log ends are asked now, beside the watermark read; without one, the
+  // metadata is (a wasted round trip for a topic with no watermark: nothing to place then).
+  let lookup = known && offsetsByTime?.(topic, known.leaders);
+  const readLayout = () =>
+    admin.fetchTopicMetadata({ topics: [topic] }).then(
+      (m) => ({ layout: layoutOf(m.topics).get(topic) ?? { partitions: [], leaders: new Map<number, number>() } }),
+      (err: Error) => ({ err }),
+    );
+  const [marks, read] = await Promise.all([watermarksOf(topic), known ? undefined : readLayout()]);
   if (marks.size === 0) return undefined;
-  if ('err' in read) throw read.err;
-  const metadata = read.m;
-  const partitionMetadata = metadata.topics[0]?.partitions ?? [];
-  const partitions = partitionMetadata.map((p) => p.partitionId);
-  const leaders = new Map(partitionMetadata.map((p) => [p.partitionId, p.leader]));
+  let layout = known;
+  if (layout && [...marks.keys()].some((p) => !layout!.leaders.has(p))) layout = undefined;
+  if (!layout) {
+    const fresh = read ?? (await readLayout());
+    if ('err' in fresh) throw fresh.err;
+    layout = fresh.layout;
+    lookup = offsetsByTime?.(topic, layout.leaders);
+  }
+  const { partitions } = layout;
   const placed: { partition: number; offset: string }[] = [];
   const from: Record<number, number> = {};
   const fallback: Record<number, 'committed' | 'earliest'> = {};
@@ -82,9 +110,9 @@ async function planTopic(
     timestamps.set(p, ts);
   }
   const byTimestamp = async (): Promise<Map<number, string>> => {
-    if (offsetsByTime) {
+    if (lookup) {
       try {
-        return await offsetsByTime(topic, timestamps, leaders);
+        return await lookup.at(timestamps);
       } catch {
         // A moved leader, say: kafkajs' admin refreshes its metadata and retries.
       }

@@ -31,7 +31,7 @@ import type { RouteDelivery } from '../ports/route-store.js';
 import { EtcdConsumerAnnouncer } from '../adapters/etcd/consumer-registry.js';
 import type { ConsumerPresence } from '../ports/consumer-registry.js';
 import { noSdkMetrics, type SdkMetrics } from '../ports/sdk-metrics.js';
-import { planPlacement, type Placement } from './offset-plan.js';
+import { layoutOf, planPlacement, type Placement, type TopicLayout } from './offset-plan.js';
 import { adminWithOffsetsByTime, type OffsetsByTime } from '../adapters/kafka/offsets-by-time.js';
 import { Deduplicator, eventTimeOf, recordIdOf } from './record-ids.js';
 import { RatePacer, type PacerStatus, type RatePacingOptions, type TopicPartition } from './rate-pacer.js';
@@ -177,6 +177,8 @@ interface Member {
   readonly clientId: string;
   readonly admin: Admin;
   readonly offsetsByTime: OffsetsByTime | undefined;
+  /** The topics' partitions and leaders, read when reached, and again each time a standby joins. */
+  layout: ReadonlyMap<string, TopicLayout>;
   readonly consumer: Consumer;
   readonly paced: TopicPartition[];
   readonly mute: { value: boolean };
@@ -244,6 +246,8 @@ export class RoutedConsumer {
   private signals: SignalReporter | undefined;
   private standby: Standby | undefined;
   private standbys = 0;
+  /** Builds the standby a moment after a move (see moveOnce). */
+  private standbyTimer: NodeJS.Timeout | undefined;
   /** The presence to write next, while a write is in flight; the chain of writes. */
   private nextPresence: ConsumerPresence | undefined;
   private announcing: Promise<void> = Promise.resolve();
@@ -477,7 +481,7 @@ export class RoutedConsumer {
         if (readers.length > 0) throw new Error(`group ${route.consumerGroup} is still read in ${room} by ${readers.length} member(s); the standby member joins once they left`);
       }
       const wake = idleMs === STANDBY_IDLE_MS ? () => wakeIdleFetches(STANDBY_IDLE_MS) : () => undefined;
-      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, offsetsByTime, consumer, paced, mute: muted, serving, running: false, joined: false, wake };
+      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, offsetsByTime, layout: layoutOf(metadata.topics), consumer, paced, mute: muted, serving, running: false, joined: false, wake };
     } catch (err) {
       muted.value = true;
       void admin.disconnect().catch(() => undefined);
@@ -509,9 +513,10 @@ export class RoutedConsumer {
 
   /**
    * Keeps a paused member joined in the room the route names as its failover target (in the
-   * background, retrying while the route stands), or lets go of one no longer wanted.
+   * background, retrying while the route stands), or lets go of one no longer wanted. With
+   * `start: false` it only lets go (a new one is started later).
    */
-  private keepStandby(route: Route): void {
+  private keepStandby(route: Route, start = true): void {
     const want = this.opts.standbyConsumer !== false && !this.closed ? route.standby : undefined;
     const allowed = want && !consumerRouteRefusal({ ...route, room: want.room, kafka: { ...route.kafka, brokers: want.brokers } }, this.opts.allowedRooms);
     const cur = this.standby;
@@ -520,7 +525,7 @@ export class RoutedConsumer {
       this.standby = undefined;
       void cur.ready.then(() => cur.member && this.release(cur.member));
     }
-    if (!want || !allowed) return;
+    if (!want || !allowed || !start) return;
     const sb: Standby = { room: want.room, brokers: want.brokers, member: undefined, ready: Promise.resolve() };
     this.standby = sb;
     sb.ready = (async () => {
@@ -538,6 +543,16 @@ export class RoutedConsumer {
           member.consumer.on(member.consumer.events.GROUP_JOIN, () => {
             this.pauseAll(member);
             member.joined = true;
+            // A promotion places offsets from this layout without reading metadata (offset-plan.ts):
+            // read it again at each join, which follows any change of the topics' partitions. (Not
+            // once it serves: its admin is closed after the placement.)
+            if (member.serving.route) return;
+            void member.admin
+              .fetchTopicMetadata({ topics: [...member.topics] })
+              .then((m) => {
+                member.layout = layoutOf(m.topics);
+              })
+              .catch((err: Error) => this.log.debug('standby member could not read metadata again', { room: member.room, error: err.message }));
             if (!member.serving.route) this.setPresence(this.presence.state, this.presence.reason);
           });
           // A standby that crashes is not promoted; one kafkajs gives up on is replaced.
@@ -608,7 +623,7 @@ export class RoutedConsumer {
         this.releasing.add(release);
       }
       stoppedOldAt = Date.now();
-      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs, member.offsetsByTime);
+      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs, member.offsetsByTime, member.layout);
     } catch (err) {
       this.release(member);
       if (err instanceof Superseded) return;
@@ -658,7 +673,16 @@ export class RoutedConsumer {
     this.metrics.route(this.opts.pipeline, route.epoch, true);
     this.setPresence('consuming');
     this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom, fallback: placement.fallback, standbyPromoted: promoted !== undefined });
-    this.keepStandby(route);
+    // After a move, the next standby is built a little later: it is for the room just left, often
+    // dead, and its client's connects and retries must not take the process's event loop from the
+    // move itself (or from other consumers moving in the same process). One that no longer fits
+    // (say, still joining the room now served) is let go of at once. docs/perf/scale.md.
+    this.keepStandby(route, !wasMove);
+    if (!wasMove) return;
+    clearTimeout(this.standbyTimer);
+    this.standbyTimer = setTimeout(() => {
+      if (!this.closed && this.active?.route === route) this.keepStandby(route);
+    }, STANDBY_AFTER_MOVE_MS);
   }
 
   private async mergedWatermarks(group: string, topic: string): Promise<Map<number, number>> {
@@ -768,6 +792,7 @@ export class RoutedConsumer {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.flushTimer);
+    clearTimeout(this.standbyTimer);
     await this.stopWatch?.().catch(() => undefined);
     await this.stopCapWatch?.().catch(() => undefined);
     await this.chain;
@@ -830,6 +855,8 @@ export function createRoutedConsumer(opts: RoutedConsumerOptions): RoutedConsume
  * waits for a poll in flight only when its room has nothing new.
  */
 const STANDBY_IDLE_MS = 200;
+/** How long after a move the next standby member is started (see moveOnce). */
+const STANDBY_AFTER_MOVE_MS = 1000;
 /** The same without the wake hook (kafkajs loaded before the SDK replaced its idle wait). */
 const STANDBY_POLL_MS = 10;
 

@@ -27,10 +27,10 @@ describe('offsets by a timestamp per partition, in one ListOffsets per leader (r
         [2, t0 + 2000 + 5000],
         [3, t0],
       ]);
-      const found = await offsetsByTime!(topic, asked);
-      // With the leaders given (as a placement passes the metadata it just read), the same answer.
+      const found = await offsetsByTime!(topic).at(asked);
+      // With the leaders given (as a placement passes the layout it read), the same answer.
       const leaders = new Map((await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.map((p) => [p.partitionId, p.leader]));
-      expect(await offsetsByTime!(topic, asked, leaders)).toEqual(found);
+      expect(await offsetsByTime!(topic, leaders).at(asked)).toEqual(found);
       expect(found).toEqual(
         new Map([
           [0, '5'],
@@ -45,7 +45,7 @@ describe('offsets by a timestamp per partition, in one ListOffsets per leader (r
         expect(found.get(p), `partition ${p}`).toBe(byAdmin);
       }
       // A partition the topic does not have is an error, not a silent gap.
-      await expect(offsetsByTime!(topic, new Map([[7, t0]]))).rejects.toThrow(/no leader known for .*\/7/);
+      await expect(offsetsByTime!(topic).at(new Map([[7, t0]]))).rejects.toThrow(/no leader known for .*\/7/);
     } finally {
       await Promise.all([producer.disconnect(), admin.disconnect()]);
     }

@@ -12,18 +12,32 @@
 // at or after it, and read. Asked the other way round (the timestamps, then the log end of the
 // partitions that had none), a record written between the two answers was skipped for good; the
 // SDK test that promotes a standby while records arrive caught it.
+//
+// The lookup is two calls for that reason: starting it asks the log ends at once (a placement
+// does that beside its etcd read of the watermarks, which the timestamps come from), and `at`
+// asks the timestamps only once those log ends are answered.
 
 import type { Admin } from 'kafkajs';
 import type { KafkaClient } from './kafka-client.js';
 import { clusterFactorySymbol, type KafkajsCluster } from './position-reader.js';
 
+/** A lookup under way on one topic: its partitions' log ends were asked when it started. */
+export interface OffsetLookup {
+  /**
+   * Per partition: the first offset whose record timestamp is at or after the partition's
+   * timestamp, else its log end as answered before this was asked (what kafkajs' admin answers).
+   * Rejects on any broker error (a moved leader, say) and for a partition with no known leader:
+   * the caller falls back to the admin's own calls, which refresh metadata and retry.
+   */
+  at(timestamps: ReadonlyMap<number, number>): Promise<Map<number, string>>;
+}
+
 /**
- * Per partition: the first offset whose record timestamp is at or after the partition's timestamp,
- * else the log end as it was just before that answer (what kafkajs' admin answers). `leaders` (partition to leader id), when the
- * caller has just read them, saves a metadata read. Rejects on any broker error (a moved leader,
- * say): the caller falls back to the admin's own calls, which refresh metadata and retry.
+ * Starts a lookup on `topic`: asks the log end of every partition in `leaders` (partition to
+ * leader id; when the caller knows them, a metadata read is saved), else of every partition the
+ * admin's metadata lists, at once.
  */
-export type OffsetsByTime = (topic: string, timestamps: ReadonlyMap<number, number>, leaders?: ReadonlyMap<number, number>) => Promise<Map<number, string>>;
+export type OffsetsByTime = (topic: string, leaders?: ReadonlyMap<number, number>) => OffsetLookup;
 
 /** What of the admin's kafkajs cluster this uses (the position reader's view of it, plus these). */
 type AdminCluster = Pick<KafkajsCluster, 'findTopicPartitionMetadata' | 'findBroker'> & {
@@ -55,38 +69,59 @@ export function adminWithOffsetsByTime(kafka: KafkaClient): { admin: Admin; offs
   if (!c || typeof c.addTargetTopic !== 'function' || typeof c.findTopicPartitionMetadata !== 'function' || typeof c.findBroker !== 'function') {
     return { admin, offsetsByTime: undefined };
   }
-  const offsetsByTime: OffsetsByTime = async (topic, timestamps, known) => {
-    // Leaders from metadata the caller just read, else from the admin's (read once per topic).
-    let leaders = known;
-    if (!leaders) {
-      await c.addTargetTopic(topic);
-      leaders = new Map(c.findTopicPartitionMetadata(topic).map((p) => [p.partitionId, p.leader]));
-    }
-    const byLeader = new Map<number, { partition: number; timestamp: number }[]>();
-    for (const [partition, timestamp] of timestamps) {
-      const leader = leaders.get(partition);
-      if (leader === undefined || leader < 0) throw new Error(`no leader known for ${topic}/${partition}`);
-      let list = byLeader.get(leader);
-      if (!list) byLeader.set(leader, (list = []));
-      list.push({ partition, timestamp });
-    }
-    const out = new Map<number, string>();
-    await Promise.all(
-      [...byLeader].map(async ([leader, partitions]) => {
-        const broker = await c.findBroker({ nodeId: String(leader) });
-        const ask = async (parts: { partition: number; timestamp: number }[]) =>
-          (await broker.listOffsets({ replicaId: -1, isolationLevel: c.isolationLevel ?? 1, topics: [{ topic, partitions: parts }] })).responses.flatMap((r) => (r.topic === topic ? r.partitions : []));
-        const ends = new Map<number, string>();
-        for (const p of await ask(partitions.map(({ partition }) => ({ partition, timestamp: LATEST })))) ends.set(p.partition, String(p.offset));
-        for (const p of await ask(partitions)) {
-          const end = ends.get(p.partition);
-          if (Number(p.offset) >= 0) out.set(p.partition, String(p.offset));
-          else if (end !== undefined) out.set(p.partition, end);
-        }
-      }),
-    );
-    for (const p of timestamps.keys()) if (!out.has(p)) throw new Error(`no offset answered for ${topic}/${p}`);
-    return out;
+  const ask = async (leader: number, topic: string, partitions: { partition: number; timestamp: number }[]) => {
+    const broker = await c.findBroker({ nodeId: String(leader) });
+    const answer = await broker.listOffsets({ replicaId: -1, isolationLevel: c.isolationLevel ?? 1, topics: [{ topic, partitions }] });
+    return answer.responses.flatMap((r) => (r.topic === topic ? r.partitions : []));
+  };
+  const offsetsByTime: OffsetsByTime = (topic, known) => {
+    const ends = (async () => {
+      // Leaders from metadata the caller read, else from the admin's (read once per topic).
+      let leaders = known;
+      if (!leaders) {
+        await c.addTargetTopic(topic);
+        leaders = new Map(c.findTopicPartitionMetadata(topic).map((p) => [p.partitionId, p.leader]));
+      }
+      const out = new Map<number, string>();
+      await Promise.all(
+        [...byLeader(topic, leaders, leaders.keys())].map(async ([leader, partitions]) => {
+          for (const p of await ask(leader, topic, partitions.map((partition) => ({ partition, timestamp: LATEST })))) out.set(p.partition, String(p.offset));
+        }),
+      );
+      return { leaders, ends: out };
+    })();
+    // Answered through `at`; a lookup never asked is not an unhandled rejection.
+    ends.catch(() => undefined);
+    return {
+      at: async (timestamps) => {
+        const { leaders, ends: logEnds } = await ends;
+        const out = new Map<number, string>();
+        await Promise.all(
+          [...byLeader(topic, leaders, timestamps.keys())].map(async ([leader, partitions]) => {
+            for (const p of await ask(leader, topic, partitions.map((partition) => ({ partition, timestamp: timestamps.get(partition)! })))) {
+              const end = logEnds.get(p.partition);
+              if (Number(p.offset) >= 0) out.set(p.partition, String(p.offset));
+              else if (end !== undefined) out.set(p.partition, end);
+            }
+          }),
+        );
+        for (const p of timestamps.keys()) if (!out.has(p)) throw new Error(`no offset answered for ${topic}/${p}`);
+        return out;
+      },
+    };
   };
   return { admin, offsetsByTime };
+}
+
+/** `partitions` grouped by their leader; a partition with none known is an error, not a silent gap. */
+function byLeader(topic: string, leaders: ReadonlyMap<number, number>, partitions: Iterable<number>): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const partition of partitions) {
+    const leader = leaders.get(partition);
+    if (leader === undefined || leader < 0) throw new Error(`no leader known for ${topic}/${partition}`);
+    let list = out.get(leader);
+    if (!list) out.set(leader, (list = []));
+    list.push(partition);
+  }
+  return out;
 }
