@@ -1,4 +1,4 @@
-// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--consumer-processes N] [--heap-mb MB] [--cpu-prof DIR] [--heap-snapshot DIR] [--skip-consumers]
+// npm run bench:scale -- [--pipelines N] [--interval MS] [--idle S] [--consumer-pipelines N] [--members N] [--partitions N] [--consumer-processes N] [--heap-mb MB] [--cpu-prof DIR] [--move-prof PREFIX] [--heap-snapshot DIR] [--skip-consumers]
 // Issue 19 point 6. One controller with many pipelines, idle on the local stack (RSS, tick
 // duration, etcd writes per tick); then many SDK consumers moved together by one failover (room-a's
 // broker SIGKILLed, three controller replicas). A table and progress on stderr, ONE JSON line last.
@@ -44,6 +44,8 @@ const consumerProcessesAt = argv.indexOf('--consumer-processes');
 const consumerProcesses = consumerProcessesAt >= 0 ? Number(argv[consumerProcessesAt + 1]) : 0;
 if (!Number.isInteger(consumerProcesses) || consumerProcesses < 0) throw new Error(`--consumer-processes needs a whole number (0: all in this process), got ${argv[consumerProcessesAt + 1]}`);
 const skipController = argv.includes('--skip-controller');
+const moveProfAt = argv.indexOf('--move-prof');
+const moveProfile = moveProfAt >= 0 ? argv[moveProfAt + 1] : undefined;
 const skipConsumers = argv.includes('--skip-consumers');
 
 const leftover = await deleteLeftoverScaleTopics();
@@ -62,7 +64,7 @@ if (!skipController) {
 }
 let k: ScaleConsumersResult | undefined;
 if (!skipConsumers) {
-  k = await runScaleConsumers({ pipelines: consumerPipelines, members, partitions, probeIntervalMs: interval, rate: 100, processes: consumerProcesses, say });
+  k = await runScaleConsumers({ pipelines: consumerPipelines, members, partitions, probeIntervalMs: interval, rate: 100, processes: consumerProcesses, ...(moveProfile && { moveProfile }), say });
   say(`consumers: ${JSON.stringify({ ...k, moves: undefined })}`);
 }
 

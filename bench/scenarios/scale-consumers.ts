@@ -7,6 +7,8 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
@@ -29,6 +31,8 @@ export interface ScaleConsumersOptions {
    * workers hold them round-robin, as application instances would (bench/support/consumer-worker.ts).
    */
   readonly processes?: number;
+  /** CPU profiles of this process: PREFIX-steady.cpuprofile (2 s before the kill) and PREFIX-move.cpuprofile (kill to every consumer moved). */
+  readonly moveProfile?: string;
   readonly say: (line: string) => void;
 }
 
@@ -91,9 +95,12 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
     for (const room of ['room-a', 'room-b', 'witness']) controllers.push(startTimedController(configFile, `observer-${room}`, room));
     await waitFor('routes for every pipeline', 30_000, async () => ((await etcd.getAll().prefix(`${prefix}/routes/`).count()) >= o.pipelines ? true : undefined), 200);
 
-    // The dual producer: every 20 ms a batch per topic, over all partitions.
+    // The dual producer: every 20 ms a batch per topic, round-robin over all its partitions (each
+    // topic its own count: with one count shared by all topics, each topic got records on 2 of its
+    // 10 partitions only, and 80 of the 100 members had none).
     const perBatch = Math.max(1, Math.round(o.rate / 50));
     let seq = 0;
+    const nextPartition = new Map(pipelines.map((p) => [p.name, 0]));
     producing$ = (async () => {
       while (producing) {
         const now = Date.now();
@@ -101,7 +108,9 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
           pipelines.map(async (p) => {
             const batch = Array.from({ length: perBatch }, () => {
               seq++;
-              return { key: `k${seq}`, value: JSON.stringify({ seq }), timestamp: now, partition: seq % o.partitions, seq };
+              const n = nextPartition.get(p.name)!;
+              nextPartition.set(p.name, n + 1);
+              return { key: `k${seq}`, value: JSON.stringify({ seq }), timestamp: now, partition: n % o.partitions, seq };
             });
             const result = await producer.send(p.topics[0]!, batch).catch(() => undefined);
             if (result?.['room-b']) for (const r of batch) acked.get(p.name)!.add(r.seq);
@@ -179,7 +188,8 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
     await waitFor('every consumer to serve room-a', 60_000, () => (consumers.every((e) => e.servingRoom() === 'room-a') ? true : undefined), 200);
     // Every member of a group gets a partition once the group settles; members still without one
     // after 45 s are reported, and the run goes on.
-    const settleBy = Date.now() + 45_000;
+    const startedAt = Date.now();
+    const settleBy = startedAt + 45_000;
     let lastSaid = 0;
     while (Date.now() < settleBy && consumers.filter((e) => e.records > 0).length < consumers.length) {
       if (Date.now() - lastSaid > 5000) {
@@ -188,10 +198,31 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+    // Then a steady state before the kill: at least 15 s since the consumers started, so that the
+    // standby members have joined and the kill does not land in the start-up's own work.
+    while (Date.now() < startedAt + 15_000) await new Promise((r) => setTimeout(r, 200));
     await waitFor('the controllers to see both rooms healthy', 30_000, () =>
       controllers.every((c) => c.logs.some((l) => l['msg'] === 'verdict' && l['rule'] === 'healthy' && String(l['rooms']) === 'room-a=OK,room-b=OK')) || controllers.some((c) => c.logs.some((l) => l['msg'] === 'first tick as leader')) ? true : undefined,
     );
+    // With --move-prof: 2 s of steady state, then the move window, each profiled on its own.
+    const profiler = o.moveProfile ? new Session() : undefined;
+    const profile = async (what: 'start' | 'steady' | 'move') => {
+      if (!profiler || !o.moveProfile) return;
+      if (what === 'start') {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.setSamplingInterval', { interval: 500 });
+      } else {
+        const { profile } = await profiler.post('Profiler.stop');
+        const file = `${o.moveProfile}-${what}.cpuprofile`;
+        writeFileSync(file, JSON.stringify(profile));
+        o.say(`${what === 'steady' ? '2 s before the kill' : 'kill to every consumer moved'}: CPU profile in ${file} (node dist/bench/support/cpuprofile-top.js ${file})`);
+      }
+      await profiler.post('Profiler.start');
+    };
+    await profile('start');
     await new Promise((r) => setTimeout(r, 2000));
+    await profile('steady');
     const withRecords = consumers.filter((e) => e.records > 0).length;
     o.say(`steady state: ${withRecords}/${consumers.length} members have processed records in room-a; SIGKILL room-a's broker now`);
 
@@ -207,6 +238,11 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
       await new Promise((r) => setTimeout(r, 5));
     }
     loopDelay.disable();
+    await profile('move');
+    if (profiler) {
+      await profiler.post('Profiler.stop');
+      profiler.disconnect();
+    }
     const movedAll = consumers.every((e) => e.movedAt !== undefined);
     o.say(`${consumers.filter((e) => e.movedAt !== undefined).length}/${consumers.length} consumers serve room-b ${Date.now() - killAt} ms after the kill; waiting for first records there`);
     await waitFor('first records in room-b', 15_000, () => (consumers.every((e) => e.firstB !== undefined) ? true : undefined), 50).catch(() => undefined);
