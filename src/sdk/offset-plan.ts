@@ -129,7 +129,9 @@ async function planTopic(
   };
   const unmarkedPlaces = async (): Promise<void> => {
     if (unmarked.length === 0) return;
-    const [committedAll, earliest] = await Promise.all([admin.fetchOffsets({ groupId: group, topics: [topic] }), admin.fetchTopicOffsets(topic)]);
+    // The log starts come with the lookup's log ends (already asked); the admin's call if it failed.
+    const byAdmin = async () => new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.low]));
+    const [committedAll, starts] = await Promise.all([admin.fetchOffsets({ groupId: group, topics: [topic] }), lookup ? lookup.starts().catch(byAdmin) : byAdmin()]);
     const committed = committedAll[0]?.partitions ?? [];
     for (const p of unmarked) {
       const c = committed.find((x) => x.partition === p);
@@ -137,7 +139,7 @@ async function planTopic(
         placed.push({ partition: p, offset: c.offset });
         fallback[p] = 'committed';
       } else {
-        placed.push({ partition: p, offset: earliest.find((x) => x.partition === p)?.low ?? '0' });
+        placed.push({ partition: p, offset: starts.get(p) ?? '0' });
         fallback[p] = 'earliest';
       }
     }

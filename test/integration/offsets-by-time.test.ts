@@ -44,6 +44,11 @@ describe('offsets by a timestamp per partition, in one ListOffsets per leader (r
         const byAdmin = (await admin.fetchTopicOffsetsByTimestamp(topic, ts)).find((o) => o.partition === p)?.offset;
         expect(found.get(p), `partition ${p}`).toBe(byAdmin);
       }
+      // The log starts, asked with the log ends: partition 1's first 3 records deleted.
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 1, offset: '3' }] });
+      const starts = await offsetsByTime!(topic).starts();
+      expect(starts).toEqual(new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.low])));
+      expect(starts.get(1)).toBe('3');
       // A partition the topic does not have is an error, not a silent gap.
       await expect(offsetsByTime!(topic).at(new Map([[7, t0]]))).rejects.toThrow(/no leader known for .*\/7/);
     } finally {

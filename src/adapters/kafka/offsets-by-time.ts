@@ -30,12 +30,14 @@ export interface OffsetLookup {
    * the caller falls back to the admin's own calls, which refresh metadata and retry.
    */
   at(timestamps: ReadonlyMap<number, number>): Promise<Map<number, string>>;
+  /** Every partition's log start (earliest offset), asked with the log ends. */
+  starts(): Promise<Map<number, string>>;
 }
 
 /**
- * Starts a lookup on `topic`: asks the log end of every partition in `leaders` (partition to
- * leader id; when the caller knows them, a metadata read is saved), else of every partition the
- * admin's metadata lists, at once.
+ * Starts a lookup on `topic`: asks the log end and the log start of every partition in `leaders`
+ * (partition to leader id; when the caller knows them, a metadata read is saved), else of every
+ * partition the admin's metadata lists, at once.
  */
 export type OffsetsByTime = (topic: string, leaders?: ReadonlyMap<number, number>) => OffsetLookup;
 
@@ -46,6 +48,7 @@ type AdminCluster = Pick<KafkajsCluster, 'findTopicPartitionMetadata' | 'findBro
 };
 
 const LATEST = -1;
+const EARLIEST = -2;
 
 /**
  * `kafka.admin()`, and a per-partition offsets-by-time lookup over the cluster that admin uses.
@@ -83,12 +86,18 @@ export function adminWithOffsetsByTime(kafka: KafkaClient): { admin: Admin; offs
         leaders = new Map(c.findTopicPartitionMetadata(topic).map((p) => [p.partitionId, p.leader]));
       }
       const out = new Map<number, string>();
+      const starts = new Map<number, string>();
       await Promise.all(
-        [...byLeader(topic, leaders, leaders.keys())].map(async ([leader, partitions]) => {
-          for (const p of await ask(leader, topic, partitions.map((partition) => ({ partition, timestamp: LATEST })))) out.set(p.partition, String(p.offset));
-        }),
+        [...byLeader(topic, leaders, leaders.keys())].flatMap(([leader, partitions]) => [
+          (async () => {
+            for (const p of await ask(leader, topic, partitions.map((partition) => ({ partition, timestamp: LATEST })))) out.set(p.partition, String(p.offset));
+          })(),
+          (async () => {
+            for (const p of await ask(leader, topic, partitions.map((partition) => ({ partition, timestamp: EARLIEST })))) starts.set(p.partition, String(p.offset));
+          })(),
+        ]),
       );
-      return { leaders, ends: out };
+      return { leaders, ends: out, starts };
     })();
     // Answered through `at`; a lookup never asked is not an unhandled rejection.
     ends.catch(() => undefined);
@@ -108,6 +117,7 @@ export function adminWithOffsetsByTime(kafka: KafkaClient): { admin: Admin; offs
         for (const p of timestamps.keys()) if (!out.has(p)) throw new Error(`no offset answered for ${topic}/${p}`);
         return out;
       },
+      starts: async () => (await ends).starts,
     };
   };
   return { admin, offsetsByTime };
