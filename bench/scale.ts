@@ -3,7 +3,11 @@
 // duration, etcd writes per tick); then many SDK consumers moved together by one failover (room-a's
 // broker SIGKILLed, three controller replicas). A table and progress on stderr, ONE JSON line last.
 
-import { closeSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { runScaleController, type ScaleControllerResult } from './scenarios/scale-controller.js';
 import { runScaleConsumers, type ScaleConsumersResult } from './scenarios/scale-consumers.js';
@@ -48,7 +52,8 @@ const moveProfAt = argv.indexOf('--move-prof');
 const moveProfile = moveProfAt >= 0 ? argv[moveProfAt + 1] : undefined;
 const skipConsumers = argv.includes('--skip-consumers');
 
-const leftover = await deleteLeftoverScaleTopics();
+// (Not in the consumer part's own process: the parent did it, and is deleting its own topics.)
+const leftover = argv.includes('--consumers-result') ? 0 : await deleteLeftoverScaleTopics();
 if (leftover > 0) say(`deleted ${leftover} topic(s) an earlier unfinished run left`);
 let c: ScaleControllerResult | undefined;
 let unlimited: ScaleControllerResult | undefined;
@@ -63,9 +68,35 @@ if (!skipController) {
   }
 }
 let k: ScaleConsumersResult | undefined;
-if (!skipConsumers) {
+const resultAt = argv.indexOf('--consumers-result');
+if (!skipConsumers && c) {
+  // After the controller part, the consumers run in a fresh process of their own, as they would in
+  // a deployment: this one has held the controller part's logs and timers, and the 100 consumers'
+  // event loop must not carry them (the same run in this process placed them up to 300 ms later).
+  k = await consumersInChild();
+} else if (!skipConsumers) {
   k = await runScaleConsumers({ pipelines: consumerPipelines, members, partitions, probeIntervalMs: interval, rate: 100, processes: consumerProcesses, ...(moveProfile && { moveProfile }), say });
   say(`consumers: ${JSON.stringify({ ...k, moves: undefined })}`);
+  if (resultAt >= 0) {
+    writeFileSync(argv[resultAt + 1]!, JSON.stringify(k));
+    process.exit(0);
+  }
+}
+
+/** This script again with --skip-controller, its result read back from a file. */
+async function consumersInChild(): Promise<ScaleConsumersResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'scale-consumers-'));
+  const file = join(dir, 'result.json');
+  const drop = new Set(['--cpu-prof', '--heap-snapshot', '--heap-mb', '--idle', '--pipelines']);
+  const args = argv.filter((a, i) => !drop.has(a) && !drop.has(argv[i - 1] ?? ''));
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args, '--skip-controller', '--consumers-result', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    if (code !== 0) throw new Error(`the consumer part's process exited with ${code}`);
+    return JSON.parse(readFileSync(file, 'utf8')) as ScaleConsumersResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const col = (xs: (string | number | undefined)[], w = 14) => xs.map((x) => String(x ?? '-').padStart(w)).join('');
