@@ -267,6 +267,7 @@ start_etcd() { # service name client-port peer-port
     --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "$name=http://127.0.0.1:$peer" \
+    --auto-compaction-mode=periodic --auto-compaction-retention=10m \
     --log-level warn >"$dir/log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
 }
