@@ -218,7 +218,8 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
         writeFileSync(file, JSON.stringify(profile));
         o.say(`${what === 'steady' ? '2 s before the kill' : 'kill to every consumer moved'}: CPU profile in ${file} (node dist/bench/support/cpuprofile-top.js ${file})`);
       }
-      await profiler.post('Profiler.start');
+      if (what === 'move') profiler.disconnect();
+      else await profiler.post('Profiler.start');
     };
     await profile('start');
     await new Promise((r) => setTimeout(r, 2000));
@@ -239,10 +240,6 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
     }
     loopDelay.disable();
     await profile('move');
-    if (profiler) {
-      await profiler.post('Profiler.stop');
-      profiler.disconnect();
-    }
     const movedAll = consumers.every((e) => e.movedAt !== undefined);
     o.say(`${consumers.filter((e) => e.movedAt !== undefined).length}/${consumers.length} consumers serve room-b ${Date.now() - killAt} ms after the kill; waiting for first records there`);
     await waitFor('first records in room-b', 15_000, () => (consumers.every((e) => e.firstB !== undefined) ? true : undefined), 50).catch(() => undefined);

@@ -553,7 +553,7 @@ export class RoutedConsumer {
                 member.layout = layoutOf(m.topics);
               })
               .catch((err: Error) => this.log.debug('standby member could not read metadata again', { room: member.room, error: err.message }));
-            if (!member.serving.route) this.setPresence(this.presence.state, this.presence.reason);
+            this.setPresence(this.presence.state, this.presence.reason);
           });
           // A standby that crashes is not promoted; one kafkajs gives up on is replaced.
           member.consumer.on(member.consumer.events.CRASH, (e) => {

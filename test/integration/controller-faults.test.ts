@@ -70,6 +70,39 @@ describe('controller on a real etcd, with faults', () => {
     }
   });
 
+  it("a room's failure moves all its pipelines side by side: their switches' journals are written at once, not one switch after another (ADR 0020)", async () => {
+    const names = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6'];
+    const topology = testTopology(names.map((n) => testPipeline(n)), [testPolicy({ probeIntervalMs: 100, probeTimeoutMs: 80, staleAfterMs: 2000 })]);
+    const t = build(topology);
+    // Journal writes in flight at once: a tick that ran its switches in turn never has two.
+    const put = t.journals.put.bind(t.journals);
+    let inFlight = 0;
+    let most = 0;
+    t.journals.put = async (fence, journal, version) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await put(fence, journal, version);
+      } finally {
+        inFlight--;
+      }
+    };
+    const stop = new AbortController();
+    const run = t.controller.run(stop.signal);
+    try {
+      await waitFor('the first routes', 10_000, async () => ((await t.routes.list()).size === names.length ? true : undefined));
+      t.stub.down.add('room-a');
+      await waitFor('every pipeline switched', 15_000, async () => {
+        const routes = await t.routes.list();
+        return names.every((n) => routes.get(n)?.route.room === 'room-b') || undefined;
+      });
+      expect(most).toBeGreaterThanOrEqual(names.length);
+      expect(t.errors).toEqual([]);
+    } finally {
+      stop.abort();
+      await settles(run, 10_000);
+    }
+  });
+
   it('a running journal with bad stored data, or values that do not parse, hold only their own pipeline, with the reason, logged once per change', async () => {
     const topology = testTopology([testPipeline('live'), testPipeline('bad'), testPipeline('junk')], [testPolicy({ probeIntervalMs: 100, probeTimeoutMs: 80 })]);
     const log = capturingLogger();
