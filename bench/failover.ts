@@ -22,6 +22,7 @@ for (let i = 1; i <= runs; i++) {
   results.push(r);
   const f = r.flip;
   process.stderr.write(`run ${i}/${runs}: seen +${f.seenAt - f.decidedAt} ms, old stopped +${f.stoppedOldAt - f.seenAt} ms, offsets placed +${f.seekedAt - f.stoppedOldAt} ms, first record +${f.firstMessageAt - f.seekedAt} ms\n`);
+  process.stderr.write(`run ${i}/${runs}: leader's steps saved at (ms after the decision): ${r.steps.map((st) => `${st.step} +${st.afterMs}`).join(', ')}\n`);
   process.stderr.write(`run ${i}/${runs}: detect ${r.detectMs} ms, flip ${r.flipMs} ms, RTO ${r.rtoMs} ms, lost ${r.lost}, duplicates ${r.duplicates}\n`);
 }
 

@@ -48,6 +48,8 @@ export interface FailoverResult {
   readonly toRoom: string;
   /** The switches the controllers recorded in etcd for the pipeline. */
   readonly history: readonly SwitchRecord[];
+  /** The leader's switch steps: when each was saved, ms after the decision. */
+  readonly steps: readonly { readonly step: string; readonly afterMs: number }[];
   /** Verdicts where the data-budget gate held the switch (waiting or refusing). */
   readonly budgetWaits: number;
   /** Controllers that heard a client's push signal and probed ahead of their cadence. */
@@ -159,6 +161,8 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
       const h = await journals.history(cfg.pipeline);
       return h.length > 0 ? h : undefined;
     });
+    const journal = (await journals.list()).get(cfg.pipeline)?.journal;
+    const steps = (journal?.steps ?? []).map((st) => ({ step: st.step, afterMs: st.at - report.decidedAt }));
     const lostList = [...acked].filter((s) => !seen.has(s)).sort((a, b) => a - b);
     const seekFloor = Math.min(...Object.values(report.seekFrom).flatMap((p) => Object.values(p)));
     let duplicates = 0;
@@ -184,6 +188,7 @@ export async function runFailover(opts: FailoverOptions = {}): Promise<FailoverR
       fromRoom: report.fromRoom ?? 'room-a',
       toRoom: report.toRoom,
       history,
+      steps,
       budgetWaits: allLogs().filter((l) => l['msg'] === 'verdict' && String(l['rule']).startsWith('data-budget')).length,
       hurriedObservers: controllers.filter((c) => c.logs.some((l) => l['msg'] === 'client signal: probing ahead of cadence' && l['room'] === 'room-a')).length,
     };

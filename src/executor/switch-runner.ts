@@ -1,8 +1,10 @@
 // Carries out a switch as journaled steps. Each step is idempotent and saved with a fenced
-// compare-and-set before the next begins, so whichever leader holds the fence can pick the
-// journal up at its next step; a deposed leader's next save is refused.
+// compare-and-set before any step that acts after it begins, so whichever leader holds the fence
+// can pick the journal up at its next unsaved step; a deposed leader's next save is refused. The
+// steps between the intent and the route write are saved together, after it (CARRIED, ADR 0021).
 
 import {
+  SWITCH_STEPS,
   journalId,
   nextStep,
   toRecord,
@@ -18,7 +20,7 @@ import type { Clock } from '../ports/clock.js';
 import type { ConsumerAck, JournalStore, StoredJournal } from '../ports/journal-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { ControllerMetrics } from '../ports/metrics.js';
-import type { Fence, RouteStore, WriteOutcome } from '../ports/route-store.js';
+import type { Fence, RouteStore, StoredRoute, WriteOutcome } from '../ports/route-store.js';
 import { queryRouteOf, type QueryRoute } from '../core/model.js';
 import type { WatermarkStore } from '../ports/watermark-store.js';
 import type { GroupInspector } from '../ports/group-inspector.js';
@@ -98,6 +100,35 @@ export interface SwitchRunnerDeps {
 
 type SwitchAction = Extract<Action, { kind: 'switch-route' }>;
 type StepOutcome = { readonly note: string; readonly ackAt?: number } | 'pending';
+type Done = { readonly step: SwitchStep; readonly outcome: StepOutcome; readonly at: number; readonly ms: number };
+
+/**
+ * Steps saved with the next one, not on their own, and run side by side. Each only reads, or
+ * (start-jobs) makes sure of something and is safe to repeat, and the intent saved before them
+ * says a switch is under way: a leader that resumes the journal runs them again. Saving each on
+ * its own would put an etcd round trip between the decision and the route write for nothing.
+ * Their save is the one after the route write (flip-consumers). ADR 0021.
+ */
+const CARRIED: ReadonlySet<SwitchStep> = new Set(['gate', 'start-jobs', 'fence-old', 'place-offsets']);
+
+function stepAfter(step: SwitchStep): SwitchStep | undefined {
+  return SWITCH_STEPS[SWITCH_STEPS.indexOf(step) + 1];
+}
+
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** A promise that never rejects (read ahead, awaited later or never), and back. */
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+function unsettle<T>(s: Settled<T>): T {
+  if (!s.ok) throw s.error;
+  return s.value;
+}
 
 export class SwitchRunner {
   constructor(private readonly deps: SwitchRunnerDeps) {}
@@ -164,41 +195,81 @@ export class SwitchRunner {
   private async advanceSteps(fence: Fence, stored: StoredJournal, lost: AbortSignal): Promise<RunResult> {
     let { journal, version } = stored;
     for (;;) {
-      const step = nextStep(journal);
-      if (!step) return { kind: 'done', journal };
+      const first = nextStep(journal);
+      if (!first) return { kind: 'done', journal };
       if (lost.aborted) return { kind: 'fenced' };
-      const started = this.deps.clock.now();
-      let outcome: StepOutcome;
-      try {
-        outcome = await this.run(step, fence, journal);
-      } catch (err) {
-        if (err instanceof FencedError) return this.fenced(step, journal);
-        return { kind: 'retry', why: `step ${step} failed: ${errorText(err)}`, failed: true };
+      // The steps carried by the next save (none, or gate..place-offsets), then the one that acts.
+      const carried: SwitchStep[] = [];
+      let step: SwitchStep | undefined = first;
+      while (step && CARRIED.has(step)) {
+        carried.push(step);
+        step = stepAfter(step);
       }
-      if (outcome === 'pending') return { kind: 'pending', journal };
-      await this.faultPoint(step, 'before-save');
-      const at = this.deps.clock.now();
-      const next = withStep(journal, { step, at, ms: at - started, by: this.deps.observer, note: outcome.note, ...(outcome.ackAt !== undefined && { ackAt: outcome.ackAt }) });
-      if (step === 'record') {
+      // The route read ahead, beside the carried steps: its version guards the write as before.
+      const routeAhead = step === 'flip-consumers' && carried.length > 0 ? settle(this.deps.routes.get(journal.pipeline)) : undefined;
+      const done: Done[] = [];
+      const settled = await Promise.allSettled(carried.map((s) => this.timed(s, fence, journal)));
+      for (const [i, r] of settled.entries()) {
+        const s = carried[i]!;
+        if (r.status === 'rejected') {
+          if (r.reason instanceof FencedError) return this.fenced(s, journal);
+          return { kind: 'retry', why: `step ${s} failed: ${errorText(r.reason)}`, failed: true };
+        }
+        done.push(r.value);
+      }
+      let outcome: StepOutcome | undefined;
+      if (step) {
+        if (lost.aborted) return { kind: 'fenced' };
+        try {
+          const last = await this.timed(step, fence, journal, routeAhead);
+          if (last.outcome !== 'pending') done.push(last);
+          else outcome = 'pending';
+        } catch (err) {
+          if (err instanceof FencedError) return this.fenced(step, journal);
+          return { kind: 'retry', why: `step ${step} failed: ${errorText(err)}`, failed: true };
+        }
+      }
+      if (done.length === 0) return { kind: 'pending', journal };
+      let next = journal;
+      for (const d of done) {
+        const o = d.outcome as Exclude<StepOutcome, 'pending'>;
+        next = withStep(next, { step: d.step, at: d.at, ms: d.ms, by: this.deps.observer, note: o.note, ...(o.ackAt !== undefined && { ackAt: o.ackAt }) });
+      }
+      const what = `step ${done.map((d) => d.step).join(', ')}`;
+      const closing = done.at(-1)!;
+      if (closing.step === 'record') {
         const verified = stepAt(next, 'verify');
         const record = toRecord(next, verified?.ackAt, verified?.note ?? '');
-        const finished = await this.save(`step ${step}`, () => this.deps.journals.finish(fence, next, record, version));
-        if (finished.kind === 'fenced') return this.fenced(step, journal);
+        const finished = await this.save(what, () => this.deps.journals.finish(fence, next, record, version));
+        if (finished.kind === 'fenced') return this.fenced(closing.step, journal);
         if (finished.kind === 'conflict') return { kind: 'retry', why: 'journal changed while recording' };
-        this.deps.metrics.step(step, at - started);
+        for (const d of done) this.deps.metrics.step(d.step, d.ms);
         this.deps.metrics.recorded(record);
         this.deps.log.info('switch recorded', { ...record });
         return { kind: 'done', journal: next };
       }
-      const saved = await this.save(`step ${step}`, () => this.deps.journals.put(fence, next, version));
-      if (saved.kind === 'fenced') return this.fenced(step, journal);
-      if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: `journal changed while saving step ${step}` };
-      this.deps.metrics.step(step, at - started);
-      this.deps.log.info('switch step done', { id: journal.id, step, ms: at - started, note: outcome.note });
+      const saved = await this.save(what, () => this.deps.journals.put(fence, next, version));
+      if (saved.kind === 'fenced') return this.fenced(closing.step, journal);
+      if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: `journal changed while saving ${what}` };
+      for (const d of done) {
+        this.deps.metrics.step(d.step, d.ms);
+        this.deps.log.info('switch step done', { id: journal.id, step: d.step, ms: d.ms, note: (d.outcome as Exclude<StepOutcome, 'pending'>).note });
+      }
       journal = next;
       version = saved.version;
-      await this.faultPoint(step, 'after-save');
+      for (const d of done) await this.faultPoint(d.step, 'after-save');
+      if (outcome === 'pending') return { kind: 'pending', journal };
     }
+  }
+
+  /** One step's work, timed; its before-save fault point comes after the work, as its name says. */
+  private async timed(step: SwitchStep, fence: Fence, j: SwitchJournal, routeAhead?: Promise<Settled<StoredRoute | undefined>>): Promise<Done> {
+    const started = this.deps.clock.now();
+    const outcome = await this.run(step, fence, j, routeAhead);
+    if (outcome === 'pending' && CARRIED.has(step)) throw new Error(`step ${step} cannot wait: it is saved with the next`);
+    if (outcome !== 'pending') await this.faultPoint(step, 'before-save');
+    const at = this.deps.clock.now();
+    return { step, outcome, at, ms: at - started };
   }
 
   /** A journal write; one that rejects (timeout, etcd away) is counted and said so. It may have applied. */
@@ -247,7 +318,7 @@ export class SwitchRunner {
   }
 
   /** One step's work. Returns its note, or 'pending' to come back later. Safe to repeat. */
-  private async run(step: SwitchStep, fence: Fence, j: SwitchJournal): Promise<StepOutcome> {
+  private async run(step: SwitchStep, fence: Fence, j: SwitchJournal, routeAhead?: Promise<Settled<StoredRoute | undefined>>): Promise<StepOutcome> {
     const done = (note: string) => ({ note });
     switch (step) {
       case 'intent':
@@ -273,15 +344,16 @@ export class SwitchRunner {
         );
       }
       case 'place-offsets': {
-        const parts: string[] = [];
-        for (const topic of j.to.kafka.topics) {
-          const marks = await this.deps.watermarks.read(j.to.consumerGroup, topic);
-          parts.push(marks.size === 0 ? `${topic}: no watermark yet` : `${topic}: watermarks ${[...marks].map(([p, t]) => `p${p}=${t}`).join(' ')}`);
-        }
+        const parts = await Promise.all(
+          j.to.kafka.topics.map(async (topic) => {
+            const marks = await this.deps.watermarks.read(j.to.consumerGroup, topic);
+            return marks.size === 0 ? `${topic}: no watermark yet` : `${topic}: watermarks ${[...marks].map(([p, t]) => `p${p}=${t}`).join(' ')}`;
+          }),
+        );
         return done(`consumers seek by event time (watermark - margin) in ${j.to.room}; ${parts.join('; ')}`);
       }
       case 'flip-consumers': {
-        const stored = await this.deps.routes.get(j.pipeline);
+        const stored = routeAhead ? unsettle(await routeAhead) : await this.deps.routes.get(j.pipeline);
         if (stored && stored.route.epoch === j.to.epoch && stored.route.chain === j.to.chain) return done(`route already at epoch ${j.to.epoch}`);
         if (!stored || stored.route.epoch !== j.from.epoch) throw new Error(`route is at epoch ${stored?.route.epoch ?? 'none'}, expected ${j.from.epoch}`);
         const written = await this.deps.routes.put(fence, j.to, stored.version);

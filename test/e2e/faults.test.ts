@@ -26,18 +26,19 @@ describe('HA controller under faults', () => {
   it('SIGKILL of the leader between two switch steps: the new leader resumes it; exactly one switch is recorded', async () => {
     stack = new FaultStack();
     await stack.createTopic();
-    // a leads (started first) and, by fault injection, pauses after saving the fence-old step.
-    const a = stack.start('ctl-a', 'room-a', { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'fence-old:20000' });
+    // a leads (started first) and, by fault injection, pauses after saving flip-consumers (the
+    // save that carries gate..place-offsets with it, ADR 0021): the route is written, the rest is not done.
+    const a = stack.start('ctl-a', 'room-a', { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'flip-consumers:20000' });
     expect((await stack.leader()).name).toBe('ctl-a');
     const b = stack.start('ctl-b', 'room-b');
     await stack.steady();
 
     killService(LOCAL.rooms['room-a'].service);
-    const paused = await waitFor('ctl-a to save fence-old', 20_000, async () => {
+    const paused = await waitFor('ctl-a to save flip-consumers', 20_000, async () => {
       const j = (await stack!.journals.list()).get('live-dashboard')?.journal;
-      return j && j.steps.at(-1)?.step === 'fence-old' ? j : undefined;
+      return j && j.steps.at(-1)?.step === 'flip-consumers' ? j : undefined;
     });
-    expect(paused.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a']);
+    expect(paused.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-a']);
     a.child.kill('SIGKILL');
 
     const history = await waitFor('the switch to be recorded', 30_000, async () => {
@@ -50,7 +51,7 @@ describe('HA controller under faults', () => {
     const journal = (await stack.journals.list()).get('live-dashboard')!.journal;
     expect(journal.status).toBe('done');
     expect(journal.steps.map((s) => s.step)).toEqual([...SWITCH_STEPS]);
-    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
+    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
     expect((await stack.routes.get('live-dashboard'))!.route).toMatchObject({ epoch: 2, room: 'room-b' });
     expect(b.firstLog('elected leader')).toBeDefined();
   });
@@ -58,17 +59,19 @@ describe('HA controller under faults', () => {
   it('SIGSTOP of the leader past its lease, then SIGCONT: none of the old leader\'s writes is accepted', async () => {
     stack = new FaultStack();
     await stack.createTopic();
-    // ctl-a freezes in the middle of acting: place-offsets done, about to save it.
-    const a = stack.start('ctl-a', 'room-a', { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'place-offsets:1500:before-save' });
+    // ctl-a freezes in the middle of acting: the route written (flip-consumers done), about to
+    // save it with the steps it carries; only the intent is saved (ADR 0021).
+    const a = stack.start('ctl-a', 'room-a', { SWITCHYARD_FAULT_PAUSE_AFTER_STEP: 'flip-consumers:1500:before-save' });
     expect((await stack.leader()).name).toBe('ctl-a');
     const b = stack.start('ctl-b', 'room-b');
     await stack.steady();
 
     killService(LOCAL.rooms['room-a'].service);
-    await waitFor('ctl-a to save the gate step', 20_000, async () => {
+    await waitFor('ctl-a to write the route and pause before saving it', 20_000, async () => {
       const j = (await stack!.journals.list()).get('live-dashboard')?.journal;
-      return j?.steps.at(-1)?.step === 'fence-old' && a.logs.some((l) => l['msg'] === 'fault injection: pausing') ? true : undefined;
+      return j?.steps.at(-1)?.step === 'intent' && a.logs.some((l) => l['msg'] === 'fault injection: pausing') ? true : undefined;
     }, 20);
+    expect((await stack.routes.get('live-dashboard'))!.route.epoch).toBe(2);
     a.child.kill('SIGSTOP');
     const history = await waitFor('ctl-b to take over and finish the switch', 30_000, async () => {
       const h = await stack!.journals.history('live-dashboard');
@@ -88,7 +91,9 @@ describe('HA controller under faults', () => {
     expect(await stack.journals.history('live-dashboard')).toHaveLength(1);
     expect(history[0]!.leaders).toEqual(['ctl-a', 'ctl-b']);
     const journal = (await stack.journals.list()).get('live-dashboard')!.journal;
-    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-a', 'ctl-a', 'ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
+    // ctl-b ran every step after the intent again; flip-consumers found the route written.
+    expect(journal.steps.map((s) => s.by)).toEqual(['ctl-a', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b', 'ctl-b']);
+    expect(journal.steps.find((s) => s.step === 'flip-consumers')!.note).toBe('route already at epoch 2');
     expect((await stack.routes.get('live-dashboard'))!.route.epoch).toBe(2);
     expect(await stack.metric(a, 'switchyard_writes_rejected_total{reason="fenced"}')).toBeGreaterThanOrEqual(1);
     expect(b.firstLog('elected leader')).toBeDefined();

@@ -115,6 +115,67 @@ describe('switch runner on a real etcd', () => {
     }
   });
 
+  it('between the intent and the route write: one journal save, and the steps carried by the next save run side by side (ADR 0021)', async () => {
+    const topology = testTopology([testPipeline('carried')]);
+    const routes = new EtcdRouteStore(etcd, prefix);
+    const journals = new EtcdJournalStore(etcd, prefix);
+    const registry = new EtcdConsumerRegistry(etcd, prefix);
+    const lock = new EtcdLeaderLock(etcd, `${prefix}/carried`, 'runner-test', 5, silentLogger);
+    const leadership = await lock.campaign(new AbortController().signal);
+    const from = routeOn(topology, 'carried', 'primary', 1, Date.now());
+    expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
+    // What reaches etcd, in order: each journal save (by the steps it holds) and the route write.
+    const writes: string[] = [];
+    const putJournal = journals.put.bind(journals);
+    journals.put = async (fence, journal, version) => {
+      writes.push(`journal ${journal.steps.map((s) => s.step).join(',')}`);
+      return putJournal(fence, journal, version);
+    };
+    const putRoute = routes.put.bind(routes);
+    routes.put = async (fence, route, version) => {
+      writes.push(`route epoch ${route.epoch}`);
+      return putRoute(fence, route, version);
+    };
+    // start-jobs holds until fence-old has asked who is live (at most 2 s): in turn, it would wait it out.
+    let asked!: () => void;
+    const fenceOldAsked = new Promise<void>((r) => (asked = r));
+    const live = registry.live.bind(registry);
+    registry.live = async (pipeline) => {
+      asked();
+      return live(pipeline);
+    };
+    let sideBySide = false;
+    const runner = new SwitchRunner({
+      journals,
+      routes,
+      queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
+      watermarks: new EtcdWatermarkStore(etcd, prefix),
+      consumers: registry,
+      olapAnswers: async () => true,
+      startJobs: async () => {
+        sideBySide = await Promise.race([fenceOldAsked.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+        return 'no stream jobs to start';
+      },
+      observer: 'runner-test',
+      verifyTimeoutMs: 0,
+      clock: systemClock,
+      log: silentLogger,
+      metrics: noMetrics,
+    });
+    try {
+      const to = routeOn(topology, 'carried', 'standby', 2, Date.now());
+      const result = await runner.start(leadership.fence, { kind: 'switch-route', from, route: to, reason: 'test failover', detectedAfterMs: 0 }, 'failover', undefined, leadership.lost);
+      expect(result.kind).toBe('done');
+      expect(sideBySide).toBe(true);
+      expect(writes.slice(0, 3)).toEqual(['journal intent', 'route epoch 2', 'journal intent,gate,start-jobs,fence-old,place-offsets,flip-consumers']);
+      const stored = (await journals.list()).get('carried')!.journal;
+      expect(stored.steps.map((s) => s.step)).toEqual([...SWITCH_STEPS]);
+      expect(stepAt(stored, 'start-jobs')!.note).toBe('no stream jobs to start');
+    } finally {
+      await lock.resign();
+    }
+  });
+
   describe('verify counts the live consumers', () => {
     // Each case on its own pipeline, with consumers announced under their own leases as the SDK does.
     const announcers: EtcdConsumerAnnouncer[] = [];
