@@ -146,6 +146,7 @@ const summary = {
     consumers_seen_ms_p50: percentile(k.moves.flatMap((m) => (m.seenMs === undefined ? [] : [m.seenMs])), 50),
     consumers_seen_ms_max: Math.max(...k.moves.flatMap((m) => (m.seenMs === undefined ? [] : [m.seenMs]))),
     consumers_promoted: k.moves.filter((m) => m.promoted).length,
+    consumers_marks_read_ahead: k.moves.filter((m) => m.marksReadAhead).length,
     consumers_with_flip_report: k.moves.filter((m) => m.placedBy === 'flip-report').length,
     consumers_stopped_old_ms_p50: percentile(k.moves.flatMap((m) => (m.stoppedOldMs === undefined ? [] : [m.stoppedOldMs])), 50),
     members_with_records_before: k.membersWithRecords,

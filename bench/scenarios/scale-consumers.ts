@@ -47,6 +47,8 @@ export interface ConsumerMove {
   readonly stoppedOldMs?: number;
   /** From the flip report: whether the paused standby member was promoted (no connect, no join). */
   readonly promoted?: boolean;
+  /** From the flip report: the stored watermarks came from the read made when room-a's connection failed. */
+  readonly marksReadAhead?: boolean;
   /** Decision -> first record in room-b (absent: none arrived, e.g. a member with no partition). */
   readonly firstRecordMs?: number;
 }
@@ -263,7 +265,7 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
         consumer: e.consumerId,
         placedMs: placedAt - d,
         placedBy: e.flip?.toRoom === 'room-b' ? 'flip-report' : 'status',
-        ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d, promoted: e.flip.promoted === true }),
+        ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d, promoted: e.flip.promoted === true, marksReadAhead: e.flip.marksReadAhead === true }),
         ...(e.firstB !== undefined && { firstRecordMs: (e.flip?.toRoom === 'room-b' ? e.flip.firstMessageAt : e.firstB) - d }),
       });
     }

@@ -72,6 +72,8 @@ export interface FlipReport {
   readonly seekFrom: Readonly<Record<string, Readonly<Record<number, number>>>>;
   /** The move promoted the paused standby member already joined in the new room. */
   readonly promoted?: boolean;
+  /** The stored watermarks came from the read made when the served room's connection failed, not from a read during the move. */
+  readonly marksReadAhead?: boolean;
 }
 
 export interface RoutedConsumerOptions {
@@ -209,6 +211,7 @@ interface PendingReport {
   seekedAt: number;
   seekFrom: Record<string, Record<number, number>>;
   promoted?: boolean;
+  marksReadAhead?: boolean;
 }
 
 export class RoutedConsumer {
@@ -248,6 +251,9 @@ export class RoutedConsumer {
   private standbys = 0;
   /** Builds the standby a moment after a move (see moveOnce). */
   private standbyTimer: NodeJS.Timeout | undefined;
+  private movingTimer: NodeJS.Timeout | undefined;
+  /** Stored watermarks read when the served room's connection failed, by group and topic (see readMarksAhead). */
+  private readonly marksAhead = new Map<string, { readonly at: number; readonly marks: Promise<Map<number, number> | undefined> }>();
   /** The presence to write next, while a write is in flight; the chain of writes. */
   private nextPresence: ConsumerPresence | undefined;
   private announcing: Promise<void> = Promise.resolve();
@@ -299,6 +305,19 @@ export class RoutedConsumer {
       since: Date.now(),
       ...(reason !== undefined && { reason }),
     };
+    clearTimeout(this.movingTimer);
+    // A move that ends within MOVING_QUIET_MS is never written as 'moving': the 'consuming' that
+    // ends it is its one write. A room's failure moves all its clients at once, and their writes
+    // reach etcd together, in the window where each of them reads its watermarks.
+    if (state === 'moving') {
+      this.movingTimer = setTimeout(() => this.announcePresence(presence), MOVING_QUIET_MS);
+      return;
+    }
+    this.announcePresence(presence);
+  }
+
+  private announcePresence(presence: ConsumerPresence): void {
+    if (!this.announcer || this.closed) return;
     // One write at a time, the newest last: two in flight could land in either order, and an
     // older presence would then stand (e.g. one that does not name the standby member).
     const announcer = this.announcer;
@@ -323,7 +342,8 @@ export class RoutedConsumer {
     this.journals = new EtcdJournalStore(this.etcd, prefix);
     this.announcer = new EtcdConsumerAnnouncer(this.etcd, prefix, this.opts.presenceTtlSeconds ?? 10);
     if (this.opts.signals !== false) {
-      this.signalStore = new EtcdSignalStore(this.etcd, prefix);
+      const announcer = this.announcer;
+      this.signalStore = new EtcdSignalStore(this.etcd, prefix, { lease: () => announcer.currentLease() });
       this.signals = new SignalReporter(this.signalStore, this.consumerId, this.log);
     }
     this.flushTimer = setInterval(() => void this.flush(), this.opts.watermarkFlushMs ?? 200);
@@ -450,6 +470,7 @@ export class RoutedConsumer {
       onConnectionTrouble: (broker, why) => {
         if (muted.value || this.closed) return;
         if (serving.route ? serving.generation === this.generation : !standby) this.signals?.trouble(room, broker, why);
+        if (serving.route && serving.generation === this.generation) this.readMarksAhead(serving.route);
       },
     });
     // The admin, and a lookup of each partition's offset by its own timestamp over the admin's connections.
@@ -605,6 +626,7 @@ export class RoutedConsumer {
     const member = promoted ?? (await this.reach(route, route.room, route.kafka.brokers, false));
     let placement: Placement;
     let stoppedOldAt: number;
+    const readAhead = { used: 0, fresh: 0 };
     try {
       if (this.closed || this.latest !== route) throw new Superseded();
 
@@ -623,7 +645,7 @@ export class RoutedConsumer {
         this.releasing.add(release);
       }
       stoppedOldAt = Date.now();
-      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic), this.opts.marginMs, member.offsetsByTime, member.layout);
+      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic, readAhead), this.opts.marginMs, member.offsetsByTime, member.layout);
     } catch (err) {
       this.release(member);
       if (err instanceof Superseded) return;
@@ -669,7 +691,7 @@ export class RoutedConsumer {
     this.stoppedForUnreachable = false;
     this.warnIfOtherRoom();
     const seekedAt = Date.now();
-    this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom, ...(promoted && { promoted: true }) } : undefined;
+    this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom, ...(promoted && { promoted: true }), ...(readAhead.used > 0 && readAhead.fresh === 0 && { marksReadAhead: true }) } : undefined;
     this.metrics.route(this.opts.pipeline, route.epoch, true);
     this.setPresence('consuming');
     this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom, fallback: placement.fallback, standbyPromoted: promoted !== undefined });
@@ -685,14 +707,38 @@ export class RoutedConsumer {
     }, STANDBY_AFTER_MOVE_MS);
   }
 
-  private async mergedWatermarks(group: string, topic: string): Promise<Map<number, number>> {
-    const merged = new Map(this.watermarks.get(topic) ?? []);
-    try {
-      const stored = await this.marks!.read(group, topic);
-      for (const [p, ts] of stored) merged.set(p, Math.max(ts, merged.get(p) ?? 0));
-    } catch (err) {
-      this.log.warn('could not read stored watermarks; using this process\'s own', { error: (err as Error).message });
+  /**
+   * The served room's connection failed: read the group's stored watermarks now, at most once a
+   * second per topic, so that a move soon after need not read them (an etcd read that, when a
+   * room fails, every client of the room makes at once). Stored watermarks only rise, so an
+   * earlier read can only restart a move at or before a fresh one's point: never a record
+   * skipped; at most what other members processed since the read is read again.
+   */
+  private readMarksAhead(route: Route): void {
+    if (!this.marks) return;
+    const now = Date.now();
+    for (const topic of route.kafka.topics) {
+      const key = `${route.consumerGroup}\u0000${topic}`;
+      const last = this.marksAhead.get(key);
+      if (last && now - last.at < MARKS_AHEAD_EVERY_MS) continue;
+      this.marksAhead.set(key, { at: now, marks: this.marks.read(route.consumerGroup, topic).catch(() => undefined) });
     }
+  }
+
+  private async mergedWatermarks(group: string, topic: string, readAhead: { used: number; fresh: number }): Promise<Map<number, number>> {
+    const merged = new Map(this.watermarks.get(topic) ?? []);
+    const ahead = this.marksAhead.get(`${group}\u0000${topic}`);
+    let stored = ahead && Date.now() - ahead.at <= MARKS_AHEAD_FRESH_MS ? await ahead.marks : undefined;
+    if (stored) readAhead.used++;
+    else {
+      readAhead.fresh++;
+      try {
+        stored = await this.marks!.read(group, topic);
+      } catch (err) {
+        this.log.warn('could not read stored watermarks; using this process\'s own', { error: (err as Error).message });
+      }
+    }
+    for (const [p, ts] of stored ?? []) merged.set(p, Math.max(ts, merged.get(p) ?? 0));
     // A producer behind the others here (its records arrived late in this room) pulls the restart
     // point back to its own last processed record; the records replayed for it are dropped by id.
     for (const [p, ts] of this.dedup.laggards(topic, merged, this.opts.lateProducerWindowMs ?? 30_000)) merged.set(p, ts);
@@ -760,6 +806,7 @@ export class RoutedConsumer {
         firstMessageAt: Date.now(),
         seekFrom: pending.seekFrom,
         ...(pending.promoted && { promoted: true }),
+        ...(pending.marksReadAhead && { marksReadAhead: true }),
       });
     }
   }
@@ -793,6 +840,7 @@ export class RoutedConsumer {
     this.closed = true;
     clearInterval(this.flushTimer);
     clearTimeout(this.standbyTimer);
+    clearTimeout(this.movingTimer);
     await this.stopWatch?.().catch(() => undefined);
     await this.stopCapWatch?.().catch(() => undefined);
     await this.chain;
@@ -857,6 +905,11 @@ export function createRoutedConsumer(opts: RoutedConsumerOptions): RoutedConsume
 const STANDBY_IDLE_MS = 200;
 /** How long after a move the next standby member is started (see moveOnce). */
 const STANDBY_AFTER_MOVE_MS = 1000;
+/** Stored watermarks read ahead (readMarksAhead): at most this often per topic, and used by a move at most this old. */
+const MARKS_AHEAD_EVERY_MS = 1000;
+const MARKS_AHEAD_FRESH_MS = 2000;
+/** A move still under way after this long is written to the presence as 'moving' (see setPresence). */
+const MOVING_QUIET_MS = 250;
 /** The same without the wake hook (kafkajs loaded before the SDK replaced its idle wait). */
 const STANDBY_POLL_MS = 10;
 

@@ -28,6 +28,8 @@ describe('two-room failover on real Kafka and etcd', () => {
     // first record in room-b: 350-600 ms measured on a 2-core machine) under 1.5 s.
     expect(r.rtoMs).toBeLessThan(5_000);
     expect(r.flipMs).toBeLessThan(1_500);
+    // The group's stored watermarks were read when room-a's connection failed, not during the move.
+    expect(r.flip.marksReadAhead).toBe(true);
     // Exactly one switch, journaled to the end and verified by the consumer's acknowledgement.
     expect(r.history).toHaveLength(1);
     expect(r.history[0]).toMatchObject({ kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b', epoch: 2, outcome: 'verified' });
@@ -43,6 +45,8 @@ describe('two-room failover with no client signals (probes alone)', () => {
     const r = await runFailover({ probeIntervalMs: 250, fallAfter: 3, marginMs: 2000, signals: false, afterMs: 1000 });
     console.log(`failover, probes alone: detect ${r.detectMs} ms (window ${r.detectionWindowMs} ms), flip ${r.flipMs} ms, RTO ${r.rtoMs} ms; lost ${r.lost}`);
     expect(r.hurriedObservers).toBe(0);
+    // Read ahead at the connection failure even with no signals, and still fresh at the move.
+    expect(r.flip.marksReadAhead).toBe(true);
     // Detection cannot beat the debounce, and must not take much longer than it.
     expect(r.detectMs).toBeGreaterThanOrEqual(r.detectionWindowMs - 250);
     expect(r.detectMs).toBeLessThan(r.detectionWindowMs + 1000);

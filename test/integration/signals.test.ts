@@ -46,6 +46,22 @@ describe('push signals from SDK clients (real etcd and Kafka)', () => {
     expect((await etcd.getAll().prefix(`${prefix}/signals/room-a/sdk-1`).keys()).length).toBe(0);
   });
 
+  it("under a lease the writer holds already (an SDK consumer's presence), a signal is one write and goes with that lease", async () => {
+    const presence = etcd.lease(10, { autoKeepAlive: true });
+    await presence.put(`${prefix}/consumers/p/sdk-3`).value('{}');
+    const store = new EtcdSignalStore(etcd, prefix, { lease: () => presence });
+    await store.report({ room: 'room-a', component: 'kafka', client: 'sdk-3', at: Date.now(), reason: 'ECONNREFUSED' });
+    const key = `${prefix}/signals/room-a/sdk-3`;
+    const stored = await etcd.get(key).exec();
+    expect(stored.kvs).toHaveLength(1);
+    expect(stored.kvs[0]!.lease).toBe(await presence.grant());
+    // Closing the store leaves the holder's lease alone; revoking the lease takes the signal away.
+    await store.close();
+    expect(await etcd.get(key).string()).not.toBeNull();
+    await presence.revoke();
+    expect(await etcd.get(key).string()).toBeNull();
+  });
+
   it('a reporter leaves at most one signal per room a second', async () => {
     const written: ClientSignal[] = [];
     const fake = { report: async (s: ClientSignal) => void written.push(s), follow: async () => async () => undefined, close: async () => undefined };

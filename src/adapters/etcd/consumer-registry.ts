@@ -54,6 +54,11 @@ export class EtcdConsumerAnnouncer implements ConsumerAnnouncer {
     return lease;
   }
 
+  /** The presence lease once granted (others may put keys under it that should go with this consumer). */
+  currentLease(): Lease | undefined {
+    return this.lease;
+  }
+
   async announce(presence: ConsumerPresence): Promise<void> {
     this.last = presence;
     const key = `${etcdKeys(this.prefix).consumers(presence.pipeline)}${presence.consumer}`;

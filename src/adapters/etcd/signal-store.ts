@@ -16,6 +16,17 @@ export function signalProblem(v: unknown): string {
   return '';
 }
 
+export interface SignalStoreOptions {
+  /** TTL of the store's own lease (default 10 s). */
+  readonly ttlSeconds?: number;
+  /**
+   * A lease the writer holds already (an SDK consumer's presence lease), used when there is one:
+   * a room's failure then costs each client one write, not a lease grant and a write, at the
+   * moment every client of that room writes at once.
+   */
+  readonly lease?: () => Lease | undefined;
+}
+
 /**
  * Signals at `<prefix>/signals/<room>/<client>`, each under the writing client's lease (a short
  * TTL, so a client's signals go with it). Followers watch the prefix from the moment they start;
@@ -30,14 +41,14 @@ export class EtcdSignalStore implements SignalStore {
   constructor(
     private readonly client: Etcd3,
     prefix: string,
-    private readonly ttlSeconds = 10,
+    private readonly opts: SignalStoreOptions = {},
   ) {
     this.keys = etcdKeys(prefix);
   }
 
   private currentLease(): Lease {
     if (!this.lease) {
-      const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
+      const lease = this.client.lease(this.opts.ttlSeconds ?? 10, { autoKeepAlive: true });
       lease.on('lost', () => {
         if (this.lease === lease) this.lease = undefined;
       });
@@ -47,6 +58,12 @@ export class EtcdSignalStore implements SignalStore {
   }
 
   async report(signal: ClientSignal): Promise<void> {
+    const shared = this.opts.lease?.();
+    if (shared) {
+      // Not ours to revoke: a failed write is only a lost hint, and its holder renews or replaces it.
+      await shared.put(this.keys.signal(signal.room, signal.client)).value(JSON.stringify(signal));
+      return;
+    }
     const lease = this.currentLease();
     try {
       await lease.put(this.keys.signal(signal.room, signal.client)).value(JSON.stringify(signal));
