@@ -143,10 +143,12 @@ const summary = {
     consumers_first_record_ms_max: first.length ? Math.max(...first) : null,
     consumers_with_first_record: first.length,
     // where the time goes, over the members with a flip report: decision -> route seen -> old let go
+    routes_written_ms_max: k.routeWrittenMs.length > 0 ? Math.max(...k.routeWrittenMs) : null,
     consumers_seen_ms_p50: percentile(k.moves.flatMap((m) => (m.seenMs === undefined ? [] : [m.seenMs])), 50),
     consumers_seen_ms_max: Math.max(...k.moves.flatMap((m) => (m.seenMs === undefined ? [] : [m.seenMs]))),
     consumers_promoted: k.moves.filter((m) => m.promoted).length,
     consumers_marks_read_ahead: k.moves.filter((m) => m.marksReadAhead).length,
+    consumers_lookups_read_ahead: k.moves.filter((m) => m.lookupsReadAhead).length,
     consumers_with_flip_report: k.moves.filter((m) => m.placedBy === 'flip-report').length,
     consumers_stopped_old_ms_p50: percentile(k.moves.flatMap((m) => (m.stoppedOldMs === undefined ? [] : [m.stoppedOldMs])), 50),
     members_with_records_before: k.membersWithRecords,

@@ -11,6 +11,7 @@ import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
+import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
 import { createDualProducer } from '../../src/sdk/dual-producer.js';
 import type { FlipReport, RoutedConsumer } from '../../src/sdk/routed-consumer.js';
@@ -49,6 +50,8 @@ export interface ConsumerMove {
   readonly promoted?: boolean;
   /** From the flip report: the stored watermarks came from the read made when room-a's connection failed. */
   readonly marksReadAhead?: boolean;
+  /** From the flip report: the promoted member's log ends had been asked when room-a's connection failed. */
+  readonly lookupsReadAhead?: boolean;
   /** Decision -> first record in room-b (absent: none arrived, e.g. a member with no partition). */
   readonly firstRecordMs?: number;
 }
@@ -67,6 +70,8 @@ export interface ScaleConsumersResult {
   readonly loopDelayMsP50: number;
   readonly loopDelayMsMax: number;
   readonly moves: readonly ConsumerMove[];
+  /** Per pipeline that switched: the leader's route write (its journal's flip-consumers step), ms after the decision. */
+  readonly routeWrittenMs: readonly number[];
   readonly movedAll: boolean;
   readonly produced: number;
   readonly lost: number;
@@ -265,11 +270,17 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
         consumer: e.consumerId,
         placedMs: placedAt - d,
         placedBy: e.flip?.toRoom === 'room-b' ? 'flip-report' : 'status',
-        ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d, promoted: e.flip.promoted === true, marksReadAhead: e.flip.marksReadAhead === true }),
+        ...(e.flip?.toRoom === 'room-b' && { seenMs: e.flip.seenAt - d, stoppedOldMs: e.flip.stoppedOldAt - d, promoted: e.flip.promoted === true, marksReadAhead: e.flip.marksReadAhead === true, lookupsReadAhead: (e.flip.lookupsReadAhead ?? 0) > 0 }),
         ...(e.firstB !== undefined && { firstRecordMs: (e.flip?.toRoom === 'room-b' ? e.flip.firstMessageAt : e.firstB) - d }),
       });
     }
     const decisions = [...decided.values()];
+    const journals = await new EtcdJournalStore(etcd, prefix).list();
+    const routeWrittenMs = pipelines.flatMap((p) => {
+      const j = journals.get(p.name)?.journal;
+      const flipped = j?.steps.find((st) => st.step === 'flip-consumers');
+      return j && flipped && j.to.room === 'room-b' ? [flipped.at - j.createdAt] : [];
+    });
     let lost = 0;
     let duplicates = 0;
     let produced = 0;
@@ -291,6 +302,7 @@ export async function runScaleConsumers(o: ScaleConsumersOptions): Promise<Scale
       loopDelayMsP50: Math.round(loopDelay.percentile(50) / 1e6),
       loopDelayMsMax: Math.round(loopDelay.max / 1e6),
       moves,
+      routeWrittenMs,
       movedAll: movedAll && decided.size === o.pipelines,
       produced,
       lost,

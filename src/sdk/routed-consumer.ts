@@ -32,7 +32,7 @@ import { EtcdConsumerAnnouncer } from '../adapters/etcd/consumer-registry.js';
 import type { ConsumerPresence } from '../ports/consumer-registry.js';
 import { noSdkMetrics, type SdkMetrics } from '../ports/sdk-metrics.js';
 import { layoutOf, planPlacement, type Placement, type TopicLayout } from './offset-plan.js';
-import { adminWithOffsetsByTime, type OffsetsByTime } from '../adapters/kafka/offsets-by-time.js';
+import { adminWithOffsetsByTime, type OffsetLookup, type OffsetsByTime } from '../adapters/kafka/offsets-by-time.js';
 import { Deduplicator, eventTimeOf, recordIdOf } from './record-ids.js';
 import { RatePacer, type PacerStatus, type RatePacingOptions, type TopicPartition } from './rate-pacer.js';
 import { followCap } from './cap-watch.js';
@@ -74,6 +74,8 @@ export interface FlipReport {
   readonly promoted?: boolean;
   /** The stored watermarks came from the read made when the served room's connection failed, not from a read during the move. */
   readonly marksReadAhead?: boolean;
+  /** Topics whose log ends the promoted standby had asked when the served room's connection failed (the move asked only the timestamps). */
+  readonly lookupsReadAhead?: number;
 }
 
 export interface RoutedConsumerOptions {
@@ -192,6 +194,8 @@ interface Member {
   joined: boolean;
   /** Ends its idle wait after a resume (a member born a standby sleeps long; see reach). */
   readonly wake: () => void;
+  /** A standby's offset lookups started when the served room's connection failed, by topic (see readAhead). */
+  readonly lookupsAhead: Map<string, { readonly at: number; readonly leaders: ReadonlyMap<number, number>; readonly lookup: OffsetLookup }>;
 }
 
 /** The paused member kept in the failover room, once joined. */
@@ -212,6 +216,7 @@ interface PendingReport {
   seekFrom: Record<string, Record<number, number>>;
   promoted?: boolean;
   marksReadAhead?: boolean;
+  lookupsReadAhead?: number;
 }
 
 export class RoutedConsumer {
@@ -252,7 +257,7 @@ export class RoutedConsumer {
   /** Builds the standby a moment after a move (see moveOnce). */
   private standbyTimer: NodeJS.Timeout | undefined;
   private movingTimer: NodeJS.Timeout | undefined;
-  /** Stored watermarks read when the served room's connection failed, by group and topic (see readMarksAhead). */
+  /** Stored watermarks read when the served room's connection failed, by group and topic (see readAhead). */
   private readonly marksAhead = new Map<string, { readonly at: number; readonly marks: Promise<Map<number, number> | undefined> }>();
   /** The presence to write next, while a write is in flight; the chain of writes. */
   private nextPresence: ConsumerPresence | undefined;
@@ -470,7 +475,7 @@ export class RoutedConsumer {
       onConnectionTrouble: (broker, why) => {
         if (muted.value || this.closed) return;
         if (serving.route ? serving.generation === this.generation : !standby) this.signals?.trouble(room, broker, why);
-        if (serving.route && serving.generation === this.generation) this.readMarksAhead(serving.route);
+        if (serving.route && serving.generation === this.generation) this.readAhead(serving.route);
       },
     });
     // The admin, and a lookup of each partition's offset by its own timestamp over the admin's connections.
@@ -502,7 +507,7 @@ export class RoutedConsumer {
         if (readers.length > 0) throw new Error(`group ${route.consumerGroup} is still read in ${room} by ${readers.length} member(s); the standby member joins once they left`);
       }
       const wake = idleMs === STANDBY_IDLE_MS ? () => wakeIdleFetches(STANDBY_IDLE_MS) : () => undefined;
-      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, offsetsByTime, layout: layoutOf(metadata.topics), consumer, paced, mute: muted, serving, running: false, joined: false, wake };
+      return { room, brokers, group: route.consumerGroup, topics: route.kafka.topics, clientId, admin, offsetsByTime, layout: layoutOf(metadata.topics), consumer, paced, mute: muted, serving, running: false, joined: false, wake, lookupsAhead: new Map() };
     } catch (err) {
       muted.value = true;
       void admin.disconnect().catch(() => undefined);
@@ -626,7 +631,7 @@ export class RoutedConsumer {
     const member = promoted ?? (await this.reach(route, route.room, route.kafka.brokers, false));
     let placement: Placement;
     let stoppedOldAt: number;
-    const readAhead = { used: 0, fresh: 0 };
+    const readAhead: ReadAhead = { used: 0, fresh: 0, lookups: 0 };
     try {
       if (this.closed || this.latest !== route) throw new Superseded();
 
@@ -645,7 +650,7 @@ export class RoutedConsumer {
         this.releasing.add(release);
       }
       stoppedOldAt = Date.now();
-      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic, readAhead), this.opts.marginMs, member.offsetsByTime, member.layout);
+      placement = await planPlacement(member.admin, route, (topic) => this.mergedWatermarks(route.consumerGroup, topic, readAhead), this.opts.marginMs, lookupsOf(member, readAhead), member.layout);
     } catch (err) {
       this.release(member);
       if (err instanceof Superseded) return;
@@ -691,7 +696,7 @@ export class RoutedConsumer {
     this.stoppedForUnreachable = false;
     this.warnIfOtherRoom();
     const seekedAt = Date.now();
-    this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom, ...(promoted && { promoted: true }), ...(readAhead.used > 0 && readAhead.fresh === 0 && { marksReadAhead: true }) } : undefined;
+    this.pendingReport = wasMove ? { fromRoom: old?.route.room, route, seenAt, stoppedOldAt, seekedAt, seekFrom: placement.seekFrom, ...(promoted && { promoted: true }), ...(readAhead.used > 0 && readAhead.fresh === 0 && { marksReadAhead: true }), ...(readAhead.lookups > 0 && { lookupsReadAhead: readAhead.lookups }) } : undefined;
     this.metrics.route(this.opts.pipeline, route.epoch, true);
     this.setPresence('consuming');
     this.log.info('consuming', { room: route.room, epoch: route.epoch, seekFrom: placement.seekFrom, fallback: placement.fallback, standbyPromoted: promoted !== undefined });
@@ -708,27 +713,36 @@ export class RoutedConsumer {
   }
 
   /**
-   * The served room's connection failed: read the group's stored watermarks now, at most once a
-   * second per topic, so that a move soon after need not read them (an etcd read that, when a
-   * room fails, every client of the room makes at once). Stored watermarks only rise, so an
-   * earlier read can only restart a move at or before a fresh one's point: never a record
-   * skipped; at most what other members processed since the read is read again.
+   * The served room's connection failed, so a move may be near. Two of its reads are made now, at
+   * most once a second per topic, and a move within 2 s uses them instead of making them (reads
+   * that, when a room fails, every client of the room makes at once):
+   * - the group's stored watermarks (etcd). They only rise, so an earlier read can only restart a
+   *   move at or before a fresh one's point: never a record skipped; at most what other members
+   *   processed since the read is read again.
+   * - the standby member's log ends (and starts), the first half of its offset lookup. The
+   *   timestamps are still asked during the move, after these answers, which is the order the
+   *   lookup needs (offsets-by-time.ts); an earlier log end can only start a partition with no
+   *   record at or after its timestamp earlier.
    */
-  private readMarksAhead(route: Route): void {
-    if (!this.marks) return;
+  private readAhead(route: Route): void {
     const now = Date.now();
+    const due = (last: { readonly at: number } | undefined) => !last || now - last.at >= READ_AHEAD_EVERY_MS;
     for (const topic of route.kafka.topics) {
       const key = `${route.consumerGroup}\u0000${topic}`;
-      const last = this.marksAhead.get(key);
-      if (last && now - last.at < MARKS_AHEAD_EVERY_MS) continue;
-      this.marksAhead.set(key, { at: now, marks: this.marks.read(route.consumerGroup, topic).catch(() => undefined) });
+      if (this.marks && due(this.marksAhead.get(key))) this.marksAhead.set(key, { at: now, marks: this.marks.read(route.consumerGroup, topic).catch(() => undefined) });
+    }
+    const sb = this.standby?.member;
+    if (!sb?.offsetsByTime || sb.serving.route || !sb.joined) return;
+    for (const topic of sb.topics) {
+      const known = sb.layout.get(topic);
+      if (known && due(sb.lookupsAhead.get(topic))) sb.lookupsAhead.set(topic, { at: now, leaders: known.leaders, lookup: sb.offsetsByTime(topic, known.leaders) });
     }
   }
 
-  private async mergedWatermarks(group: string, topic: string, readAhead: { used: number; fresh: number }): Promise<Map<number, number>> {
+  private async mergedWatermarks(group: string, topic: string, readAhead: ReadAhead): Promise<Map<number, number>> {
     const merged = new Map(this.watermarks.get(topic) ?? []);
     const ahead = this.marksAhead.get(`${group}\u0000${topic}`);
-    let stored = ahead && Date.now() - ahead.at <= MARKS_AHEAD_FRESH_MS ? await ahead.marks : undefined;
+    let stored = ahead && Date.now() - ahead.at <= READ_AHEAD_FRESH_MS ? await ahead.marks : undefined;
     if (stored) readAhead.used++;
     else {
       readAhead.fresh++;
@@ -807,6 +821,7 @@ export class RoutedConsumer {
         seekFrom: pending.seekFrom,
         ...(pending.promoted && { promoted: true }),
         ...(pending.marksReadAhead && { marksReadAhead: true }),
+        ...(pending.lookupsReadAhead !== undefined && { lookupsReadAhead: pending.lookupsReadAhead }),
       });
     }
   }
@@ -905,9 +920,34 @@ export function createRoutedConsumer(opts: RoutedConsumerOptions): RoutedConsume
 const STANDBY_IDLE_MS = 200;
 /** How long after a move the next standby member is started (see moveOnce). */
 const STANDBY_AFTER_MOVE_MS = 1000;
-/** Stored watermarks read ahead (readMarksAhead): at most this often per topic, and used by a move at most this old. */
-const MARKS_AHEAD_EVERY_MS = 1000;
-const MARKS_AHEAD_FRESH_MS = 2000;
+/** Reads made ahead of a move (readAhead): at most this often per topic, and used by a move at most this old. */
+const READ_AHEAD_EVERY_MS = 1000;
+const READ_AHEAD_FRESH_MS = 2000;
+
+/** What a move took from the reads made ahead (readAhead) and what it read itself. */
+interface ReadAhead {
+  used: number;
+  fresh: number;
+  lookups: number;
+}
+
+/**
+ * The member's offset lookups for a placement: one started ahead (readAhead) on the same leaders
+ * and fresh enough is taken (once), else a new one.
+ */
+function lookupsOf(member: Member, readAhead: ReadAhead): OffsetsByTime | undefined {
+  const start = member.offsetsByTime;
+  if (!start) return undefined;
+  return (topic, leaders) => {
+    const ahead = member.lookupsAhead.get(topic);
+    member.lookupsAhead.delete(topic);
+    if (ahead && leaders === ahead.leaders && Date.now() - ahead.at <= READ_AHEAD_FRESH_MS) {
+      readAhead.lookups++;
+      return ahead.lookup;
+    }
+    return start(topic, leaders);
+  };
+}
 /** A move still under way after this long is written to the presence as 'moving' (see setPresence). */
 const MOVING_QUIET_MS = 250;
 /** The same without the wake hook (kafkajs loaded before the SDK replaced its idle wait). */

@@ -28,8 +28,12 @@ describe('two-room failover on real Kafka and etcd', () => {
     // first record in room-b: 350-600 ms measured on a 2-core machine) under 1.5 s.
     expect(r.rtoMs).toBeLessThan(5_000);
     expect(r.flipMs).toBeLessThan(1_500);
-    // The group's stored watermarks were read when room-a's connection failed, not during the move.
+    // The group's stored watermarks, and the standby member's log ends in room-b, were read when
+    // room-a's connection failed, not during the move; with records arriving in room-b all along,
+    // nothing was skipped (lost 0 above) and no duplicate lies outside the margin.
+    expect(r.flip.promoted).toBe(true);
     expect(r.flip.marksReadAhead).toBe(true);
+    expect(r.flip.lookupsReadAhead).toBe(1);
     // Exactly one switch, journaled to the end and verified by the consumer's acknowledgement.
     expect(r.history).toHaveLength(1);
     expect(r.history[0]).toMatchObject({ kind: 'failover', fromRoom: 'room-a', toRoom: 'room-b', epoch: 2, outcome: 'verified' });

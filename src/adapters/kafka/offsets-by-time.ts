@@ -15,7 +15,10 @@
 //
 // The lookup is two calls for that reason: starting it asks the log ends at once (a placement
 // does that beside its etcd read of the watermarks, which the timestamps come from), and `at`
-// asks the timestamps only once those log ends are answered.
+// asks the timestamps only once those log ends are answered. Any earlier start keeps that order:
+// an SDK standby starts its lookups when the served room's connection fails, before the move
+// (routed-consumer.ts, readAhead). An older log end only matters to a partition with no record at
+// or after its timestamp, which then starts earlier: records read again, none skipped.
 
 import type { Admin } from 'kafkajs';
 import type { KafkaClient } from './kafka-client.js';
