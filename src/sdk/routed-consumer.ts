@@ -920,6 +920,11 @@ export function createRoutedConsumer(opts: RoutedConsumerOptions): RoutedConsume
 const STANDBY_IDLE_MS = 200;
 /** How long after a move the next standby member is started (see moveOnce). */
 const STANDBY_AFTER_MOVE_MS = 1000;
+/** The same without the wake hook (kafkajs loaded before the SDK replaced its idle wait). */
+const STANDBY_POLL_MS = 10;
+/** A move still under way after this long is written to the presence as 'moving' (see setPresence). */
+const MOVING_QUIET_MS = 250;
+
 /** Reads made ahead of a move (readAhead): at most this often per topic, and used by a move at most this old. */
 const READ_AHEAD_EVERY_MS = 1000;
 const READ_AHEAD_FRESH_MS = 2000;
@@ -948,10 +953,6 @@ function lookupsOf(member: Member, readAhead: ReadAhead): OffsetsByTime | undefi
     return start(topic, leaders);
   };
 }
-/** A move still under way after this long is written to the presence as 'moving' (see setPresence). */
-const MOVING_QUIET_MS = 250;
-/** The same without the wake hook (kafkajs loaded before the SDK replaced its idle wait). */
-const STANDBY_POLL_MS = 10;
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
