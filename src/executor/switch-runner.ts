@@ -125,6 +125,11 @@ function settle<T>(p: Promise<T>): Promise<Settled<T>> {
   );
 }
 
+/** Whether a route read (settled) holds this switch's target already: its epoch and chain. */
+function carriesSwitch(j: SwitchJournal): (read: Settled<StoredRoute | undefined>) => boolean {
+  return (read) => read.ok && read.value !== undefined && read.value.route.epoch === j.to.epoch && read.value.route.chain === j.to.chain;
+}
+
 function unsettle<T>(s: Settled<T>): T {
   if (!s.ok) throw s.error;
   return s.value;
@@ -175,7 +180,7 @@ export class SwitchRunner {
     if (saved.kind === 'conflict' || !saved.version) return { kind: 'retry', why: 'journal changed since it was read' };
     this.deps.log.info('switch started', { id: opened.id, pipeline: opened.pipeline, from: action.from.room, to: action.route.room, epoch: action.route.epoch });
     await this.faultPoint('intent', 'after-save');
-    const result = await this.advance(fence, { journal: opened, version: saved.version }, lost);
+    const result = await this.advance(fence, { journal: opened, version: saved.version }, lost, true);
     return result.kind === 'retry' ? { ...result, opened: true } : result;
   }
 
@@ -184,15 +189,16 @@ export class SwitchRunner {
    * a store call that fails (a step's work or the save after it) or a journal that cannot be run
    * comes back as `retry` with `failed`, and the next call starts again from the last saved step.
    */
-  async advance(fence: Fence, stored: StoredJournal, lost: AbortSignal): Promise<RunResult> {
+  async advance(fence: Fence, stored: StoredJournal, lost: AbortSignal, opened = false): Promise<RunResult> {
     try {
-      return await this.advanceSteps(fence, stored, lost);
+      return await this.advanceSteps(fence, stored, lost, opened);
     } catch (err) {
       return { kind: 'retry', why: `switch ${stored.journal.id} not advanced: ${errorText(err)}`, failed: true };
     }
   }
 
-  private async advanceSteps(fence: Fence, stored: StoredJournal, lost: AbortSignal): Promise<RunResult> {
+  /** `opened`: the intent was saved by this call's caller just now, so no route can carry this switch yet. */
+  private async advanceSteps(fence: Fence, stored: StoredJournal, lost: AbortSignal, opened: boolean): Promise<RunResult> {
     let { journal, version } = stored;
     for (;;) {
       const first = nextStep(journal);
@@ -207,15 +213,25 @@ export class SwitchRunner {
       }
       // The route read ahead, beside the carried steps: its version guards the write as before.
       const routeAhead = step === 'flip-consumers' && carried.length > 0 ? settle(this.deps.routes.get(journal.pipeline)) : undefined;
-      const done: Done[] = [];
-      const settled = await Promise.allSettled(carried.map((s) => this.timed(s, fence, journal)));
-      for (const [i, r] of settled.entries()) {
-        const s = carried[i]!;
-        if (r.status === 'rejected') {
-          if (r.reason instanceof FencedError) return this.fenced(s, journal);
-          return { kind: 'retry', why: `step ${s} failed: ${errorText(r.reason)}`, failed: true };
+      let done: Done[];
+      if (routeAhead && !opened && (await routeAhead.then(carriesSwitch(journal)))) {
+        // Resumed with the carried steps unsaved, and the route already written by this switch (the
+        // save after the write did not land). Those steps were done before that write: run again
+        // now, they would describe the state after the move, and a start-jobs failing now would
+        // hold the rest of the switch (the query route, verify, the record) for good.
+        const at = this.deps.clock.now();
+        done = carried.map((s) => ({ step: s, outcome: { note: `not run again: the route is at epoch ${journal.to.epoch} already, written by this switch after this step ran` }, at, ms: 0 }));
+      } else {
+        const settled = await Promise.allSettled(carried.map((s) => this.timed(s, fence, journal)));
+        done = [];
+        for (const [i, r] of settled.entries()) {
+          const s = carried[i]!;
+          if (r.status === 'rejected') {
+            if (r.reason instanceof FencedError) return this.fenced(s, journal);
+            return { kind: 'retry', why: `step ${s} failed: ${errorText(r.reason)}`, failed: true };
+          }
+          done.push(r.value);
         }
-        done.push(r.value);
       }
       let outcome: StepOutcome | undefined;
       if (step) {
@@ -233,7 +249,10 @@ export class SwitchRunner {
       let next = journal;
       for (const d of done) {
         const o = d.outcome as Exclude<StepOutcome, 'pending'>;
-        next = withStep(next, { step: d.step, at: d.at, ms: d.ms, by: this.deps.observer, note: o.note, ...(o.ackAt !== undefined && { ackAt: o.ackAt }) });
+        // Steps that ran side by side finish in any order: each is recorded as done by the later of
+        // its own end and the step before's, so that the journal's times never go back.
+        const at = Math.max(d.at, next.steps.at(-1)?.at ?? d.at);
+        next = withStep(next, { step: d.step, at, ms: d.ms, by: this.deps.observer, note: o.note, ...(o.ackAt !== undefined && { ackAt: o.ackAt }) });
       }
       const what = `step ${done.map((d) => d.step).join(', ')}`;
       const closing = done.at(-1)!;

@@ -257,6 +257,7 @@ export class RoutedConsumer {
   /** Builds the standby a moment after a move (see moveOnce). */
   private standbyTimer: NodeJS.Timeout | undefined;
   private movingTimer: NodeJS.Timeout | undefined;
+  private movingPresence: ConsumerPresence | undefined;
   /** Stored watermarks read when the served room's connection failed, by group and topic (see readAhead). */
   private readonly marksAhead = new Map<string, { readonly at: number; readonly marks: Promise<Map<number, number> | undefined> }>();
   /** The presence to write next, while a write is in flight; the chain of writes. */
@@ -310,14 +311,23 @@ export class RoutedConsumer {
       since: Date.now(),
       ...(reason !== undefined && { reason }),
     };
-    clearTimeout(this.movingTimer);
     // A move that ends within MOVING_QUIET_MS is never written as 'moving': the 'consuming' that
     // ends it is its one write. A room's failure moves all its clients at once, and their writes
-    // reach etcd together, in the window where each of them reads its watermarks.
+    // reach etcd together, in the window where each of them reads its watermarks. A 'moving' said
+    // again (a standby joining, say) updates what is written, not when.
     if (state === 'moving') {
-      this.movingTimer = setTimeout(() => this.announcePresence(presence), MOVING_QUIET_MS);
+      this.movingPresence = presence;
+      this.movingTimer ??= setTimeout(() => {
+        this.movingTimer = undefined;
+        const p = this.movingPresence;
+        this.movingPresence = undefined;
+        if (p) this.announcePresence(p);
+      }, MOVING_QUIET_MS);
       return;
     }
+    clearTimeout(this.movingTimer);
+    this.movingTimer = undefined;
+    this.movingPresence = undefined;
     this.announcePresence(presence);
   }
 
@@ -927,10 +937,10 @@ const MOVING_QUIET_MS = 250;
 
 /** Reads made ahead of a move (readAhead): at most this often per topic, and used by a move at most this old. */
 const READ_AHEAD_EVERY_MS = 1000;
-const READ_AHEAD_FRESH_MS = 2000;
+export const READ_AHEAD_FRESH_MS = 2000;
 
 /** What a move took from the reads made ahead (readAhead) and what it read itself. */
-interface ReadAhead {
+export interface ReadAhead {
   used: number;
   fresh: number;
   lookups: number;
@@ -940,13 +950,13 @@ interface ReadAhead {
  * The member's offset lookups for a placement: one started ahead (readAhead) on the same leaders
  * and fresh enough is taken (once), else a new one.
  */
-function lookupsOf(member: Member, readAhead: ReadAhead): OffsetsByTime | undefined {
+export function lookupsOf(member: Pick<Member, 'offsetsByTime' | 'lookupsAhead'>, readAhead: ReadAhead, now: () => number = Date.now): OffsetsByTime | undefined {
   const start = member.offsetsByTime;
   if (!start) return undefined;
   return (topic, leaders) => {
     const ahead = member.lookupsAhead.get(topic);
     member.lookupsAhead.delete(topic);
-    if (ahead && leaders === ahead.leaders && Date.now() - ahead.at <= READ_AHEAD_FRESH_MS) {
+    if (ahead && leaders === ahead.leaders && now() - ahead.at <= READ_AHEAD_FRESH_MS) {
       readAhead.lookups++;
       return ahead.lookup;
     }

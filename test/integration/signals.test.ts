@@ -60,6 +60,14 @@ describe('push signals from SDK clients (real etcd and Kafka)', () => {
     expect(await etcd.get(key).string()).not.toBeNull();
     await presence.revoke();
     expect(await etcd.get(key).string()).toBeNull();
+    // A holder's lease gone before it heard: the signal goes under the store's own lease instead.
+    const own = new EtcdSignalStore(etcd, prefix, { lease: () => presence });
+    await own.report({ room: 'room-a', component: 'kafka', client: 'sdk-3', at: Date.now(), reason: 'ECONNREFUSED' });
+    const again = await etcd.get(key).exec();
+    expect(again.kvs).toHaveLength(1);
+    expect(again.kvs[0]!.lease).not.toBe(stored.kvs[0]!.lease);
+    await own.close();
+    expect(await etcd.get(key).string()).toBeNull();
   });
 
   it('a reporter leaves at most one signal per room a second', async () => {

@@ -176,6 +176,69 @@ describe('switch runner on a real etcd', () => {
     }
   });
 
+  it('resumed after its route was written but not its steps (the save did not land): the carried steps are not run again, and a start-jobs that would fail holds nothing', async () => {
+    const topology = testTopology([testPipeline('resumed')]);
+    const routes = new EtcdRouteStore(etcd, prefix);
+    const journals = new EtcdJournalStore(etcd, prefix);
+    const lock = new EtcdLeaderLock(etcd, `${prefix}/resumed`, 'runner-test', 5, silentLogger);
+    const leadership = await lock.campaign(new AbortController().signal);
+    const from = routeOn(topology, 'resumed', 'primary', 1, Date.now());
+    expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
+    const to = routeOn(topology, 'resumed', 'standby', 2, Date.now());
+    // The first run: the journal's save after the route write times out (it did not apply).
+    const putJournal = journals.put.bind(journals);
+    let failSaves = true;
+    journals.put = async (fence, journal, version) => {
+      if (failSaves && journal.steps.some((st) => st.step === 'flip-consumers')) throw new Error('4 DEADLINE_EXCEEDED: Deadline exceeded');
+      return putJournal(fence, journal, version);
+    };
+    let startJobsCalls = 0;
+    const runner = (startJobs: () => Promise<string>) =>
+      new SwitchRunner({
+        journals,
+        routes,
+        queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
+        watermarks: new EtcdWatermarkStore(etcd, prefix),
+        consumers: new EtcdConsumerRegistry(etcd, prefix),
+        olapAnswers: async () => true,
+        startJobs: async () => {
+          startJobsCalls++;
+          return startJobs();
+        },
+        observer: 'runner-test',
+        verifyTimeoutMs: 0,
+        clock: systemClock,
+        log: silentLogger,
+        metrics: noMetrics,
+      });
+    try {
+      const first = await runner(async () => 'warm standby started').start(leadership.fence, { kind: 'switch-route', from, route: to, reason: 'test failover', detectedAfterMs: 0 }, 'failover', undefined, leadership.lost);
+      expect(first).toMatchObject({ kind: 'retry', failed: true, opened: true });
+      expect((await routes.get('resumed'))!.route.epoch).toBe(2);
+      const stored = (await journals.list()).get('resumed')!;
+      expect(stored.journal.steps.map((st) => st.step)).toEqual(['intent']);
+      // The next tick resumes it; the Flink API is unreachable now, which start-jobs would fail on.
+      failSaves = false;
+      const resumed = await runner(async () => {
+        throw new Error('flink: connect ECONNREFUSED');
+      }).advance(leadership.fence, stored, leadership.lost);
+      expect(resumed.kind).toBe('done');
+      expect(startJobsCalls).toBe(1);
+      const journal = (await journals.list()).get('resumed')!.journal;
+      expect(journal.steps.map((st) => st.step)).toEqual([...SWITCH_STEPS]);
+      for (const st of ['gate', 'start-jobs', 'fence-old', 'place-offsets'] as const) {
+        expect(stepAt(journal, st)!.note).toBe('not run again: the route is at epoch 2 already, written by this switch after this step ran');
+      }
+      expect(stepAt(journal, 'flip-consumers')!.note).toBe('route already at epoch 2');
+      // Recorded in order: no step's time is before the one before it.
+      const times = journal.steps.map((st) => st.at);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(await journals.history('resumed')).toHaveLength(1);
+    } finally {
+      await lock.resign();
+    }
+  });
+
   describe('verify counts the live consumers', () => {
     // Each case on its own pipeline, with consumers announced under their own leases as the SDK does.
     const announcers: EtcdConsumerAnnouncer[] = [];

@@ -60,9 +60,13 @@ export class EtcdSignalStore implements SignalStore {
   async report(signal: ClientSignal): Promise<void> {
     const shared = this.opts.lease?.();
     if (shared) {
-      // Not ours to revoke: a failed write is only a lost hint, and its holder renews or replaces it.
-      await shared.put(this.keys.signal(signal.room, signal.client)).value(JSON.stringify(signal));
-      return;
+      try {
+        await shared.put(this.keys.signal(signal.room, signal.client)).value(JSON.stringify(signal));
+        return;
+      } catch {
+        // Not ours to revoke: its holder renews or replaces it. Gone before its holder heard (it
+        // expired while etcd was away, say): the signal goes under this store's own lease.
+      }
     }
     const lease = this.currentLease();
     try {
