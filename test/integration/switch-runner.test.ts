@@ -11,7 +11,7 @@ import { KubernetesActuator, kubeConfigFor } from '../../src/adapters/kubernetes
 import { systemClock } from '../../src/adapters/system/system-clock.js';
 import { SWITCH_STEPS, stepAt } from '../../src/core/journal.js';
 import { queryRouteOf, type QueryRoute } from '../../src/core/model.js';
-import { SwitchRunner } from '../../src/executor/switch-runner.js';
+import { SwitchRunner, type SwitchRunnerDeps } from '../../src/executor/switch-runner.js';
 import type { ConsumerPresence } from '../../src/ports/consumer-registry.js';
 import { silentLogger } from '../../src/ports/logger.js';
 import { noMetrics } from '../../src/ports/metrics.js';
@@ -27,6 +27,24 @@ afterAll(async () => {
   await etcd.delete().prefix(prefix).exec();
   etcd.close();
 });
+
+/** A runner on the test's etcd with what every case here shares; `deps` names what differs. */
+function runnerOn(journals: EtcdJournalStore, routes: EtcdRouteStore, deps: Partial<SwitchRunnerDeps> = {}): SwitchRunner {
+  return new SwitchRunner({
+    journals,
+    routes,
+    queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
+    watermarks: new EtcdWatermarkStore(etcd, prefix),
+    consumers: new EtcdConsumerRegistry(etcd, prefix),
+    olapAnswers: async () => true,
+    observer: 'runner-test',
+    verifyTimeoutMs: 0,
+    clock: systemClock,
+    log: silentLogger,
+    metrics: noMetrics,
+    ...deps,
+  });
+}
 
 describe('switch runner on a real etcd', () => {
   it('runs every step in order, flips consumer and query routes, points the Service, records once', async () => {
@@ -145,22 +163,12 @@ describe('switch runner on a real etcd', () => {
       return live(pipeline);
     };
     let sideBySide = false;
-    const runner = new SwitchRunner({
-      journals,
-      routes,
-      queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
-      watermarks: new EtcdWatermarkStore(etcd, prefix),
+    const runner = runnerOn(journals, routes, {
       consumers: registry,
-      olapAnswers: async () => true,
       startJobs: async () => {
         sideBySide = await Promise.race([fenceOldAsked.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
         return 'no stream jobs to start';
       },
-      observer: 'runner-test',
-      verifyTimeoutMs: 0,
-      clock: systemClock,
-      log: silentLogger,
-      metrics: noMetrics,
     });
     try {
       const to = routeOn(topology, 'carried', 'standby', 2, Date.now());
@@ -194,22 +202,11 @@ describe('switch runner on a real etcd', () => {
     };
     let startJobsCalls = 0;
     const runner = (startJobs: () => Promise<string>) =>
-      new SwitchRunner({
-        journals,
-        routes,
-        queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
-        watermarks: new EtcdWatermarkStore(etcd, prefix),
-        consumers: new EtcdConsumerRegistry(etcd, prefix),
-        olapAnswers: async () => true,
+      runnerOn(journals, routes, {
         startJobs: async () => {
           startJobsCalls++;
           return startJobs();
         },
-        observer: 'runner-test',
-        verifyTimeoutMs: 0,
-        clock: systemClock,
-        log: silentLogger,
-        metrics: noMetrics,
       });
     try {
       const first = await runner(async () => 'warm standby started').start(leadership.fence, { kind: 'switch-route', from, route: to, reason: 'test failover', detectedAfterMs: 0 }, 'failover', undefined, leadership.lost);
@@ -254,20 +251,7 @@ describe('switch runner on a real etcd', () => {
       const leadership = await lock.campaign(new AbortController().signal);
       const from = routeOn(topology, pipeline, 'primary', 1, Date.now());
       expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
-      const runner = new SwitchRunner({
-        journals,
-        routes,
-        queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
-        watermarks: new EtcdWatermarkStore(etcd, prefix),
-        consumers: new EtcdConsumerRegistry(etcd, prefix),
-        ...(groups && { groups }),
-        olapAnswers: async () => true,
-        observer: 'runner-test',
-        verifyTimeoutMs,
-        clock: systemClock,
-        log: silentLogger,
-        metrics: noMetrics,
-      });
+      const runner = runnerOn(journals, routes, { verifyTimeoutMs, ...(groups && { groups }) });
       const to = routeOn(topology, pipeline, 'standby', 2, Date.now());
       const announce = async (consumer: string, over: Partial<ConsumerPresence> = {}) => {
         const a = new EtcdConsumerAnnouncer(etcd, prefix, 5);
