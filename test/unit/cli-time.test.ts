@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAt, parseDuration } from '../../src/cli/time.js';
+import { numericProblem } from '../../src/cli/numeric.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');
 
@@ -26,8 +27,7 @@ describe('times and durations as operators type them', () => {
 });
 
 describe('numeric options are checked at the door (exit 2)', () => {
-  it('rejects what is not a number, not whole where it must be, or out of range, naming the option', async () => {
-    const { numericProblem } = await import('../../src/cli/parser.js');
+  it('rejects what is not a number, not whole where it must be, or out of range, naming the option', () => {
     expect(numericProblem('wait', 30)).toBe('');
     expect(numericProblem('wait', -1)).toBe('--wait must be between 0 and 86400 seconds, got -1');
     expect(numericProblem('interval', Number.NaN)).toBe('--interval must be a number of seconds, got NaN');
