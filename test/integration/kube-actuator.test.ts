@@ -3,23 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/adapters/etcd/client.js';
-import { EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
 import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
 import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
-import { EtcdWatermarkStore } from '../../src/adapters/etcd/watermark-store.js';
 import { KubernetesActuator, kubeConfigFor, ROUTE_EPOCH_ANNOTATION } from '../../src/adapters/kubernetes/fenced-patch.js';
 import { SecretFile } from '../../src/adapters/system/secret-file.js';
-import { systemClock } from '../../src/adapters/system/system-clock.js';
 import { SWITCH_STEPS, stepAt } from '../../src/core/journal.js';
-import type { QueryRoute } from '../../src/core/model.js';
-import { SwitchRunner } from '../../src/executor/switch-runner.js';
 import { createWorkloadPreparer, createWorkloadReleaser } from '../../src/executor/workloads.js';
 import { silentLogger } from '../../src/ports/logger.js';
-import { noMetrics } from '../../src/ports/metrics.js';
 import { LOCAL, randomId } from '../../bench/support/local-stack.js';
 import { deploymentManifest, exampleValuesIn, flinkDeploymentManifest, helm, installFlinkDeploymentCrd, KUBE, kubectl } from '../support/kube.js';
 import { routeOn, testPipeline, testTopology } from '../support/model.js';
+import { etcdSwitchRunner } from '../support/switch-runner.js';
 
 // The Kubernetes actuators on the real kube-apiserver, with the chart's ServiceAccount token and
 // only that: a Service's selector, a Deployment's replicas and a FlinkDeployment's job state (its
@@ -161,20 +156,12 @@ describe('Kubernetes actuators with the chart\'s token on a real API server', ()
     const routes = new EtcdRouteStore(etcd, prefix);
     const journals = new EtcdJournalStore(etcd, prefix);
     const runner = (observer: string, pause?: number) =>
-      new SwitchRunner({
+      etcdSwitchRunner(etcd, prefix, {
         journals,
         routes,
-        queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
-        watermarks: new EtcdWatermarkStore(etcd, prefix),
-        consumers: new EtcdConsumerRegistry(etcd, prefix),
-        olapAnswers: async () => true,
         prepareWorkloads: createWorkloadPreparer(workloads),
         releaseWorkloads: createWorkloadReleaser(workloads),
         observer,
-        verifyTimeoutMs: 0,
-        clock: systemClock,
-        log: silentLogger,
-        metrics: noMetrics,
         ...(pause !== undefined && { faultPause: { step: 'start-jobs', ms: pause, when: 'before-save' } }),
       });
     const first = new EtcdLeaderLock(etcd, prefix, 'leader-1', 5, silentLogger);

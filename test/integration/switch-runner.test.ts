@@ -6,20 +6,18 @@ import { EtcdConsumerAnnouncer, EtcdConsumerRegistry } from '../../src/adapters/
 import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
 import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
-import { EtcdWatermarkStore } from '../../src/adapters/etcd/watermark-store.js';
 import { KubernetesActuator, kubeConfigFor } from '../../src/adapters/kubernetes/fenced-patch.js';
-import { systemClock } from '../../src/adapters/system/system-clock.js';
 import { SWITCH_STEPS, stepAt } from '../../src/core/journal.js';
 import { queryRouteOf, type QueryRoute } from '../../src/core/model.js';
-import { SwitchRunner, type SwitchRunnerDeps } from '../../src/executor/switch-runner.js';
+import type { SwitchRunner, SwitchRunnerDeps } from '../../src/executor/switch-runner.js';
 import type { ConsumerPresence } from '../../src/ports/consumer-registry.js';
 import { silentLogger } from '../../src/ports/logger.js';
-import { noMetrics } from '../../src/ports/metrics.js';
 import { LOCAL, randomId, waitFor } from '../../bench/support/local-stack.js';
 import { KafkaGroupInspector } from '../../src/adapters/kafka/group-inspector.js';
 import { createKafka } from '../../src/adapters/kafka/kafka-client.js';
 import { createTopicEverywhere } from '../support/sdk-stack.js';
 import { routeOn, testPipeline, testTopology } from '../support/model.js';
+import { etcdSwitchRunner } from '../support/switch-runner.js';
 
 const etcd = createEtcdClient({ endpoints: [LOCAL.etcd] });
 const prefix = `/switchyard-runner-${randomId()}`;
@@ -28,23 +26,20 @@ afterAll(async () => {
   etcd.close();
 });
 
-/** A runner on the test's etcd with what every case here shares; `deps` names what differs. */
-function runnerOn(journals: EtcdJournalStore, routes: EtcdRouteStore, deps: Partial<SwitchRunnerDeps> = {}): SwitchRunner {
-  return new SwitchRunner({
-    journals,
-    routes,
-    queryRoutes: new EtcdRouteStore<QueryRoute>(etcd, prefix, 'query-routes'),
-    watermarks: new EtcdWatermarkStore(etcd, prefix),
-    consumers: new EtcdConsumerRegistry(etcd, prefix),
-    olapAnswers: async () => true,
-    observer: 'runner-test',
-    verifyTimeoutMs: 0,
-    clock: systemClock,
-    log: silentLogger,
-    metrics: noMetrics,
-    ...deps,
-  });
+/** A leader of its own on a fresh pipeline whose route is at epoch 1, on primary. */
+async function leadOn(pipeline: string) {
+  const topology = testTopology([testPipeline(pipeline)]);
+  const routes = new EtcdRouteStore(etcd, prefix);
+  const journals = new EtcdJournalStore(etcd, prefix);
+  const lock = new EtcdLeaderLock(etcd, `${prefix}/${pipeline}`, 'runner-test', 5, silentLogger);
+  const leadership = await lock.campaign(new AbortController().signal);
+  const from = routeOn(topology, pipeline, 'primary', 1, Date.now());
+  expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
+  return { topology, routes, journals, lock, leadership, from };
 }
+
+/** A runner on the test's etcd and these stores; `deps` names what else differs. */
+const runnerOn = (journals: EtcdJournalStore, routes: EtcdRouteStore, deps: Partial<SwitchRunnerDeps> = {}): SwitchRunner => etcdSwitchRunner(etcd, prefix, { journals, routes, ...deps });
 
 describe('switch runner on a real etcd', () => {
   it('runs every step in order, flips consumer and query routes, points the Service, records once', async () => {
@@ -81,22 +76,12 @@ describe('switch runner on a real etcd', () => {
     expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
     expect(await queryRoutes.put(leadership.fence, queryRouteOf(from, Date.now())!, undefined)).toEqual({ kind: 'written' });
 
-    const runner = new SwitchRunner({
-      journals,
-      routes,
+    const runner = runnerOn(journals, routes, {
       queryRoutes,
-      watermarks: new EtcdWatermarkStore(etcd, prefix),
-      consumers: new EtcdConsumerRegistry(etcd, prefix),
-      olapAnswers: async () => true,
       pointService: async (_p, chain, epoch) => {
         const outcome = await actuator.point({ namespace: 'data', name: 'olap' }, { 'switchyard.io/chain': chain }, epoch);
         return `service data/olap ${outcome.kind} switchyard.io/chain=${chain} at epoch ${epoch}`;
       },
-      observer: 'runner-test',
-      verifyTimeoutMs: 0,
-      clock: systemClock,
-      log: silentLogger,
-      metrics: noMetrics,
     });
     const to = routeOn(topology, 'live', 'standby', 2, Date.now());
     try {
@@ -134,14 +119,8 @@ describe('switch runner on a real etcd', () => {
   });
 
   it('between the intent and the route write: one journal save, and the steps carried by the next save run side by side (ADR 0021)', async () => {
-    const topology = testTopology([testPipeline('carried')]);
-    const routes = new EtcdRouteStore(etcd, prefix);
-    const journals = new EtcdJournalStore(etcd, prefix);
+    const { topology, routes, journals, lock, leadership, from } = await leadOn('carried');
     const registry = new EtcdConsumerRegistry(etcd, prefix);
-    const lock = new EtcdLeaderLock(etcd, `${prefix}/carried`, 'runner-test', 5, silentLogger);
-    const leadership = await lock.campaign(new AbortController().signal);
-    const from = routeOn(topology, 'carried', 'primary', 1, Date.now());
-    expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
     // What reaches etcd, in order: each journal save (by the steps it holds) and the route write.
     const writes: string[] = [];
     const putJournal = journals.put.bind(journals);
@@ -185,13 +164,7 @@ describe('switch runner on a real etcd', () => {
   });
 
   it('resumed after its route was written but not its steps (the save did not land): the carried steps are not run again, and a start-jobs that would fail holds nothing', async () => {
-    const topology = testTopology([testPipeline('resumed')]);
-    const routes = new EtcdRouteStore(etcd, prefix);
-    const journals = new EtcdJournalStore(etcd, prefix);
-    const lock = new EtcdLeaderLock(etcd, `${prefix}/resumed`, 'runner-test', 5, silentLogger);
-    const leadership = await lock.campaign(new AbortController().signal);
-    const from = routeOn(topology, 'resumed', 'primary', 1, Date.now());
-    expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
+    const { topology, routes, journals, lock, leadership, from } = await leadOn('resumed');
     const to = routeOn(topology, 'resumed', 'standby', 2, Date.now());
     // The first run: the journal's save after the route write times out (it did not apply).
     const putJournal = journals.put.bind(journals);
@@ -244,13 +217,7 @@ describe('switch runner on a real etcd', () => {
     });
 
     async function switchWith(pipeline: string, verifyTimeoutMs: number, groups?: KafkaGroupInspector) {
-      const topology = testTopology([testPipeline(pipeline)]);
-      const routes = new EtcdRouteStore(etcd, prefix);
-      const journals = new EtcdJournalStore(etcd, prefix);
-      const lock = new EtcdLeaderLock(etcd, `${prefix}/${pipeline}`, 'runner-test', 5, silentLogger);
-      const leadership = await lock.campaign(new AbortController().signal);
-      const from = routeOn(topology, pipeline, 'primary', 1, Date.now());
-      expect(await routes.put(leadership.fence, from, undefined)).toEqual({ kind: 'written' });
+      const { topology, routes, journals, lock, leadership, from } = await leadOn(pipeline);
       const runner = runnerOn(journals, routes, { verifyTimeoutMs, ...(groups && { groups }) });
       const to = routeOn(topology, pipeline, 'standby', 2, Date.now());
       const announce = async (consumer: string, over: Partial<ConsumerPresence> = {}) => {

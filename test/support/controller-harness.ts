@@ -2,27 +2,25 @@
 // that can fail a write on demand: what the controller integration tests build on.
 
 import { GRPCDeadlineExceededError, type Etcd3 } from 'etcd3';
-import { EtcdConsumerRegistry } from '../../src/adapters/etcd/consumer-registry.js';
 import { etcdKeys } from '../../src/adapters/etcd/client.js';
 import { EtcdIntentStore } from '../../src/adapters/etcd/intent-store.js';
 import { EtcdJournalStore } from '../../src/adapters/etcd/journal-store.js';
 import { EtcdLeaderLock } from '../../src/adapters/etcd/leader-lock.js';
 import { EtcdObservationStore } from '../../src/adapters/etcd/observation-store.js';
 import { EtcdRouteStore } from '../../src/adapters/etcd/route-store.js';
-import { EtcdWatermarkStore } from '../../src/adapters/etcd/watermark-store.js';
 import { systemClock } from '../../src/adapters/system/system-clock.js';
 import { Controller } from '../../src/controller/controller.js';
 import type { Observation } from '../../src/core/health.js';
 import type { SwitchJournal, SwitchRecord, SwitchStep } from '../../src/core/journal.js';
 import type { QueryRoute, Topology } from '../../src/core/model.js';
 import { Executor } from '../../src/executor/executor.js';
-import { SwitchRunner } from '../../src/executor/switch-runner.js';
 import type { HealthProbe } from '../../src/ports/health-probe.js';
 import type { ConsumerAck, JournalStore, StoredJournal } from '../../src/ports/journal-store.js';
 import { silentLogger, type Logger } from '../../src/ports/logger.js';
 import { noMetrics, type ControllerMetrics } from '../../src/ports/metrics.js';
 import type { Fence, OnMalformed, WriteOutcome } from '../../src/ports/route-store.js';
 import { randomId } from '../../bench/support/local-stack.js';
+import { etcdSwitchRunner } from './switch-runner.js';
 
 
 /** A JournalStore that rejects the next put saving `step`, once, as etcd does on a deadline. */
@@ -93,19 +91,7 @@ export function buildController(etcd: Etcd3, topology: Topology, over: { stallAf
   const errors: string[] = [];
   const stub = new StubProbes();
   const lock = new EtcdLeaderLock(etcd, prefix, 'ctl-test', 3, silentLogger);
-  const runner = new SwitchRunner({
-    journals,
-    routes,
-    queryRoutes,
-    watermarks: new EtcdWatermarkStore(etcd, prefix),
-    consumers: new EtcdConsumerRegistry(etcd, prefix),
-    olapAnswers: async () => true,
-    observer: 'ctl-test',
-    verifyTimeoutMs: 300,
-    clock: systemClock,
-    log: silentLogger,
-    metrics,
-  });
+  const runner = etcdSwitchRunner(etcd, prefix, { journals, routes, queryRoutes, observer: 'ctl-test', verifyTimeoutMs: 300, metrics });
   const controller = new Controller({
     topology,
     observer: 'ctl-test',
